@@ -1,0 +1,49 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Dependency direction (DESIGN.md): CLI → Gateway, CLI → ChatCore; Gateway → CLLHTTP, COpenSSL;
+// ChatCore → GRDB, CArgon2, COpenSSL. ChatCore and Gateway never import each other.
+let package = Package(
+    name: "Parley",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "parley", targets: ["CLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLLHTTP", pkgConfig: "llhttp",
+                       providers: [.apt(["node-llhttp (built by scripts/bootstrap)"])]),
+        .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(
+            name: "ChatCore",
+            dependencies: [
+                "CArgon2", "COpenSSL",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Gateway",
+            dependencies: [
+                "CLLHTTP", "COpenSSL",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "CLI",
+            dependencies: [
+                "ChatCore", "Gateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
+    ]
+)
