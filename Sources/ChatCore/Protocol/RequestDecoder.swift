@@ -1,0 +1,132 @@
+/// Turns one JSON request (a line or a WebSocket message) into a `RequestEnvelope`, or a `bad_request` error
+/// that still carries the request's `id` when one could be read, so the client can match the failure.
+public enum RequestDecoder {
+    /// PROTOCOL.md: `history` returns at most 200 messages, 50 unless asked.
+    public static let maxHistoryLimit = 200
+    public static let defaultHistoryLimit = 50
+
+    public struct Failure: Error, Sendable, Equatable {
+        public var id: RequestID?
+        public var error: ChatError
+    }
+
+    public static func decode<Bytes: Collection>(_ bytes: Bytes) -> Result<RequestEnvelope, Failure>
+    where Bytes.Element == UInt8 {
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            return .failure(Failure(id: nil, error: ChatError(.badRequest, "malformed JSON: \(error.reason)")))
+        }
+        guard case .object = value else {
+            return .failure(Failure(id: nil, error: ChatError(.badRequest, "a request must be a JSON object")))
+        }
+        var id: RequestID?
+        switch value["id"] {
+        case .string(let s)?: id = .string(s)
+        case .number?:
+            guard let n = value["id"]?.integerValue else {
+                return .failure(Failure(id: nil, error: ChatError(.badRequest, "id must be a string or an integer")))
+            }
+            id = .number(n)
+        case nil, .null?: id = nil
+        default:
+            return .failure(Failure(id: nil, error: ChatError(.badRequest, "id must be a string or an integer")))
+        }
+        do {
+            return .success(RequestEnvelope(id: id, request: try request(from: value)))
+        } catch {
+            return .failure(Failure(id: id, error: error))
+        }
+    }
+
+    private static func request(from value: JSONValue) throws(ChatError) -> ClientRequest {
+        guard let type = value["type"]?.stringValue else { throw ChatError(.badRequest, "missing field type") }
+        switch type {
+        case "lookup":
+            return .lookup(user: try string("user", in: value))
+        case "login":
+            let user = try string("user", in: value)
+            let credential: LoginCredential
+            if let token = value["token"]?.stringValue {
+                credential = .token(token)
+            } else {
+                credential = .password(try string("password", in: value))
+            }
+            return .login(user: user, credential: credential, peer: try peer(in: value))
+        case "register":
+            return .register(user: try string("user", in: value), password: try string("password", in: value),
+                             peer: try peer(in: value))
+        case "message":
+            return .message(to: try string("to", in: value), text: try string("text", in: value))
+        case "broadcast":
+            return .broadcast(text: try string("text", in: value))
+        case "whoelse":
+            return .whoelse
+        case "whoelsesince":
+            guard let seconds = value["seconds"]?.integerValue, seconds >= 0, seconds <= Int64(Int32.max) else {
+                throw ChatError(.badRequest, "seconds must be a non-negative integer")
+            }
+            return .whoelsesince(seconds: Int(seconds))
+        case "block":
+            return .block(user: try string("user", in: value))
+        case "unblock":
+            return .unblock(user: try string("user", in: value))
+        case "startprivate":
+            return .startprivate(user: try string("user", in: value))
+        case "privatereply":
+            guard let accept = value["accept"]?.boolValue else { throw ChatError(.badRequest, "accept must be a boolean") }
+            return .privatereply(user: try string("user", in: value), accept: accept)
+        case "activity":
+            return .activity
+        case "history":
+            return try history(in: value)
+        case "signal":
+            guard let data = value["data"], case .object = data else {
+                throw ChatError(.badRequest, "data must be an object")
+            }
+            return .signal(to: try string("to", in: value), data: data)
+        case "logout":
+            return .logout
+        default:
+            throw ChatError(.badRequest, "unknown request type")
+        }
+    }
+
+    private static func string(_ field: String, in value: JSONValue) throws(ChatError) -> String {
+        guard let s = value[field]?.stringValue else { throw ChatError(.badRequest, "missing or non-string field \(field)") }
+        return s
+    }
+
+    private static func peer(in value: JSONValue) throws(ChatError) -> PeerCapability {
+        if let port = value["p2pPort"], port != .null {
+            guard let n = port.integerValue, (1...65_535).contains(n) else {
+                throw ChatError(.badRequest, "p2pPort must be a port number")
+            }
+            return .tcp(port: Int(n))
+        }
+        if value["webrtc"]?.boolValue == true { return .webRTC }
+        return .none
+    }
+
+    private static func history(in value: JSONValue) throws(ChatError) -> ClientRequest {
+        var with: String?
+        if let w = value["with"], w != .null {
+            guard let s = w.stringValue else { throw ChatError(.badRequest, "with must be a string") }
+            with = s
+        }
+        var before: Int64?
+        if let b = value["before"], b != .null {
+            guard let n = b.integerValue, n > 0 else { throw ChatError(.badRequest, "before must be a message id") }
+            before = n
+        }
+        var limit = defaultHistoryLimit
+        if let l = value["limit"], l != .null {
+            guard let n = l.integerValue, n >= 1, n <= Int64(maxHistoryLimit) else {
+                throw ChatError(.badRequest, "limit must be between 1 and \(maxHistoryLimit)")
+            }
+            limit = Int(n)
+        }
+        return .history(with: with, before: before, limit: limit)
+    }
+}

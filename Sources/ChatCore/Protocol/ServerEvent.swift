@@ -1,0 +1,128 @@
+/// Everything the server sends on the JSON protocol: replies (carrying `re`) and events (PROTOCOL.md).
+public enum ServerEvent: Sendable, Equatable {
+    /// Optional fields of an `ok` reply; only the ones set are written.
+    public struct OK: Sendable, Equatable {
+        public var exists: Bool?
+        public var id: Int64?
+        public var stored: Bool?
+        public var partial: Bool?
+
+        public init(exists: Bool? = nil, id: Int64? = nil, stored: Bool? = nil, partial: Bool? = nil) {
+            self.exists = exists
+            self.id = id
+            self.stored = stored
+            self.partial = partial
+        }
+    }
+
+    case ok(re: RequestID?, OK)
+    case users(re: RequestID?, [String])
+    case history(re: RequestID?, messages: [StoredMessage], next: Int64?)
+    case welcome(re: RequestID?, user: String, token: String, created: Bool)
+    case error(re: RequestID?, ChatError)
+    case message(StoredMessage, offline: Bool)
+    case broadcast(id: Int64, from: String, text: String, at: Int64)
+    case presence(user: String, online: Bool)
+    case privateRequest(from: String)
+    case privateAccepted(user: String, host: String, port: Int, token: String)
+    case privatePending(user: String, token: String)
+    case privateDeclined(user: String)
+    case signal(from: String, data: JSONValue)
+    case timeout
+    case bye
+
+    /// The event as one JSON object (no trailing newline; the transport frames it).
+    public func encoded() -> [UInt8] {
+        var w = JSONWriter()
+        switch self {
+        case .ok(let re, let ok):
+            w.field("type", "ok")
+            if let re { w.field("re", re) }
+            if let exists = ok.exists { w.field("exists", exists) }
+            if let id = ok.id { w.field("id", id) }
+            if let stored = ok.stored { w.field("stored", stored) }
+            if let partial = ok.partial { w.field("partial", partial) }
+        case .users(let re, let users):
+            w.field("type", "users")
+            if let re { w.field("re", re) }
+            w.field("users", users)
+        case .history(let re, let messages, let next):
+            w.field("type", "history")
+            if let re { w.field("re", re) }
+            w.field("messages", raw: Self.encodeMessages(messages))
+            if let next { w.field("next", next) } else { w.fieldNull("next") }
+        case .welcome(let re, let user, let token, let created):
+            w.field("type", "welcome")
+            if let re { w.field("re", re) }
+            w.field("user", user)
+            w.field("token", token)
+            w.field("created", created)
+        case .error(let re, let error):
+            w.field("type", "error")
+            if let re { w.field("re", re) }
+            w.field("code", error.code.rawValue)
+            w.field("message", error.message)
+            if let left = error.attemptsLeft { w.field("attemptsLeft", left) }
+            if let retry = error.retryAfter { w.field("retryAfter", retry) }
+        case .message(let m, let offline):
+            w.field("type", "message")
+            w.field("id", m.id)
+            w.field("from", m.from)
+            w.field("text", m.text)
+            w.field("at", m.at)
+            if offline { w.field("offline", true) }
+        case .broadcast(let id, let from, let text, let at):
+            w.field("type", "broadcast")
+            w.field("id", id)
+            w.field("from", from)
+            w.field("text", text)
+            w.field("at", at)
+        case .presence(let user, let online):
+            w.field("type", "presence")
+            w.field("user", user)
+            w.field("state", online ? "in" : "out")
+        case .privateRequest(let from):
+            w.field("type", "private_request")
+            w.field("from", from)
+        case .privateAccepted(let user, let host, let port, let token):
+            w.field("type", "private_accepted")
+            w.field("user", user)
+            w.field("host", host)
+            w.field("port", port)
+            w.field("token", token)
+        case .privatePending(let user, let token):
+            w.field("type", "private_pending")
+            w.field("user", user)
+            w.field("token", token)
+        case .privateDeclined(let user):
+            w.field("type", "private_declined")
+            w.field("user", user)
+        case .signal(let from, let data):
+            w.field("type", "signal")
+            w.field("from", from)
+            w.field("data", data)
+        case .timeout:
+            w.field("type", "timeout")
+        case .bye:
+            w.field("type", "bye")
+        }
+        return w.finish()
+    }
+
+    /// A JSON array of stored messages, as `history` replies and the REST API return them.
+    public static func encodeMessages(_ messages: [StoredMessage]) -> [UInt8] {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        for (i, m) in messages.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            var w = JSONWriter()
+            w.field("id", m.id)
+            w.field("from", m.from)
+            w.field("to", m.to)
+            w.field("text", m.text)
+            w.field("at", m.at)
+            out.append(contentsOf: w.finish())
+        }
+        out.append(UInt8(ascii: "]"))
+        return out
+    }
+}

@@ -1,0 +1,78 @@
+/// A command line as a person types it at the prompt (SPEC.md §4), parsed once for both the terminal client
+/// and the server's text mode. `private` and `stopprivate` never reach the server: they travel peer to peer.
+public enum TypedCommand: Sendable, Equatable {
+    case server(ClientRequest)
+    case privateMessage(user: String, text: String)
+    case stopPrivate(user: String)
+
+    /// Parses one typed line; nil means `Error. Invalid command` (unknown word, missing or extra arguments).
+    public static func parse(_ line: String) -> TypedCommand? {
+        let trimmed = line.drop(while: { $0 == " " || $0 == "\t" })
+        guard !trimmed.isEmpty else { return nil }
+        let (word, rest) = splitWord(trimmed)
+        switch word {
+        case "message":
+            guard let (user, text) = userAndText(rest) else { return nil }
+            return .server(.message(to: user, text: text))
+        case "broadcast":
+            guard let text = textArgument(rest) else { return nil }
+            return .server(.broadcast(text: text))
+        case "whoelse":
+            guard isBlank(rest) else { return nil }
+            return .server(.whoelse)
+        case "whoelsesince":
+            guard let arg = singleWord(rest), arg.allSatisfy(\.isASCIIDigit), let seconds = Int(arg),
+                  seconds <= Int(Int32.max) else { return nil }
+            return .server(.whoelsesince(seconds: seconds))
+        case "block":
+            guard let user = singleWord(rest) else { return nil }
+            return .server(.block(user: user))
+        case "unblock":
+            guard let user = singleWord(rest) else { return nil }
+            return .server(.unblock(user: user))
+        case "logout":
+            guard isBlank(rest) else { return nil }
+            return .server(.logout)
+        case "startprivate":
+            guard let user = singleWord(rest) else { return nil }
+            return .server(.startprivate(user: user))
+        case "private":
+            guard let (user, text) = userAndText(rest) else { return nil }
+            return .privateMessage(user: user, text: text)
+        case "stopprivate":
+            guard let user = singleWord(rest) else { return nil }
+            return .stopPrivate(user: user)
+        default:
+            return nil
+        }
+    }
+
+    private static func splitWord(_ s: Substring) -> (Substring, Substring) {
+        guard let space = s.firstIndex(where: { $0 == " " || $0 == "\t" }) else { return (s, "") }
+        return (s[..<space], s[s.index(after: space)...])
+    }
+
+    private static func isBlank(_ s: Substring) -> Bool { s.allSatisfy { $0 == " " || $0 == "\t" } }
+
+    /// Exactly one word, surrounding blanks allowed.
+    private static func singleWord(_ s: Substring) -> String? {
+        let words = s.split(whereSeparator: { $0 == " " || $0 == "\t" })
+        return words.count == 1 ? String(words[0]) : nil
+    }
+
+    /// The message text: everything after the separating space, kept verbatim; it must not be blank.
+    private static func textArgument(_ s: Substring) -> String? {
+        isBlank(s) ? nil : String(s)
+    }
+
+    private static func userAndText(_ s: Substring) -> (String, String)? {
+        let start = s.drop(while: { $0 == " " || $0 == "\t" })
+        let (user, rest) = splitWord(start)
+        guard !user.isEmpty, let text = textArgument(rest) else { return nil }
+        return (String(user), text)
+    }
+}
+
+extension Character {
+    fileprivate var isASCIIDigit: Bool { isASCII && isNumber }
+}
