@@ -65,7 +65,7 @@ public struct JSONParser {
     }
 
     private mutating func expect(_ literal: StaticString) throws(JSONParseError) {
-        let count = literal.utf8CodeUnitsCount
+        let count = literal.utf8CodeUnitCount
         guard position + count <= bytes.count else { throw error("unexpected end") }
         let matches = literal.withUTF8Buffer { lit in
             (0..<count).allSatisfy { bytes[position + $0] == lit[$0] }

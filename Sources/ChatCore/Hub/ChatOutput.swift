@@ -1,0 +1,44 @@
+/// Identifies one connected client for the hub. The composition root chooses the value (it uses the gateway's
+/// connection id); ChatCore never sees file descriptors, frames or HTTP.
+public struct ClientID: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(_ rawValue: UInt64) { self.rawValue = rawValue }
+    public var description: String { "client#\(rawValue)" }
+}
+
+/// How a client speaks: JSON requests and events, or the plain-text dialogue of SPEC.md (nc/telnet).
+public enum ClientKind: Sendable, Equatable {
+    case json
+    case text
+}
+
+/// Where the hub's output goes. The hub calls these while holding its lock, so the order of calls is the
+/// order of events; an implementation must only enqueue (never block, never call back into the hub).
+public protocol ChatOutput: AnyObject, Sendable {
+    /// `payload` is one JSON object without a newline for `.json` clients, or ready-to-write text for `.text`
+    /// clients. The same array is shared by every recipient in `clients` (encode once).
+    func deliver(_ payload: [UInt8], to clients: [ClientID])
+    /// Flush what was delivered to `client`, then close its connection.
+    func disconnect(_ client: ClientID)
+}
+
+/// Milliseconds since the Unix epoch. Injected so lockout, idle timeout and whoelsesince are tested without sleeping.
+public protocol ChatClock: Sendable {
+    func now() -> Int64
+}
+
+/// The real clock.
+public struct SystemClock: ChatClock {
+    public init() {}
+    public func now() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,27 @@
+/// The hub's tunables. Times are in milliseconds, like every clock value in ChatCore.
+public struct HubConfiguration: Sendable {
+    /// SPEC.md §2: lockout length after three wrong passwords (the server's `block_duration` argument).
+    public var blockDuration: Int64
+    /// SPEC.md §3: idle time before automatic logout (the server's `timeout` argument).
+    public var idleTimeout: Int64
+    /// A connection that has not logged in by then is closed (bounded handshake time, DESIGN.md principle 4).
+    public var loginTimeout: Int64 = 120_000
+    /// SPEC.md §2: consecutive wrong passwords that lock an account.
+    public var maxFailedAttempts = 3
+    /// Password checks queued past this are refused with `busy` instead of queueing without bound: a login
+    /// storm may slow logins, never the event loops (DESIGN.md principle 2).
+    public var maxHashBacklog = 64
+    /// Bearer tokens from `welcome` and `POST /api/login` expire after this.
+    public var tokenLifetime: Int64 = 30 * 24 * 3600 * 1000
+    /// SPEC.md §4: an unanswered private request is declined after this.
+    public var privateRequestTimeout: Int64 = 60_000
+    /// Longest direct-message or broadcast text accepted (the line limit bounds it anyway).
+    public var maxTextBytes = 60_000
+    /// If set, new accounts are also appended in plaintext to this file (`--append-credentials`, the brief's behaviour).
+    public var appendCredentialsPath: String?
+
+    public init(blockDuration: Int64, idleTimeout: Int64) {
+        self.blockDuration = blockDuration
+        self.idleTimeout = idleTimeout
+    }
+}

@@ -1,0 +1,27 @@
+/// Counters the hub keeps for `/metrics` (PROTOCOL.md). Read with `ChatService.metricsSnapshot()`.
+public struct HubMetrics: Sendable, Equatable {
+    public var connections = 0
+    public var loginsSucceeded = 0
+    public var loginsFailed = 0
+    public var loginsRefusedLocked = 0
+    public var loginsRefusedBusy = 0
+    public var registrations = 0
+    public var lockouts = 0
+    public var messages = 0
+    public var broadcasts = 0
+    public var deliveries = 0
+    public var offlineStored = 0
+    public var offlineDelivered = 0
+    public var idleLogouts = 0
+    public var onlineUsers = 0
+}
+
+extension ChatService {
+    public func metricsSnapshot() -> HubMetrics {
+        locked {
+            var m = metrics
+            m.onlineUsers = online.count
+            return m
+        }
+    }
+}

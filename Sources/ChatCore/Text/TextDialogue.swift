@@ -1,0 +1,109 @@
+/// The server side of the plain-text mode (PROTOCOL.md "Text mode"): what a `nc` or `telnet` user sees is the
+/// SPEC.md dialogue, produced from the same replies and events JSON clients get. One per text session,
+/// confined to the hub's lock.
+struct TextDialogue {
+    enum Phase: Equatable {
+        /// The next line is a username (the very first line of the connection is one too).
+        case username
+        case password(user: String)
+        case newPassword(user: String)
+        /// A login or registration is being checked; lines typed meanwhile are dropped.
+        case waiting(user: String, isNew: Bool)
+        case commands
+        case finished
+    }
+
+    /// What to write, and whether the connection ends after it (lockout).
+    struct Rendered {
+        var text: String
+        var closes = false
+    }
+
+    var phase: Phase = .username
+    /// Requests sent on behalf of the typed lines, by the synthetic id their replies carry.
+    private var pending: [Int64: ClientRequest] = [:]
+    private var nextID: Int64 = 1
+
+    /// Remembers a request so its reply can be worded for it; returns the id to send it with.
+    mutating func track(_ request: ClientRequest) -> RequestID {
+        let id = nextID
+        nextID += 1
+        pending[id] = request
+        return .number(id)
+    }
+
+    /// Words a reply (or event) for this session, advancing the login phases.
+    mutating func render(_ event: ServerEvent) -> Rendered? {
+        switch event {
+        case .welcome:
+            phase = .commands
+            return Rendered(text: Texts.welcome + "\n")
+        case .error(let re, let error):
+            let request = take(re)
+            if case .waiting(let user, let isNew) = phase { return renderLoginError(error, user: user, isNew: isNew) }
+            guard let request else { return Rendered(text: "Error. \(error.message)\n") }
+            return Rendered(text: Texts.line(for: error, request: request) + "\n")
+        case .ok(let re, let ok):
+            switch take(re) {
+            case .block(let user)?: return Rendered(text: Texts.isBlocked(user) + "\n")
+            case .unblock(let user)?: return Rendered(text: Texts.isUnblocked(user) + "\n")
+            case .broadcast? where ok.partial == true: return Rendered(text: Texts.someRecipientsMissed + "\n")
+            case .startprivate(let user)?: return Rendered(text: Texts.startPrivate(user) + "\n")
+            default: return nil
+            }
+        case .users(let re, let names):
+            _ = take(re)
+            return names.isEmpty ? nil : Rendered(text: names.map { $0 + "\n" }.joined())
+        case .history(let re, _, _):
+            _ = take(re)
+            return nil
+        case .timeout, .bye:
+            phase = .finished
+            return Self.renderEvent(event).map { Rendered(text: $0) }
+        default:
+            return Self.renderEvent(event).map { Rendered(text: $0) }
+        }
+    }
+
+    /// Words an event that is the same for every text client (encoded once per fan-out).
+    static func renderEvent(_ event: ServerEvent) -> String? {
+        switch event {
+        case .message(let m, _): return Texts.chatLine(from: m.from, text: m.text) + "\n"
+        case .broadcast(_, let from, let text, _): return Texts.chatLine(from: from, text: text) + "\n"
+        case .presence(let user, let isOnline): return (isOnline ? Texts.loggedIn(user) : Texts.loggedOut(user)) + "\n"
+        case .timeout: return Texts.timedOut + "\n"
+        default: return nil
+        }
+    }
+
+    private mutating func take(_ re: RequestID?) -> ClientRequest? {
+        guard case .number(let id)? = re else { return nil }
+        return pending.removeValue(forKey: id)
+    }
+
+    private mutating func renderLoginError(_ error: ChatError, user: String, isNew: Bool) -> Rendered {
+        switch error.code {
+        case .badPassword where error.attemptsLeft == 0:
+            phase = .finished
+            return Rendered(text: Texts.lockedNow + "\n", closes: true)
+        case .badPassword:
+            phase = .password(user: user)
+            return Rendered(text: Texts.invalidPassword + "\n" + Texts.passwordPrompt)
+        case .locked:
+            phase = .finished
+            return Rendered(text: Texts.lockedAlready + "\n", closes: true)
+        case .alreadyOnline:
+            phase = .username
+            return Rendered(text: Texts.alreadyLoggedIn(user) + "\n" + Texts.usernamePrompt)
+        case .invalidPassword:
+            phase = .newPassword(user: user)
+            return Rendered(text: "Error. \(error.message)\n" + Texts.newUserPrompt)
+        case .busy:
+            phase = isNew ? .newPassword(user: user) : .password(user: user)
+            return Rendered(text: "Error. \(error.message)\n" + (isNew ? Texts.newUserPrompt : Texts.passwordPrompt))
+        default:
+            phase = .username
+            return Rendered(text: "Error. \(error.message)\n" + Texts.usernamePrompt)
+        }
+    }
+}
