@@ -1,0 +1,44 @@
+import ChatCore
+import Gateway
+
+/// Adapts the hub to the gateway: connection ids become client ids one to one, requests flow in, and the
+/// hub's rendered payloads flow out as shared `Outbound`s (encoded once, queued by reference).
+///
+/// Set up once by `attach` before the gateway starts, immutable afterwards, hence `@unchecked Sendable`.
+final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
+    private var chat: ChatService!
+    private var gateway: GatewayServer!
+
+    func attach(chat: ChatService, gateway: GatewayServer) {
+        self.chat = chat
+        self.gateway = gateway
+    }
+
+    // MARK: StreamApplication (called on the connection's loop thread)
+
+    func streamOpened(_ id: ConnectionID, kind: StreamKind, peer: PeerAddress) {
+        chat.connect(ClientID(id.rawValue), kind: kind == .textLines ? .text : .json, peerHost: peer.host)
+    }
+
+    func streamReceived(_ message: ArraySlice<UInt8>, on id: ConnectionID) {
+        chat.receive(message, from: ClientID(id.rawValue))
+    }
+
+    func streamLineTooLong(_ id: ConnectionID) {
+        chat.lineTooLong(from: ClientID(id.rawValue))
+    }
+
+    func streamClosed(_ id: ConnectionID, reason: CloseReason) {
+        chat.disconnected(ClientID(id.rawValue))
+    }
+
+    // MARK: ChatOutput (called with the hub's lock held: only enqueue)
+
+    func deliver(_ payload: [UInt8], to clients: [ClientID]) {
+        gateway.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) })
+    }
+
+    func disconnect(_ client: ClientID) {
+        gateway.close(ConnectionID(rawValue: client.rawValue))
+    }
+}

@@ -1,0 +1,81 @@
+import ChatCore
+import Foundation
+import Gateway
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The composition root of `parley serve`: the only place that knows both ChatCore and Gateway.
+/// Builds the store, hasher, hub and gateway, wires them through `ChatBridge`, and tears them down in order.
+final class ServerAssembly {
+    let logger: Logger
+    let store: SQLiteStore
+    let hasher: Argon2Hasher
+    let chat: ChatService
+    let bridge: ChatBridge
+    let gateway: GatewayServer
+    private let signals: sigset_t
+
+    init(options: ServeCommand, logger: Logger) throws {
+        self.logger = logger
+        // Signals are taken synchronously by `waitForTerminationSignal`; block them before any thread exists so
+        // every thread inherits the mask, and ignore SIGPIPE (a peer that vanished is an EPIPE, not a crash).
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        signal(SIGPIPE, SIG_IGN)
+        signals = set
+
+        try FileManager.default.createDirectory(atPath: options.dataDir, withIntermediateDirectories: true)
+        store = try SQLiteStore(directory: URL(fileURLWithPath: options.dataDir), logger: logger)
+        hasher = Argon2Hasher()
+        var snapshot = try store.loadSnapshot()
+        if FileManager.default.fileExists(atPath: options.credentials) {
+            let result = try CredentialsImport.run(path: options.credentials, store: store, hasher: hasher,
+                                                   snapshot: snapshot, now: SystemClock().now())
+            logger.info("imported credentials", metadata: [
+                "created": "\(result.created)", "updated": "\(result.updated)", "unchanged": "\(result.unchanged)"])
+            if result.created + result.updated > 0 { snapshot = try store.loadSnapshot() }
+        }
+
+        var hub = HubConfiguration(blockDuration: Int64(options.blockDuration) * 1000,
+                                   idleTimeout: Int64(options.timeout) * 1000)
+        if options.appendCredentials { hub.appendCredentialsPath = options.credentials }
+        bridge = ChatBridge()
+        chat = ChatService(configuration: hub, snapshot: snapshot, store: store, hasher: hasher, output: bridge,
+                           logger: Logger(label: "parley.hub"))
+
+        var config = GatewayConfiguration()
+        config.host = options.host
+        config.tcpPort = options.serverPort
+        if let loops = options.loops { config.loopCount = loops }
+        gateway = GatewayServer(configuration: config, application: bridge, logger: Logger(label: "parley.gateway"))
+        bridge.attach(chat: chat, gateway: gateway)
+    }
+
+    func start() throws -> (tcp: Int, http: Int?) {
+        let tcp = try gateway.start()
+        // Idle logouts and request expiry are decided by the hub; a quarter second is precise enough for
+        // timeouts counted in seconds and costs nothing when idle.
+        gateway.scheduleRepeating(every: .milliseconds(250)) { [chat] in chat.sweep() }
+        return (tcp, nil)
+    }
+
+    /// Blocks the calling thread until SIGINT or SIGTERM.
+    func waitForTerminationSignal() {
+        var set = signals
+        var received: Int32 = 0
+        sigwait(&set, &received)
+    }
+
+    /// Graceful stop: stop accepting and flush every connection, then drain and close the store, so nothing
+    /// that was acknowledged is lost.
+    func stop() {
+        gateway.stop()
+        store.close()
+    }
+}
