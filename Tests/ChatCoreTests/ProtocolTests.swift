@@ -1,0 +1,85 @@
+import XCTest
+@testable import ChatCore
+
+/// The JSON parser and writer, the request decoder and the typed-command parser.
+final class ProtocolTests: XCTestCase {
+    func testParserAcceptsRFC8259AndRefusesTheRest() throws {
+        XCTAssertEqual(try JSONParser.parse(Array(#" {"a":[1,-2.5e3,true,false,null,"x\u00e9\ud83d\ude00\n"]} "#.utf8)),
+                       .object(["a": .array([.number(1), .number(-2500), .bool(true), .bool(false), .null,
+                                             .string("xé😀\n")])]))
+        for bad in ["", "{", "{\"a\":}", "[1,]", "01", "1.", "\"\u{01}\"", "\"\\x\"", "\"\\ud800\"", "{} {}",
+                    "nul", "[" + String(repeating: "[", count: 100) + String(repeating: "]", count: 101)] {
+            XCTAssertThrowsError(try JSONParser.parse(Array(bad.utf8)), bad)
+        }
+        XCTAssertThrowsError(try JSONParser.parse([0x22, 0xFF, 0x22]), "invalid UTF-8")
+    }
+
+    func testWriterEscapesAndRoundTrips() throws {
+        let m = StoredMessage(id: 9, from: "a\"b", to: "c", text: "line\nnext\t\\ \u{01} é", at: 5)
+        let bytes = ServerEvent.message(m, offline: true).encoded()
+        let parsed = try JSONParser.parse(bytes)
+        XCTAssertEqual(parsed["from"]?.stringValue, "a\"b")
+        XCTAssertEqual(parsed["text"]?.stringValue, "line\nnext\t\\ \u{01} é")
+        XCTAssertEqual(parsed["offline"], .bool(true))
+        XCTAssertFalse(bytes.contains(0x0A), "one event is one line")
+    }
+
+    func testDecoderReadsEveryRequestType() {
+        let cases: [(String, ClientRequest)] = [
+            (#"{"type":"lookup","user":"a"}"#, .lookup(user: "a")),
+            (#"{"type":"login","user":"a","password":"p","p2pPort":4000}"#, .login(user: "a", credential: .password("p"), peer: .tcp(port: 4000))),
+            (#"{"type":"login","user":"a","token":"t","webrtc":true}"#, .login(user: "a", credential: .token("t"), peer: .webRTC)),
+            (#"{"type":"register","user":"a","password":"p"}"#, .register(user: "a", password: "p", peer: .none)),
+            (#"{"type":"message","to":"b","text":"hi"}"#, .message(to: "b", text: "hi")),
+            (#"{"type":"broadcast","text":"hi"}"#, .broadcast(text: "hi")),
+            (#"{"type":"whoelse"}"#, .whoelse),
+            (#"{"type":"whoelsesince","seconds":0}"#, .whoelsesince(seconds: 0)),
+            (#"{"type":"block","user":"b"}"#, .block(user: "b")),
+            (#"{"type":"unblock","user":"b"}"#, .unblock(user: "b")),
+            (#"{"type":"startprivate","user":"b"}"#, .startprivate(user: "b")),
+            (#"{"type":"privatereply","user":"b","accept":false}"#, .privatereply(user: "b", accept: false)),
+            (#"{"type":"activity"}"#, .activity),
+            (#"{"type":"history"}"#, .history(with: nil, before: nil, limit: 50)),
+            (#"{"type":"history","with":"b","before":10,"limit":200}"#, .history(with: "b", before: 10, limit: 200)),
+            (#"{"type":"logout","extra":[1]}"#, .logout),
+        ]
+        for (json, expected) in cases {
+            XCTAssertEqual(try RequestDecoder.decode(Array(json.utf8)).get().request, expected, json)
+        }
+    }
+
+    func testDecoderFailuresKeepTheIDWhenReadable() {
+        for json in [#"{"type":"history","limit":201,"id":"q"}"#, #"{"type":"whoelsesince","seconds":1.5,"id":"q"}"#,
+                     #"{"type":"login","user":"a","id":"q"}"#, #"{"id":"q"}"#, #"{"type":"privatereply","user":"b","id":"q"}"#] {
+            guard case .failure(let f) = RequestDecoder.decode(Array(json.utf8)) else { return XCTFail(json) }
+            XCTAssertEqual(f.id, .string("q"), json)
+            XCTAssertEqual(f.error.code, .badRequest, json)
+        }
+        guard case .failure(let f) = RequestDecoder.decode(Array(#"{"id":1.5,"type":"whoelse"}"#.utf8)) else { return XCTFail() }
+        XCTAssertNil(f.id)
+    }
+
+    func testTypedCommands() {
+        XCTAssertEqual(TypedCommand.parse("message luke hello  there "), .server(.message(to: "luke", text: "hello  there ")))
+        XCTAssertEqual(TypedCommand.parse("broadcast hi all"), .server(.broadcast(text: "hi all")))
+        XCTAssertEqual(TypedCommand.parse("whoelse"), .server(.whoelse))
+        XCTAssertEqual(TypedCommand.parse("whoelsesince 60"), .server(.whoelsesince(seconds: 60)))
+        XCTAssertEqual(TypedCommand.parse("block luke"), .server(.block(user: "luke")))
+        XCTAssertEqual(TypedCommand.parse("unblock luke"), .server(.unblock(user: "luke")))
+        XCTAssertEqual(TypedCommand.parse("logout"), .server(.logout))
+        XCTAssertEqual(TypedCommand.parse("startprivate luke"), .server(.startprivate(user: "luke")))
+        XCTAssertEqual(TypedCommand.parse("private luke psst"), .privateMessage(user: "luke", text: "psst"))
+        XCTAssertEqual(TypedCommand.parse("stopprivate luke"), .stopPrivate(user: "luke"))
+        for bad in ["", "message", "message luke", "message luke  ", "broadcast", "whoelse now", "whoelsesince",
+                    "whoelsesince -1", "whoelsesince 1.5", "whoelsesince x", "block", "block a b", "logout now",
+                    "whatsthetime", "Message luke hi"] {
+            XCTAssertNil(TypedCommand.parse(bad), bad)
+        }
+    }
+
+    func testSpecTextsForErrors() {
+        XCTAssertEqual(Texts.line(for: ChatError(.blocked, ""), request: .message(to: "x", text: "y")), Texts.recipientBlockedYou)
+        XCTAssertEqual(Texts.line(for: ChatError(.alreadyBlocked, ""), request: .block(user: "x")), "Error. x is already blocked")
+        XCTAssertEqual(Texts.line(for: ChatError(.invalidUser, ""), request: .unblock(user: "x")), "Error. Invalid user")
+    }
+}
