@@ -9,8 +9,8 @@ extension ChatService {
         case .login(let user, let credential, let peer):
             guard session.state == .anonymous else { return refuseBusy(session, re: re) }
             session.peer = peer
-            guard let hash = accounts[user] else {
-                return reply(session, .error(re: re, ChatError(.noSuchUser, "Error. Invalid user")))
+            guard accounts[user] != nil else {
+                return reply(session, .error(re: re, ChatError(.noSuchUser, Texts.invalidUser)))
             }
             let now = clock.now()
             if let retry = lockout.retryAfter(user, now: now) {
@@ -25,11 +25,12 @@ extension ChatService {
                 }
                 passwordAccepted(user, session, re: re, reuseToken: (token, digest))
             case .password(let password):
-                // Attempts are throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
-                guard hasher.backlog < configuration.maxHashBacklog else { return refuseBusy(session, re: re) }
                 session.state = .authenticating(user: user)
-                hasher.verify(password, encoded: hash) { [self] matches in
-                    locked { passwordChecked(user, matches: matches, session, re: re) }
+                checkPassword(user, password) { [self] error in
+                    guard session.state == .authenticating(user: user) else { return }
+                    session.state = .anonymous
+                    if let error { return reply(session, .error(re: re, error)) }
+                    passwordAccepted(user, session, re: re, reuseToken: nil)
                 }
             }
         case .register(let user, let password, let peer):
@@ -57,30 +58,47 @@ extension ChatService {
 
     private func refuseBusy(_ session: Session, re: RequestID?) {
         metrics.loginsRefusedBusy += 1
-        reply(session, .error(re: re, ChatError(.busy, "the server is busy with other logins; try again", retryAfter: 1)))
+        reply(session, .error(re: re, Self.busyError))
     }
 
-    private func passwordChecked(_ user: String, matches: Bool, _ session: Session, re: RequestID?) {
-        guard session.state == .authenticating(user: user) else { return }
-        session.state = .anonymous
-        let now = clock.now()
-        // Another door may have locked the account while this check ran: SPEC.md §2.4 says even a right
-        // password is refused then.
-        if let retry = lockout.retryAfter(user, now: now) {
+    /// Checks `password` for `user` under every rule the doors share (SPEC.md §2): unknown user, lockout before
+    /// and after hashing, the hashing throttle, and failure counting toward the lockout. `completion` runs with the
+    /// lock held: nil means the password is right.
+    func checkPassword(_ user: String, _ password: String, completion: @escaping @Sendable (ChatError?) -> Void) {
+        guard let hash = accounts[user] else { return completion(ChatError(.noSuchUser, Texts.invalidUser)) }
+        if let retry = lockout.retryAfter(user, now: clock.now()) {
             metrics.loginsRefusedLocked += 1
-            return reply(session, .error(re: re, ChatError(.locked, Texts.lockedAlready, retryAfter: retry)))
+            return completion(ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
         }
-        guard matches else {
-            metrics.loginsFailed += 1
-            let left = lockout.recordFailure(user, now: now, limit: configuration.maxFailedAttempts,
-                                             lockFor: configuration.blockDuration)
-            if left == 0 { metrics.lockouts += 1 }
-            let message = left == 0 ? Texts.lockedNow : Texts.invalidPassword
-            return reply(session, .error(re: re, ChatError(.badPassword, message, attemptsLeft: left)))
+        // Attempts are throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
+        guard hasher.backlog < configuration.maxHashBacklog else {
+            metrics.loginsRefusedBusy += 1
+            return completion(Self.busyError)
         }
-        lockout.recordSuccess(user)
-        passwordAccepted(user, session, re: re, reuseToken: nil)
+        hasher.verify(password, encoded: hash) { [self] matches in
+            locked {
+                let now = clock.now()
+                // Another door may have locked the account while this check ran: SPEC.md §2.4 says even a right
+                // password is refused then.
+                if let retry = lockout.retryAfter(user, now: now) {
+                    metrics.loginsRefusedLocked += 1
+                    return completion(ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
+                }
+                guard matches else {
+                    metrics.loginsFailed += 1
+                    let left = lockout.recordFailure(user, now: now, limit: configuration.maxFailedAttempts,
+                                                     lockFor: configuration.blockDuration)
+                    if left == 0 { metrics.lockouts += 1 }
+                    let message = left == 0 ? Texts.lockedNow : Texts.invalidPassword
+                    return completion(ChatError(.badPassword, message, attemptsLeft: left))
+                }
+                lockout.recordSuccess(user)
+                completion(nil)
+            }
+        }
     }
+
+    static let busyError = ChatError(.busy, "the server is busy with other logins; try again", retryAfter: 1)
 
     /// The credentials are right. SPEC.md §2.6: the password is checked first, then "already online".
     private func passwordAccepted(_ user: String, _ session: Session, re: RequestID?, reuseToken: (String, String)?) {

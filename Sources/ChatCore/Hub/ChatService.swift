@@ -34,6 +34,7 @@ public final class ChatService: @unchecked Sendable {
     var privateChats = PrivateChats()
     var metrics = HubMetrics()
     let startedAt: Int64
+    var lastTokenSweep: Int64 = 0
 
     public init(configuration: HubConfiguration, snapshot: StoreSnapshot, store: any ChatStore,
                 hasher: any PasswordHasher, output: any ChatOutput, clock: any ChatClock = SystemClock(),
@@ -118,6 +119,14 @@ public final class ChatService: @unchecked Sendable {
                 }
             }
             expirePrivateRequests(now: now)
+            if now - lastTokenSweep >= 60_000 {
+                lastTokenSweep = now
+                let expired = tokens.values.filter { $0.expiresAt <= now }.map(\.digest)
+                if !expired.isEmpty {
+                    expired.forEach { tokens[$0] = nil }
+                    store.perform([.deleteExpiredTokens(now: now)]) { _ in }
+                }
+            }
         }
     }
 

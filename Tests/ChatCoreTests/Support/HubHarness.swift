@@ -88,7 +88,10 @@ final class HubHarness {
 
     /// Runs hashing and store work until nothing is left (completions may queue more).
     func settle() {
-        while hasher.runPending() + store.runPending() > 0 {}
+        while hasher.backlog > 0 || store.queuedCount > 0 {
+            hasher.runPending()
+            store.runPending()
+        }
     }
 
     func connect(_ kind: ClientKind = .json) -> ClientID {
