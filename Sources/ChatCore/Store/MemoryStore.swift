@@ -1,0 +1,228 @@
+/// An in-memory `ChatStore` for hub unit tests: the same rules as `SQLiteStore` (uniqueness, references to
+/// existing accounts, per-call all-or-nothing, one "commit" per batch, completions in submission order), but the
+/// test decides when a batch "commits".
+///
+/// By default calls only queue; `runPending()` runs everything queued, completions included, on the calling
+/// thread. With `autoRun` each call runs at once, inline. `failNextBatch(with:)` simulates a failed commit.
+/// Thread-safe: any thread may submit; one thread at a time drains.
+public final class MemoryStore: ChatStore, MetaStoring, @unchecked Sendable {
+    private let lock = ConditionLock()
+    // Guarded by `lock`.
+    private var data = MemoryData()
+    private var jobs: [StoreJob] = []
+    private var isDraining = false
+    private var isClosed = false
+    private var commits = 0
+    private var injectedFailure: (any Error)?
+    private var runsInline = false
+
+    /// An empty store, or one holding `snapshot` (accounts, blocks, tokens; no messages).
+    public init(snapshot: StoreSnapshot? = nil) {
+        if let snapshot {
+            for account in snapshot.accounts { data.accounts[account.name] = account }
+            data.blocks = snapshot.blocks
+            for token in snapshot.tokens { data.tokens[token.digest] = token }
+        }
+    }
+
+    /// When true, every call runs (and completes) inline on the caller's thread.
+    public var autoRun: Bool {
+        get { lock.withLock { runsInline } }
+        set { lock.withLock { runsInline = newValue } }
+    }
+
+    /// Batches that held at least one `perform` and "committed".
+    public var commitCount: Int { lock.withLock { commits } }
+
+    /// Calls queued and not yet run.
+    public var queuedCount: Int { lock.withLock { jobs.count } }
+
+    /// The next batch fails as a whole with `error`, as if its commit had failed: none of its writes stay.
+    public func failNextBatch(with error: any Error) {
+        lock.withLock { injectedFailure = error }
+    }
+
+    /// Runs everything queued as one batch, then calls the completions in submission order, on this thread.
+    /// Work queued by those completions runs too, as a following batch, until nothing is left. If another
+    /// thread is already draining, returns at once (that thread picks the work up).
+    public func runPending() {
+        let claimed = lock.withLock {
+            if isDraining { return false }
+            isDraining = true
+            return true
+        }
+        guard claimed else { return }
+        while let completions = runOneBatch() {
+            for complete in completions { complete() }
+        }
+    }
+
+    // MARK: - ChatStore
+
+    public func loadSnapshot() throws -> StoreSnapshot {
+        try lock.withLock {
+            guard !isClosed else { throw StoreError.closed }
+            return data.snapshot()
+        }
+    }
+
+    public func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        submit(.write(writes, meta: [:], done: done))
+    }
+
+    public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        submit(.pending(user: user, done: done))
+    }
+
+    public func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        submit(.history(query, done: done))
+    }
+
+    /// Runs what is queued, then refuses further calls.
+    public func close() {
+        runPending()
+        lock.withLock { isClosed = true }
+    }
+
+    // MARK: - MetaStoring
+
+    func metaValue(_ key: String) throws -> String? {
+        lock.withLock { data.meta[key] }
+    }
+
+    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        submit(.write(writes, meta: meta, done: done))
+    }
+
+    // MARK: - Batches
+
+    private func submit(_ job: StoreJob) {
+        let (accepted, inline) = lock.withLock {
+            guard !isClosed else { return (false, false) }
+            jobs.append(job)
+            return (true, runsInline)
+        }
+        if !accepted { job.fail(StoreError.closed) } else if inline { runPending() }
+    }
+
+    /// Takes the queue, applies it, and returns its completions; nil (and stops draining) when the queue is empty.
+    private func runOneBatch() -> [() -> Void]? {
+        lock.withLock {
+            guard !jobs.isEmpty else {
+                isDraining = false
+                return nil
+            }
+            let batch = jobs
+            jobs.removeAll()
+            let before = data
+            var completions: [() -> Void] = []
+            for job in batch {
+                switch job {
+                case .write(let writes, let meta, let done):
+                    // A savepoint per call, as in SQLiteStore.
+                    let savepoint = data
+                    do {
+                        for write in writes { try data.apply(write) }
+                        for (key, value) in meta { data.meta[key] = value }
+                        completions.append { done(.success(())) }
+                    } catch {
+                        data = savepoint
+                        completions.append { done(.failure(error)) }
+                    }
+                case .pending(let user, let done):
+                    let messages = data.pendingMessages(for: user)
+                    completions.append { done(.success(messages)) }
+                case .history(let query, let done):
+                    let messages = data.history(query)
+                    completions.append { done(.success(messages)) }
+                }
+            }
+            if let failure = injectedFailure {
+                injectedFailure = nil
+                data = before
+                return batch.map { job in { job.fail(failure) } }
+            }
+            if batch.contains(where: \.isWrite) { commits += 1 }
+            return completions
+        }
+    }
+}
+
+/// The tables of `StoreSchema`, as values. Mirrors its constraints so hub tests meet the same failures.
+struct MemoryData {
+    var accounts: [String: AccountRecord] = [:]
+    var blocks: [String: Set<String>] = [:]
+    /// By id; `pending` ids are the offline queue.
+    var messages: [Int64: StoredMessage] = [:]
+    var pending: Set<Int64> = []
+    var tokens: [String: TokenRecord] = [:]
+    var meta: [String: String] = [:]
+
+    mutating func apply(_ write: StoreWrite) throws {
+        switch write {
+        case .createAccount(let account):
+            guard accounts[account.name] == nil else { throw StoreError.constraint("account \(account.name) exists") }
+            accounts[account.name] = account
+        case .setPasswordHash(let user, let hash):
+            guard accounts[user] != nil else { throw StoreError.constraint("no account named \(user)") }
+            accounts[user]?.passwordHash = hash
+        case .insertMessage(let message, let isPending):
+            guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
+            try requireAccounts(message.from, message.to)
+            messages[message.id] = message
+            if isPending { pending.insert(message.id) }
+        case .markDelivered(let ids):
+            pending.subtract(ids)
+        case .markPending(let id):
+            if messages[id] != nil { pending.insert(id) }
+        case .setBlock(let blocker, let blocked, let isBlocked):
+            if isBlocked {
+                try requireAccounts(blocker, blocked)
+                blocks[blocker, default: []].insert(blocked)
+            } else {
+                blocks[blocker]?.remove(blocked)
+                if blocks[blocker]?.isEmpty == true { blocks[blocker] = nil }
+            }
+        case .insertToken(let token):
+            guard tokens[token.digest] == nil else { throw StoreError.constraint("token exists") }
+            try requireAccounts(token.user)
+            tokens[token.digest] = token
+        case .deleteToken(let digest):
+            tokens[digest] = nil
+        case .deleteExpiredTokens(let now):
+            tokens = tokens.filter { $0.value.expiresAt > now }
+        }
+    }
+
+    /// The FOREIGN KEY checks of the SQL schema.
+    private func requireAccounts(_ names: String...) throws {
+        for name in names where accounts[name] == nil {
+            throw StoreError.constraint("no account named \(name)")
+        }
+    }
+
+    func snapshot() -> StoreSnapshot {
+        StoreSnapshot(accounts: accounts.values.sorted { $0.name < $1.name },
+                      blocks: blocks,
+                      tokens: tokens.values.sorted { $0.expiresAt < $1.expiresAt },
+                      lastMessageID: messages.keys.max() ?? 0)
+    }
+
+    func pendingMessages(for user: String) -> [StoredMessage] {
+        pending.compactMap { messages[$0] }.filter { $0.to == user }.sorted { $0.id < $1.id }
+    }
+
+    /// A linear scan: fine for test data sizes.
+    func history(_ query: HistoryQuery) -> [StoredMessage] {
+        let before = query.before ?? Int64.max
+        let page = messages.values.filter { message in
+            guard message.id < before else { return false }
+            if let other = query.with {
+                return (message.from == query.owner && message.to == other)
+                    || (message.from == other && message.to == query.owner)
+            }
+            return message.from == query.owner || message.to == query.owner
+        }
+        return Array(page.sorted { $0.id > $1.id }.prefix(query.effectiveLimit))
+    }
+}

@@ -1,0 +1,214 @@
+import Dispatch
+import Foundation
+import GRDB
+import Logging
+
+/// The durable store: one SQLite file (`parley.db`) in the data directory, WAL mode, `synchronous = FULL`.
+///
+/// Group commit: callers only enqueue. One writer thread sleeps on a condition variable, takes everything
+/// queued, runs it in one transaction (each `perform` call in its own savepoint), commits — with FULL that
+/// is one fsync of the WAL for the whole batch — and then calls the completions in submission order. Under
+/// load, many messages share one fsync; when idle, a lone message is committed at once.
+///
+/// Threading: `perform`/`pendingMessages`/`history`/`close` may be called from any thread and never block on
+/// disk. Completions run on the writer thread, so they must not block for long (they delay every later commit).
+public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
+    /// The database file's name inside the data directory.
+    public static let fileName = "parley.db"
+    /// A batch takes at most this many queued calls, so one transaction (and the wait for its fsync) stays short
+    /// even after a stall; the rest goes into the next batch right away.
+    static let maxBatchJobs = 4096
+
+    private let pool: DatabasePool
+    private let logger: Logger
+    /// Guards everything below; the writer thread waits on it for work.
+    private let state = ConditionLock()
+    private var jobs: [StoreJob] = []
+    private var isClosing = false
+    private var isClosed = false
+    private var commits = 0
+    /// Set once in `init`; the thread itself never reads it.
+    private var writer: NativeThread?
+
+    /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
+    /// - Throws: GRDB errors, or `StoreError.notDurable` when `synchronous` cannot be set to FULL.
+    public init(directory: URL, logger: Logger) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(Self.fileName).path
+        var configuration = Configuration()
+        configuration.label = "parley.store"
+        // The hub reads once at start (snapshot); everything else runs on the writer connection.
+        configuration.maximumReaderCount = 2
+        pool = try DatabasePool(path: path, configuration: configuration)
+        self.logger = logger
+        try StoreSchema.migrator.migrate(pool)
+        // RELIABILITY.md §0.5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
+        // runs, so FULL must be set here, after opening, and checked. With NORMAL an acknowledged message can
+        // vanish on power loss; with FULL every commit waits for the WAL's fsync.
+        let level = try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            return try StoreSchema.synchronousLevel(db)
+        }
+        guard level == 2 else {
+            try? pool.close()
+            throw StoreError.notDurable(synchronous: level)
+        }
+        writer = NativeThread(name: "parley-store") { [self] in runWriter() }
+        logger.info("store opened", metadata: ["file": "\(path)"])
+    }
+
+    /// Opens the store in the data directory at `path`.
+    public convenience init(path: String, logger: Logger) throws {
+        try self.init(directory: URL(fileURLWithPath: path, isDirectory: true), logger: logger)
+    }
+
+    /// Committed transactions so far (batches that held at least one `perform`). Tests and metrics compare it
+    /// with the number of calls to see group commit at work.
+    public var commitCount: Int { state.withLock { commits } }
+
+    /// Calls waiting for the writer thread, for metrics.
+    public var queueDepth: Int { state.withLock { jobs.count } }
+
+    // MARK: - ChatStore
+
+    public func loadSnapshot() throws -> StoreSnapshot {
+        guard !state.withLock({ isClosing }) else { throw StoreError.closed }
+        return try pool.read(StoreSchema.snapshot)
+    }
+
+    public func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        enqueue(.write(writes, meta: [:], done: done))
+    }
+
+    public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        enqueue(.pending(user: user, done: done))
+    }
+
+    public func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        enqueue(.history(query, done: done))
+    }
+
+    /// Waits until everything queued has run and the database is closed. Called from a completion (that is,
+    /// on the writer thread) it cannot wait for itself: it stops intake and the writer closes after the batch.
+    public func close() {
+        let onWriter = writer?.isCurrent ?? false
+        let first = state.withLock {
+            let first = !isClosing
+            isClosing = true
+            state.broadcast()
+            if !onWriter {
+                while !isClosed { state.wait() }
+            }
+            return first
+        }
+        if first && !onWriter { writer?.join() }
+    }
+
+    // MARK: - MetaStoring
+
+    func metaValue(_ key: String) throws -> String? {
+        guard !state.withLock({ isClosing }) else { throw StoreError.closed }
+        return try pool.read { try StoreSchema.meta(key, $0) }
+    }
+
+    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        enqueue(.write(writes, meta: meta, done: done))
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL), read through the same queue GRDB writes on.
+    func writerSynchronousLevel() throws -> Int {
+        try pool.writeWithoutTransaction(StoreSchema.synchronousLevel)
+    }
+
+    // MARK: - Writer thread
+
+    private func enqueue(_ job: StoreJob) {
+        let accepted = state.withLock {
+            guard !isClosing else { return false }
+            jobs.append(job)
+            state.signal()
+            return true
+        }
+        if !accepted {
+            // Never call back on the caller's thread: the hub submits while holding its own lock.
+            DispatchQueue.global().async { job.fail(StoreError.closed) }
+        }
+    }
+
+    /// Sleep until there is work, run it as one batch, repeat; after `close()`, drain and close the database.
+    private func runWriter() {
+        while true {
+            let batch: [StoreJob] = state.withLock {
+                while jobs.isEmpty && !isClosing { state.wait() }
+                let count = min(jobs.count, Self.maxBatchJobs)
+                let batch = Array(jobs.prefix(count))
+                jobs.removeFirst(count)
+                return batch
+            }
+            if batch.isEmpty { break }  // closing, and nothing left
+            runBatch(batch)
+        }
+        do {
+            try pool.close()
+        } catch {
+            logger.error("closing the store failed", metadata: ["error": "\(error)"])
+        }
+        state.withLock {
+            isClosed = true
+            state.broadcast()
+        }
+        logger.info("store closed")
+    }
+
+    /// One transaction for the whole batch. Reads run inside it, after the writes queued before them, so they
+    /// see those writes; their completions, like all others, wait until the commit has returned.
+    private func runBatch(_ batch: [StoreJob]) {
+        let completions: [() -> Void]
+        do {
+            if batch.contains(where: \.isWrite) {
+                completions = try pool.write { db in try run(batch, db) }
+                state.withLock { commits += 1 }
+            } else {
+                completions = try pool.writeWithoutTransaction { db in try run(batch, db) }
+            }
+        } catch {
+            // The commit (or the transaction around it) failed: nothing in the batch is durable, so nothing in
+            // it may be acknowledged. The store stays usable for the next batch.
+            logger.error("store batch failed", metadata: ["error": "\(error)", "calls": "\(batch.count)"])
+            for job in batch { job.fail(error) }
+            return
+        }
+        for complete in completions { complete() }
+    }
+
+    /// Runs each job; returns the completions to call once the transaction is committed.
+    private func run(_ batch: [StoreJob], _ db: Database) throws -> [() -> Void] {
+        var completions: [() -> Void] = []
+        completions.reserveCapacity(batch.count)
+        for job in batch {
+            switch job {
+            case .write(let writes, let meta, let done):
+                do {
+                    // A savepoint per call: one caller's bad write (say, a duplicate id) rolls back only that
+                    // caller's writes instead of failing everybody's messages in the same batch.
+                    try db.inSavepoint {
+                        for write in writes { try StoreSchema.apply(write, db) }
+                        for (key, value) in meta { try StoreSchema.setMeta(key, value, db) }
+                        return .commit
+                    }
+                    completions.append { done(.success(())) }
+                } catch {
+                    logger.error("store write failed", metadata: ["error": "\(error)"])
+                    completions.append { done(.failure(error)) }
+                }
+            case .pending(let user, let done):
+                let result = Result { try StoreSchema.pendingMessages(for: user, db) }
+                completions.append { done(result) }
+            case .history(let query, let done):
+                let result = Result { try StoreSchema.history(query, db) }
+                completions.append { done(result) }
+            }
+        }
+        return completions
+    }
+}

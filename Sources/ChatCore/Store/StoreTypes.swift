@@ -1,0 +1,190 @@
+/// The records the hub keeps in memory and the store keeps on disk, the writes the hub submits, and the
+/// `ChatStore` contract both stores (SQLite and in-memory) implement.
+///
+/// The hub is the source of truth while the server runs: it decides, updates its memory, and hands the store
+/// a list of writes. The store's job is to make them durable in order and to say when they are, so the hub can
+/// acknowledge only what is on disk (DESIGN.md principle 3).
+
+/// One direct message, as stored for history and for the recipient's offline queue.
+public struct StoredMessage: Sendable, Equatable, Codable {
+    /// Chosen by the hub (`StoreSnapshot.lastMessageID` + 1, + 2, …), unique, increasing in send order.
+    public var id: Int64
+    public var from: String
+    public var to: String
+    public var text: String
+    /// Milliseconds since the Unix epoch.
+    public var at: Int64
+
+    public init(id: Int64, from: String, to: String, text: String, at: Int64) {
+        self.id = id
+        self.from = from
+        self.to = to
+        self.text = text
+        self.at = at
+    }
+}
+
+/// One account: the name (case-sensitive) and its encoded argon2id hash (salt and parameters inside).
+public struct AccountRecord: Sendable, Equatable {
+    public var name: String
+    public var passwordHash: String
+    /// Milliseconds since the Unix epoch.
+    public var createdAt: Int64
+
+    public init(name: String, passwordHash: String, createdAt: Int64) {
+        self.name = name
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// A login token. Only its digest is stored, so a copy of the database does not let anyone log in.
+public struct TokenRecord: Sendable, Equatable {
+    /// Lower-case hex SHA-256 of the token.
+    public var digest: String
+    public var user: String
+    /// Milliseconds since the Unix epoch.
+    public var expiresAt: Int64
+
+    public init(digest: String, user: String, expiresAt: Int64) {
+        self.digest = digest
+        self.user = user
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Everything the hub keeps in memory, read once at start.
+public struct StoreSnapshot: Sendable {
+    public var accounts: [AccountRecord]
+    /// Blocker → the names they block.
+    public var blocks: [String: Set<String>]
+    /// Every stored token, expired ones included (the hub filters by time; `deleteExpiredTokens` prunes).
+    public var tokens: [TokenRecord]
+    /// The highest stored message id, 0 for an empty store.
+    public var lastMessageID: Int64
+
+    public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64) {
+        self.accounts = accounts
+        self.blocks = blocks
+        self.tokens = tokens
+        self.lastMessageID = lastMessageID
+    }
+}
+
+/// One change to the store. A `perform` call applies its list of writes all or nothing.
+public enum StoreWrite: Sendable, Equatable {
+    /// Fails if the name exists.
+    case createAccount(AccountRecord)
+    /// Fails if there is no such account.
+    case setPasswordHash(user: String, hash: String)
+    /// `pending`: the message is in the recipient's offline queue. Fails if the id exists.
+    case insertMessage(StoredMessage, pending: Bool)
+    /// The messages leave the offline queue and stay in history. Unknown ids are ignored.
+    case markDelivered([Int64])
+    /// The message goes back to the offline queue (delivery to an online client failed).
+    case markPending(Int64)
+    /// Idempotent: blocking twice or unblocking someone not blocked is not an error here.
+    case setBlock(blocker: String, blocked: String, isBlocked: Bool)
+    /// Fails if the digest exists.
+    case insertToken(TokenRecord)
+    /// Unknown digests are ignored.
+    case deleteToken(digest: String)
+    /// Deletes tokens with `expiresAt <= now`.
+    case deleteExpiredTokens(now: Int64)
+}
+
+/// Direct messages between `owner` and `with` (or between `owner` and anyone), newest first.
+public struct HistoryQuery: Sendable, Equatable {
+    /// The largest page a store returns, whatever `limit` asks for (bounded everything, DESIGN.md principle 4).
+    public static let maxLimit = 1000
+
+    public var owner: String
+    public var with: String?
+    /// Only messages with `id < before`; nil for the newest.
+    public var before: Int64?
+    /// At most this many (clamped to `maxLimit`; 0 or less gives an empty page).
+    public var limit: Int
+
+    public init(owner: String, with: String? = nil, before: Int64? = nil, limit: Int) {
+        self.owner = owner
+        self.with = with
+        self.before = before
+        self.limit = limit
+    }
+
+    /// `limit` within 0…maxLimit.
+    var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
+}
+
+/// Persistence as the hub sees it.
+///
+/// Ordering contract: `perform`, `pendingMessages` and `history` go through one serial queue. Each sees every
+/// write submitted before it, and completions run in submission order. Completions are never called on the
+/// caller's thread (except `MemoryStore` with `autoRun`, which exists for tests), so a caller may hold its own
+/// lock while submitting.
+public protocol ChatStore: AnyObject, Sendable {
+    /// Everything the hub keeps in memory, read once at start.
+    func loadSnapshot() throws -> StoreSnapshot
+    /// Applies `writes` in order. Calls from many threads are group-committed: one serial writer thread drains
+    /// everything queued, runs it in ONE transaction, commits (synchronous=FULL: fsync of the WAL), then calls each
+    /// `done` in submission order on the writer thread. `done` is called only after the commit is durable.
+    /// One call's writes are all-or-nothing: if one fails, that call's `done` gets the error and the other calls
+    /// in the batch still commit; if the commit itself fails, every call in the batch gets the error.
+    func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
+    /// The recipient's offline queue, oldest first. Runs on the same serial writer queue, ordered with perform():
+    /// it sees every write submitted before it, and its `done` runs after the `done`s of those writes.
+    func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    /// Direct messages between owner and `with` (or owner and anyone), newest first, id < before, at most limit. Same ordering rule.
+    func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    /// Drains queued work, then closes the database. Further calls fail with an error.
+    func close()
+}
+
+/// Failures that come from the store itself rather than from SQLite.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `close()` was called; nothing more is accepted.
+    case closed
+    /// A write broke a rule: duplicate account, message id or token, or an update of a missing account.
+    case constraint(String)
+    /// After migrating, the writer's `PRAGMA synchronous` did not read back FULL (2).
+    case notDurable(synchronous: Int)
+
+    public var description: String {
+        switch self {
+        case .closed: "the store is closed"
+        case .constraint(let what): "store constraint failed: \(what)"
+        case .notDurable(let level): "PRAGMA synchronous is \(level) on the writer, expected 2 (FULL)"
+        }
+    }
+}
+
+/// Work waiting for a store's serial queue, in submission order.
+enum StoreJob: Sendable {
+    /// `meta` rides in the same savepoint as `writes` (credentials import: accounts and file digest together).
+    case write([StoreWrite], meta: [String: String], done: @Sendable (Result<Void, any Error>) -> Void)
+    case pending(user: String, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
+
+    var isWrite: Bool {
+        if case .write = self { return true }
+        return false
+    }
+
+    /// Reports `error` to the job's completion.
+    func fail(_ error: any Error) {
+        switch self {
+        case .write(_, _, let done): done(.failure(error))
+        case .pending(_, let done): done(.failure(error))
+        case .history(_, let done): done(.failure(error))
+        }
+    }
+}
+
+/// Internal extension of the store contract: a small key/value table for bookkeeping such as the digest of
+/// the last imported credentials file. Kept out of `ChatStore` so the hub's API stays about chat.
+protocol MetaStoring: ChatStore {
+    /// The stored value, nil if never set. Reads committed data.
+    func metaValue(_ key: String) throws -> String?
+    /// Like `perform`, and sets `meta` keys in the same all-or-nothing unit.
+    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
+}
