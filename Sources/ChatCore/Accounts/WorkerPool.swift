@@ -1,0 +1,108 @@
+/// A few threads that run closures from one bounded FIFO, for CPU-heavy work that must stay off the event
+/// loops (password hashing, DESIGN.md principle 2).
+///
+/// Bounded: `submit` refuses work when `capacity` jobs are already waiting, so a login storm cannot grow memory
+/// without limit; callers check `backlog` first and refuse politely (RELIABILITY.md §0.6). Idle threads sleep on
+/// a condition variable. `shutdown()` stops intake, lets the queued jobs finish, and joins the threads.
+public final class WorkerPool: Sendable {
+    /// Worker threads when none is given: this machine class has 2 cores, and the event loops need CPU too.
+    public static let defaultThreadCount = 2
+    /// Waiting jobs allowed when none is given.
+    public static let defaultCapacity = 1024
+
+    /// The number of worker threads.
+    public let threadCount: Int
+    /// The most jobs that may wait (not counting the ones running).
+    public let capacity: Int
+
+    private let queue: JobQueue
+    // Filled once in `init`, read only by `shutdown`.
+    private let threads: [NativeThread]
+
+    /// Starts `threads` workers named `name-1`, `name-2`, …
+    public init(threads: Int = WorkerPool.defaultThreadCount, capacity: Int = WorkerPool.defaultCapacity,
+                name: String = "parley-worker") {
+        precondition(threads > 0 && capacity > 0, "a worker pool needs at least one thread and one slot")
+        threadCount = threads
+        self.capacity = capacity
+        let queue = JobQueue(capacity: capacity)
+        self.queue = queue
+        // The threads hold the queue, not the pool, so a pool nobody references can still be shut down by deinit.
+        self.threads = (1...threads).map { index in
+            NativeThread(name: "\(name)-\(index)") { queue.runJobs() }
+        }
+    }
+
+    deinit {
+        // Stop the threads if the owner forgot; no join, since the last reference may be dropped on a worker.
+        queue.stopIntake()
+    }
+
+    /// Queues `job`. Returns false, without running it, when the queue is full or the pool is shut down.
+    @discardableResult
+    public func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
+        queue.append(job)
+    }
+
+    /// Jobs waiting or running.
+    public var backlog: Int { queue.backlog }
+
+    /// Stops intake, waits for every queued job to run, then joins the threads. Idempotent; not from a worker.
+    public func shutdown() {
+        guard queue.stopIntake() else { return }
+        for thread in threads { thread.join() }
+    }
+
+    /// True when called on one of this pool's threads.
+    public var isWorkerThread: Bool { threads.contains { $0.isCurrent } }
+}
+
+/// The FIFO behind `WorkerPool`; its threads loop in `runJobs`.
+private final class JobQueue: @unchecked Sendable {
+    private let state = ConditionLock()
+    private let capacity: Int
+    // Guarded by `state`. A ring would save the O(n) removeFirst, but n is at most `capacity` pointers and each
+    // job costs tens of milliseconds; the array is simpler.
+    private var jobs: [@Sendable () -> Void] = []
+    private var running = 0
+    private var isStopping = false
+
+    init(capacity: Int) {
+        self.capacity = capacity
+    }
+
+    func append(_ job: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock {
+            guard !isStopping, jobs.count < capacity else { return false }
+            jobs.append(job)
+            state.signal()
+            return true
+        }
+    }
+
+    var backlog: Int { state.withLock { jobs.count + running } }
+
+    /// Returns true for the first call (the one that should join).
+    @discardableResult
+    func stopIntake() -> Bool {
+        state.withLock {
+            defer { isStopping = true; state.broadcast() }
+            return !isStopping
+        }
+    }
+
+    /// A worker's life: take the oldest job, run it outside the lock, repeat; leave once stopping and empty.
+    func runJobs() {
+        while true {
+            let next: (@Sendable () -> Void)? = state.withLock {
+                while jobs.isEmpty && !isStopping { state.wait() }
+                guard !jobs.isEmpty else { return nil }
+                running += 1
+                return jobs.removeFirst()
+            }
+            guard let job = next else { return }
+            job()
+            state.withLock { running -= 1 }
+        }
+    }
+}
