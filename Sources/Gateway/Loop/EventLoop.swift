@@ -1,0 +1,257 @@
+import Glibc
+import Logging
+import Synchronization
+
+// One tick of the loop. The order matters; compare Redis's aeProcessEvents.
+//
+//  1. Timeout: zero if the inbox already holds work (this thread's own posts never ring the
+//     eventfd) or connections wait to be reaped; otherwise until the next timer deadline; otherwise
+//     forever. A zero timeout is never chosen without work, so an idle loop never spins.
+//  2. epoll_wait into a reused event array.
+//  3. Dispatch each event. The eventfd: reset its counter (the work itself is in the inbox). The
+//     listener (loop 0): accept a bounded batch and hand sockets out round-robin. A connection:
+//     look it up by token, which checks the slot's generation, so an event for a freed slot is
+//     dropped; a connection closed earlier in this batch ignores its events. Writable → flush.
+//     Readable → read up to a per-event cap so one flooding client cannot starve the rest, decide
+//     the kind on the first byte, and hand complete lines to the application.
+//  4. Run expired timers: per-connection deadlines (first byte, flush, linger), the app's
+//     repeating jobs, the accept back-off, the stop deadline.
+//  5. Drain the inbox in FIFO order: adopt sockets, enqueue sends, begin closes. The app's calls
+//     from steps 3 and 4 take effect here, after the callbacks, in exactly the order they were made
+//     on every thread.
+//  6. Flush every connection that gained output this tick (Redis's before-sleep write). Most
+//     replies leave in the tick that caused them, and EPOLLOUT is armed only where bytes remain.
+//  7. Reap connections closed this tick: close the descriptor, free the slot (bumping its
+//     generation), and only then tell the application. Deferring the free to the end of the tick
+//     keeps every Connection valid for the rest of the batch, and a descriptor number cannot be
+//     reused by an accept while events for its old owner are still being dispatched.
+//
+// Stopping: the listener closes, connections drain (bounded by the stop deadline), and the loop
+// returns once it owns no connections.
+
+/// Counters shared by all loops and read by any thread (metrics, tests).
+final class GatewayCounters: Sendable {
+    /// Accepted sockets not yet closed, counted from accept (loop 0) to the final close.
+    let connections = Atomic<Int>(0)
+    /// Bytes queued for output across all connections.
+    let queuedOutputBytes = Atomic<Int>(0)
+
+    init() {}
+}
+
+/// One reactor thread: an epoll set, its timers, its inbox, and the connections it owns.
+///
+/// `@unchecked Sendable` because `start()` creates it on the caller's thread and hands it, once,
+/// to the thread that runs it. Loop-confined from then on: every stored `var` is touched only on
+/// that thread. Other threads reach it only through `inbox` (a Mutex) and `counters` (atomics).
+final class EventLoop: @unchecked Sendable {
+    /// Reads per readable event before moving on to other connections (NIO's maxMessagesPerRead).
+    static let maxReadsPerEvent = 4
+    static let readBufferBytes = 64 * 1024
+    /// Accepts per listener event, so a connection storm cannot starve established connections.
+    static let maxAcceptsPerTick = 64
+    /// How long to stop accepting after running out of descriptors (EMFILE) or memory.
+    static let acceptBackoff: Duration = .milliseconds(100)
+
+    enum TimerAction {
+        /// The deadline of a connection's current phase; what it means depends on the phase.
+        case connectionDeadline(token: UInt64)
+        case repeating(@Sendable () -> Void)
+        case resumeAccepting
+        case stopDeadline
+    }
+
+    let index: Int
+    let inbox: Inbox
+    /// Every loop's inbox, indexed by loop; loop 0 hands accepted sockets out through these.
+    let siblings: [Inbox]
+    let configuration: GatewayConfiguration
+    let application: any StreamApplication
+    let logger: Logger
+    let counters: GatewayCounters
+
+    let epoll: Epoll
+    private let wakeDescriptor: Int32
+    var timers = TimerQueue<TimerAction>()
+    var connections = ConnectionTable()
+    var listener: Listener?
+    var nextAcceptTarget = 0
+    var nextSequence: UInt64 = 0
+    var repeatingTimers: [TimerID] = []
+    var isStopping = false
+    /// Monotonic time sampled after each wait; deadlines scheduled during a tick count from it.
+    var now: UInt64 = 0
+
+    /// One receive buffer per loop: lines are delivered as slices of it, never copied.
+    var readBuffer = [UInt8](repeating: 0, count: EventLoop.readBufferBytes)
+    /// Scratch iovecs for gather writes, shared by every connection of this loop.
+    let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: maxIOVecsPerWrite)
+    private var events: [ReadyEvent] = []
+    private var inboxItems: [InboxItem] = []
+    var flushList: [Connection] = []
+    var reapList: [Connection] = []
+
+    init(
+        index: Int, siblings: [Inbox], configuration: GatewayConfiguration,
+        application: any StreamApplication, logger: Logger, counters: GatewayCounters
+    ) throws(SystemError) {
+        self.index = index
+        self.inbox = siblings[index]
+        self.siblings = siblings
+        self.configuration = configuration
+        self.application = application
+        var logger = logger
+        logger[metadataKey: "loop"] = "\(index)"
+        self.logger = logger
+        self.counters = counters
+        epoll = try Epoll()
+        wakeDescriptor = try inbox.makeWakeDescriptor()
+        try epoll.add(wakeDescriptor, interest: .readable, token: ConnectionTable.wakeToken)
+    }
+
+    deinit {
+        iovecs.deallocate()
+    }
+
+    /// Gives this loop the listening socket (loop 0 only, before `run`).
+    func attach(_ listener: Listener) throws(SystemError) {
+        try epoll.add(listener.fd, interest: .readable, token: ConnectionTable.listenerToken)
+        self.listener = listener
+    }
+
+    /// The thread body: ticks until a stop has finished, then releases what the inbox still holds.
+    func run() {
+        inbox.bindToCurrentThread()
+        now = MonotonicClock.now()
+        while !(isStopping && connections.isEmpty) {
+            tick()
+        }
+        for item in inbox.close() {
+            // Sockets handed over after this loop stopped are closed unseen; sends are moot.
+            if case .adopt(let fd, _) = item {
+                Syscall.close(fd)
+                counters.connections.subtract(1, ordering: .relaxed)
+            }
+        }
+        logger.debug("event loop stopped")
+    }
+
+    private func tick() {
+        do {
+            try epoll.wait(timeoutMilliseconds: nextTimeout(), into: &events)
+        } catch {
+            // Only EBADF/EFAULT/EINVAL are possible here: the loop's own state is broken.
+            fatalError("epoll_wait failed: \(error)")
+        }
+        now = MonotonicClock.now()
+        for event in events {
+            dispatch(event)
+        }
+        runExpiredTimers()
+        drainInbox()
+        flushPending()
+        reap()
+    }
+
+    private func nextTimeout() -> Int32 {
+        if !reapList.isEmpty || inbox.hasItems { return 0 }
+        guard let deadline = timers.nextDeadline() else { return -1 }
+        let current = MonotonicClock.now()
+        guard deadline > current else { return 0 }
+        // Round up: waking a little late is harmless, waking early would spin until the deadline.
+        let milliseconds = (deadline - current + 999_999) / 1_000_000
+        return Int32(clamping: milliseconds)
+    }
+
+    private func dispatch(_ event: ReadyEvent) {
+        switch event.token {
+        case ConnectionTable.wakeToken:
+            Syscall.resetEventCounter(wakeDescriptor)
+        case ConnectionTable.listenerToken:
+            acceptConnections()
+        default:
+            guard let connection = connections.connection(forToken: event.token) else { return }
+            handle(event, on: connection)
+        }
+    }
+
+    private func runExpiredTimers() {
+        while let action = timers.popExpired(now: now) {
+            switch action {
+            case .connectionDeadline(let token):
+                if let connection = connections.connection(forToken: token) {
+                    connection.deadline = nil
+                    deadlinePassed(for: connection)
+                }
+            case .repeating(let body):
+                body()
+            case .resumeAccepting:
+                resumeAccepting()
+            case .stopDeadline:
+                for connection in connections.all where !connection.isClosed {
+                    close(connection, reason: connection.drainingReason ?? .serverStopping)
+                }
+            }
+        }
+    }
+
+    private func drainInbox() {
+        inbox.takeAll(into: &inboxItems)
+        for item in inboxItems {
+            switch item {
+            case .send(let outbound, let ids):
+                for id in ids {
+                    if let connection = connections.connection(for: id) { enqueue(outbound, on: connection) }
+                }
+            case .close(let id):
+                if let connection = connections.connection(for: id) { closeByApplication(connection) }
+            case .adopt(let fd, let peer):
+                adopt(fd: fd, peer: peer)
+            case .scheduleRepeating(let interval, let body):
+                guard !isStopping else { break }
+                let period = max(interval.nanoseconds, 1)
+                repeatingTimers.append(timers.schedule(at: now + period, repeatingEvery: period, .repeating(body)))
+            case .stop(let deadline):
+                beginStop(deadline: deadline)
+            }
+        }
+        inboxItems.removeAll(keepingCapacity: true)
+    }
+
+    /// Schedules (or replaces) the deadline of `connection`'s current phase.
+    func setDeadline(for connection: Connection, after delay: Duration) {
+        if let old = connection.deadline { timers.cancel(old) }
+        connection.deadline = timers.schedule(
+            at: now &+ delay.nanoseconds, .connectionDeadline(token: connection.token)
+        )
+    }
+
+    func cancelDeadline(for connection: Connection) {
+        if let old = connection.deadline { timers.cancel(old) }
+        connection.deadline = nil
+    }
+
+    /// Stop: no new connections, no more app jobs; every connection drains or closes, bounded by
+    /// `deadline`. The loop returns from `run` once the last one is reaped.
+    private func beginStop(deadline: UInt64) {
+        guard !isStopping else { return }
+        isStopping = true
+        for id in repeatingTimers { timers.cancel(id) }
+        repeatingTimers.removeAll()
+        if let listener {
+            epoll.remove(listener.fd)
+            self.listener = nil
+        }
+        timers.schedule(at: deadline, .stopDeadline)
+        for connection in connections.all {
+            switch connection.phase {
+            case .awaitingFirstByte, .lingering:
+                close(connection, reason: .serverStopping)
+            case .open:
+                beginDrain(connection, reason: .serverStopping)
+            case .draining, .closed:
+                break
+            }
+        }
+    }
+}

@@ -1,0 +1,174 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// The input side of a loop: accepting sockets, reading them, turning bytes into app calls.
+extension EventLoop {
+    // MARK: - Accepting (loop 0)
+
+    /// Accepts a bounded batch and deals the sockets out to the loops round-robin.
+    func acceptConnections() {
+        guard let listener else { return }
+        for _ in 0..<Self.maxAcceptsPerTick {
+            let accepted: (fd: Int32, peer: PeerAddress)
+            do {
+                switch try listener.accept() {
+                case .wouldBlock: return
+                case .processed(let result): accepted = result
+                }
+            } catch {
+                if error.isAbortedConnection { continue }
+                // Out of descriptors (EMFILE) or memory: the pending connection stays in the
+                // backlog, so a level-triggered listener would report it again at once, forever.
+                // Stop listening for a moment instead; the backlog holds clients meanwhile.
+                logger.warning("accept failed; pausing accepts", metadata: ["error": "\(error)"])
+                pauseAccepting()
+                return
+            }
+            guard counters.connections.load(ordering: .relaxed) < configuration.maxConnections else {
+                // Accept-and-close keeps the backlog from filling with clients we will not serve.
+                Syscall.close(accepted.fd)
+                logger.notice("connection limit reached; refused", metadata: ["peer": "\(accepted.peer)"])
+                continue
+            }
+            // Only this thread increments, so the check above cannot be overtaken by another accept.
+            counters.connections.add(1, ordering: .relaxed)
+            let target = nextAcceptTarget
+            nextAcceptTarget = (target + 1) % siblings.count
+            if target == index {
+                adopt(fd: accepted.fd, peer: accepted.peer)
+            } else if !siblings[target].post(.adopt(fd: accepted.fd, peer: accepted.peer)) {
+                Syscall.close(accepted.fd)
+                counters.connections.subtract(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    private func pauseAccepting() {
+        guard let listener else { return }
+        try? epoll.modify(listener.fd, interest: [], token: ConnectionTable.listenerToken)
+        timers.schedule(at: now &+ Self.acceptBackoff.nanoseconds, .resumeAccepting)
+    }
+
+    func resumeAccepting() {
+        guard let listener else { return }
+        try? epoll.modify(listener.fd, interest: .readable, token: ConnectionTable.listenerToken)
+    }
+
+    /// Takes ownership of an accepted socket: a new ID from this loop, a slot, a registration, and
+    /// the first-byte deadline. The app hears nothing until the first byte arrives.
+    func adopt(fd: Int32, peer: PeerAddress) {
+        guard !isStopping else {
+            Syscall.close(fd)
+            counters.connections.subtract(1, ordering: .relaxed)
+            return
+        }
+        // Lines are small and interactive: do not let Nagle hold a reply back for an ACK.
+        Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+        nextSequence += 1
+        let id = ConnectionID(loop: index, sequence: nextSequence)
+        let maxLineBytes = configuration.maxLineBytes
+        let connection = connections.insert { token in
+            Connection(fd: fd, id: id, token: token, peer: peer, maxLineBytes: maxLineBytes)
+        }
+        do {
+            try epoll.add(fd, interest: .readable, token: connection.token)
+        } catch {
+            logger.error("cannot register connection", metadata: ["peer": "\(peer)", "error": "\(error)"])
+            connections.remove(connection)
+            Syscall.close(fd)
+            counters.connections.subtract(1, ordering: .relaxed)
+            return
+        }
+        setDeadline(for: connection, after: configuration.firstByteTimeout)
+    }
+
+    // MARK: - Events
+
+    /// One readiness report for a live connection. Writable first: flushing may free the space
+    /// a reply to the coming input needs, and a write error found here closes before any read.
+    func handle(_ event: ReadyEvent, on connection: Connection) {
+        guard !connection.isClosed else { return }
+        if event.isWritable && connection.registeredInterest.contains(.writable) {
+            flush(connection)
+            guard !connection.isClosed else { return }
+        }
+        guard event.isReadable else { return }
+        if connection.wantsRead {
+            readAvailable(from: connection)
+        } else if event.isHangup {
+            // Not reading (line too long, draining), yet the socket failed or hung up entirely:
+            // act now, since a level-triggered HUP is repeated on every tick until we do.
+            close(connection, reason: connection.drainingReason ?? .peerClosed)
+        }
+    }
+
+    /// Reads until the kernel has nothing more, the per-event cap is reached, or the connection
+    /// stops reading. A short read means the socket is drained; level-triggered epoll reports it
+    /// again if more arrives, so no extra read just to see EAGAIN.
+    private func readAvailable(from connection: Connection) {
+        for _ in 0..<Self.maxReadsPerEvent {
+            let fd = connection.fd
+            let result = readBuffer.withUnsafeMutableBytes { buffer in
+                Result { () throws(SystemError) in try Syscall.read(fd, into: buffer) }
+            }
+            let count: Int
+            switch result {
+            case .failure(let error):
+                close(connection, reason: closeReason(for: connection, error: error))
+                return
+            case .success(.wouldBlock):
+                return
+            case .success(.processed(let read)):
+                count = read
+            }
+            if count == 0 {
+                peerFinishedSending(connection)
+                return
+            }
+            if connection.isLingering {
+                if count < readBuffer.count { return }
+                continue
+            }
+            deliver(readBuffer[0..<count], to: connection)
+            guard connection.wantsRead, count == readBuffer.count else { return }
+        }
+    }
+
+    /// Turns received bytes into app calls: the first byte opens the stream, complete lines follow.
+    private func deliver(_ bytes: ArraySlice<UInt8>, to connection: Connection) {
+        if connection.isAwaitingFirstByte {
+            let kind: StreamKind = bytes.first == UInt8(ascii: "{") ? .jsonLines : .textLines
+            connection.open(as: kind)
+            cancelDeadline(for: connection)
+            connection.isOpenedToApp = true
+            application.streamOpened(connection.id, kind: kind, peer: connection.peer)
+        }
+        let id = connection.id
+        let application = self.application
+        let outcome = connection.framer.feed(bytes) { line in
+            application.streamReceived(line, on: id)
+        }
+        if outcome == .lineTooLong {
+            connection.wantsRead = false
+            updateInterest(connection)
+            // The app normally answers with an error and a close; if it does not, the gateway
+            // closes the stream itself (.lineTooLong) rather than keep a deaf socket forever.
+            setDeadline(for: connection, after: configuration.closeFlushTimeout)
+            application.streamLineTooLong(id)
+        }
+    }
+
+    /// EOF: the peer will send nothing more. An unterminated last line is dropped (lines end in
+    /// "\n"). Output already queued is still flushed: a half-closed peer may be reading.
+    private func peerFinishedSending(_ connection: Connection) {
+        switch connection.phase {
+        case .open:
+            beginDrain(connection, reason: .peerClosed)
+        case .awaitingFirstByte, .lingering:
+            close(connection, reason: .peerClosed)
+        case .draining, .closed:
+            break
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Logging
+import Synchronization
+
+/// The output side of a loop: queueing, flushing, and every way a connection ends.
+extension EventLoop {
+    // MARK: - Queueing and flushing
+
+    /// Queues `outbound` on `connection`, enforcing the slow-consumer limit.
+    func enqueue(_ outbound: Outbound, on connection: Connection) {
+        guard connection.acceptsOutput else { return }
+        let part = connection.outputPart
+        let size = outbound.range(of: part).count
+        let limit = configuration.maxQueuedOutputBytes
+        if connection.output.queuedBytes + size > limit {
+            // The limit is on what the kernel would not take: try it before judging the reader.
+            flush(connection)
+            guard !connection.isClosed else { return }
+            if connection.output.queuedBytes + size > limit {
+                logger.notice("slow consumer closed", metadata: [
+                    "connection": "\(connection.id)", "queuedBytes": "\(connection.output.queuedBytes)",
+                ])
+                close(connection, reason: .slowConsumer)
+                return
+            }
+        }
+        connection.output.append(outbound, part: part)
+        reportQueuedBytes(of: connection)
+        scheduleFlush(connection)
+    }
+
+    /// Puts `connection` on this tick's before-sleep flush list (once).
+    func scheduleFlush(_ connection: Connection) {
+        guard !connection.isInFlushList else { return }
+        connection.isInFlushList = true
+        flushList.append(connection)
+    }
+
+    /// Step 6 of the tick: one gather write per connection that gained output.
+    func flushPending() {
+        // By index: the list may grow while it is walked, and its storage is reused every tick.
+        var position = 0
+        while position < flushList.count {
+            let connection = flushList[position]
+            position += 1
+            connection.isInFlushList = false
+            flush(connection)
+        }
+        flushList.removeAll(keepingCapacity: true)
+    }
+
+    /// Writes what one `sendmsg` takes, then re-arms or disarms EPOLLOUT to match what is left. A
+    /// draining connection whose queue empties moves on to its FIN.
+    func flush(_ connection: Connection) {
+        guard !connection.isClosed else { return }
+        let fd = connection.fd
+        let outcome: FlushOutcome
+        do {
+            outcome = try connection.output.flush(iovecs: iovecs) { vectors, count throws(SystemError) in
+                try Syscall.send(fd, iovecs: vectors, count: count)
+            }
+        } catch {
+            close(connection, reason: closeReason(for: connection, error: error))
+            return
+        }
+        reportQueuedBytes(of: connection)
+        if outcome == .drained && connection.drainingReason != nil {
+            finishDrain(connection)
+        } else {
+            updateInterest(connection)
+        }
+    }
+
+    /// Brings the epoll registration in line with `wantedInterest` (one epoll_ctl, only on change).
+    func updateInterest(_ connection: Connection) {
+        guard !connection.isClosed else { return }
+        let wanted = connection.wantedInterest
+        guard wanted != connection.registeredInterest else { return }
+        do {
+            try epoll.modify(connection.fd, interest: wanted, token: connection.token)
+            connection.registeredInterest = wanted
+        } catch {
+            close(connection, reason: .ioError(error.code))
+        }
+    }
+
+    /// Keeps the cross-thread total of queued bytes current with a delta, not a recount.
+    func reportQueuedBytes(of connection: Connection) {
+        let delta = connection.output.queuedBytes - connection.reportedQueuedBytes
+        guard delta != 0 else { return }
+        connection.reportedQueuedBytes = connection.output.queuedBytes
+        counters.queuedOutputBytes.add(delta, ordering: .relaxed)
+    }
+
+    // MARK: - Closing
+
+    /// `GatewayServer.close(_:)` arriving through the inbox: flush, FIN, then `.closedByApplication`.
+    func closeByApplication(_ connection: Connection) {
+        connection.isCloseRequested = true
+        switch connection.phase {
+        case .awaitingFirstByte, .open:
+            beginDrain(connection, reason: .closedByApplication)
+        case .draining, .lingering, .closed:
+            // Already ending: the reason in force stays, and later sends are now refused.
+            break
+        }
+    }
+
+    /// Stops delivering input and flushes what is queued; `finishDrain` follows when it is out.
+    func beginDrain(_ connection: Connection, reason: CloseReason) {
+        connection.phase = .draining(reason)
+        connection.wantsRead = false
+        setDeadline(for: connection, after: configuration.closeFlushTimeout)
+        // Even with nothing queued, the flush pass is where the FIN is sent: after this tick's
+        // sends from the inbox, which must go out first.
+        scheduleFlush(connection)
+        updateInterest(connection)
+    }
+
+    /// Output is out: send FIN and tell the app. If the peer may still be sending, linger and
+    /// discard its input until its FIN, since closing with unread input sends RST, which can make
+    /// the peer's kernel drop our last bytes (an error message, say) before they are read.
+    private func finishDrain(_ connection: Connection) {
+        guard let reason = connection.drainingReason else { return }
+        Syscall.shutdownWrites(connection.fd)
+        if reason == .peerClosed || isStopping {
+            close(connection, reason: reason)
+            return
+        }
+        connection.closeReason = reason
+        connection.phase = .lingering
+        connection.wantsRead = true
+        updateInterest(connection)
+        setDeadline(for: connection, after: configuration.lingerTimeout)
+        markForReap(connection)
+    }
+
+    /// Closes at once without flushing: the queue is dropped, the descriptor deregistered, and the
+    /// rest (close, slot, app notification) left to the end-of-tick reap.
+    func close(_ connection: Connection, reason: CloseReason) {
+        guard !connection.isClosed else { return }
+        if !connection.isLingering { connection.closeReason = reason }
+        cancelDeadline(for: connection)
+        epoll.remove(connection.fd)
+        connection.phase = .closed
+        connection.output.removeAll()
+        reportQueuedBytes(of: connection)
+        markForReap(connection)
+    }
+
+    /// The deadline of `connection`'s current phase has passed.
+    func deadlinePassed(for connection: Connection) {
+        switch connection.phase {
+        case .awaitingFirstByte:
+            logger.debug("no first byte in time", metadata: ["peer": "\(connection.peer)"])
+            close(connection, reason: .handshakeTimeout)
+        case .open:
+            // Only a line-too-long stream the app left open has a deadline while open.
+            beginDrain(connection, reason: .lineTooLong)
+        case .draining(let reason):
+            // The peer would not take our output in time.
+            close(connection, reason: reason)
+        case .lingering:
+            close(connection, reason: .peerClosed)
+        case .closed:
+            break
+        }
+    }
+
+    /// The close reason for a failed read or write: the reason of a close already under way wins;
+    /// a reset or broken pipe is the peer leaving; anything else is an I/O error.
+    func closeReason(for connection: Connection, error: SystemError) -> CloseReason {
+        if let reason = connection.drainingReason { return reason }
+        return error.isPeerReset ? .peerClosed : .ioError(error.code)
+    }
+
+    private func markForReap(_ connection: Connection) {
+        guard !connection.isInReapList else { return }
+        connection.isInReapList = true
+        reapList.append(connection)
+    }
+
+    /// Step 7 of the tick: release closed connections, then tell the app about every stream that
+    /// ended this tick (closed, or lingering after its FIN).
+    func reap() {
+        var position = 0
+        while position < reapList.count {
+            let connection = reapList[position]
+            position += 1
+            connection.isInReapList = false
+            if connection.isClosed {
+                Syscall.close(connection.fd)
+                connections.remove(connection)
+                counters.connections.subtract(1, ordering: .relaxed)
+            }
+            if connection.isOpenedToApp, let reason = connection.closeReason {
+                connection.isOpenedToApp = false
+                application.streamClosed(connection.id, reason: reason)
+            }
+        }
+        reapList.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,112 @@
+import Glibc
+
+/// Most iovecs one `writev`/`sendmsg` accepts on Linux (IOV_MAX, UIO_MAXIOV in the kernel).
+let maxIOVecsPerWrite = 1024
+
+/// What a flush left behind.
+enum FlushOutcome: Equatable {
+    /// Everything queued was written.
+    case drained
+    /// Bytes remain: the kernel's buffer was full, or there were more chunks than one write takes.
+    case pending
+}
+
+/// A connection's pending output: references to shared `Outbound` messages plus the offset already
+/// written of the first one.
+///
+/// Nothing is copied on enqueue: each entry points at a byte range of an `Outbound`, which keeps
+/// the bytes alive until the entry is written or dropped. A flush gathers up to `maxIOVecsPerWrite`
+/// entries into one gather write and advances past whatever the kernel accepted, which may end in
+/// the middle of an entry (a partial write). `queuedBytes` is what the slow-consumer limit measures.
+///
+/// Loop-confined: a value owned by one `Connection`, used only on its loop's thread.
+struct OutputQueue {
+    private struct Chunk {
+        let message: Outbound
+        /// First unwritten byte, as an offset into the message's storage.
+        var start: Int
+        let end: Int
+
+        var count: Int { end - start }
+    }
+
+    /// Entries before `head` are written and wait for compaction; this keeps a flush O(written).
+    private var chunks: [Chunk] = []
+    private var head = 0
+    private(set) var queuedBytes = 0
+
+    init() {}
+
+    var isEmpty: Bool { queuedBytes == 0 }
+
+    /// Number of messages with unwritten bytes.
+    var chunkCount: Int { chunks.count - head }
+
+    /// Queues `part` of `message`. Empty parts are ignored: a zero-length iovec is legal but useless.
+    mutating func append(_ message: Outbound, part: Outbound.Part) {
+        let range = message.range(of: part)
+        guard !range.isEmpty else { return }
+        chunks.append(Chunk(message: message, start: range.lowerBound, end: range.upperBound))
+        queuedBytes += range.count
+    }
+
+    /// Drops everything (a connection being closed without a flush).
+    mutating func removeAll() {
+        chunks.removeAll()
+        head = 0
+        queuedBytes = 0
+    }
+
+    /// Writes as much as one gather write takes.
+    ///
+    /// - Parameters:
+    ///   - iovecs: scratch space for at least `capacity` entries, shared by all connections of a loop.
+    ///   - write: performs the write (a socket `sendmsg` in production, a fake in tests) and reports
+    ///     how many bytes the kernel accepted, or `.wouldBlock`.
+    mutating func flush(
+        iovecs: UnsafeMutablePointer<iovec>,
+        capacity: Int = maxIOVecsPerWrite,
+        write: (UnsafeMutablePointer<iovec>, Int) throws(SystemError) -> IOResult<Int>
+    ) throws(SystemError) -> FlushOutcome {
+        guard !isEmpty else { return .drained }
+        let count = min(capacity, chunkCount)
+        for index in 0..<count {
+            let chunk = chunks[head + index]
+            iovecs[index] = iovec(
+                iov_base: UnsafeMutableRawPointer(mutating: chunk.message.address(at: chunk.start)),
+                iov_len: chunk.count
+            )
+        }
+        switch try write(iovecs, count) {
+        case .wouldBlock:
+            return .pending
+        case .processed(let written):
+            consume(written)
+            return isEmpty ? .drained : .pending
+        }
+    }
+
+    /// Advances past `written` bytes, releasing fully written messages.
+    private mutating func consume(_ written: Int) {
+        var remaining = written
+        queuedBytes -= written
+        while remaining > 0 {
+            let available = chunks[head].count
+            if remaining < available {
+                chunks[head].start += remaining
+                break
+            }
+            remaining -= available
+            head += 1
+        }
+        if head == chunks.count {
+            // The common case, a full drain: keep the capacity, drop the references.
+            chunks.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 64 && head * 2 >= chunks.count {
+            // Under a steady backlog, release written messages in amortised O(1) per entry.
+            chunks.removeFirst(head)
+            head = 0
+        }
+    }
+}

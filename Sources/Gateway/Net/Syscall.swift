@@ -1,0 +1,170 @@
+import Glibc
+
+/// The outcome of a call on a non-blocking descriptor: it did something, or the kernel had nothing
+/// for us right now (EAGAIN/EWOULDBLOCK), which is normal flow rather than an error.
+enum IOResult<Value> {
+    case processed(Value)
+    case wouldBlock
+}
+
+/// A failed system call: the errno value and the call that produced it.
+struct SystemError: Error, CustomStringConvertible {
+    let code: Int32
+    let call: String
+
+    var description: String { "\(call): \(String(cString: strerror(code))) (errno \(code))" }
+
+    /// True for the errors that simply mean "the peer went away" rather than "something is wrong here".
+    var isPeerReset: Bool { code == ECONNRESET || code == EPIPE }
+}
+
+/// The system calls the gateway makes, in one place: this is the only file that reads `errno`.
+///
+/// Every wrapper retries EINTR (a signal landing on a loop thread must not look like an I/O error)
+/// and turns EAGAIN into `.wouldBlock`. A few Linux calls (`accept4`, `eventfd`, and the epoll
+/// family in Epoll.swift) are not exported by the Glibc module because its headers are compiled
+/// without `_GNU_SOURCE`; they are bound once through `dlsym`, which keeps the C calling convention.
+enum Syscall {
+    /// Runs `body` until it stops failing with EINTR; a -1 result becomes a `SystemError`.
+    @inline(__always)
+    static func call<Result: BinaryInteger>(_ name: String, _ body: () -> Result) throws(SystemError) -> Result {
+        while true {
+            let result = body()
+            if result != -1 { return result }
+            let code = errno
+            if code == EINTR { continue }
+            throw SystemError(code: code, call: name)
+        }
+    }
+
+    /// Like `call`, but EAGAIN/EWOULDBLOCK is reported as `.wouldBlock` instead of thrown.
+    @inline(__always)
+    static func nonBlocking<Result: BinaryInteger>(
+        _ name: String, _ body: () -> Result
+    ) throws(SystemError) -> IOResult<Result> {
+        while true {
+            let result = body()
+            if result != -1 { return .processed(result) }
+            let code = errno
+            if code == EINTR { continue }
+            if code == EAGAIN || code == EWOULDBLOCK { return .wouldBlock }
+            throw SystemError(code: code, call: name)
+        }
+    }
+
+    /// For blocking waits: EINTR is reported as `.wouldBlock` ("nothing happened") instead of being
+    /// retried, so the caller recomputes its timeout rather than sleeping again for a stale interval.
+    @inline(__always)
+    static func interruptible<Result: BinaryInteger>(
+        _ name: String, _ body: () -> Result
+    ) throws(SystemError) -> IOResult<Result> {
+        let result = body()
+        if result != -1 { return .processed(result) }
+        let code = errno
+        if code == EINTR { return .wouldBlock }
+        throw SystemError(code: code, call: name)
+    }
+
+    // MARK: - Descriptors
+
+    /// Closes `fd`. Not retried on EINTR: on Linux the descriptor is released even then, and a
+    /// retry could close a descriptor another thread has just been given.
+    static func close(_ fd: Int32) {
+        _ = Glibc.close(fd)
+    }
+
+    /// Reads into `buffer`; `.processed(0)` means the peer finished sending (EOF).
+    static func read(_ fd: Int32, into buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+        try nonBlocking("read") { Glibc.read(fd, buffer.baseAddress, buffer.count) }
+    }
+
+    /// Gathers `count` iovecs into one `sendmsg` — `writev` with flags. MSG_NOSIGNAL turns a write to
+    /// a reset peer into EPIPE instead of SIGPIPE, so the library is safe whatever the process's
+    /// signal dispositions are (the CLI may still ignore SIGPIPE; both together are harmless).
+    static func send(_ fd: Int32, iovecs: UnsafeMutablePointer<iovec>, count: Int) throws(SystemError) -> IOResult<Int> {
+        var message = msghdr()
+        message.msg_iov = iovecs
+        message.msg_iovlen = count
+        return try nonBlocking("sendmsg") { sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Half-closes the write side: the peer reads EOF after everything already queued in the kernel.
+    static func shutdownWrites(_ fd: Int32) {
+        _ = shutdown(fd, Int32(SHUT_WR))
+    }
+
+    /// Sets an integer socket option, ignoring failure (every option we set is an optimisation).
+    static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32) {
+        var value = value
+        _ = setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
+    }
+
+    // MARK: - Calls bound through dlsym
+
+    /// `accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC)`: the new socket is non-blocking and not
+    /// inherited by child processes from the first instant, with no window for a racing fork.
+    static func accept(
+        _ fd: Int32, address: UnsafeMutablePointer<sockaddr>, length: UnsafeMutablePointer<socklen_t>
+    ) throws(SystemError) -> IOResult<Int32> {
+        let flags = Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+        return try nonBlocking("accept4") { LinuxSymbols.accept4(fd, address, length, flags) }
+    }
+
+    /// A non-blocking, close-on-exec eventfd: the loop's doorbell for work posted from other threads.
+    static func makeEventCounter() throws(SystemError) -> Int32 {
+        try call("eventfd") { LinuxSymbols.eventfd(0, O_CLOEXEC | O_NONBLOCK) }
+    }
+
+    /// Adds one to an eventfd counter. EAGAIN (counter saturated) still leaves the fd readable, so the
+    /// wake-up is not lost and the error is ignored.
+    static func signalEventCounter(_ fd: Int32) {
+        var one: UInt64 = 1
+        _ = try? nonBlocking("write(eventfd)") { Glibc.write(fd, &one, MemoryLayout<UInt64>.size) }
+    }
+
+    /// Resets an eventfd counter to zero so level-triggered epoll stops reporting it.
+    static func resetEventCounter(_ fd: Int32) {
+        var value: UInt64 = 0
+        _ = try? nonBlocking("read(eventfd)") { Glibc.read(fd, &value, MemoryLayout<UInt64>.size) }
+    }
+}
+
+/// Linux entry points missing from the Glibc module (GNU extensions), resolved once by name.
+///
+/// A C shim target exposing `<sys/epoll.h>` and `<sys/eventfd.h>` would make this unnecessary; until
+/// the package has one, `dlsym` on the already-loaded libc gives the same functions with the same
+/// (C) calling convention. A missing symbol is a broken platform, so it traps at first use.
+enum LinuxSymbols {
+    typealias Accept4 = @convention(c) (
+        Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32
+    ) -> Int32
+    typealias EventFD = @convention(c) (UInt32, Int32) -> Int32
+    typealias SetThreadName = @convention(c) (pthread_t, UnsafePointer<CChar>?) -> Int32
+
+    static let accept4: Accept4 = resolve("accept4")
+    static let eventfd: EventFD = resolve("eventfd")
+    static let setThreadName: SetThreadName = resolve("pthread_setname_np")
+
+    /// Looks `name` up in the global symbol scope (RTLD_DEFAULT, a null handle on glibc).
+    static func resolve<Function>(_ name: String) -> Function {
+        guard let address = dlsym(nil, name) else {
+            fatalError("the C library does not export \(name)")
+        }
+        return unsafeBitCast(address, to: Function.self)
+    }
+}
+
+extension SystemError {
+    /// Out of descriptors or kernel memory: retrying at once would fail the same way.
+    var isResourceExhaustion: Bool {
+        code == EMFILE || code == ENFILE || code == ENOBUFS || code == ENOMEM
+    }
+
+    /// accept4 failures that concern only the connection being accepted (it was reset while it
+    /// waited in the backlog, or a firewall refused it): skip it and accept the next.
+    var isAbortedConnection: Bool {
+        code == ECONNABORTED || code == EPROTO || code == EPERM || code == ENETDOWN
+            || code == ENOPROTOOPT || code == EHOSTDOWN || code == ENONET || code == EHOSTUNREACH
+            || code == EOPNOTSUPP || code == ENETUNREACH
+    }
+}

@@ -1,0 +1,160 @@
+import Glibc
+import Logging
+import Synchronization
+
+/// The gateway: a TCP listener and `loopCount` epoll threads serving line streams to one
+/// `StreamApplication`.
+///
+/// Threading: each connection belongs to one loop for its whole life (its `ConnectionID` names
+/// the loop). Loop 0 accepts and deals sockets out round-robin. All app callbacks for a connection
+/// run on its loop thread. `send`, `close`, `scheduleRepeating` and `stop` may be called from any
+/// thread; they post to the owning loop's inbox, which the loop drains every tick.
+public final class GatewayServer: Sendable {
+    private enum Lifecycle {
+        case idle
+        case starting
+        case running([LoopThread])
+        case stopping
+        case stopped
+    }
+
+    private let configuration: GatewayConfiguration
+    private let application: any StreamApplication
+    private let logger: Logger
+    /// One per loop, created up front so `send` needs no lock of the server's own.
+    private let inboxes: [Inbox]
+    private let counters = GatewayCounters()
+    private let lifecycle = Mutex(Lifecycle.idle)
+
+    public init(configuration: GatewayConfiguration, application: any StreamApplication, logger: Logger) {
+        self.configuration = configuration
+        self.application = application
+        self.logger = logger
+        let loopCount = min(max(configuration.loopCount, 1), 255)
+        inboxes = (0..<loopCount).map { _ in Inbox() }
+    }
+
+    /// Binds and starts the loop threads; returns the bound TCP port (port 0 in tests).
+    public func start() throws -> Int {
+        try configuration.validate()
+        try lifecycle.withLock { state throws(GatewayError) in
+            guard case .idle = state else { throw .notStartable }
+            state = .starting
+        }
+        do {
+            let (threads, port) = try launch()
+            lifecycle.withLock { $0 = .running(threads) }
+            logger.info("gateway listening", metadata: [
+                "host": "\(configuration.host)", "port": "\(port)", "loops": "\(inboxes.count)",
+            ])
+            return port
+        } catch {
+            lifecycle.withLock { $0 = .idle }
+            throw error
+        }
+    }
+
+    private func launch() throws(GatewayError) -> ([LoopThread], Int) {
+        let listener = try Listener(host: configuration.host, port: configuration.tcpPort)
+        var loops: [EventLoop] = []
+        do {
+            for index in inboxes.indices {
+                loops.append(try EventLoop(
+                    index: index, siblings: inboxes, configuration: configuration,
+                    application: application, logger: logger, counters: counters
+                ))
+            }
+            try loops[0].attach(listener)
+        } catch {
+            throw GatewayError(error)
+        }
+        var threads: [LoopThread] = []
+        for loop in loops {
+            do {
+                threads.append(try LoopThread.start(name: "parley-loop-\(loop.index)") { loop.run() })
+            } catch {
+                // Unwind: stop the loops already running; the rest are released unstarted.
+                let now = MonotonicClock.now()
+                for inbox in inboxes.prefix(threads.count) { inbox.post(.stop(deadline: now)) }
+                for thread in threads { thread.join() }
+                throw GatewayError(error)
+            }
+        }
+        return (threads, listener.port)
+    }
+
+    /// Thread-safe. Queues `outbound` for each connection. Ordering guarantee: for any one
+    /// connection, sends and closes are applied in the order the calls were made, across all
+    /// calling threads: each call appends to the owning loop's FIFO inbox under its mutex, one
+    /// entry per loop per call, and the loop applies entries in order. Unknown or closed IDs are
+    /// ignored.
+    public func send(_ outbound: Outbound, to ids: [ConnectionID]) {
+        guard let first = ids.first else { return }
+        // The common cases, one receiver or all receivers on one loop, need no regrouping.
+        if inboxes.count == 1 || ids.allSatisfy({ $0.loop == first.loop }) {
+            if first.loop < inboxes.count { inboxes[first.loop].post(.send(outbound, ids)) }
+            return
+        }
+        var groups = [[ConnectionID]](repeating: [], count: inboxes.count)
+        for id in ids where id.loop < inboxes.count {
+            groups[id.loop].append(id)
+        }
+        for (loop, group) in groups.enumerated() where !group.isEmpty {
+            inboxes[loop].post(.send(outbound, group))
+        }
+    }
+
+    /// Thread-safe, ordered like send: flushes what is queued, then shuts the socket down and
+    /// closes it; streamClosed(.closedByApplication) follows.
+    public func close(_ id: ConnectionID) {
+        guard id.loop < inboxes.count else { return }
+        inboxes[id.loop].post(.close(id))
+    }
+
+    /// Thread-safe: runs `body` on loop 0 every `interval` until stop (used for the hub's idle
+    /// sweep). The loop sleeps until the next due time; nothing polls.
+    public func scheduleRepeating(every interval: Duration, _ body: @escaping @Sendable () -> Void) {
+        precondition(interval > .zero, "a repeating job needs a positive interval")
+        inboxes[0].post(.scheduleRepeating(interval: interval, body: body))
+    }
+
+    /// Graceful stop: close the listener, flush pending output (bounded by
+    /// `shutdownGracePeriod`), close every connection (streamClosed(.serverStopping)), join the
+    /// threads. Safe to call from any thread, more than once. Called from a loop thread (inside a
+    /// callback) it cannot join that thread: it returns after joining the others, and that loop
+    /// finishes once the callback returns.
+    public func stop() {
+        let threads: [LoopThread]? = lifecycle.withLock { state in
+            switch state {
+            case .idle:
+                state = .stopped
+                return nil
+            case .running(let threads):
+                state = .stopping
+                return threads
+            case .starting, .stopping, .stopped:
+                return nil
+            }
+        }
+        guard let threads else { return }
+        let deadline = MonotonicClock.now() &+ configuration.shutdownGracePeriod.nanoseconds
+        for inbox in inboxes {
+            inbox.post(.stop(deadline: deadline))
+        }
+        for thread in threads where !thread.isCurrent {
+            thread.join()
+        }
+        lifecycle.withLock { $0 = .stopped }
+        logger.info("gateway stopped")
+    }
+
+    /// Open TCP connections (accepted and not yet closed), for metrics.
+    public var connectionCount: Int {
+        counters.connections.load(ordering: .relaxed)
+    }
+
+    /// Bytes waiting in output queues across all connections (tests check memory stays bounded).
+    var queuedOutputBytes: Int {
+        counters.queuedOutputBytes.load(ordering: .relaxed)
+    }
+}

@@ -1,0 +1,79 @@
+/// Bytes encoded once and shared by reference in every receiver's output queue (encode once,
+/// DESIGN.md principle 1).
+///
+/// A broadcast to N connections costs one `Outbound` and N queue entries that point into it; no
+/// receiver copies the bytes. Besides `payload` and `webSocketHeader`, the object keeps both in one
+/// heap allocation of its own (header, then payload) whose address never moves, so `writev` can be
+/// handed pointers into it without pinning Swift arrays: the price is one extra copy per message,
+/// made here once, not per receiver.
+///
+/// `@unchecked Sendable`: the private allocation is written only in `init` and read-only afterwards;
+/// every other stored property is an immutable `let`.
+public final class Outbound: @unchecked Sendable {
+    /// The bytes as given; for line streams this is exactly what goes on the wire.
+    public let payload: [UInt8]
+
+    /// For webSocket streams: a precomputed unmasked text-frame header (2/4/10 bytes, RFC 6455 §5.2;
+    /// server frames are never masked), so a WebSocket connection queues header and payload without
+    /// building a frame per receiver.
+    public let webSocketHeader: [UInt8]
+
+    /// Header followed by payload, in storage the kernel may read from directly.
+    private let storage: UnsafeMutableRawBufferPointer
+
+    public init(_ payload: [UInt8]) {
+        self.payload = payload
+        let header = Self.textFrameHeader(length: payload.count)
+        webSocketHeader = header
+        storage = .allocate(byteCount: max(header.count + payload.count, 1), alignment: 16)
+        storage.copyBytes(from: header)
+        UnsafeMutableRawBufferPointer(rebasing: storage[header.count...]).copyBytes(from: payload)
+    }
+
+    public convenience init(_ text: String) {
+        self.init(Array(text.utf8))
+    }
+
+    deinit {
+        storage.deallocate()
+    }
+
+    /// Which bytes of this message a connection queues.
+    enum Part {
+        /// The payload alone (line streams).
+        case payload
+        /// Header and payload together (webSocket streams): one contiguous range, one iovec.
+        case webSocketFrame
+    }
+
+    /// The byte range of `part` within `bytes`.
+    func range(of part: Part) -> Range<Int> {
+        switch part {
+        case .payload: webSocketHeader.count..<(webSocketHeader.count + payload.count)
+        case .webSocketFrame: 0..<(webSocketHeader.count + payload.count)
+        }
+    }
+
+    /// The stable address of byte `offset` of the combined header-and-payload storage.
+    func address(at offset: Int) -> UnsafeRawPointer {
+        UnsafeRawPointer(storage.baseAddress!) + offset
+    }
+
+    /// RFC 6455 §5.2: FIN + opcode 0x1 (text), no mask bit; a 7-bit length, or 126 plus a 16-bit
+    /// length, or 127 plus a 64-bit length, both in network byte order.
+    static func textFrameHeader(length: Int) -> [UInt8] {
+        let finAndText: UInt8 = 0x81
+        switch length {
+        case ..<126:
+            return [finAndText, UInt8(length)]
+        case ...0xFFFF:
+            return [finAndText, 126, UInt8(length >> 8), UInt8(length & 0xFF)]
+        default:
+            var header: [UInt8] = [finAndText, 127]
+            for shift in stride(from: 56, through: 0, by: -8) {
+                header.append(UInt8(truncatingIfNeeded: UInt64(length) >> UInt64(shift)))
+            }
+            return header
+        }
+    }
+}
