@@ -120,6 +120,11 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
         try pool.writeWithoutTransaction(StoreSchema.synchronousLevel)
     }
 
+    /// The database's journal mode ("wal").
+    func journalMode() throws -> String {
+        try pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
     // MARK: - Writer thread
 
     private func enqueue(_ job: StoreJob) {
