@@ -42,6 +42,8 @@ public final class Argon2Hasher: PasswordHasher {
     public init(memoryKiB: UInt32 = Argon2Hasher.defaultMemoryKiB, iterations: UInt32 = Argon2Hasher.defaultIterations,
                 parallelism: UInt32 = 1, pool: WorkerPool? = nil, runsInline: Bool = false,
                 logger: Logger = Logger(label: "parley.passwords")) {
+        // libargon2's own lower bounds; checked here so a bad configuration fails at start, not at first login.
+        precondition(iterations >= 1 && parallelism >= 1 && memoryKiB >= 8 * parallelism, "argon2id parameters out of range")
         self.memoryKiB = memoryKiB
         self.iterations = iterations
         self.parallelism = parallelism

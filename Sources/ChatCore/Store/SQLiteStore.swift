@@ -12,6 +12,7 @@ import Logging
 ///
 /// Threading: `perform`/`pendingMessages`/`history`/`close` may be called from any thread and never block on
 /// disk. Completions run on the writer thread, so they must not block for long (they delay every later commit).
+/// The writer thread keeps the store alive until `close()`, which the owner calls at shutdown.
 public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
     /// The database file's name inside the data directory.
     public static let fileName = "parley.db"
@@ -39,6 +40,9 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
         configuration.label = "parley.store"
         // The hub reads once at start (snapshot); everything else runs on the writer connection.
         configuration.maximumReaderCount = 2
+        // Another process (an operator's sqlite3 shell, a backup) may hold a lock for a moment; wait a little
+        // rather than failing a whole batch at once.
+        configuration.busyMode = .timeout(2)
         pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
         try StoreSchema.migrator.migrate(pool)
