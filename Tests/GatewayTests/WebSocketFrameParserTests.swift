@@ -18,7 +18,7 @@ final class WebSocketFrameParserTests: XCTestCase {
     }
 
     func testRFCFragmentedTextMessageMasked() {
-        let bytes = clientFrame(0x1, Array("Hel".utf8), fin: false) + clientFrame(0x0, Array("lo".utf8))
+        let bytes = makeClientFrame(0x1, Array("Hel".utf8), fin: false) + makeClientFrame(0x0, Array("lo".utf8))
         XCTAssertEqual(parseEverySplit(bytes), [
             .frame(WebSocketFrame(fin: false, opcode: .text, payload: Array("Hel".utf8))),
             .frame(WebSocketFrame(fin: true, opcode: .continuation, payload: Array("lo".utf8))),
@@ -57,7 +57,7 @@ final class WebSocketFrameParserTests: XCTestCase {
     func testSevenSixteenAndSixtyFourBitLengths() {
         for length in [0, 1, 125, 126, 127, 65_535, 65_536] {
             let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-            let bytes = clientFrame(0x2, payload)
+            let bytes = makeClientFrame(0x2, payload)
             XCTAssertEqual(parseSplits(bytes, max: 1 << 20), [.frame(WebSocketFrame(opcode: .binary, payload: payload))],
                            "length \(length)")
         }
@@ -66,10 +66,10 @@ final class WebSocketFrameParserTests: XCTestCase {
     func testNonMinimalLengthsAreAllowed() {
         let payload = Array("hi".utf8)
         for form in [LengthForm.sixteen, .sixtyFour] {
-            XCTAssertEqual(parseEverySplit(clientFrame(0x1, payload, length: form)),
+            XCTAssertEqual(parseEverySplit(makeClientFrame(0x1, payload, length: form)),
                            [.frame(WebSocketFrame(opcode: .text, payload: payload))])
         }
-        XCTAssertEqual(parseEverySplit(clientFrame(0x9, [], length: .sixteen)),
+        XCTAssertEqual(parseEverySplit(makeClientFrame(0x9, [], length: .sixteen)),
                        [.frame(WebSocketFrame(opcode: .ping))], "a control frame's 16-bit form under 126 is legal too")
     }
 
@@ -85,9 +85,9 @@ final class WebSocketFrameParserTests: XCTestCase {
     }
 
     func testMessageLimitIsInclusive() {
-        let atLimit = clientFrame(0x2, [UInt8](repeating: 7, count: 65_536))
+        let atLimit = makeClientFrame(0x2, [UInt8](repeating: 7, count: 65_536))
         XCTAssertEqual(parseSplits(atLimit), [.frame(WebSocketFrame(opcode: .binary, payload: [UInt8](repeating: 7, count: 65_536)))])
-        let overHeader = Array(clientFrame(0x2, [UInt8](repeating: 7, count: 65_537))[..<14])
+        let overHeader = Array(makeClientFrame(0x2, [UInt8](repeating: 7, count: 65_537))[..<14])
         XCTAssertEqual(parseEverySplit(overHeader), [.failed(.messageTooBig)], "refused from the header alone")
         XCTAssertEqual(parseEverySplit([0x81, 0x80 | 126, 0x01, 0x00], max: 255), [.failed(.messageTooBig)])
         XCTAssertEqual(parseEverySplit([0x81, 0x80 | 11], max: 10), [.failed(.messageTooBig)], "7-bit form too")
@@ -95,12 +95,12 @@ final class WebSocketFrameParserTests: XCTestCase {
 
     func testMessageLimitCountsEveryFragment() {
         let half = [UInt8](repeating: 1, count: 32_768)
-        let exact = clientFrame(0x2, half, fin: false) + clientFrame(0x0, half)
+        let exact = makeClientFrame(0x2, half, fin: false) + makeClientFrame(0x0, half)
         XCTAssertEqual(parseSplits(exact).count, 2)
-        let over = clientFrame(0x2, half, fin: false) + clientFrame(0x0, half + [1])
+        let over = makeClientFrame(0x2, half, fin: false) + makeClientFrame(0x0, half + [1])
         XCTAssertEqual(parseSplits(over).last, .failed(.messageTooBig))
         // Control frames in between do not count, and a new message starts from zero.
-        let next = exact + clientFrame(0x9, [1, 2]) + clientFrame(0x2, half + half)
+        let next = exact + makeClientFrame(0x9, [1, 2]) + makeClientFrame(0x2, half + half)
         XCTAssertEqual(parseSplits(next).count, 4)
     }
 
@@ -108,14 +108,14 @@ final class WebSocketFrameParserTests: XCTestCase {
 
     func testUnmaskedFramesOfEveryOpcodeAreRefused() {
         for opcode: UInt8 in [0x1, 0x2, 0x8, 0x9, 0xA] {
-            XCTAssertEqual(parseEverySplit(clientFrame(opcode, [1], mask: nil)), [.failed(.unmaskedFrame)])
+            XCTAssertEqual(parseEverySplit(makeClientFrame(opcode, [1], mask: nil)), [.failed(.unmaskedFrame)])
         }
     }
 
     func testMaskingUsesEachKeyByteInTurn() {
         let payload = Array("The quick brown fox".utf8)
         for key: [UInt8] in [[0, 0, 0, 0], [0xFF, 0xFF, 0xFF, 0xFF], [1, 2, 3, 4]] {
-            XCTAssertEqual(parseEverySplit(clientFrame(0x1, payload, mask: key)),
+            XCTAssertEqual(parseEverySplit(makeClientFrame(0x1, payload, mask: key)),
                            [.frame(WebSocketFrame(opcode: .text, payload: payload))])
         }
     }
@@ -123,14 +123,14 @@ final class WebSocketFrameParserTests: XCTestCase {
     func testReservedBitsAreRefused() {
         for rsv: UInt8 in 1...7 {
             for opcode: UInt8 in [0x1, 0x2, 0x8, 0x9] {
-                XCTAssertEqual(parseEverySplit(clientFrame(opcode, [], rsv: rsv)), [.failed(.reservedBitsSet)])
+                XCTAssertEqual(parseEverySplit(makeClientFrame(opcode, [], rsv: rsv)), [.failed(.reservedBitsSet)])
             }
         }
     }
 
     func testReservedOpcodesAreRefusedOnTheFirstByte() {
         for opcode: UInt8 in [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF] {
-            XCTAssertEqual(parseEverySplit(clientFrame(opcode, [1, 2])), [.failed(.reservedOpcode(opcode))])
+            XCTAssertEqual(parseEverySplit(makeClientFrame(opcode, [1, 2])), [.failed(.reservedOpcode(opcode))])
             XCTAssertEqual(parseEverySplit([0x80 | opcode]), [.failed(.reservedOpcode(opcode))])
         }
     }
@@ -139,20 +139,20 @@ final class WebSocketFrameParserTests: XCTestCase {
 
     func testControlFramesMustNotBeFragmented() {
         for opcode: UInt8 in [0x8, 0x9, 0xA] {
-            XCTAssertEqual(parseEverySplit(clientFrame(opcode, [], fin: false)), [.failed(.fragmentedControlFrame)])
+            XCTAssertEqual(parseEverySplit(makeClientFrame(opcode, [], fin: false)), [.failed(.fragmentedControlFrame)])
         }
     }
 
     func testControlFramePayloadIsAtMost125Bytes() {
         let max = [UInt8](repeating: 0x61, count: 125)
-        XCTAssertEqual(parseEverySplit(clientFrame(0x9, max)), [.frame(WebSocketFrame(opcode: .ping, payload: max))])
+        XCTAssertEqual(parseEverySplit(makeClientFrame(0x9, max)), [.frame(WebSocketFrame(opcode: .ping, payload: max))])
         for opcode: UInt8 in [0x8, 0x9, 0xA] {
-            XCTAssertEqual(parseEverySplit(clientFrame(opcode, max + [0x61])), [.failed(.controlFrameTooLong)])
+            XCTAssertEqual(parseEverySplit(makeClientFrame(opcode, max + [0x61])), [.failed(.controlFrameTooLong)])
         }
     }
 
     func testEmptyFrames() {
-        XCTAssertEqual(parseEverySplit(clientFrame(0x1, []) + clientFrame(0x9, []) + clientFrame(0x8, [])), [
+        XCTAssertEqual(parseEverySplit(makeClientFrame(0x1, []) + makeClientFrame(0x9, []) + makeClientFrame(0x8, [])), [
             .frame(WebSocketFrame(opcode: .text)), .frame(WebSocketFrame(opcode: .ping)),
             .frame(WebSocketFrame(opcode: .close)),
         ])
@@ -161,33 +161,33 @@ final class WebSocketFrameParserTests: XCTestCase {
     // MARK: - §5.4 fragmentation
 
     func testControlFramesMayBeInterleavedWithFragments() {
-        let bytes = clientFrame(0x1, [0x61], fin: false) + clientFrame(0x9, [0x70]) + clientFrame(0x0, [0x62], fin: false)
-            + clientFrame(0xA, []) + clientFrame(0x0, [0x63])
+        let bytes = makeClientFrame(0x1, [0x61], fin: false) + makeClientFrame(0x9, [0x70]) + makeClientFrame(0x0, [0x62], fin: false)
+            + makeClientFrame(0xA, []) + makeClientFrame(0x0, [0x63])
         XCTAssertEqual(parseEverySplit(bytes).map(\.opcodeForTest), [.text, .ping, .continuation, .pong, .continuation])
     }
 
     func testContinuationWithoutAStartIsRefused() {
-        XCTAssertEqual(parseEverySplit(clientFrame(0x0, [1])), [.failed(.unexpectedContinuation)])
-        let afterComplete = clientFrame(0x1, [0x61]) + clientFrame(0x0, [0x62])
+        XCTAssertEqual(parseEverySplit(makeClientFrame(0x0, [1])), [.failed(.unexpectedContinuation)])
+        let afterComplete = makeClientFrame(0x1, [0x61]) + makeClientFrame(0x0, [0x62])
         XCTAssertEqual(parseEverySplit(afterComplete).last, .failed(.unexpectedContinuation))
     }
 
     func testNewDataFrameDuringFragmentationIsRefused() {
         for opcode: UInt8 in [0x1, 0x2] {
-            let bytes = clientFrame(0x1, [0x61], fin: false) + clientFrame(opcode, [0x62])
+            let bytes = makeClientFrame(0x1, [0x61], fin: false) + makeClientFrame(opcode, [0x62])
             XCTAssertEqual(parseEverySplit(bytes).last, .failed(.expectedContinuation))
         }
     }
 
     func testFailureIsSticky() {
         var parser = WebSocketFrameParser()
-        XCTAssertEqual(parser.parse(clientFrame(0x3, [])), [.failed(.reservedOpcode(3))])
-        XCTAssertEqual(parser.parse(clientFrame(0x1, [0x61])), [.failed(.reservedOpcode(3))])
+        XCTAssertEqual(parser.parse(makeClientFrame(0x3, [])), [.failed(.reservedOpcode(3))])
+        XCTAssertEqual(parser.parse(makeClientFrame(0x1, [0x61])), [.failed(.reservedOpcode(3))])
     }
 
     func testPendingPayloadIsUnmaskedAsItArrives() {
         var parser = WebSocketFrameParser()
-        let bytes = clientFrame(0x1, Array("abcdef".utf8))
+        let bytes = makeClientFrame(0x1, Array("abcdef".utf8))
         XCTAssertEqual(parser.parse(Array(bytes[..<9])), [])
         XCTAssertEqual(parser.pendingOpcode, .text)
         XCTAssertEqual(parser.pendingPayload, Array("abc".utf8))
@@ -238,7 +238,7 @@ private extension WebSocketFrameParser.Result {
 enum LengthForm { case minimal, sixteen, sixtyFour }
 
 /// Builds a client frame (masked unless `mask` is nil), including deliberately illegal ones.
-func clientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0,
+func makeClientFrame(_ opcode: UInt8, _ payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0,
                  mask: [UInt8]? = [0x37, 0xfa, 0x21, 0x3d], length: LengthForm = .minimal) -> [UInt8] {
     var bytes: [UInt8] = [(fin ? 0x80 : 0) | (rsv << 4) | opcode]
     let maskBit: UInt8 = mask == nil ? 0 : 0x80
