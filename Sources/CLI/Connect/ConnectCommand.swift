@@ -1,0 +1,62 @@
+import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// `parley connect <server_port>` and `parley connect <host> <server_port>` (SPEC.md §1): the terminal client.
+struct ConnectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "connect",
+        abstract: "Chat from the terminal: log in to a Parley server and type commands.",
+        usage: "parley connect [<host>] <server_port>",
+        discussion: """
+            With one argument the server is on 127.0.0.1. Commands: message <user> <message>, \
+            broadcast <message>, whoelse, whoelsesince <seconds>, block <user>, unblock <user>, \
+            startprivate <user>, private <user> <message>, stopprivate <user>, logout. \
+            Ctrl-D or Ctrl-C log out. When standard input is not a terminal, it is read line by line.
+
+            Exit status: 0 logged out, 1 account locked, 2 logged out for inactivity, 3 connection lost \
+            or refused, 4 input ended before login.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("The server's host (optional, default 127.0.0.1), then its port.",
+                                 valueName: "host-and-port"))
+    var hostAndPort: [String]
+
+    var host: String { hostAndPort.count == 2 ? hostAndPort[0] : "127.0.0.1" }
+    var port: Int { Int(hostAndPort.last ?? "") ?? 0 }
+
+    func validate() throws {
+        guard (1...2).contains(hostAndPort.count) else {
+            throw ValidationError("expected <server_port> or <host> <server_port>")
+        }
+        guard let port = Int(hostAndPort.last!), (1...65_535).contains(port) else {
+            throw ValidationError("server_port must be a number from 1 to 65535")
+        }
+        if hostAndPort.count == 2, hostAndPort[0].isEmpty { throw ValidationError("host must not be empty") }
+    }
+
+    func run() throws {
+        SignalPipe.install()
+        let connection: ChatConnection
+        do {
+            connection = try ChatConnection.open(host: host, port: port)
+        } catch {
+            standardError("parley connect: \(error)\n")
+            throw ExitCode(SessionEnd.connectionLost.rawValue)
+        }
+        let console = Console(interactive: RawMode.isInteractive)
+        let end = ClientSession(connection: connection, console: console).run()
+        console.finish()
+        connection.shutdownWrite()
+        if end != .loggedOut { throw ExitCode(end.rawValue) }
+    }
+
+    private func standardError(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { write(STDERR_FILENO, $0.baseAddress!, $0.count) }
+    }
+}

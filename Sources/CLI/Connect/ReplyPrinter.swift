@@ -1,0 +1,98 @@
+import ChatCore
+
+/// How a session ended, and the exit status it gives the process.
+enum SessionEnd: Int32, Equatable {
+    /// `logout`, ^D, ^C, SIGTERM: a clean logout.
+    case loggedOut = 0
+    /// Three bad passwords, or a login to an account that is still locked.
+    case lockedOut = 1
+    /// The server logged the user out for inactivity.
+    case timedOut = 2
+    /// The server went away (or could not be reached at all).
+    case connectionLost = 3
+    /// The input ended, or ^C, before anyone logged in.
+    case quitBeforeLogin = 4
+}
+
+/// Turns what the server sends after login into the SPEC.md lines the user sees (PROTOCOL.md → SPEC.md §3–4).
+/// Pure apart from remembering which messages it has shown, so a message delivered twice (offline delivery
+/// racing a reconnect) is printed once.
+struct ReplyPrinter {
+    struct Output: Equatable {
+        var lines: [String] = []
+        var end: SessionEnd?
+    }
+
+    private var seenMessageIDs = Set<Int64>()
+    private var seenOrder: [Int64] = []
+    private let memory = 4096
+
+    /// `request`: the request this frame answers, when it is a reply the session was waiting for.
+    mutating func output(for frame: ServerFrame, answering request: ClientRequest?) -> Output {
+        switch frame.type {
+        case "message":
+            if let id = frame["id"]?.integerValue, !remember(id) { return Output() }
+            return chatLine(frame)
+        case "broadcast":
+            return chatLine(frame)
+        case "presence":
+            guard let user = frame.string("user") else { return Output() }
+            let name = LineRenderer.printable(user)
+            return Output(lines: [frame.string("state") == "out" ? Texts.loggedOut(name) : Texts.loggedIn(name)])
+        case "timeout":
+            return Output(lines: [Texts.timedOut], end: .timedOut)
+        case "bye":
+            return Output(end: .loggedOut)
+        case "users":
+            let users = frame["users"].flatMap { value -> [String]? in
+                guard case .array(let items) = value else { return nil }
+                return items.compactMap(\.stringValue)
+            } ?? []
+            return Output(lines: users.map(LineRenderer.printable))
+        case "ok":
+            return Output(lines: okLines(frame, request: request))
+        case "error":
+            return Output(lines: [Self.errorLine(frame.chatError, request: request)])
+        default:
+            // welcome, history, and the P2P events, which this client does not ask for.
+            return Output()
+        }
+    }
+
+    /// The SPEC.md line of an error reply.
+    static func errorLine(_ error: ChatError, request: ClientRequest?) -> String {
+        guard let request else { return generic(error) }
+        let line = Texts.line(for: error, request: request)
+        // Codes without a SPEC.md line come back as "Error. <server text>"; don't say "Error." twice.
+        let doubled = "Error. Error."
+        return line.hasPrefix(doubled) ? String(line.dropFirst("Error. ".count)) : line
+    }
+
+    static func generic(_ error: ChatError) -> String {
+        error.message.hasPrefix("Error") ? error.message : "Error. \(error.message)"
+    }
+
+    private func okLines(_ frame: ServerFrame, request: ClientRequest?) -> [String] {
+        switch request {
+        case .block(let user)?: return [Texts.isBlocked(user)]
+        case .unblock(let user)?: return [Texts.isUnblocked(user)]
+        case .broadcast?: return frame.bool("partial") ? [Texts.someRecipientsMissed] : []
+        default: return []
+        }
+    }
+
+    private func chatLine(_ frame: ServerFrame) -> Output {
+        guard let from = frame.string("from"), let text = frame.string("text") else { return Output() }
+        return Output(lines: [Texts.chatLine(from: LineRenderer.printable(from), text: LineRenderer.printable(text))])
+    }
+
+    /// False if the message id was seen before.
+    private mutating func remember(_ id: Int64) -> Bool {
+        guard seenMessageIDs.insert(id).inserted else { return false }
+        seenOrder.append(id)
+        if seenOrder.count > memory {
+            seenMessageIDs.remove(seenOrder.removeFirst())
+        }
+        return true
+    }
+}

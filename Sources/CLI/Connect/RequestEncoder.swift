@@ -1,0 +1,56 @@
+import ChatCore
+
+/// Writes a `ClientRequest` as the one-line JSON object of PROTOCOL.md, with the client's request id.
+/// The server's `RequestDecoder` reads exactly these fields; the end-to-end tests run the two against each other.
+enum RequestEncoder {
+    static func encode(_ request: ClientRequest, id: Int64) -> [UInt8] {
+        var w = JSONWriter()
+        w.field("type", request.typeName)
+        w.field("id", id)
+        switch request {
+        case .lookup(let user):
+            w.field("user", user)
+        case .login(let user, let credential, let peer):
+            w.field("user", user)
+            switch credential {
+            case .password(let password): w.field("password", password)
+            case .token(let token): w.field("token", token)
+            }
+            encode(peer, into: &w)
+        case .register(let user, let password, let peer):
+            w.field("user", user)
+            w.field("password", password)
+            encode(peer, into: &w)
+        case .message(let to, let text):
+            w.field("to", to)
+            w.field("text", text)
+        case .broadcast(let text):
+            w.field("text", text)
+        case .whoelse, .activity, .logout:
+            break
+        case .whoelsesince(let seconds):
+            w.field("seconds", seconds)
+        case .block(let user), .unblock(let user), .startprivate(let user):
+            w.field("user", user)
+        case .privatereply(let user, let accept):
+            w.field("user", user)
+            w.field("accept", accept)
+        case .history(let with, let before, let limit):
+            if let with { w.field("with", with) }
+            if let before { w.field("before", before) }
+            w.field("limit", limit)
+        case .signal(let to, let data):
+            w.field("to", to)
+            w.field("data", data)
+        }
+        return w.finish()
+    }
+
+    private static func encode(_ peer: PeerCapability, into w: inout JSONWriter) {
+        switch peer {
+        case .none: break
+        case .tcp(let port): w.field("p2pPort", port)
+        case .webRTC: w.field("webrtc", true)
+        }
+    }
+}
