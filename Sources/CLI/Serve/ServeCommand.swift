@@ -66,8 +66,8 @@ struct ServeCommand: ParsableCommand {
         let server = try ServerAssembly(options: self, logger: logger)
         let ports = try server.start()
         // The first stdout line is a contract (SPEC.md §1): scripts and tests read the ports from it.
-        print("parley listening tcp=\(ports.tcp) http=\(ports.http.map(String.init) ?? "off")")
-        fflush(stdout)
+        let banner = "parley listening tcp=\(ports.tcp) http=\(ports.http.map(String.init) ?? "off")\n"
+        FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: readers see it at once
         server.waitForTerminationSignal()
         logger.info("shutting down")
         server.stop()

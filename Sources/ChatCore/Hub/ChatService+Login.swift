@@ -197,13 +197,13 @@ extension ChatService {
         fanOut(.presence(user: user, online: isOnline), to: recipients)
     }
 
-    func logOut(_ session: Session) {
+    func logOut(_ session: Session, re: RequestID?) {
         if let digest = session.tokenDigest {
             // PROTOCOL.md: logout revokes the token handed out with welcome.
             tokens[digest] = nil
             store.perform([.deleteToken(digest: digest)]) { _ in }
         }
-        reply(session, .bye)
+        reply(session, .bye(re: re))
         end(session, notifyOthers: true)
         output.disconnect(session.id)
     }

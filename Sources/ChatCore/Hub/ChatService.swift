@@ -158,7 +158,7 @@ public final class ChatService: @unchecked Sendable {
         case .privatereply(let asker, let accept): answerPrivate(user, asker: asker, accept: accept, re: re, session)
         case .signal(let to, let data): relaySignal(from: user, to: to, data: data, re: re, session)
         case .activity: reply(session, .ok(re: re, .init()))
-        case .logout: logOut(session)
+        case .logout: logOut(session, re: re)
         }
     }
 

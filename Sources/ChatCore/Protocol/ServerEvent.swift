@@ -29,7 +29,8 @@ public enum ServerEvent: Sendable, Equatable {
     case privateDeclined(user: String)
     case signal(from: String, data: JSONValue)
     case timeout
-    case bye
+    /// The reply to `logout` (it carries `re` like any reply); the server closes after it.
+    case bye(re: RequestID?)
 
     /// The event as one JSON object (no trailing newline; the transport frames it).
     public func encoded() -> [UInt8] {
@@ -103,8 +104,9 @@ public enum ServerEvent: Sendable, Equatable {
             w.field("data", data)
         case .timeout:
             w.field("type", "timeout")
-        case .bye:
+        case .bye(let re):
             w.field("type", "bye")
+            if let re { w.field("re", re) }
         }
         return w.finish()
     }

@@ -87,7 +87,11 @@ final class Connection {
 
     /// Which bytes of an `Outbound` go on this connection's wire.
     var outputPart: Outbound.Part {
-        kind == .webSocket ? .webSocketFrame : .payload
+        switch kind {
+        case .webSocket: .webSocketFrame
+        case .jsonLines: .line
+        case .textLines, nil: .payload
+        }
     }
 
     var isClosed: Bool {

@@ -25,9 +25,11 @@ public final class Outbound: @unchecked Sendable {
         self.payload = payload
         let header = Self.textFrameHeader(length: payload.count)
         webSocketHeader = header
-        storage = .allocate(byteCount: max(header.count + payload.count, 1), alignment: 16)
+        // Header, payload, then one "\n": every framing of the message is a contiguous range of one buffer.
+        storage = .allocate(byteCount: header.count + payload.count + 1, alignment: 16)
         storage.copyBytes(from: header)
         UnsafeMutableRawBufferPointer(rebasing: storage[header.count...]).copyBytes(from: payload)
+        storage[header.count + payload.count] = UInt8(ascii: "\n")
     }
 
     public convenience init(_ text: String) {
@@ -40,8 +42,10 @@ public final class Outbound: @unchecked Sendable {
 
     /// Which bytes of this message a connection queues.
     enum Part {
-        /// The payload alone (line streams).
+        /// The payload alone (text-mode line streams: the payload carries its own line ends and prompts).
         case payload
+        /// The payload and a newline (JSON-lines streams: one object per line, PROTOCOL.md).
+        case line
         /// Header and payload together (webSocket streams): one contiguous range, one iovec.
         case webSocketFrame
     }
@@ -50,6 +54,7 @@ public final class Outbound: @unchecked Sendable {
     func range(of part: Part) -> Range<Int> {
         switch part {
         case .payload: webSocketHeader.count..<(webSocketHeader.count + payload.count)
+        case .line: webSocketHeader.count..<(webSocketHeader.count + payload.count + 1)
         case .webSocketFrame: 0..<(webSocketHeader.count + payload.count)
         }
     }
