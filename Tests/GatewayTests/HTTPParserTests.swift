@@ -115,12 +115,23 @@ final class HTTPParserTests: XCTestCase {
         XCTAssertEqual(result.requests.first?.body.count, limit, "1 MiB is allowed")
     }
 
-    func testChunkedBodyAndTrailersCountAgainstTheLimit() {
-        let small = HTTPParserConfiguration(maxBodyBytes: 10)
+    func testChunkedBodyAndItsFramingAreBounded() {
+        let small = HTTPParserConfiguration(maxHeadBytes: 64, maxBodyBytes: 10)
         let head = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
         XCTAssertEqual(parse(head + "5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", small).requests.count, 1)
         XCTAssertEqual(parse(head + "5\r\nhello\r\n6\r\nworld!\r\n0\r\n\r\n", small).outcome, .failed(.bodyTooLarge))
-        XCTAssertEqual(parse(head + "5\r\nhello\r\n0\r\nX-T: 123456\r\n\r\n", small).outcome, .failed(.bodyTooLarge))
+        // Size lines and trailers are not kept but may add at most maxHeadBytes (64 here).
+        let trailer = { (size: Int) in head + "5\r\nhello\r\n0\r\nX-T: " + String(repeating: "t", count: size) + "\r\n\r\n" }
+        XCTAssertEqual(parse(trailer(10), small).requests.count, 1)
+        XCTAssertEqual(parse(trailer(60), small).outcome, .failed(.bodyTooLarge))
+        XCTAssertEqual(parse(head + String(repeating: "1\r\nx\r\n", count: 20), small).outcome, .failed(.bodyTooLarge))
+    }
+
+    func testMalformedTrailerGivesTheSameAnswerWhateverTheSplit() {
+        // Found by the fuzzer: a trailer line without a colon, longer than the body limit.
+        let small = HTTPParserConfiguration(maxHeadBytes: 64, maxTargetBytes: 16, maxBodyBytes: 8, maxHeaderCount: 3)
+        let input = "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nhello" + String(repeating: "~", count: 40) + "\r\n3;x=y\r\n: 1\r\n\r\n"
+        XCTAssertEqual(parse(input, small).outcome.statusForTest, 400)
     }
 
     // MARK: - Smuggling shapes and other refusals

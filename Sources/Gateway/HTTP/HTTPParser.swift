@@ -17,6 +17,7 @@ public struct HTTPParserConfiguration: Sendable, Equatable {
     /// Longer targets get 414 (RFC 9110 §15.5.15).
     public var maxTargetBytes: Int
     /// Larger bodies get 413 (RFC 9110 §15.5.14), as soon as a Content-Length announces one.
+    /// Chunked framing (size lines, extensions, trailers) may add up to `maxHeadBytes` more.
     public var maxBodyBytes: Int
     /// More header lines get 431.
     public var maxHeaderCount: Int
@@ -146,7 +147,7 @@ public final class HTTPParser {
     private var fieldValue: [UInt8] = []
     private var headers = HTTPHeaders()
     private var body: [UInt8] = []
-    private var trailerBytes = 0
+    private var framedBodyBytes = 0         // raw body-phase bytes: data, chunk lines, trailers
     private var head: HTTPRequest?
 
     // Signals from the callbacks to the `feed` loop, valid for one `llhttp_execute` call.
@@ -211,6 +212,13 @@ public final class HTTPParser {
                 let scanEnd = callbackError == nil ? end : min(max(end, callbackErrorEnd), input.count)
                 if let error = scanHead(input, from: offset, to: scanEnd) {
                     return stop(requests, .failed(error))
+                }
+            } else if phase == .body {
+                // Chunk-size lines, extensions and trailers are not kept, but they are bounded,
+                // counted by position like the head so the split of the input cannot matter.
+                framedBodyBytes += end - offset
+                if framedBodyBytes > configuration.maxBodyBytes + configuration.maxHeadBytes {
+                    return stop(requests, .failed(.bodyTooLarge))
                 }
             }
             if let error = callbackError { return stop(requests, .failed(error)) }
@@ -301,7 +309,7 @@ public final class HTTPParser {
         target.removeAll(keepingCapacity: true)
         headers = HTTPHeaders()
         body = []
-        trailerBytes = 0
+        framedBodyBytes = 0
         scanner.reset()
         return request
     }
@@ -341,11 +349,8 @@ public final class HTTPParser {
     }
 
     private func appendField(name: Bool, _ at: UnsafePointer<CChar>?, _ count: Int) -> Int32 {
-        if phase == .body {
-            // Trailer fields (RFC 9112 §7.1.2) are counted against the body limit, not kept.
-            trailerBytes += count
-            return body.count + trailerBytes > configuration.maxBodyBytes ? refuse(.bodyTooLarge, at, count) : Self.ok
-        }
+        // Trailer fields (RFC 9112 §7.1.2) are dropped; `feed` bounds them with the body.
+        if phase == .body { return Self.ok }
         if fieldName.count + fieldValue.count + count > configuration.maxHeadBytes {
             return refuse(.headTooLarge, at, count)
         }
@@ -372,7 +377,7 @@ public final class HTTPParser {
     }
 
     private func appendBody(_ at: UnsafePointer<CChar>?, _ count: Int) -> Int32 {
-        if body.count + trailerBytes + count > configuration.maxBodyBytes { return refuse(.bodyTooLarge, at, count) }
+        if body.count + count > configuration.maxBodyBytes { return refuse(.bodyTooLarge, at, count) }
         return append(&body, at, count)
     }
 
