@@ -139,8 +139,13 @@ final class Console {
         if event == nil, inputEnded, pending.isEmpty { event = .endOfInput }
         if clearScreen {
             emit("\(LineRenderer.escape)H\(LineRenderer.escape)2J" + redraw(fromRow: 0))
-        } else if changed || event != nil {
-            emit(redraw(fromRow: cursorRow, submitted: event.flatMap { if case .line(let l) = $0 { l } else { nil } }))
+        } else if let event {
+            // The line is left on the screen whole, with the cursor after it, wherever it was being edited.
+            let shown: String
+            if case .line(let line) = event { shown = line } else { shown = editor.line }
+            emit(redraw(fromRow: cursorRow, submitted: shown))
+        } else if changed {
+            emit(redraw(fromRow: cursorRow))
         }
         if event != nil {
             // The answered line stays on the screen; the output goes on below it.
@@ -180,8 +185,8 @@ final class Console {
 
     // MARK: - Output
 
-    /// The bytes that redraw the input line. `submitted`: the line just entered, drawn in full with the cursor
-    /// at its end (the editor itself is already empty again).
+    /// The bytes that redraw the input line. `submitted`: the line just ended, drawn in full with the cursor
+    /// at its end (after Enter the editor itself is already empty again).
     private func redraw(fromRow row: Int, submitted: String? = nil) -> String {
         guard let prompt else { return "" }
         let text: [Character]
