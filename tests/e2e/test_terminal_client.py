@@ -4,10 +4,12 @@ Covers the login dialogue in every branch (SPEC.md §2), a session using every c
 SPEC.md §4, offline delivery at the next login, typing while messages arrive, line editing, and how the
 client ends: logout, ^D, ^C, lockout, idle timeout, lost connection.
 """
+import json
 import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -397,6 +399,9 @@ def test_interrupt_when_not_a_terminal_logs_out(server):
         proc.stdin.write("hans\nsolo\n")
         proc.stdin.flush()
         assert luke.wait_for(lambda e: e["type"] == "presence" and e["state"] == "in")["user"] == "hans"
+        # The client has the welcome too (the server tells luke first, maybe before hans's client reads it).
+        while WELCOME not in proc.stdout.readline():
+            pass
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == LOGGED_OUT
         assert luke.wait_for(lambda e: e["type"] == "presence" and e["state"] == "out")["user"] == "hans"
@@ -409,3 +414,38 @@ def test_piped_lockout_exits_non_zero(server):
     assert result.returncode == LOCKED_OUT
     assert result.stdout.count("Invalid Password. Please try again") == 2
     assert "Invalid Password. Your account has been blocked. Please try again later" in result.stdout
+
+
+# -- A login dialogue outlives the server's login deadline -----------------------------------------------------
+
+def test_connection_closed_at_the_username_prompt_is_reopened(clients):
+    """The server closes connections that have not logged in after a while; the person at the prompt goes on.
+    A stand-in server closes the first connection at once and answers `lookup` on the second."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    seen = {}
+
+    def serve():
+        first, _ = listener.accept()
+        first.close()
+        second, _ = listener.accept()
+        with second, second.makefile("rwb") as stream:
+            request = json.loads(stream.readline())
+            seen["request"] = request
+            stream.write(json.dumps({"type": "ok", "re": request["id"], "exists": True}).encode() + b"\n")
+            stream.flush()
+            stream.readline()  # the login; then the stand-in goes away
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        client = clients(None, port)
+        client.expect("Username: ")
+        client.enter("hans")
+        client.expect("Password: ")
+        assert seen["request"]["type"] == "lookup" and seen["request"]["user"] == "hans"
+        client.enter("solo")
+        client.expect("Connection to the server was lost")
+        assert client.exit_status() == CONNECTION_LOST
+    finally:
+        listener.close()

@@ -9,6 +9,8 @@ import Darwin
 enum PhaseStep {
     case stay
     case loggedIn(user: String)
+    /// Open a fresh connection and hand it to the phase (the server closed an idle login dialogue).
+    case reconnect
     case end(SessionEnd)
 }
 
@@ -22,8 +24,10 @@ protocol SessionPhase: AnyObject {
     func handle(_ frame: ServerFrame) -> PhaseStep
     /// SIGINT (input not a terminal), SIGTERM or SIGHUP.
     func interrupted() -> PhaseStep
-    /// The server closed the connection.
-    func connectionClosed() -> SessionEnd
+    /// The server closed the connection (or a write found it closed).
+    func connectionClosed() -> PhaseStep
+    /// After `.reconnect`: the new connection to use from now on.
+    func reconnected(_ connection: ChatConnection) -> PhaseStep
     /// How long poll() may wait for anything (nil: for ever), and what happens when that time runs out.
     var waitLimit: ContinuousClock.Instant? { get }
     func waitLimitReached() -> PhaseStep
@@ -33,17 +37,30 @@ protocol SessionPhase: AnyObject {
 /// signal pipe. No busy waiting and no threads: the keyboard is read only while a prompt waits for an answer,
 /// so keys typed during a login round trip, or lines of a script, wait their turn in order.
 final class ClientSession {
-    private let connection: ChatConnection
+    private var connection: ChatConnection
     private let console: Console
     private var phase: SessionPhase
+    private let reopen: () -> ChatConnection?
+    /// Reconnections in a row with nothing received in between: a server that closes at once is not retried.
+    private var fruitlessReconnects = 0
+    private var connectedAt = ContinuousClock.now
 
-    init(connection: ChatConnection, console: Console) {
+    /// `reopen` opens another connection to the same server (nil if it can't).
+    init(connection: ChatConnection, console: Console, reopen: @escaping () -> ChatConnection?) {
         self.connection = connection
         self.console = console
+        self.reopen = reopen
         self.phase = LoginDialogue(connection: connection, console: console)
     }
 
+    /// Runs the session, then lets the server see the end of the stream.
     func run() -> SessionEnd {
+        let end = loop()
+        connection.shutdownWrite()
+        return end
+    }
+
+    private func loop() -> SessionEnd {
         phase.start()
         while true {
             // Answers already received (a pasted line, a script's next line) go first.
@@ -72,8 +89,10 @@ final class ClientSession {
             if fds[0].revents != 0 {
                 switch connection.readAvailable() {
                 case .closed:
-                    return phase.connectionClosed()
+                    if let end = apply(phase.connectionClosed()) { return end }
+                    continue
                 case .frames(let frames):
+                    if !frames.isEmpty { fruitlessReconnects = 0 }
                     for frame in frames {
                         if let end = apply(phase.handle(frame)) { return end }
                     }
@@ -92,6 +111,17 @@ final class ClientSession {
             phase = CommandLoop(user: user, connection: connection, console: console)
             phase.start()
             return nil
+        case .reconnect:
+            // A connection that lasted a while was closed for idling, not refused: that is no reason to give up.
+            if connectedAt.duration(to: .now) > .seconds(10) { fruitlessReconnects = 0 }
+            fruitlessReconnects += 1
+            guard fruitlessReconnects <= 2, let fresh = reopen() else {
+                console.printLine(ClientTexts.connectionLost)
+                return .connectionLost
+            }
+            connection = fresh
+            connectedAt = .now
+            return apply(phase.reconnected(fresh))
         case .end(let end):
             return end
         }

@@ -42,11 +42,14 @@ final class CommandLoop: SessionPhase {
 
     func interrupted() -> PhaseStep { logout() }
 
-    func connectionClosed() -> SessionEnd {
-        if logoutDeadline != nil { return .loggedOut }  // the server closed after (or instead of) `bye`
+    func connectionClosed() -> PhaseStep {
+        if logoutDeadline != nil { return .end(.loggedOut) }  // the server closed after (or instead of) `bye`
         console.printLine(ClientTexts.connectionLost)
-        return .connectionLost
+        return .end(.connectionLost)
     }
+
+    /// A logged-in session is never silently resumed: the user must know they were gone.
+    func reconnected(_ connection: ChatConnection) -> PhaseStep { .end(.connectionLost) }
 
     func handle(_ event: InputEvent) -> PhaseStep {
         switch event {
@@ -110,7 +113,7 @@ final class CommandLoop: SessionPhase {
             console.printLine(ClientTexts.messageTooLong)
             return .stay
         }
-        guard let id = connection.send(request) else { return .end(connectionClosed()) }
+        guard let id = connection.send(request) else { return connectionClosed() }
         pending[id] = request
         return .stay
     }

@@ -49,9 +49,11 @@ struct ConnectCommand: ParsableCommand {
             throw ExitCode(SessionEnd.connectionLost.rawValue)
         }
         let console = Console(interactive: RawMode.isInteractive)
-        let end = ClientSession(connection: connection, console: console).run()
+        let (host, port) = (host, port)
+        let session = ClientSession(connection: connection, console: console,
+                                    reopen: { try? ChatConnection.open(host: host, port: port) })
+        let end = session.run()
         console.finish()
-        connection.shutdownWrite()
         if end != .loggedOut { throw ExitCode(end.rawValue) }
     }
 

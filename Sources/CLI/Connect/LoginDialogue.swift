@@ -11,7 +11,7 @@ final class LoginDialogue: SessionPhase {
         case loggingIn(user: String, isNew: Bool)
     }
 
-    private let connection: ChatConnection
+    private var connection: ChatConnection
     private let console: Console
     /// How this client takes direct connections; the terminal client takes none until P2P lands.
     private let peer: PeerCapability
@@ -36,16 +36,31 @@ final class LoginDialogue: SessionPhase {
     /// The server was busy with other logins: the same request once more (the user typed nothing wrong).
     func waitLimitReached() -> PhaseStep {
         retryAt = nil
-        guard let request = lastRequest, let id = connection.send(request) else { return .end(connectionClosed()) }
+        guard let request = lastRequest, let id = connection.send(request) else { return connectionClosed() }
         awaitedReply = id
         return .stay
     }
 
     func interrupted() -> PhaseStep { .end(.quitBeforeLogin) }
 
-    func connectionClosed() -> SessionEnd {
-        console.printLine(ClientTexts.connectionLost)
-        return .connectionLost
+    /// The server closes a connection that has not logged in after a while. Nobody is logged in and nothing
+    /// is lost, so a person slow at the prompt just goes on, on a fresh connection. Only a login in flight
+    /// is not retried (it might have counted as a failed attempt).
+    func connectionClosed() -> PhaseStep {
+        switch state {
+        case .username, .password, .lookingUp:
+            return .reconnect
+        case .loggingIn:
+            console.printLine(ClientTexts.connectionLost)
+            return .end(.connectionLost)
+        }
+    }
+
+    func reconnected(_ connection: ChatConnection) -> PhaseStep {
+        self.connection = connection
+        awaitedReply = nil
+        if case .lookingUp(let user) = state { return send(.lookup(user: user), then: state) }
+        return .stay
     }
 
     func handle(_ event: InputEvent) -> PhaseStep {
@@ -135,7 +150,7 @@ final class LoginDialogue: SessionPhase {
     }
 
     private func send(_ request: ClientRequest, then next: State) -> PhaseStep {
-        guard let id = connection.send(request) else { return .end(connectionClosed()) }
+        guard let id = connection.send(request) else { return connectionClosed() }
         awaitedReply = id
         lastRequest = request
         state = next
