@@ -113,11 +113,13 @@ final class WebSocketHandshakeTests: XCTestCase {
         let head = "GET /ws HTTP/1.1\r\nHost: localhost:9000\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: \(rfcKey)\r\nSec-WebSocket-Version: 13\r\nOrigin: http://localhost:9000\r\n\r\n"
         let input = Array(head.utf8) + makeClientFrame(0x1, Array("hi".utf8))
-        let result = HTTPParser().feed(input)
-        guard case .upgrade(let leftover) = result.outcome, let request = result.requests.first else {
-            return XCTFail("expected an upgrade, got \(result.outcome)")
+        for (name, chunks) in [("whole", Chunking.whole(input))] + Chunking.all(input) {
+            let result = HTTPParserTests.feed(chunks, HTTPParserConfiguration())
+            guard case .upgrade(let leftover) = result.outcome, let request = result.requests.first else {
+                return XCTFail("\(name): expected an upgrade, got \(result.outcome)")
+            }
+            XCTAssertEqual(status(WebSocketHandshake().evaluate(request)), 101, name)
+            XCTAssertEqual(WebSocketSession().receive(leftover), [.text(Array("hi".utf8))], name)
         }
-        XCTAssertEqual(status(WebSocketHandshake().evaluate(request)), 101)
-        XCTAssertEqual(WebSocketSession().receive(leftover), [.text(Array("hi".utf8))])
     }
 }
