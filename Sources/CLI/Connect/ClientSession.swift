@@ -83,8 +83,10 @@ final class ClientSession {
                    let end = apply(phase.waitLimitReached()) { return end }
                 continue
             }
-            if fds[1].revents != 0, !SignalPipe.drain().isEmpty {
-                if let end = apply(phase.interrupted()) { return end }
+            if fds[1].revents != 0 {
+                let signals = SignalPipe.drain()
+                if signals.contains(SIGWINCH) { console.screenResized() }
+                if signals.contains(where: { $0 != SIGWINCH }), let end = apply(phase.interrupted()) { return end }
             }
             if fds[0].revents != 0 {
                 switch connection.readAvailable() {

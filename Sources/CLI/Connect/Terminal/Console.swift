@@ -100,6 +100,15 @@ final class Console {
         return interactive ? nextKeyboardEvent() : nextPlainEvent()
     }
 
+    /// The terminal changed width. Terminals re-wrap the input line themselves, so the cursor's row within it
+    /// is worked out again for the new width before the line is drawn afresh.
+    func screenResized() {
+        guard interactive, let prompt else { return }
+        let typed = editor.masked ? 0 : LineRenderer.columns(of: editor.text[..<editor.cursor])
+        cursorRow = (LineRenderer.columns(of: prompt) + typed) / RawMode.screenWidth(fd: outputFD)
+        emit(redraw(fromRow: cursorRow))
+    }
+
     /// Stops waiting for an answer: the prompt and anything half-typed are erased.
     func cancelPrompt() {
         if interactive, prompt != nil { emit(LineRenderer.erase(fromRow: cursorRow)) }

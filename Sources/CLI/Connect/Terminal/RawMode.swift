@@ -56,7 +56,7 @@ final class RawMode {
 }
 
 /// Signals turned into bytes on a pipe (the self-pipe pattern), so the single poll() loop of the client sees
-/// them like any other input: ^C when the input is not a terminal, SIGTERM, SIGHUP.
+/// them like any other input: ^C when the input is not a terminal, SIGTERM, SIGHUP, and SIGWINCH (resize).
 enum SignalPipe {
     nonisolated(unsafe) private static var writeFD: Int32 = -1
     nonisolated(unsafe) private(set) static var readFD: Int32 = -1
@@ -73,7 +73,7 @@ enum SignalPipe {
         }
         readFD = fds[0]
         writeFD = fds[1]
-        for sig in [SIGINT, SIGTERM, SIGHUP] {
+        for sig in [SIGINT, SIGTERM, SIGHUP, SIGWINCH] {
             signal(sig) { number in
                 var byte = UInt8(truncatingIfNeeded: number)
                 _ = write(SignalPipe.writeFD, &byte, 1)
