@@ -72,10 +72,13 @@ final class ServerAssembly {
         sigwait(&set, &received)
     }
 
-    /// Graceful stop: stop accepting and flush every connection, then drain and close the store, so nothing
-    /// that was acknowledged is lost.
+    /// Graceful stop. The store drains first: every write already queued commits and its acknowledgement is
+    /// queued to its connection; requests arriving meanwhile are refused, not half-done. Then the gateway
+    /// flushes those acknowledgements and closes every connection. Nothing acknowledged is lost, and nothing
+    /// stored goes unacknowledged to a client that is still connected.
     func stop() {
-        gateway.stop()
         store.close()
+        gateway.stop()
+        hasher.shutdown()
     }
 }
