@@ -8,6 +8,8 @@ import Gateway
 final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
     private var chat: ChatService!
     private var gateway: GatewayServer!
+    /// Open streams per door and slow-consumer disconnects, for `/metrics` (the hub sees clients, not carriers).
+    let doors = DoorCounters()
 
     func attach(chat: ChatService, gateway: GatewayServer) {
         self.chat = chat
@@ -17,6 +19,7 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
     // MARK: StreamApplication (called on the connection's loop thread)
 
     func streamOpened(_ id: ConnectionID, kind: StreamKind, peer: PeerAddress) {
+        doors.opened(id, kind: kind)
         chat.connect(ClientID(id.rawValue), kind: kind == .textLines ? .text : .json, peerHost: peer.host)
     }
 
@@ -29,6 +32,7 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
     }
 
     func streamClosed(_ id: ConnectionID, reason: CloseReason) {
+        doors.closed(id, reason: reason)
         chat.disconnected(ClientID(id.rawValue))
     }
 

@@ -1,0 +1,135 @@
+import ChatCore
+import Gateway
+
+/// The authenticated endpoints: who is online, history, messages, broadcasts and blocks. Each one resolves the
+/// caller first (401 before anything else, so nothing about the request is judged for a stranger), then takes
+/// the same hub path as the socket doors: same block rules, same error codes, same durability.
+extension RESTRouter {
+    /// Seconds reach back to server start at most, so any larger window means the same; the cap keeps the
+    /// hub's millisecond arithmetic far from overflow.
+    static let maxSinceSeconds: Int64 = 2_147_483_647
+    /// Message ids are JSON numbers, exact up to 2^53 - 1.
+    static let maxMessageID: Int64 = 9_007_199_254_740_991
+
+    /// `GET /api/whoelse` and `GET /api/whoelsesince?seconds=N`: 200 `{"users":[…]}`.
+    func whoElse(_ request: HTTPRequest, _ respond: HTTPResponder, since: Bool) {
+        authenticated(request, respond) { [chat] user in
+            var seconds: Int?
+            if since {
+                let parsed = RESTInput.query(request).flatMap { RESTInput.integer($0, "seconds", in: 0...Self.maxSinceSeconds) }
+                switch parsed {
+                case .failure(let refusal): return respond.respond(refusal.response)
+                case .success(nil): return respond.respond(RESTError.badRequest("seconds is required"))
+                case .success(let value?): seconds = Int(value)
+                }
+            }
+            respond.respond(Self.users(chat.listUsers(for: user, sinceSeconds: seconds)))
+        }
+    }
+
+    /// `GET /api/history?with=U&before=ID&limit=N`: the caller's own direct messages, newest first, with `next`
+    /// (the `before` of the following page, or null). 404 if `with` names no account.
+    func history(_ request: HTTPRequest, _ respond: HTTPResponder) {
+        authenticated(request, respond) { [chat] user in
+            let fields: [String: String]
+            switch RESTInput.query(request) {
+            case .failure(let refusal): return respond.respond(refusal.response)
+            case .success(let found): fields = found
+            }
+            if let with = fields["with"], with.isEmpty {
+                return respond.respond(RESTError.badRequest("with must name a user (leave it out for everyone)"))
+            }
+            let before: Int64?
+            let limit: Int64?
+            switch (RESTInput.integer(fields, "before", in: 1...Self.maxMessageID),
+                    RESTInput.integer(fields, "limit", in: 1...Int64(RequestDecoder.maxHistoryLimit))) {
+            case (.failure(let refusal), _), (_, .failure(let refusal)): return respond.respond(refusal.response)
+            case (.success(let b), .success(let l)): (before, limit) = (b, l)
+            }
+            chat.history(for: user, with: fields["with"], before: before,
+                         limit: limit.map(Int.init) ?? RequestDecoder.defaultHistoryLimit) { result in
+                switch result {
+                case .success(let page):
+                    var w = JSONWriter(capacity: 64 + page.messages.count * 96)
+                    w.field("messages", raw: ServerEvent.encodeMessages(page.messages))
+                    if let next = page.next { w.field("next", next) } else { w.fieldNull("next") }
+                    respond.respond(.jsonBody(status: 200, w.finish()))
+                case .failure(let error):
+                    respond.respond(RESTError.response(error))
+                }
+            }
+        }
+    }
+
+    /// `POST /api/messages` `{"to","text"}`: 201 `{"id","stored"}` once the message is committed. An online
+    /// recipient gets it at once on whatever door they use; an offline one at their next login.
+    func postMessage(_ request: HTTPRequest, _ respond: HTTPResponder) {
+        authenticated(request, respond) { [chat] user in
+            let fields = RESTInput.jsonObject(request).flatMap { body in
+                RESTInput.string(body, "to").flatMap { to in RESTInput.string(body, "text").map { (to, $0) } }
+            }
+            guard case .success(let (to, text)) = fields else {
+                if case .failure(let refusal) = fields { respond.respond(refusal.response) }
+                return
+            }
+            chat.postMessage(from: user, to: to, text: text) { result in
+                switch result {
+                case .success(let sent):
+                    var w = JSONWriter()
+                    w.field("id", sent.id)
+                    w.field("stored", sent.stored)
+                    respond.respond(.jsonBody(status: 201, w.finish()))
+                case .failure(let error):
+                    respond.respond(RESTError.response(error))
+                }
+            }
+        }
+    }
+
+    /// `POST /api/broadcasts` `{"text"}`: 201 `{"id","partial"}`; `partial` is true when someone online who
+    /// blocked the caller missed it. Broadcasts are live only, so there is nothing to wait for.
+    func postBroadcast(_ request: HTTPRequest, _ respond: HTTPResponder) {
+        authenticated(request, respond) { [chat] user in
+            switch RESTInput.jsonObject(request).flatMap({ RESTInput.string($0, "text") }) {
+            case .failure(let refusal):
+                respond.respond(refusal.response)
+            case .success(let text):
+                switch chat.postBroadcast(from: user, text: text) {
+                case .success(let sent):
+                    var w = JSONWriter()
+                    w.field("id", sent.id)
+                    w.field("partial", sent.partial)
+                    respond.respond(.jsonBody(status: 201, w.finish()))
+                case .failure(let error):
+                    respond.respond(RESTError.response(error))
+                }
+            }
+        }
+    }
+
+    /// `GET /api/blocks`: 200 `{"users":[…]}`, the users the caller has blocked.
+    func listBlocks(_ request: HTTPRequest, _ respond: HTTPResponder) {
+        authenticated(request, respond) { [chat] user in
+            respond.respond(Self.users(chat.blockedUsers(of: user)))
+        }
+    }
+
+    /// `PUT` / `DELETE /api/blocks/{user}`: 204 once the change is durable; 403 `self`, 404 `invalid_user` /
+    /// `not_blocked`, 409 `already_blocked`.
+    func setBlock(_ request: HTTPRequest, _ respond: HTTPResponder, other: String, blocked: Bool) {
+        authenticated(request, respond) { [chat] user in
+            chat.updateBlock(user, other, blocked: blocked) { result in
+                switch result {
+                case .success: respond.respond(HTTPResponse(status: 204))
+                case .failure(let error): respond.respond(RESTError.response(error))
+                }
+            }
+        }
+    }
+
+    private static func users(_ names: [String]) -> HTTPResponse {
+        var w = JSONWriter(capacity: 16 + names.count * 16)
+        w.field("users", names)
+        return .jsonBody(status: 200, w.finish())
+    }
+}

@@ -1,0 +1,181 @@
+import ChatCore
+import Gateway
+
+/// The REST API, health, metrics and the OpenAPI document (PROTOCOL.md "REST"), as the gateway's HTTP
+/// application. Everything else on the HTTP port (the browser page, `/ws`) stays with the gateway.
+///
+/// Threading: `handleHTTP` runs on a loop thread and never blocks. Hub calls that finish later answer from the
+/// hasher's or the store's thread through `HTTPResponder`, which is thread-safe. REST callers are not sessions:
+/// nothing here makes anyone "online" or touches an idle timer (the hub's REST entry points guarantee it).
+final class RESTRouter: HTTPApplication, Sendable {
+    let chat: ChatService
+    let metrics: RESTMetrics
+    let doors: DoorCounters?
+    let openAPI: OpenAPIDocument
+    /// Open HTTP connections, once the gateway reports them; nil leaves the `http` door out of `/metrics`.
+    let httpConnections: @Sendable () -> Int?
+
+    init(chat: ChatService, openAPI: OpenAPIDocument, doors: DoorCounters? = nil, metrics: RESTMetrics = RESTMetrics(),
+         httpConnections: @escaping @Sendable () -> Int? = { nil }) {
+        self.chat = chat
+        self.openAPI = openAPI
+        self.doors = doors
+        self.metrics = metrics
+        self.httpConnections = httpConnections
+    }
+
+    func handleHTTP(_ request: HTTPRequest, peer: PeerAddress, responder: HTTPResponder) -> Bool {
+        guard let match = RESTRoute.match(request.path) else { return false }
+        let started = ContinuousClock.now
+        let metrics = self.metrics
+        let respond = HTTPResponder { response in
+            let elapsed = ContinuousClock.now - started
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            metrics.observe(route: match.label, status: response.status, seconds: seconds)
+            responder.respond(response)
+        }
+        switch match {
+        case .unknown:
+            respond.respond(RESTError.notFound())
+        case .malformed(let message):
+            respond.respond(RESTError.badRequest(message))
+        case .route(let route):
+            let allowed = route.methods
+            // HEAD is GET without the body (RFC 9110 §9.3.2); the gateway drops the body when it serializes.
+            let method = request.method == .head ? HTTPMethod.get : request.method
+            guard allowed.contains(method) else {
+                let advertised = allowed.contains(.get) ? allowed + [.head] : allowed
+                respond.respond(.methodNotAllowed(allowed: advertised))
+                return true
+            }
+            dispatch(route, method: method, request, respond)
+        }
+        return true
+    }
+
+    private func dispatch(_ route: RESTRoute, method: HTTPMethod, _ request: HTTPRequest, _ respond: HTTPResponder) {
+        switch route {
+        case .login: login(request, respond)
+        case .register: register(request, respond)
+        case .logout: logout(request, respond)
+        case .whoelse: whoElse(request, respond, since: false)
+        case .whoelsesince: whoElse(request, respond, since: true)
+        case .history: history(request, respond)
+        case .messages: postMessage(request, respond)
+        case .broadcasts: postBroadcast(request, respond)
+        case .blocks: listBlocks(request, respond)
+        case .block(let other): setBlock(request, respond, other: other, blocked: method == .put)
+        case .health: respond.respond(.text("ok\n"))
+        case .metrics: respond.respond(.text(renderMetrics(), contentType: MetricsPage.contentType))
+        case .openAPI: respond.respond(openAPI.response)
+        }
+    }
+
+    /// One scrape. The hub's lock is taken once, for its own counters, never while holding ours.
+    func renderMetrics() -> String {
+        MetricsPage.render(hub: chat.metricsSnapshot(),
+                           doors: doors?.snapshot() ?? ([:], 0),
+                           httpConnections: httpConnections(),
+                           rest: metrics.snapshot())
+    }
+
+    /// Resolves the caller's credentials, then continues with the user name outside the hub's lock; a refusal
+    /// (401, or 423/429 for a Basic password check) is answered here.
+    func authenticated(_ request: HTTPRequest, _ respond: HTTPResponder, then next: @escaping @Sendable (String) -> Void) {
+        let credentials: ChatService.Credentials
+        switch RESTAuth.credentials(in: request.headers) {
+        case .failure(let refusal): return respond.respond(refusal.response)
+        case .success(let found): credentials = found
+        }
+        let chat = self.chat
+        HubRelay<Result<String, ChatError>>.run({ chat.authenticate(credentials, completion: $0) }) { result in
+            switch result {
+            case .success(let user): next(user)
+            case .failure(let error): respond.respond(RESTError.response(error))
+            }
+        }
+    }
+}
+
+/// The endpoints, matched on the path alone so that a wrong method gets 405 (with `Allow`), not 404.
+enum RESTRoute: Equatable, Sendable {
+    case login, register, logout, whoelse, whoelsesince, history, messages, broadcasts, blocks
+    /// `/api/blocks/{user}`, the name already percent-decoded.
+    case block(String)
+    case health, metrics, openAPI
+
+    enum Match: Equatable, Sendable {
+        case route(RESTRoute)
+        /// Under `/api` but naming no endpoint: a JSON 404 rather than the gateway's static-file lookup.
+        case unknown
+        /// `/api/blocks/{user}` whose name is not valid percent-encoded UTF-8.
+        case malformed(String)
+
+        /// The route template, for metrics labels (never the raw path: names must not become label values).
+        var label: String {
+            switch self {
+            case .route(let route): route.label
+            case .unknown: "unknown"
+            case .malformed: "/api/blocks/{user}"
+            }
+        }
+    }
+
+    /// The route for `path`, or nil when the path is not ours (static files, `/ws`).
+    static func match(_ path: Substring) -> Match? {
+        switch path {
+        case "/healthz": return .route(.health)
+        case "/metrics": return .route(.metrics)
+        case "/openapi.yaml": return .route(.openAPI)
+        case "/api/login": return .route(.login)
+        case "/api/register": return .route(.register)
+        case "/api/logout": return .route(.logout)
+        case "/api/whoelse": return .route(.whoelse)
+        case "/api/whoelsesince": return .route(.whoelsesince)
+        case "/api/history": return .route(.history)
+        case "/api/messages": return .route(.messages)
+        case "/api/broadcasts": return .route(.broadcasts)
+        case "/api/blocks": return .route(.blocks)
+        default: break
+        }
+        let blockPrefix = "/api/blocks/"
+        if path.hasPrefix(blockPrefix) {
+            let segment = path.dropFirst(blockPrefix.count)
+            guard !segment.isEmpty, !segment.contains("/") else { return .unknown }
+            // A path segment is percent-encoded without the form rule: `+` stays `+`, a character names may hold.
+            guard let name = RESTInput.percentDecoded(segment, plusIsSpace: false) else {
+                return .malformed("the user in the path is not valid percent-encoded UTF-8")
+            }
+            return .route(.block(name))
+        }
+        if path == "/api" || path.hasPrefix("/api/") { return .unknown }
+        return nil
+    }
+
+    /// Methods this route answers (HEAD is implied by GET).
+    var methods: [HTTPMethod] {
+        switch self {
+        case .login, .register, .logout, .messages, .broadcasts: [.post]
+        case .whoelse, .whoelsesince, .history, .blocks, .health, .metrics, .openAPI: [.get]
+        case .block: [.put, .delete]
+        }
+    }
+
+    var label: String {
+        switch self {
+        case .login: "/api/login"
+        case .register: "/api/register"
+        case .logout: "/api/logout"
+        case .whoelse: "/api/whoelse"
+        case .whoelsesince: "/api/whoelsesince"
+        case .history: "/api/history"
+        case .messages: "/api/messages"
+        case .broadcasts: "/api/broadcasts"
+        case .blocks: "/api/blocks"
+        case .block: "/api/blocks/{user}"
+        case .health: "/healthz"
+        case .metrics: "/metrics"
+        case .openAPI: "/openapi.yaml"
+        }
+    }
+}
