@@ -42,6 +42,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // libFuzzer targets (Fuzz/README.md): stubs unless built with -DFUZZING, see scripts/fuzz.
+        .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway"], path: "Fuzz/FuzzWebSocketFrame"),
+        .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway"], path: "Fuzz/FuzzHTTPRequest"),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
