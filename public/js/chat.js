@@ -1,0 +1,325 @@
+// The chat controller: signs in over the WebSocket, keeps the session alive across drops, turns server
+// events into state, and carries out what the user asks (send, block, page back through history).
+
+import { Api, ApiError } from './api.js';
+import { ConnectionClosed, Fatal } from './connection.js';
+import { EVERYONE } from './state.js';
+import { clearSession, loadSession, loadView, saveSession, saveView } from './session.js';
+import { texts } from './texts.js';
+
+export const PAGE_SIZE = 50;
+
+const UNREACHABLE = 'The server cannot be reached. Check your connection and try again.';
+
+/** Error codes worth trying again by themselves after `retryAfter` seconds. */
+const TRANSIENT = new Set(['busy', 'rate_limited']);
+
+const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Chat extends EventTarget {
+  constructor(connection, state) {
+    super();
+    this.connection = connection;
+    this.state = state;
+    this.session = null; // { user, token } once signed in
+    this.api = new Api(() => this.session?.token ?? '');
+    connection.addEventListener('message', (e) => this.#onEvent(e.detail));
+    connection.addEventListener('fatal', (e) => this.#signedOut(e.detail.message, 'error'));
+  }
+
+  get signedIn() { return this.session !== null; }
+
+  /** On page load: resume the tab's session if there is one. Returns true if it does. */
+  start() {
+    const saved = loadSession();
+    if (!saved) return false;
+    this.session = saved;
+    this.state.reset(saved.user);
+    const view = loadView();
+    if (view) this.state.select(view);
+    this.dispatchEvent(new Event('signedin'));
+    this.connection.keepAlive((conn) => this.#resume(conn));
+    return true;
+  }
+
+  // -- Sign in (SPEC.md §2) -------------------------------------------------------------------------------
+
+  /** Does this account exist? Throws Error(text) if the server cannot be asked. */
+  async lookup(user) {
+    const reply = await this.#ask({ type: 'lookup', user });
+    if (reply.type !== 'ok') throw new Error(reply.message || 'The server refused the name.');
+    return reply.exists === true;
+  }
+
+  /** Resolves with null once signed in, or with the error reply ({code, message, attemptsLeft, ...}). */
+  login(user, password) {
+    return this.#enter({ type: 'login', user, password, webrtc: true });
+  }
+
+  register(user, password) {
+    return this.#enter({ type: 'register', user, password, webrtc: true });
+  }
+
+  async #enter(request) {
+    let reply;
+    try {
+      reply = await this.#ask(request);
+    } catch (err) {
+      return { code: 'unreachable', message: err.message };
+    }
+    if (reply.type !== 'welcome') return reply;
+    this.#welcomed(reply, false);
+    return null;
+  }
+
+  /** One pre-login request, opening the socket if needed and retrying `busy` by itself. */
+  async #ask(request) {
+    for (let tries = 0; ; tries += 1) {
+      try {
+        await this.connection.connect();
+      } catch {
+        throw new Error(UNREACHABLE);
+      }
+      let reply;
+      try {
+        reply = await this.connection.request(request);
+      } catch (err) {
+        if (err instanceof ConnectionClosed && tries < 2) continue; // e.g. the server closed an idle login
+        throw new Error(UNREACHABLE);
+      }
+      if (reply.type === 'error' && TRANSIENT.has(reply.code) && tries < 20) {
+        await pause(Math.max(1, Number(reply.retryAfter) || 1) * 1000);
+        continue;
+      }
+      return reply;
+    }
+  }
+
+  /** Logs in again with the token after a drop or a reload (never asks for the password). */
+  async #resume(conn) {
+    const { user, token } = this.session;
+    const reply = await conn.request({ type: 'login', user, token, webrtc: true });
+    if (reply.type === 'welcome') {
+      this.#welcomed(reply, true);
+      return;
+    }
+    if (reply.code === 'bad_token' || reply.code === 'no_such_user') {
+      throw new Fatal('Your session has ended. Please sign in again.');
+    }
+    if (reply.code === 'locked') throw new Fatal(reply.message);
+    // already_online (the server has not yet seen the old connection go), busy, rate_limited: try again.
+    throw new Error(reply.message);
+  }
+
+  #welcomed(reply, resumed) {
+    this.session = { user: reply.user, token: reply.token };
+    saveSession(reply.user, reply.token);
+    if (!resumed) {
+      this.state.reset(reply.user);
+      this.state.note(EVERYONE, texts.welcome, 'welcome');
+      this.connection.keepAlive((conn) => this.#resume(conn));
+      this.dispatchEvent(new Event('signedin'));
+    }
+    this.#refresh(resumed);
+  }
+
+  /** After every welcome: who is online, whom I blocked, and the open conversation's latest page. */
+  async #refresh(resumed) {
+    try {
+      const users = await this.connection.request({ type: 'whoelse' });
+      if (users.type === 'users' && Array.isArray(users.users)) this.state.setOnline(users.users);
+    } catch {
+      // The connection dropped again; the next welcome refreshes.
+    }
+    try {
+      const blocks = await this.api.blocks();
+      if (Array.isArray(blocks?.users)) this.state.setBlocked(blocks.users);
+    } catch (err) {
+      this.#apiFailed(err);
+    }
+    if (resumed) for (const conv of this.state.conversations.values()) if (conv.historyLoaded) conv.stale = true;
+    this.ensureHistory(this.state.selected);
+  }
+
+  // -- Server events -------------------------------------------------------------------------------------
+
+  #onEvent(msg) {
+    if (!this.signedIn) return;
+    const me = this.session.user;
+    switch (msg.type) {
+      case 'message':
+        if (typeof msg.from !== 'string' || typeof msg.text !== 'string') return;
+        this.state.addLive(msg.from, {
+          key: `m${msg.id}`, kind: 'message', id: msg.id, from: msg.from, to: me, text: msg.text,
+          at: Number(msg.at) || Date.now(), offline: msg.offline === true, mine: false,
+        });
+        break;
+      case 'broadcast':
+        if (typeof msg.from !== 'string' || typeof msg.text !== 'string') return;
+        this.state.addLive(EVERYONE, {
+          key: `b${msg.id}`, kind: 'broadcast', from: msg.from, text: msg.text,
+          at: Number(msg.at) || Date.now(), mine: false,
+        });
+        break;
+      case 'presence': {
+        if (typeof msg.user !== 'string') return;
+        const isIn = msg.state === 'in';
+        this.state.presence(msg.user, isIn);
+        const line = isIn ? texts.loggedIn(msg.user) : texts.loggedOut(msg.user);
+        this.state.note(EVERYONE, line, 'presence');
+        if (this.state.conversations.has(msg.user)) this.state.note(msg.user, line, 'presence');
+        break;
+      }
+      case 'timeout':
+        this.connection.forget();
+        this.#signedOut(texts.timedOut, 'warning');
+        break;
+      case 'private_request':
+        // Private chat in the page comes later: say no at once rather than leave the asker waiting 60 s.
+        if (typeof msg.from === 'string') {
+          this.connection.request({ type: 'privatereply', user: msg.from, accept: false }).catch(() => {});
+          this.state.note(msg.from, `${msg.from} asked to chat privately; this page cannot do private chat yet.`);
+        }
+        break;
+      case 'error':
+        if (msg.message) this.state.note(this.state.selected, msg.message, 'error');
+        break;
+      default:
+        break; // Events this page does not use.
+    }
+  }
+
+  // -- What the user does --------------------------------------------------------------------------------
+
+  /** Opens a conversation (and loads its history the first time). */
+  open(peer) {
+    this.state.select(peer);
+    saveView(peer);
+    this.ensureHistory(peer);
+  }
+
+  ensureHistory(peer) {
+    const conv = this.state.conversation(peer);
+    if (!conv.historyLoaded || conv.stale) this.loadHistory(peer, false);
+  }
+
+  /** Loads the newest page (older = false) or the page before the oldest one loaded. */
+  async loadHistory(peer, older) {
+    const conv = this.state.conversation(peer);
+    if (peer === EVERYONE) {
+      conv.next = null; // Broadcasts are live only.
+      this.state.changed();
+      return;
+    }
+    if (conv.loading || (older && !conv.next)) return;
+    conv.loading = true;
+    this.state.changed();
+    try {
+      const page = await this.api.history(peer, older ? conv.next : undefined, PAGE_SIZE);
+      const messages = Array.isArray(page?.messages) ? page.messages : [];
+      this.state.addHistory(peer, messages);
+      const next = page?.next ?? null;
+      if (older || !conv.historyLoaded) conv.next = next;
+      conv.stale = false;
+    } catch (err) {
+      if (err.code === 'invalid_user') {
+        conv.next = null;
+        this.state.note(peer, err.message, 'error');
+      } else {
+        this.#apiFailed(err);
+      }
+    } finally {
+      conv.loading = false;
+      this.state.changed();
+    }
+  }
+
+  /** Checks that `user` exists before opening a conversation with them. Resolves with an error text or null. */
+  async check(user) {
+    if (user === this.session.user) return 'Error. Cannot message self';
+    try {
+      await this.api.history(user, undefined, 1);
+      return null;
+    } catch (err) {
+      return err.message;
+    }
+  }
+
+  /** Is the session live right now (signed in and connected)? */
+  canSend() {
+    return this.signedIn && this.connection.isOpen && this.connection.state === 'open';
+  }
+
+  /** Sends a direct message (or a broadcast in the broadcast room); the outcome shows on the message. */
+  async send(peer, text) {
+    if (!this.canSend()) return;
+    const me = this.session.user;
+    const broadcast = peer === EVERYONE;
+    const key = this.state.nextKey('l');
+    this.state.addLive(peer, {
+      key, kind: broadcast ? 'broadcast' : 'message', from: me, to: peer, text, at: Date.now(), mine: true, pending: true,
+    });
+    let reply;
+    try {
+      reply = await this.connection.request(broadcast ? { type: 'broadcast', text } : { type: 'message', to: peer, text });
+    } catch {
+      this.state.update(peer, key, { pending: false, failed: true, error: 'Not sent: the connection was lost.' });
+      return;
+    }
+    if (reply.type === 'ok') {
+      this.state.update(peer, key, { pending: false, id: reply.id, stored: reply.stored === true });
+      if (reply.partial === true) this.state.update(peer, key, { warning: texts.someRecipientsMissed });
+    } else {
+      this.state.update(peer, key, { pending: false, failed: true, error: reply.message || 'Not sent.' });
+    }
+  }
+
+  /** Blocks or unblocks `peer`, and says so in the conversation (SPEC.md wording). */
+  async toggleBlock(peer) {
+    const blocking = !this.state.blocked.has(peer);
+    let reply;
+    try {
+      reply = await this.connection.request({ type: blocking ? 'block' : 'unblock', user: peer });
+    } catch {
+      this.state.note(peer, 'You are offline; try again once reconnected.', 'error');
+      return;
+    }
+    if (reply.type === 'ok') {
+      this.state.setBlock(peer, blocking);
+      this.state.note(peer, blocking ? texts.isBlocked(peer) : texts.isUnblocked(peer));
+    } else {
+      if (reply.code === 'already_blocked') this.state.setBlock(peer, true);
+      if (reply.code === 'not_blocked') this.state.setBlock(peer, false);
+      this.state.note(peer, reply.message || 'That did not work.', 'error');
+    }
+  }
+
+  async logout() {
+    this.connection.forget();
+    try {
+      await this.connection.request({ type: 'logout' }, 5000);
+    } catch {
+      // Gone already: the token is dropped locally either way.
+    }
+    this.connection.drop();
+    this.#signedOut('You have logged out.', 'info');
+  }
+
+  #apiFailed(err) {
+    if (!(err instanceof ApiError)) return;
+    if (err.status === 401) {
+      this.connection.forget();
+      this.connection.drop();
+      this.#signedOut('Your session has ended. Please sign in again.', 'error');
+      return;
+    }
+    if (err.status !== 0) this.state.note(this.state.selected, err.message, 'error');
+  }
+
+  #signedOut(message, tone) {
+    if (!this.session) return;
+    this.session = null;
+    clearSession();
+    this.dispatchEvent(new CustomEvent('signedout', { detail: { message, tone } }));
+  }
+}

@@ -1,0 +1,52 @@
+// Entry point: builds the connection, the state and the chat controller, and wires the views to them.
+
+import { Chat } from './chat.js';
+import { Connection } from './connection.js';
+import { ChatState } from './state.js';
+import { setupComposer } from './ui/composer.js';
+import { setupConversation } from './ui/conversation.js';
+import { byId } from './ui/dom.js';
+import { setupLayout } from './ui/layout.js';
+import { setupLogin } from './ui/login.js';
+import { setupPeople } from './ui/people.js';
+import { setupStatus } from './ui/status.js';
+
+const connection = new Connection();
+const state = new ChatState();
+const chat = new Chat(connection, state);
+
+const layout = setupLayout(state);
+const login = setupLogin(chat);
+const people = setupPeople(chat, layout);
+const conversation = setupConversation(chat);
+const composer = setupComposer(chat);
+layout.useComposer(composer);
+setupStatus(connection, chat);
+
+state.addEventListener('change', () => {
+  if (!chat.signedIn) return;
+  people.render();
+  conversation.render();
+  composer.render();
+  layout.renderTitle();
+});
+
+let restoring = false;
+chat.addEventListener('signedin', () => {
+  layout.signedIn(chat.session.user, { restored: restoring });
+});
+chat.addEventListener('signedout', (e) => {
+  layout.signedOut();
+  login.reset(e.detail.message, e.detail.tone);
+});
+
+byId('logout').addEventListener('click', () => chat.logout());
+
+restoring = true;
+const resumed = chat.start();
+restoring = false;
+if (!resumed) {
+  layout.signedOut();
+  login.reset();
+}
+document.body.dataset.ready = 'true';

@@ -1,0 +1,50 @@
+// The signed-in session kept across reloads of this tab: sessionStorage only (gone when the tab closes,
+// never in a URL, never in localStorage).
+
+const SESSION_KEY = 'parley.session';
+const VIEW_KEY = 'parley.view';
+
+export function loadSession() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY));
+    if (saved && typeof saved.user === 'string' && typeof saved.token === 'string') return saved;
+  } catch {
+    // Unreadable or unavailable storage: no session.
+  }
+  return null;
+}
+
+export function saveSession(user, token) {
+  try {
+    sessionStorage.setItem(SESSION_KEY, JSON.stringify({ user, token }));
+  } catch {
+    // Storage full or disabled: the session just won't survive a reload.
+  }
+}
+
+export function clearSession() {
+  try {
+    sessionStorage.removeItem(SESSION_KEY);
+    sessionStorage.removeItem(VIEW_KEY);
+  } catch {
+    // Nothing to clear.
+  }
+}
+
+/** Which conversation was open, so a reload comes back to it. */
+export function loadView() {
+  try {
+    const view = sessionStorage.getItem(VIEW_KEY);
+    return typeof view === 'string' ? view : null;
+  } catch {
+    return null;
+  }
+}
+
+export function saveView(peer) {
+  try {
+    sessionStorage.setItem(VIEW_KEY, peer);
+  } catch {
+    // Not important.
+  }
+}

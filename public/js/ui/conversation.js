@@ -1,0 +1,119 @@
+// One conversation: its header (who, presence, block button), the message log with older pages fetched by
+// scrolling up (or with the "Load older messages" button), and local notes.
+
+import { byId, el, reconcile, setText } from './dom.js';
+import { EVERYONE } from '../state.js';
+
+const LOAD_MARGIN_PX = 120;
+const BOTTOM_SLACK_PX = 40;
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+
+function timeOf(at) {
+  const date = new Date(at);
+  const today = new Date().toDateString() === date.toDateString();
+  return el('time', {
+    className: 'msg-time',
+    text: today ? timeFormat.format(date) : dateTimeFormat.format(date),
+    attrs: { datetime: date.toISOString(), title: dateTimeFormat.format(date) },
+  });
+}
+
+function tag(text, className, title) {
+  return el('span', { className: `tag ${className}`, text, attrs: { title } });
+}
+
+function messageRow(item, peer) {
+  if (item.kind === 'note') {
+    return el('li', { className: `note note-${item.tone}` }, el('p', { text: item.text }));
+  }
+  const classes = ['msg', item.mine ? 'mine' : 'theirs'];
+  if (item.kind === 'broadcast') classes.push('broadcast');
+  if (item.offline) classes.push('offline');
+  if (item.failed) classes.push('failed');
+  if (item.pending) classes.push('pending');
+  const tags = [];
+  if (item.offline) tags.push(tag('offline message', 'offline', 'Sent while you were offline'));
+  if (item.pending) tags.push(tag('sending…', 'pending'));
+  if (item.stored) tags.push(tag(`delivered when ${peer} logs in`, 'stored', `${peer} is offline`));
+  return el('li', { className: classes.join(' ') },
+    el('div', { className: 'msg-meta' },
+      el('span', { className: 'msg-from', text: item.mine ? 'You' : item.from }),
+      timeOf(item.at),
+      ...tags),
+    el('p', { className: 'msg-text', text: item.text }),
+    item.error ? el('p', { className: 'msg-error', text: item.error }) : null,
+    item.warning ? el('p', { className: 'msg-warning', text: item.warning }) : null);
+}
+
+export function setupConversation(chat) {
+  const { state } = chat;
+  const title = byId('conv-title');
+  const sub = byId('conv-sub');
+  const blockToggle = byId('block-toggle');
+  const banner = byId('blocked-banner');
+  const log = byId('log');
+  const list = byId('messages');
+  const older = byId('older');
+  const empty = byId('log-empty');
+  let shown = null;
+  let hiddenSinceRender = false; // the pane was off screen (phone list view): scroll to the end when back
+
+  blockToggle.addEventListener('click', () => {
+    if (shown && shown !== EVERYONE) chat.toggleBlock(shown);
+  });
+  older.addEventListener('click', () => chat.loadHistory(shown, true));
+  log.addEventListener('scroll', () => {
+    const conv = state.conversations.get(shown);
+    if (conv?.next && !conv.loading && log.scrollTop < LOAD_MARGIN_PX) chat.loadHistory(shown, true);
+  }, { passive: true });
+
+  return {
+    render() {
+      const peer = state.selected;
+      const conv = state.conversation(peer);
+      const switched = peer !== shown;
+      shown = peer;
+      const everyone = peer === EVERYONE;
+      const blocked = state.blocked.has(peer);
+      const online = state.online.has(peer);
+
+      title.textContent = everyone ? 'Everyone' : peer;
+      sub.textContent = everyone
+        ? 'Broadcasts reach everyone online now; they are not kept.'
+        : `${online ? 'online' : 'offline'}${blocked ? ' · blocked by you' : ''}`;
+      sub.dataset.online = String(online);
+      blockToggle.hidden = everyone;
+      blockToggle.textContent = blocked ? 'Unblock' : 'Block';
+      blockToggle.setAttribute('aria-pressed', String(blocked));
+      setText(banner, blocked ? `You have blocked ${peer}. They cannot message you or see you online.` : '');
+
+      older.hidden = !conv.next;
+      older.disabled = conv.loading;
+      older.textContent = conv.loading && conv.historyLoaded ? 'Loading older messages…' : 'Load older messages';
+      setText(empty, conv.items.length ? ''
+        : conv.loading ? 'Loading…'
+          : everyone ? 'No broadcasts yet.' : `No messages with ${peer} yet. Say hello!`);
+      log.setAttribute('aria-busy', String(conv.loading));
+
+      // Keep the reader where they are: at the bottom if they were there, else at the same message.
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight <= BOTTOM_SLACK_PX;
+      const fromBottom = log.scrollHeight - log.scrollTop;
+      if (switched) list.replaceChildren();
+      reconcile(list, conv.items, {
+        key: (item) => item.key,
+        rev: (item) => item.rev ?? 0,
+        render: (item) => messageRow(item, peer),
+      });
+      const visible = log.clientHeight > 0;
+      if (switched || atBottom || (visible && hiddenSinceRender)) log.scrollTop = log.scrollHeight;
+      else log.scrollTop = log.scrollHeight - fromBottom;
+      hiddenSinceRender = !visible;
+
+      // A first page too short to scroll cannot be scrolled up: fetch more until it can (or there is no more).
+      if (visible && conv.next && !conv.loading && log.scrollHeight <= log.clientHeight) chat.loadHistory(peer, true);
+    },
+    get peer() { return shown; },
+  };
+}
