@@ -23,10 +23,12 @@ final class DoorCounters: Sendable {
     init() {}
 
     func opened(_ id: ConnectionID, kind: StreamKind) {
-        let door: Door = switch kind {
-        case .jsonLines: .tcp
-        case .textLines: .text
-        case .webSocket: .ws
+        let door: Door
+        switch kind {
+        case .jsonLines: door = .tcp
+        case .textLines: door = .text
+        case .webSocket: door = .ws
+        case .http: return  // never reported to the application; the gateway counts HTTP connections
         }
         state.withLock { state in
             state.doors[id] = door

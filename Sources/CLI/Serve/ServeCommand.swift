@@ -41,6 +41,12 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Folder of the browser page (default: the installation's public/).")
     var publicDir: String?
 
+    @Option(name: .customLong("allowed-origin"), help: "A browser origin allowed to open /ws besides the page's own (repeatable).")
+    var allowedOrigins: [String] = []
+
+    @Flag(help: "Serve a WebSocket echo endpoint at /ws/echo (conformance testing only).")
+    var wsEcho = false
+
     @Option(help: "Event-loop threads (default: one per core).")
     var loops: Int?
 

@@ -53,7 +53,20 @@ final class ServerAssembly {
         config.host = options.host
         config.tcpPort = options.serverPort
         if let loops = options.loops { config.loopCount = loops }
-        gateway = GatewayServer(configuration: config, application: bridge, logger: Logger(label: "parley.gateway"))
+        var http: HTTPServerConfiguration?
+        var router: RESTRouter?
+        if !options.noHTTP {
+            let publicDirectory = options.publicDir ?? PublicDirectory.locate()
+            if publicDirectory == nil { logger.warning("no public/ folder found: the browser page is not served") }
+            var settings = HTTPServerConfiguration(port: options.httpPort, publicDirectory: publicDirectory)
+            settings.allowedOrigins = options.allowedOrigins
+            if options.wsEcho { settings.webSocketEchoPath = "/ws/echo" }
+            http = settings
+            router = RESTRouter(chat: chat, openAPI: OpenAPIDocument.load(publicDirectory: publicDirectory),
+                                doors: bridge.doors)
+        }
+        gateway = GatewayServer(configuration: config, application: bridge, http: http, httpApplication: router,
+                                logger: Logger(label: "parley.gateway"))
         bridge.attach(chat: chat, gateway: gateway)
     }
 
@@ -62,7 +75,7 @@ final class ServerAssembly {
         // Idle logouts and request expiry are decided by the hub; a quarter second is precise enough for
         // timeouts counted in seconds and costs nothing when idle.
         gateway.scheduleRepeating(every: .milliseconds(250)) { [chat] in chat.sweep() }
-        return (tcp, nil)
+        return (tcp, gateway.httpPort)
     }
 
     /// Blocks the calling thread until SIGINT or SIGTERM.

@@ -45,6 +45,9 @@ struct HTTPHeadScanner {
     /// Starts over for the next pipelined request.
     mutating func reset() { self = HTTPHeadScanner(limits: limits) }
 
+    /// Whether any byte of the current head has been seen.
+    var hasStarted: Bool { headBytes > 0 }
+
     /// Scans head bytes; must not be given bytes past the end of the head.
     mutating func scan(_ bytes: UnsafeRawBufferPointer) -> Verdict {
         for byte in bytes {

@@ -181,6 +181,12 @@ public final class HTTPParser {
         settings.deallocate()
     }
 
+    /// True when no byte of a next request has arrived: the connection is idle between requests
+    /// (keep-alive), not half-way through a head or body (which has its own, shorter deadline).
+    public var isBetweenRequests: Bool {
+        phase == .head && !scanner.hasStarted
+    }
+
     /// Parses `bytes` (copied as needed; the caller may reuse its buffer afterwards).
     public func feed(_ bytes: [UInt8]) -> HTTPParseResult {
         bytes.withUnsafeBytes { feed($0) }

@@ -75,6 +75,11 @@ final class EventLoop: @unchecked Sendable {
     var timers = TimerQueue<TimerAction>()
     var connections = ConnectionTable()
     var listener: Listener?
+    /// The HTTP port's listener (loop 0 only, when HTTP is on).
+    var httpListener: Listener?
+    let httpApplication: (any HTTPApplication)?
+    /// Static files and the WebSocket handshake policy, shared read-only by all loops.
+    let httpServices: HTTPServices?
     var nextAcceptTarget = 0
     var nextSequence: UInt64 = 0
     var repeatingTimers: [TimerID] = []
@@ -93,8 +98,11 @@ final class EventLoop: @unchecked Sendable {
 
     init(
         index: Int, siblings: [Inbox], configuration: GatewayConfiguration,
-        application: any StreamApplication, logger: Logger, counters: GatewayCounters
+        application: any StreamApplication, logger: Logger, counters: GatewayCounters,
+        httpApplication: (any HTTPApplication)? = nil, httpServices: HTTPServices? = nil
     ) throws(SystemError) {
+        self.httpApplication = httpApplication
+        self.httpServices = httpServices
         self.index = index
         self.inbox = siblings[index]
         self.siblings = siblings
@@ -119,6 +127,12 @@ final class EventLoop: @unchecked Sendable {
         self.listener = listener
     }
 
+    /// Gives this loop the HTTP port's listening socket (loop 0 only, before `run`).
+    func attachHTTP(_ listener: Listener) throws(SystemError) {
+        try epoll.add(listener.fd, interest: .readable, token: ConnectionTable.httpListenerToken)
+        httpListener = listener
+    }
+
     /// The thread body: ticks until a stop has finished, then releases what the inbox still holds.
     func run() {
         inbox.bindToCurrentThread()
@@ -128,7 +142,7 @@ final class EventLoop: @unchecked Sendable {
         }
         for item in inbox.close() {
             // Sockets handed over after this loop stopped are closed unseen; sends are moot.
-            if case .adopt(let fd, _) = item {
+            if case .adopt(let fd, _, _) = item {
                 Syscall.close(fd)
                 counters.connections.subtract(1, ordering: .relaxed)
             }
@@ -168,7 +182,9 @@ final class EventLoop: @unchecked Sendable {
         case ConnectionTable.wakeToken:
             Syscall.resetEventCounter(wakeDescriptor)
         case ConnectionTable.listenerToken:
-            acceptConnections()
+            acceptConnections(isHTTP: false)
+        case ConnectionTable.httpListenerToken:
+            acceptConnections(isHTTP: true)
         default:
             guard let connection = connections.connection(forToken: event.token) else { return }
             handle(event, on: connection)
@@ -205,8 +221,10 @@ final class EventLoop: @unchecked Sendable {
                 }
             case .close(let id):
                 if let connection = connections.connection(for: id) { closeByApplication(connection) }
-            case .adopt(let fd, let peer):
-                adopt(fd: fd, peer: peer)
+            case .adopt(let fd, let peer, let isHTTP):
+                adopt(fd: fd, peer: peer, isHTTP: isHTTP)
+            case .httpResponse(let id, let response):
+                if let connection = connections.connection(for: id) { respond(response, on: connection) }
             case .scheduleRepeating(let interval, let body):
                 guard !isStopping else { break }
                 let period = max(interval.nanoseconds, 1)
@@ -242,11 +260,19 @@ final class EventLoop: @unchecked Sendable {
             epoll.remove(listener.fd)
             self.listener = nil
         }
+        if let httpListener {
+            epoll.remove(httpListener.fd)
+            self.httpListener = nil
+        }
         timers.schedule(at: deadline, .stopDeadline)
         for connection in connections.all {
             switch connection.phase {
             case .awaitingFirstByte, .lingering:
                 close(connection, reason: .serverStopping)
+            case .open(.webSocket):
+                // RFC 6455 §7.4.1: 1001, going away.
+                sendWebSocketClose(on: connection, code: .goingAway)
+                beginDrain(connection, reason: .serverStopping)
             case .open:
                 beginDrain(connection, reason: .serverStopping)
             case .draining, .closed:

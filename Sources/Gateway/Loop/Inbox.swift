@@ -7,8 +7,10 @@ enum InboxItem: Sendable {
     case send(Outbound, [ConnectionID])
     /// Flush, then close, the connection.
     case close(ConnectionID)
-    /// A socket accepted by loop 0 for this loop to own from now on.
-    case adopt(fd: Int32, peer: PeerAddress)
+    /// A socket accepted by loop 0 for this loop to own from now on; `isHTTP` if it came in on the HTTP port.
+    case adopt(fd: Int32, peer: PeerAddress, isHTTP: Bool)
+    /// The application's answer to the HTTP request the connection is waiting on.
+    case httpResponse(ConnectionID, HTTPResponse)
     /// Run `body` on this loop every `interval` until stop.
     case scheduleRepeating(interval: Duration, body: @Sendable () -> Void)
     /// Begin a graceful stop that must be finished by `deadline` (monotonic nanoseconds).

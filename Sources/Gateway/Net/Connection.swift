@@ -32,6 +32,10 @@ final class Connection {
     private(set) var kind: StreamKind?
     var framer: LineFramer
     var output = OutputQueue()
+    /// HTTP state, for connections accepted on the HTTP port (until a WebSocket upgrade).
+    var http: HTTPExchange?
+    /// WebSocket state, after an upgrade on the HTTP port.
+    var webSocket: WebSocketLink?
 
     /// Whether epoll should report input: false after a too-long line and while draining.
     var wantsRead = true
@@ -90,7 +94,7 @@ final class Connection {
         switch kind {
         case .webSocket: .webSocketFrame
         case .jsonLines: .line
-        case .textLines, nil: .payload
+        case .textLines, .http, nil: .payload
         }
     }
 

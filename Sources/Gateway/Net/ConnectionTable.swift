@@ -14,6 +14,7 @@
 struct ConnectionTable {
     static let wakeToken: UInt64 = .max
     static let listenerToken: UInt64 = .max - 1
+    static let httpListenerToken: UInt64 = .max - 2
 
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []

@@ -6,9 +6,9 @@ import Synchronization
 extension EventLoop {
     // MARK: - Accepting (loop 0)
 
-    /// Accepts a bounded batch and deals the sockets out to the loops round-robin.
-    func acceptConnections() {
-        guard let listener else { return }
+    /// Accepts a bounded batch from one of loop 0's listeners and deals the sockets out round-robin.
+    func acceptConnections(isHTTP: Bool) {
+        guard let listener = isHTTP ? httpListener : listener else { return }
         for _ in 0..<Self.maxAcceptsPerTick {
             let accepted: (fd: Int32, peer: PeerAddress)
             do {
@@ -22,7 +22,7 @@ extension EventLoop {
                 // backlog, so a level-triggered listener would report it again at once, forever.
                 // Stop listening for a moment instead; the backlog holds clients meanwhile.
                 logger.warning("accept failed; pausing accepts", metadata: ["error": "\(error)"])
-                pauseAccepting()
+                pauseAccepting(isHTTP: isHTTP)
                 return
             }
             guard counters.connections.load(ordering: .relaxed) < configuration.maxConnections else {
@@ -36,28 +36,31 @@ extension EventLoop {
             let target = nextAcceptTarget
             nextAcceptTarget = (target + 1) % siblings.count
             if target == index {
-                adopt(fd: accepted.fd, peer: accepted.peer)
-            } else if !siblings[target].post(.adopt(fd: accepted.fd, peer: accepted.peer)) {
+                adopt(fd: accepted.fd, peer: accepted.peer, isHTTP: isHTTP)
+            } else if !siblings[target].post(.adopt(fd: accepted.fd, peer: accepted.peer, isHTTP: isHTTP)) {
                 Syscall.close(accepted.fd)
                 counters.connections.subtract(1, ordering: .relaxed)
             }
         }
     }
 
-    private func pauseAccepting() {
-        guard let listener else { return }
-        try? epoll.modify(listener.fd, interest: [], token: ConnectionTable.listenerToken)
+    private func pauseAccepting(isHTTP: Bool) {
+        guard let listener = isHTTP ? httpListener : listener else { return }
+        let token = isHTTP ? ConnectionTable.httpListenerToken : ConnectionTable.listenerToken
+        try? epoll.modify(listener.fd, interest: [], token: token)
         timers.schedule(at: now &+ Self.acceptBackoff.nanoseconds, .resumeAccepting)
     }
 
     func resumeAccepting() {
-        guard let listener else { return }
-        try? epoll.modify(listener.fd, interest: .readable, token: ConnectionTable.listenerToken)
+        if let listener { try? epoll.modify(listener.fd, interest: .readable, token: ConnectionTable.listenerToken) }
+        if let httpListener {
+            try? epoll.modify(httpListener.fd, interest: .readable, token: ConnectionTable.httpListenerToken)
+        }
     }
 
     /// Takes ownership of an accepted socket: a new ID from this loop, a slot, a registration, and
     /// the first-byte deadline. The app hears nothing until the first byte arrives.
-    func adopt(fd: Int32, peer: PeerAddress) {
+    func adopt(fd: Int32, peer: PeerAddress, isHTTP: Bool = false) {
         guard !isStopping else {
             Syscall.close(fd)
             counters.connections.subtract(1, ordering: .relaxed)
@@ -71,6 +74,9 @@ extension EventLoop {
         let connection = connections.insert { token in
             Connection(fd: fd, id: id, token: token, peer: peer, maxLineBytes: maxLineBytes)
         }
+        if isHTTP, let httpServices {
+            connection.http = HTTPExchange(parser: HTTPParser(configuration: httpServices.parserConfiguration))
+        }
         do {
             try epoll.add(fd, interest: .readable, token: connection.token)
         } catch {
@@ -80,7 +86,9 @@ extension EventLoop {
             counters.connections.subtract(1, ordering: .relaxed)
             return
         }
-        setDeadline(for: connection, after: configuration.firstByteTimeout)
+        // On the HTTP port the first deadline is the request-head deadline (408 if it passes mid-head).
+        setDeadline(for: connection, after: isHTTP ? (httpServices?.configuration.headTimeout ?? configuration.firstByteTimeout)
+                                                   : configuration.firstByteTimeout)
     }
 
     // MARK: - Events
@@ -137,6 +145,15 @@ extension EventLoop {
 
     /// Turns received bytes into app calls: the first byte opens the stream, complete lines follow.
     private func deliver(_ bytes: ArraySlice<UInt8>, to connection: Connection) {
+        if let link = connection.webSocket {
+            receiveWebSocket(bytes, link: link, on: connection)
+            return
+        }
+        if let exchange = connection.http {
+            if connection.isAwaitingFirstByte { connection.open(as: .http) }
+            receiveHTTP(bytes, exchange: exchange, on: connection)
+            return
+        }
         if connection.isAwaitingFirstByte {
             let kind: StreamKind = bytes.first == UInt8(ascii: "{") ? .jsonLines : .textLines
             connection.open(as: kind)

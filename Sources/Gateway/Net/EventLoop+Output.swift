@@ -5,10 +5,11 @@ import Synchronization
 extension EventLoop {
     // MARK: - Queueing and flushing
 
-    /// Queues `outbound` on `connection`, enforcing the slow-consumer limit.
-    func enqueue(_ outbound: Outbound, on connection: Connection) {
+    /// Queues `outbound` on `connection`, enforcing the slow-consumer limit. `raw` queues the payload
+    /// bytes as they are (HTTP responses, WebSocket control frames) whatever the connection's framing.
+    func enqueue(_ outbound: Outbound, on connection: Connection, raw: Bool = false) {
         guard connection.acceptsOutput else { return }
-        let part = connection.outputPart
+        let part = raw ? .payload : connection.outputPart
         let size = outbound.range(of: part).count
         let limit = configuration.maxQueuedOutputBytes
         if connection.output.queuedBytes + size > limit {
@@ -95,6 +96,10 @@ extension EventLoop {
 
     /// `GatewayServer.close(_:)` arriving through the inbox: flush, FIN, then `.closedByApplication`.
     func closeByApplication(_ connection: Connection) {
+        if case .open(.webSocket) = connection.phase {
+            // RFC 6455 §7.1.2: a WebSocket ends with a close frame, queued after everything sent before.
+            sendWebSocketClose(on: connection, code: .normalClosure)
+        }
         connection.isCloseRequested = true
         switch connection.phase {
         case .awaitingFirstByte, .open:
@@ -154,8 +159,14 @@ extension EventLoop {
             logger.debug("no first byte in time", metadata: ["peer": "\(connection.peer)"])
             close(connection, reason: .handshakeTimeout)
         case .open:
-            // Only a line-too-long stream the app left open has a deadline while open.
-            beginDrain(connection, reason: .lineTooLong)
+            if let link = connection.webSocket {
+                webSocketDeadlinePassed(on: connection, link: link)
+            } else if let exchange = connection.http {
+                httpDeadlinePassed(on: connection, exchange: exchange)
+            } else {
+                // Only a line-too-long stream the app left open has a deadline while open.
+                beginDrain(connection, reason: .lineTooLong)
+            }
         case .draining(let reason):
             // The peer would not take our output in time.
             close(connection, reason: reason)

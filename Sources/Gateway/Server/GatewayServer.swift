@@ -25,11 +25,19 @@ public final class GatewayServer: Sendable {
     private let inboxes: [Inbox]
     private let counters = GatewayCounters()
     private let lifecycle = Mutex(Lifecycle.idle)
+    private let httpApplication: (any HTTPApplication)?
+    private let httpServices: HTTPServices?
+    private let boundHTTPPort = Atomic<Int>(0)
 
-    public init(configuration: GatewayConfiguration, application: any StreamApplication, logger: Logger) {
+    /// - Parameters:
+    ///   - http: the HTTP port (WebSocket at its `webSocketPath`, static files, and `httpApplication`'s routes); nil for none.
+    public init(configuration: GatewayConfiguration, application: any StreamApplication,
+                http: HTTPServerConfiguration? = nil, httpApplication: (any HTTPApplication)? = nil, logger: Logger) {
         self.configuration = configuration
         self.application = application
         self.logger = logger
+        self.httpApplication = httpApplication
+        httpServices = http.map(HTTPServices.init)
         let loopCount = min(max(configuration.loopCount, 1), 255)
         inboxes = (0..<loopCount).map { _ in Inbox() }
     }
@@ -56,15 +64,23 @@ public final class GatewayServer: Sendable {
 
     private func launch() throws(GatewayError) -> ([LoopThread], Int) {
         let listener = try Listener(host: configuration.host, port: configuration.tcpPort)
+        let httpListener = try httpServices.map { services throws(GatewayError) in
+            try Listener(host: configuration.host, port: services.configuration.port)
+        }
         var loops: [EventLoop] = []
         do {
             for index in inboxes.indices {
                 loops.append(try EventLoop(
                     index: index, siblings: inboxes, configuration: configuration,
-                    application: application, logger: logger, counters: counters
+                    application: application, logger: logger, counters: counters,
+                    httpApplication: httpApplication, httpServices: httpServices
                 ))
             }
             try loops[0].attach(listener)
+            if let httpListener {
+                try loops[0].attachHTTP(httpListener)
+                boundHTTPPort.store(httpListener.port, ordering: .relaxed)
+            }
         } catch {
             throw GatewayError(error)
         }
@@ -146,6 +162,11 @@ public final class GatewayServer: Sendable {
         }
         lifecycle.withLock { $0 = .stopped }
         logger.info("gateway stopped")
+    }
+
+    /// The bound HTTP port after `start()` (nil if HTTP is off).
+    public var httpPort: Int? {
+        httpServices == nil ? nil : boundHTTPPort.load(ordering: .relaxed)
     }
 
     /// Open TCP connections (accepted and not yet closed), for metrics.

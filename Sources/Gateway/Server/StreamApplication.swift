@@ -6,6 +6,9 @@ public enum StreamKind: Sendable {
     case textLines
     /// WebSocket text messages, after an HTTP upgrade.
     case webSocket
+    /// Plain HTTP request/response exchanges on the HTTP port. Never reported to a
+    /// `StreamApplication`: requests go to the `HTTPApplication` (or static files) instead.
+    case http
 }
 
 /// The remote end of a connection, as numeric host and port.

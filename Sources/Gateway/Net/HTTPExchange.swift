@@ -1,0 +1,36 @@
+/// The HTTP side of one connection on the HTTP port: its parser and the requests waiting their turn.
+///
+/// Requests are answered strictly one at a time in arrival order (pipelining keeps its order because the
+/// next request is not even looked at until the current response is queued). Loop-confined. Not Sendable.
+final class HTTPExchange {
+    let parser: HTTPParser
+    /// Parsed and waiting; bounded by `maxQueuedRequests`, after which reading pauses.
+    var queued: [HTTPRequest] = []
+    /// The request the application is answering, if any.
+    var current: HTTPRequest?
+    /// How the parser ended the stream, acted on once `queued` is empty: close, upgrade, or an error response.
+    var ending: HTTPParseOutcome?
+    /// The head deadline is running for the request being received (armed at accept for the first one).
+    var headClockRunning = true
+
+    /// Pipelined requests held at most; beyond it the connection stops reading until they are answered.
+    static let maxQueuedRequests = 32
+
+    init(parser: HTTPParser) {
+        self.parser = parser
+    }
+}
+
+/// The WebSocket side of one connection after the upgrade. Loop-confined. Not Sendable.
+final class WebSocketLink {
+    let session: WebSocketSession
+    /// Conformance echo endpoint: messages go straight back, the application never hears of them.
+    let isEcho: Bool
+    /// A ping was sent and no frame has arrived since: the next ping deadline drops the connection.
+    var awaitingPong = false
+
+    init(session: WebSocketSession, isEcho: Bool) {
+        self.session = session
+        self.isEcho = isEcho
+    }
+}
