@@ -226,10 +226,11 @@ def test_two_users_every_command_and_error_line(server, clients):
     hans.command("whoelsesince x", INVALID)
     hans.command("whoelsesince -1", INVALID)
 
-    # Private messaging is not in this client yet: it says so in SPEC.md's words and carries on.
-    hans.command("startprivate luke", "Error. Private messaging with luke is not possible from this client")
+    # Private messaging without a session, and startprivate's errors (the whole P2P story: test_p2p.py).
     hans.command("private luke psst", "Error. Private messaging to luke not enabled")
     hans.command("stopprivate luke", "Error. No private messaging session with luke")
+    hans.command("startprivate hans", "Error. Cannot start private messaging with self")
+    hans.command("startprivate nobody", "Error. Invalid user")
 
     # Anything else, and known commands with missing or extra arguments.
     for line in ["whatsthetime", "message", "message luke", "broadcast", "block", "unblock a b",

@@ -28,17 +28,28 @@ protocol SessionPhase: AnyObject {
     func connectionClosed() -> PhaseStep
     /// After `.reconnect`: the new connection to use from now on.
     func reconnected(_ connection: ChatConnection) -> PhaseStep
+    /// Sockets of the phase's own to poll too (the P2P listener and links).
+    var peerPollFDs: [pollfd] { get }
+    /// After poll(): the entries of `peerPollFDs`, with what happened to each.
+    func peerEventsReady(_ ready: [pollfd]) -> PhaseStep
     /// How long poll() may wait for anything (nil: for ever), and what happens when that time runs out.
     var waitLimit: ContinuousClock.Instant? { get }
     func waitLimitReached() -> PhaseStep
 }
 
-/// The client's whole life after connecting: one thread, one poll() over the socket, the keyboard and the
-/// signal pipe. No busy waiting and no threads: the keyboard is read only while a prompt waits for an answer,
-/// so keys typed during a login round trip, or lines of a script, wait their turn in order.
+extension SessionPhase {
+    var peerPollFDs: [pollfd] { [] }
+    func peerEventsReady(_ ready: [pollfd]) -> PhaseStep { .stay }
+}
+
+/// The client's whole life after connecting: one thread, one poll() over the socket, the keyboard, the
+/// signal pipe and the P2P sockets. No busy waiting and no threads: the keyboard is read only while a prompt
+/// waits for an answer, so keys typed during a login round trip, or lines of a script, wait their turn in order.
 final class ClientSession {
     private var connection: ChatConnection
     private let console: Console
+    /// Private chats; its listener is open from the start, so the login can name its port.
+    private let p2p: PrivateSessions
     private var phase: SessionPhase
     private let reopen: () -> ChatConnection?
     /// Reconnections in a row with nothing received in between: a server that closes at once is not retried.
@@ -50,7 +61,9 @@ final class ClientSession {
         self.connection = connection
         self.console = console
         self.reopen = reopen
-        self.phase = LoginDialogue(connection: connection, console: console)
+        let p2p = PrivateSessions(listener: PeerListener.open(beside: connection.fd))
+        self.p2p = p2p
+        self.phase = LoginDialogue(connection: connection, console: console, peer: p2p.capability)
     }
 
     /// Runs the session, then lets the server see the end of the stream.
@@ -72,15 +85,14 @@ final class ClientSession {
                 pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: SignalPipe.readFD, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: readKeyboard ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0),
-            ]
+            ] + phase.peerPollFDs
             let ready = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
             if ready < 0 {
                 if errno == EINTR { continue }
                 return .connectionLost
             }
             if ready == 0 {
-                if let limit = phase.waitLimit, ContinuousClock.now >= limit,
-                   let end = apply(phase.waitLimitReached()) { return end }
+                if let end = checkWaitLimit() { return end }
                 continue
             }
             if fds[1].revents != 0 {
@@ -101,7 +113,15 @@ final class ClientSession {
                 }
             }
             if readKeyboard, fds[2].revents != 0 { readKeyboardBytes() }
+            if fds.count > 3, let end = apply(phase.peerEventsReady(Array(fds[3...]))) { return end }
+            // Deadlines are checked every round, not only when poll() times out: a busy peer must not hold them off.
+            if let end = checkWaitLimit() { return end }
         }
+    }
+
+    private func checkWaitLimit() -> SessionEnd? {
+        guard let limit = phase.waitLimit, ContinuousClock.now >= limit else { return nil }
+        return apply(phase.waitLimitReached())
     }
 
     /// Carries out a phase's step; returns the end of the session, if that is what it was.
@@ -110,7 +130,7 @@ final class ClientSession {
         case .stay:
             return nil
         case .loggedIn(let user):
-            phase = CommandLoop(user: user, connection: connection, console: console)
+            phase = CommandLoop(user: user, connection: connection, console: console, p2p: p2p)
             phase.start()
             return nil
         case .reconnect:
@@ -153,4 +173,8 @@ enum ClientTexts {
     static let commandPrompt = "> "
     static let connectionLost = "Connection to the server was lost"
     static let messageTooLong = "Error. Message too long"
+    /// The answer to a private-messaging request came after the server dropped it (60 s, or the asker left).
+    static func privateRequestGone(_ user: String) -> String {
+        "Error. The private messaging request from \(user) is no longer open"
+    }
 }

@@ -1,9 +1,18 @@
 import ChatCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The command prompt after login: typed lines become PROTOCOL.md requests (`TypedCommand`), replies and
 /// events become SPEC.md lines (`ReplyPrinter`). The next prompt waits for the reply (briefly: at most
 /// `replyPatience`), so a script's output comes in the order of its commands; events are printed whenever
 /// they arrive, and replies are matched to their requests by id.
+///
+/// Private messaging (`PrivateSessions`) goes straight to the peer; the server only introduces the two clients
+/// and hears an `activity` for each P2P command, since those count against the idle timeout (SPEC.md §3).
+/// A request to private message us is asked in place of the prompt (`ConsentQueue`).
 final class CommandLoop: SessionPhase {
     /// The server's line limit (PROTOCOL.md): a longer request would cost the connection.
     static let maxRequestBytes = 65_536
@@ -15,41 +24,60 @@ final class CommandLoop: SessionPhase {
     let user: String
     private let connection: ChatConnection
     private let console: Console
+    private let p2p: PrivateSessions
+    private var questions = ConsentQueue()
     private var printer = ReplyPrinter()
     private var pending: [Int64: ClientRequest] = [:]
     private var logoutDeadline: ContinuousClock.Instant?
     /// Set while the next prompt waits for replies.
     private var promptDeferredUntil: ContinuousClock.Instant?
 
-    init(user: String, connection: ChatConnection, console: Console) {
+    init(user: String, connection: ChatConnection, console: Console, p2p: PrivateSessions) {
         self.user = user
         self.connection = connection
         self.console = console
+        self.p2p = p2p
+        p2p.user = user
     }
 
     func start() { prompt() }
 
-    var waitLimit: ContinuousClock.Instant? { logoutDeadline ?? promptDeferredUntil }
+    var waitLimit: ContinuousClock.Instant? {
+        [logoutDeadline ?? promptDeferredUntil, p2p.nextDeadline, questions.nextExpiry].compactMap { $0 }.min()
+    }
 
     func waitLimitReached() -> PhaseStep {
-        // The server never answered the logout: the user asked to leave, so leave.
-        if logoutDeadline != nil { return .end(.loggedOut) }
-        // A slow reply doesn't hold the keyboard any longer; it is printed when it comes.
-        promptDeferredUntil = nil
-        prompt()
+        let now = ContinuousClock.now
+        if let deadline = logoutDeadline {
+            // The server never answered the logout: the user asked to leave, so leave.
+            if now >= deadline { return finish(.loggedOut) }
+        } else if let deferred = promptDeferredUntil, now >= deferred {
+            // A slow reply doesn't hold the keyboard any longer; it is printed when it comes.
+            promptDeferredUntil = nil
+            prompt()
+        }
+        show(p2p.expire(now: now))
+        if questions.expire(now: now) { questionChanged() }
+        return .stay
+    }
+
+    var peerPollFDs: [pollfd] { p2p.pollFDs() }
+
+    func peerEventsReady(_ ready: [pollfd]) -> PhaseStep {
+        show(p2p.handle(ready, now: .now))
         return .stay
     }
 
     func interrupted() -> PhaseStep { logout() }
 
     func connectionClosed() -> PhaseStep {
-        if logoutDeadline != nil { return .end(.loggedOut) }  // the server closed after (or instead of) `bye`
+        if logoutDeadline != nil { return finish(.loggedOut) }  // the server closed after (or instead of) `bye`
         console.printLine(ClientTexts.connectionLost)
-        return .end(.connectionLost)
+        return finish(.connectionLost)
     }
 
     /// A logged-in session is never silently resumed: the user must know they were gone.
-    func reconnected(_ connection: ChatConnection) -> PhaseStep { .end(.connectionLost) }
+    func reconnected(_ connection: ChatConnection) -> PhaseStep { finish(.connectionLost) }
 
     func handle(_ event: InputEvent) -> PhaseStep {
         switch event {
@@ -57,7 +85,12 @@ final class CommandLoop: SessionPhase {
             return logout()
         case .line(let line):
             if logoutDeadline != nil { return .stay }  // logging out: the rest of the input is not for us
-            let step = run(line)
+            let step: PhaseStep
+            if let asker = questions.current, let answer = ConsentQueue.answer(line) {
+                step = answerRequest(of: asker, with: answer)
+            } else {
+                step = run(line)
+            }
             if case .stay = step, logoutDeadline == nil {
                 if pending.isEmpty {
                     prompt()
@@ -71,11 +104,13 @@ final class CommandLoop: SessionPhase {
 
     func handle(_ frame: ServerFrame) -> PhaseStep {
         let request = frame.re.flatMap { pending.removeValue(forKey: $0) }
+        if case .privatereply(let asker, true)? = request, frame.type == "error" { p2p.consentFailed(for: asker) }
+        handlePrivateEvent(frame)
         let output = printer.output(for: frame, answering: request)
         for line in output.lines { console.printLine(line) }
         if let end = output.end {
             // A `bye` we didn't ask for still means the server logged us out cleanly.
-            return .end(end)
+            return finish(end)
         }
         if promptDeferredUntil != nil, pending.isEmpty, logoutDeadline == nil {
             promptDeferredUntil = nil
@@ -94,18 +129,69 @@ final class CommandLoop: SessionPhase {
         switch command {
         case .server(.logout):
             return logout()
-        // Private messaging goes peer to peer and arrives with the P2P work; until then this client takes no
-        // direct connections, and says so in SPEC.md's words. These are still commands, so they count as
-        // activity for the idle timer (SPEC.md §3).
-        case .server(.startprivate(let peer)):
-            return reportActivity(then: Texts.privateImpossible(peer))
-        case .privateMessage(let peer, _):
-            return reportActivity(then: Texts.privateNotEnabled(peer))
-        case .stopPrivate(let peer):
-            return reportActivity(then: Texts.noPrivateSession(peer))
         case .server(let request):
+            // `startprivate` too: the server checks it, and as a valid command it is activity by itself.
             return send(request)
+        // These never reach the server, so it is told they happened (SPEC.md §3), whatever their outcome.
+        case .privateMessage(let peer, let text):
+            show(p2p.send(text, to: peer))
+            return send(.activity)
+        case .stopPrivate(let peer):
+            show(p2p.stop(peer, now: .now))
+            return send(.activity)
         }
+    }
+
+    /// The user answered the question of `asker`. On yes the session exists at once (PROTOCOL.md "P2P"); the
+    /// asker's connection follows after the server has handed out the token.
+    private func answerRequest(of asker: String, with answer: ConsentQueue.Answer) -> PhaseStep {
+        questions.remove(asker)
+        if answer == .yes { p2p.consented(to: asker, now: .now) }
+        return send(.privatereply(user: asker, accept: answer == .yes))
+    }
+
+    /// The server's part of private messaging: requests to us, and introductions to peers.
+    private func handlePrivateEvent(_ frame: ServerFrame) {
+        switch frame.type {
+        case "private_request":
+            guard let asker = frame.string("from") else { return }
+            if questions.add(asker, now: .now) { questionChanged() }
+        case "private_pending":
+            guard let peer = frame.string("user"), let token = frame.string("token") else { return }
+            show(p2p.pending(from: peer, token: token, now: .now))
+        case "private_accepted":
+            guard let peer = frame.string("user"), let host = frame.string("host"), let token = frame.string("token"),
+                  let port = frame["port"]?.integerValue else { return }
+            show(p2p.accepted(by: peer, host: host, port: Int(clamping: port), token: token, now: .now))
+        case "presence":
+            // The hub forgets the requests of a user who leaves, so the question goes too.
+            if frame.string("state") == "out", let user = frame.string("user"), questions.remove(user) {
+                questionChanged()
+            }
+        default:
+            break
+        }
+    }
+
+    /// The question being asked changed: the prompt on the screen follows, keeping what was typed.
+    private func questionChanged() {
+        guard console.wantsInput else { return }  // the next prompt() shows it
+        if let asker = questions.current {
+            console.changePrompt(Texts.privateAsk(LineRenderer.printable(asker)))
+        } else {
+            console.changePrompt(ClientTexts.commandPrompt, shownWhenPlain: false)
+        }
+    }
+
+    private func show(_ lines: [String]) {
+        for line in lines { console.printLine(line) }
+    }
+
+    /// Every way the session ends: peers hear of a logout or timeout (SPEC.md: "private chat concluding");
+    /// otherwise their links just close.
+    private func finish(_ end: SessionEnd) -> PhaseStep {
+        p2p.closeAll(announcingLogout: end == .loggedOut || end == .timedOut)
+        return .end(end)
     }
 
     private func send(_ request: ClientRequest) -> PhaseStep {
@@ -118,22 +204,22 @@ final class CommandLoop: SessionPhase {
         return .stay
     }
 
-    private func reportActivity(then line: String) -> PhaseStep {
-        let step = send(.activity)
-        console.printLine(line)
-        return step
-    }
-
     /// `logout`, ^D, ^C: ask the server and wait (briefly) for `bye`. Asked twice: leave at once.
     private func logout() -> PhaseStep {
-        guard logoutDeadline == nil else { return .end(.loggedOut) }
+        guard logoutDeadline == nil else { return finish(.loggedOut) }
         logoutDeadline = ContinuousClock.now + Self.logoutGrace
         console.cancelPrompt()
-        guard connection.send(.logout) != nil else { return .end(.loggedOut) }
+        p2p.closeAll(announcingLogout: true)
+        guard connection.send(.logout) != nil else { return finish(.loggedOut) }
         return .stay
     }
 
+    /// The command prompt, or the question of a private-messaging request waiting for its answer.
     private func prompt() {
-        console.prompt(ClientTexts.commandPrompt, shownWhenPlain: false)
+        if let asker = questions.current {
+            console.prompt(Texts.privateAsk(LineRenderer.printable(asker)))
+        } else {
+            console.prompt(ClientTexts.commandPrompt, shownWhenPlain: false)
+        }
     }
 }

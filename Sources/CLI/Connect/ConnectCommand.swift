@@ -17,6 +17,11 @@ struct ConnectCommand: ParsableCommand {
             startprivate <user>, private <user> <message>, stopprivate <user>, logout. \
             Ctrl-D or Ctrl-C log out. When standard input is not a terminal, it is read line by line.
 
+            Private messages go straight to the other terminal client, never through the server: the client \
+            listens on a port of its own (chosen by the system, on the address it reaches the server from). \
+            When someone asks to private message you, the question takes the place of the prompt and the next \
+            line answers it: y or n. Any other line runs as a command, and the question is asked again.
+
             Exit status: 0 logged out, 1 account locked, 2 logged out for inactivity, 3 connection lost \
             or refused, 4 input ended before login.
             """

@@ -13,7 +13,7 @@ final class LoginDialogue: SessionPhase {
 
     private var connection: ChatConnection
     private let console: Console
-    /// How this client takes direct connections; the terminal client takes none until P2P lands.
+    /// How this client takes direct connections (`p2pPort` when its P2P listener is open).
     private let peer: PeerCapability
     private var state = State.username
     private var awaitedReply: Int64?

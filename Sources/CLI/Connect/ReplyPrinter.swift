@@ -53,8 +53,12 @@ struct ReplyPrinter {
             return Output(lines: okLines(frame, request: request))
         case "error":
             return Output(lines: [Self.errorLine(frame.chatError, request: request)])
+        case "private_declined":
+            guard let user = frame.string("user") else { return Output() }
+            return Output(lines: [Texts.privateDeclines(LineRenderer.printable(user))])
         default:
-            // welcome, history, and the P2P events, which this client does not ask for.
+            // welcome and history, which this client does not ask for, and the other P2P events, which the
+            // command loop acts on (their lines depend on what happens to the direct connection).
             return Output()
         }
     }
@@ -62,6 +66,10 @@ struct ReplyPrinter {
     /// The SPEC.md line of an error reply.
     static func errorLine(_ error: ChatError, request: ClientRequest?) -> String {
         guard let request else { return generic(error) }
+        // The request expired (60 s) or its sender logged out before the answer came.
+        if case .privatereply(let asker, _) = request, error.code == .noRequest {
+            return ClientTexts.privateRequestGone(asker)
+        }
         let line = Texts.line(for: error, request: request)
         // Codes without a SPEC.md line come back as "Error. <server text>"; don't say "Error." twice.
         let doubled = "Error. Error."
@@ -76,6 +84,7 @@ struct ReplyPrinter {
         switch request {
         case .block(let user)?: return [Texts.isBlocked(user)]
         case .unblock(let user)?: return [Texts.isUnblocked(user)]
+        case .startprivate(let user)?: return [Texts.startPrivate(user)]
         case .broadcast?: return frame.bool("partial") ? [Texts.someRecipientsMissed] : []
         default: return []
         }

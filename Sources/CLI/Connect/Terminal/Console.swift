@@ -68,6 +68,27 @@ final class Console {
         }
     }
 
+    /// Swaps the text of the prompt being shown, keeping whatever is half-typed after it (a question that
+    /// arrives while the user types, and goes away again). Nothing happens when no prompt is shown.
+    func changePrompt(_ text: String, shownWhenPlain: Bool = true) {
+        guard let shown = prompt, shown != text else { return }
+        prompt = text
+        promptShownWhenPlain = shownWhenPlain
+        if interactive {
+            emit(redraw(fromRow: cursorRow))
+            return
+        }
+        // Plain: a prompt can't be taken back, so the new one goes on a line of its own.
+        if plainLineOpen {
+            emit("\n")
+            plainLineOpen = false
+        }
+        if shownWhenPlain {
+            emit(text)
+            plainLineOpen = true
+        }
+    }
+
     /// Prints one whole line (a received message, a reply) without disturbing what the user is typing.
     func printLine(_ line: String) {
         var out = ""

@@ -1,0 +1,206 @@
+import ChatCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One direct TCP connection to another terminal client: a non-blocking socket with a line reader and an
+/// output queue. It joins the client's poll() set; nothing here ever waits. Both buffers are bounded, so a
+/// peer that sends endless bytes or never reads costs a fixed amount of memory and then loses the link.
+final class PeerLink {
+    enum Phase: Equatable {
+        /// Ours, towards the peer's listener: the connect has not finished yet.
+        case connecting
+        /// Theirs, accepted by our listener: waiting for (or holding) its `p2p_hello`.
+        case greeting
+        /// Authenticated both ways: carries `private`, `stopprivate` and `logout`.
+        case open
+    }
+
+    enum ReadResult: Equatable {
+        case alive
+        /// The peer closed, the socket failed, or the peer sent a line over the limit.
+        case gone
+    }
+
+    /// Queued output beyond this means the peer stopped reading: the link is dropped.
+    static let maxQueued = 1 << 20
+    private static let readChunk = 16_384
+
+    let fd: Int32
+    var phase: Phase
+    /// The user at the other end: known from the start for our links, from the hello for theirs.
+    var peer: String?
+    /// When something must happen if nothing else does first (connect timeout, hello timeout, flush timeout).
+    var deadline: ContinuousClock.Instant?
+    /// A held hello: the user and token it named, waiting for the server's `private_pending`.
+    var heldHello: (user: String, token: String, arrivedAt: ContinuousClock.Instant)?
+    /// Close as soon as the output is written (after a `stopprivate`).
+    var closeWhenFlushed = false
+
+    private var partial: [UInt8] = []
+    private var lines: [[UInt8]] = []
+    private var outbox: [UInt8] = []
+    private var sent = 0
+    private var closed = false
+
+    init(fd: Int32, phase: Phase, peer: String? = nil, deadline: ContinuousClock.Instant? = nil) {
+        self.fd = fd
+        self.phase = phase
+        self.peer = peer
+        self.deadline = deadline
+    }
+
+    deinit { closeNow() }
+
+    /// Closes the socket now (the session table may still hold the object for a moment).
+    func closeNow() {
+        guard !closed else { return }
+        closed = true
+        close(fd)
+    }
+
+    /// What to poll for. Reading pauses while a hello is held, so a peer cannot pile up input meanwhile;
+    /// a closing link reads nothing more.
+    var pollEvents: Int16 {
+        var events: Int16 = 0
+        if phase == .connecting || hasOutput { events |= Int16(POLLOUT) }
+        if phase != .connecting, heldHello == nil, !closeWhenFlushed { events |= Int16(POLLIN) }
+        return events
+    }
+
+    var hasOutput: Bool { sent < outbox.count }
+
+    // MARK: Reading
+
+    /// Reads what the socket holds and splits it into lines (call when poll() reports it readable or hung up).
+    /// Lines received before an end of stream are kept: a `logout` just before the close must still be seen.
+    func readAvailable() -> ReadResult {
+        var buffer = [UInt8](repeating: 0, count: Self.readChunk)
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+        if n < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { return .alive }
+        guard n > 0 else { return .gone }
+        var start = 0
+        while let newline = buffer[start..<n].firstIndex(of: 0x0A) {
+            partial.append(contentsOf: buffer[start..<newline])
+            start = newline + 1
+            if partial.count > PeerMessage.maxLine { return .gone }
+            lines.append(partial)
+            partial.removeAll(keepingCapacity: true)
+        }
+        partial.append(contentsOf: buffer[start..<n])
+        return partial.count > PeerMessage.maxLine ? .gone : .alive
+    }
+
+    /// The next complete line received, without its newline (a trailing CR is dropped too).
+    func nextLine() -> [UInt8]? {
+        guard !lines.isEmpty else { return nil }
+        var line = lines.removeFirst()
+        if line.last == 0x0D { line.removeLast() }
+        return line
+    }
+
+    var hasLines: Bool { !lines.isEmpty }
+
+    // MARK: Writing
+
+    /// Queues one message and writes what the socket takes now. False: the link is broken (a write failed, or
+    /// the peer has not read for so long that the queue is full).
+    func send(_ message: PeerMessage) -> Bool {
+        outbox.append(contentsOf: message.encoded())
+        if outbox.count - sent > Self.maxQueued { return false }
+        return phase == .connecting ? true : flush()
+    }
+
+    /// Writes queued output until the socket would block. False: the connection is broken.
+    func flush() -> Bool {
+        while sent < outbox.count {
+            let n = outbox.withUnsafeBytes { buffer in
+                systemSend(fd, buffer.baseAddress! + sent, buffer.count - sent)
+            }
+            if n > 0 {
+                sent += n
+            } else if n < 0, errno == EINTR {
+                continue
+            } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                break
+            } else {
+                return false
+            }
+        }
+        if sent == outbox.count {
+            outbox.removeAll(keepingCapacity: true)
+            sent = 0
+        } else if sent > 65_536 {
+            outbox.removeFirst(sent)
+            sent = 0
+        }
+        return true
+    }
+}
+
+// The C call whose name `PeerLink.send` hides. MSG_NOSIGNAL: a vanished peer is an error to handle, not a signal.
+private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+    send(fd, bytes, count, Int32(MSG_NOSIGNAL))
+}
+
+/// One line of the client-to-client protocol (PROTOCOL.md "P2P"): NDJSON, one object per line.
+enum PeerMessage: Equatable {
+    /// The asker's first line: who it is and the one-time token the server gave it.
+    case hello(from: String, token: String)
+    case text(String)
+    case stop
+    /// The sender logged out or was logged out for inactivity.
+    case logout
+    /// A well-formed object of a type this client does not know. Ignored on an open link, so a newer peer may
+    /// add types without breaking an older one; refused as a first line.
+    case unknown
+
+    /// The longest line either side sends or takes, newline excluded (the server's limit, PROTOCOL.md).
+    static let maxLine = 65_536
+
+    /// Decodes one line (without its newline). Nil: not a JSON object, or a known type with missing or ill-typed
+    /// fields. A peer that sends that is broken or hostile, and its link is closed.
+    static func decode(_ line: some Collection<UInt8>) -> PeerMessage? {
+        guard let value = try? JSONParser.parse(line), case .object = value,
+              let type = value["type"]?.stringValue else { return nil }
+        switch type {
+        case "p2p_hello":
+            guard let from = value["from"]?.stringValue, let token = value["token"]?.stringValue else { return nil }
+            return .hello(from: from, token: token)
+        case "private":
+            guard let text = value["text"]?.stringValue else { return nil }
+            return .text(text)
+        case "stopprivate":
+            return .stop
+        case "logout":
+            return .logout
+        default:
+            return .unknown
+        }
+    }
+
+    /// The line to send, newline included.
+    func encoded() -> [UInt8] {
+        var w = JSONWriter()
+        switch self {
+        case .hello(let from, let token):
+            w.field("type", "p2p_hello")
+            w.field("from", from)
+            w.field("token", token)
+        case .text(let text):
+            w.field("type", "private")
+            w.field("text", text)
+        case .stop:
+            w.field("type", "stopprivate")
+        case .logout:
+            w.field("type", "logout")
+        case .unknown:
+            w.field("type", "unknown")
+        }
+        var line = w.finish()
+        line.append(0x0A)
+        return line
+    }
+}
