@@ -105,8 +105,8 @@ extension EventLoop {
         case .accept(let response):
             enqueue(Outbound(response.serialize(keepAlive: true, date: HTTPDate.now())), on: connection)
             connection.http = nil
-            let link = WebSocketLink(session: WebSocketSession(maxMessageBytes: services.configuration.maxWebSocketMessageBytes),
-                                     isEcho: isEcho)
+            let limit = isEcho ? services.configuration.maxEchoMessageBytes : services.configuration.maxWebSocketMessageBytes
+            let link = WebSocketLink(session: WebSocketSession(maxMessageBytes: limit), isEcho: isEcho)
             connection.webSocket = link
             connection.open(as: .webSocket)
             setDeadline(for: connection, after: services.configuration.webSocketPingInterval)

@@ -11,7 +11,9 @@ extension EventLoop {
         guard connection.acceptsOutput else { return }
         let part = raw ? .payload : connection.outputPart
         let size = outbound.range(of: part).count
-        let limit = configuration.maxQueuedOutputBytes
+        // The conformance echo endpoint sends back messages of up to 16 MiB; it is off unless asked for.
+        let limit = connection.webSocket?.isEcho == true ? max(configuration.maxQueuedOutputBytes, 40 * 1_048_576)
+                                                           : configuration.maxQueuedOutputBytes
         if connection.output.queuedBytes + size > limit {
             // The limit is on what the kernel would not take: try it before judging the reader.
             flush(connection)

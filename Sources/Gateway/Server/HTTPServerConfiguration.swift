@@ -12,6 +12,8 @@ public struct HTTPServerConfiguration: Sendable {
     public var allowedOrigins: [String] = []
     /// Largest WebSocket message, inclusive (PROTOCOL.md: 64 KiB); larger ones close with 1009.
     public var maxWebSocketMessageBytes = 65_536
+    /// The echo endpoint's limit: large enough for Autobahn's 9.x performance cases (up to 16 MiB).
+    public var maxEchoMessageBytes = 16 * 1_048_576
     /// Limits of the request parser (head 16 KiB, target 8 KiB, body 1 MiB).
     public var parser = HTTPParserConfiguration()
     /// A request head not complete within this after its first byte gets 408 and the connection closes.
