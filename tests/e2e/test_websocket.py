@@ -19,7 +19,7 @@ VENV_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 
 @pytest.fixture(scope="module")
 def server():
-    s = ParleyServer(block=2, timeout=60, credentials="hans solo\nluke sky\nleia alder\n", extra=["--ws-echo"]).start()
+    s = ParleyServer(block=2, timeout=60, credentials="hans solo\nluke sky\nleia alder\nyoda wise\n", extra=["--ws-echo"]).start()
     yield s
     s.stop()
 
@@ -60,7 +60,7 @@ def test_websockets_client_chats_with_a_tcp_client(server):
 def test_websocat_chats_through_the_hub(server):
     tcp = json_client(server, "leia", "alder")
     script = "\n".join([
-        json.dumps({"type": "login", "user": "luke", "password": "sky", "id": 1}),
+        json.dumps({"type": "login", "user": "yoda", "password": "wise", "id": 1}),
         json.dumps({"type": "message", "to": "leia", "text": "via websocat", "id": 2}),
     ]) + "\n"
     proc = subprocess.Popen([os.path.join(VENV_BIN, "websocat"), "--no-close", ws_url(server)],
@@ -68,7 +68,7 @@ def test_websocat_chats_through_the_hub(server):
     proc.stdin.write(script)
     proc.stdin.flush()
     assert tcp.wait_for(lambda e: e["type"] == "message")["text"] == "via websocat"
-    tcp.request({"type": "message", "to": "luke", "text": "back to websocat"})
+    tcp.request({"type": "message", "to": "yoda", "text": "back to websocat"})
     lines = []
     while True:
         line = proc.stdout.readline()
