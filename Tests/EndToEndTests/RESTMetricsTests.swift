@@ -59,7 +59,7 @@ final class RESTMetricsTests: XCTestCase {
         for seconds in [0.0001, 0.0007, 0.003, 0.003, 7.0] {
             metrics.observe(route: "/x", status: 200, seconds: seconds)
         }
-        let text = MetricsPage.render(hub: HubMetrics(), doors: ([:], 0), httpConnections: nil, rest: metrics.snapshot())
+        let text = MetricsPage.render(hub: HubMetrics(), doors: ([:], 0), openSockets: nil, rest: metrics.snapshot())
         let samples = Self.samples(text)
         XCTAssertEqual(samples[#"parley_http_request_duration_seconds_bucket{route="/x",le="0.0005"}"#], 1)
         XCTAssertEqual(samples[#"parley_http_request_duration_seconds_bucket{route="/x",le="0.001"}"#], 2)

@@ -109,7 +109,7 @@ final class RESTRouterTests: XCTestCase {
         let big = "{\"text\":\"" + String(repeating: "x", count: 1024 * 1024) + "\"}"
         let response = h.call(.post, "/api/broadcasts", headers: h.bearer("hans", "falcon*solo"), json: big)
         XCTAssertEqual(response?.status, 413)
-        XCTAssertEqual(RESTHarness.errorCode(response), "too_large")
+        XCTAssertEqual(RESTHarness.errorCode(response), "content_too_large")
     }
 
     func testBadPercentEncodingInThePathOrQueryIs400() {

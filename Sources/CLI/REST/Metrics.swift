@@ -107,9 +107,9 @@ final class RESTMetrics: Sendable {
 enum MetricsPage {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
-    /// Renders one scrape. `httpConnections` is nil while the gateway does not report it.
+    /// Renders one scrape. `openSockets` is every socket the gateway holds open on both ports (nil: unknown).
     static func render(hub: HubMetrics, doors: (open: [DoorCounters.Door: Int], slowConsumerDisconnects: Int),
-                       httpConnections: Int?, rest: RESTMetrics.Snapshot) -> String {
+                       openSockets: Int?, rest: RESTMetrics.Snapshot) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -130,8 +130,11 @@ enum MetricsPage {
         for door in DoorCounters.Door.allCases {
             sample("parley_connections_open", [("door", door.rawValue)], String(doors.open[door] ?? 0))
         }
-        if let httpConnections {
-            sample("parley_connections_open", [("door", "http")], String(httpConnections))
+        if let openSockets {
+            // The gateway counts sockets, not doors: what is not a stream is an HTTP connection. A TCP client that
+            // has not sent its first byte yet (so has no mode) is counted here too, for those few milliseconds.
+            let streams = DoorCounters.Door.allCases.reduce(0) { $0 + (doors.open[$1] ?? 0) }
+            sample("parley_connections_open", [("door", "http")], String(max(0, openSockets - streams)))
         }
         family("parley_online_users", "gauge", "Users logged in on a socket door (REST callers are never online).")
         sample("parley_online_users", [], String(hub.onlineUsers))

@@ -59,9 +59,10 @@ enum RESTError {
         response(ChatError(.notLoggedIn, message))
     }
 
-    /// 413: the body is over the HTTP limit (the gateway normally refuses such a body before we see it).
+    /// 413: the body is over the HTTP limit. The gateway normally refuses such a body before we see it; the code is
+    /// the one its parser uses, so a client sees one code for one condition whichever layer caught it.
     static func bodyTooLarge(limit: Int) -> HTTPResponse {
-        HTTPResponse.jsonError(status: 413, code: "too_large", message: "the body is over \(limit) bytes")
+        HTTPResponse.jsonError(status: 413, code: "content_too_large", message: "the body is over \(limit) bytes")
     }
 
     /// 415: the body is not declared as JSON.

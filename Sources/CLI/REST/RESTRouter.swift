@@ -12,16 +12,16 @@ final class RESTRouter: HTTPApplication, Sendable {
     let metrics: RESTMetrics
     let doors: DoorCounters?
     let openAPI: OpenAPIDocument
-    /// Open HTTP connections, once the gateway reports them; nil leaves the `http` door out of `/metrics`.
-    let httpConnections: @Sendable () -> Int?
+    /// Every open socket on both ports, as the gateway counts them; nil leaves the `http` door out of `/metrics`.
+    let openSockets: @Sendable () -> Int?
 
     init(chat: ChatService, openAPI: OpenAPIDocument, doors: DoorCounters? = nil, metrics: RESTMetrics = RESTMetrics(),
-         httpConnections: @escaping @Sendable () -> Int? = { nil }) {
+         openSockets: @escaping @Sendable () -> Int? = { nil }) {
         self.chat = chat
         self.openAPI = openAPI
         self.doors = doors
         self.metrics = metrics
-        self.httpConnections = httpConnections
+        self.openSockets = openSockets
     }
 
     func handleHTTP(_ request: HTTPRequest, peer: PeerAddress, responder: HTTPResponder) -> Bool {
@@ -75,7 +75,7 @@ final class RESTRouter: HTTPApplication, Sendable {
     func renderMetrics() -> String {
         MetricsPage.render(hub: chat.metricsSnapshot(),
                            doors: doors?.snapshot() ?? ([:], 0),
-                           httpConnections: httpConnections(),
+                           openSockets: openSockets(),
                            rest: metrics.snapshot())
     }
 

@@ -11,6 +11,9 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
     /// Open streams per door and slow-consumer disconnects, for `/metrics` (the hub sees clients, not carriers).
     let doors = DoorCounters()
 
+    /// Every socket the gateway holds open on both ports (nil before `attach`), for `/metrics`.
+    var openSockets: Int? { gateway?.connectionCount }
+
     func attach(chat: ChatService, gateway: GatewayServer) {
         self.chat = chat
         self.gateway = gateway

@@ -63,7 +63,7 @@ final class ServerAssembly {
             if options.wsEcho { settings.webSocketEchoPath = "/ws/echo" }
             http = settings
             router = RESTRouter(chat: chat, openAPI: OpenAPIDocument.load(publicDirectory: publicDirectory),
-                                doors: bridge.doors)
+                                doors: bridge.doors, openSockets: { [bridge] in bridge.openSockets })
         }
         gateway = GatewayServer(configuration: config, application: bridge, http: http, httpApplication: router,
                                 logger: Logger(label: "parley.gateway"))

@@ -85,7 +85,7 @@ final class RESTHarness {
                           output: output, clock: clock)
         router = RESTRouter(chat: hub, openAPI: openAPI ?? OpenAPIDocument(body: Array("openapi: 3.1.0\n".utf8),
                                                                            searched: ["test"]),
-                            doors: doors, httpConnections: { 7 })
+                            doors: doors, openSockets: { 10 })
     }
 
     /// Runs hashing and store work until nothing is left.
