@@ -163,3 +163,49 @@ final class GatewayLifecycleTests: LiveGatewayTestCase {
         XCTAssertFalse(runs.wait(atLeast: afterStop + 1, timeout: 0.05), "no runs once stop returned")
     }
 }
+
+/// Running out of descriptors must neither spin the loop nor lose the waiting clients.
+final class GatewayDescriptorExhaustionTests: LiveGatewayTestCase {
+    func testOutOfDescriptorsPausesAcceptingAndRecovers() throws {
+        try startServer { $0.loopCount = 1 }
+        // Client sockets first: the limit below must starve the server's accept, not our socket().
+        let clients = try (0..<4).map { _ in try GatewayTestClient(port: port, connectNow: false) }
+
+        var original = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &original)
+        let probe = open("/dev/null", O_RDONLY)
+        Glibc.close(probe)
+        var lowered = original
+        lowered.rlim_cur = rlim_t(probe + 2) // room for exactly two accepted sockets
+        XCTAssertEqual(setrlimit(Int32(RLIMIT_NOFILE.rawValue), &lowered), 0)
+        var restored = false
+        defer { if !restored { setrlimit(Int32(RLIMIT_NOFILE.rawValue), &original) } }
+
+        for (index, client) in clients.enumerated() {
+            try client.connect() // completes in the kernel's backlog whether or not we accept
+            client.send("client \(index)\n")
+        }
+        app.waitUntil("two streams") { self.app.openedIDs.count == 2 }
+
+        // The other two wait in the backlog while accept4 fails with EMFILE. A level-triggered
+        // listener that kept retrying would burn a core for the whole window.
+        let before = Self.processCPUSeconds()
+        let window = Date(timeIntervalSinceNow: 0.3)
+        while Date() < window { usleep(10_000) }
+        let spent = Self.processCPUSeconds() - before
+        XCTAssertLessThan(spent, 0.1, "the loop kept retrying accept (\(spent) s of CPU in 0.3 s)")
+        XCTAssertEqual(app.openedIDs.count, 2)
+
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &original)
+        restored = true
+        app.waitUntil("the waiting clients to be accepted") { self.app.openedIDs.count == 4 }
+    }
+
+    private static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return user + system
+    }
+}

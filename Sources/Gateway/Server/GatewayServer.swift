@@ -13,6 +13,8 @@ public final class GatewayServer: Sendable {
     private enum Lifecycle {
         case idle
         case starting
+        /// `stop()` arrived while `start()` was still launching; `start()` stops once it is done.
+        case stopRequestedWhileStarting
         case running([LoopThread])
         case stopping
         case stopped
@@ -51,7 +53,12 @@ public final class GatewayServer: Sendable {
         }
         do {
             let (threads, port) = try launch()
-            lifecycle.withLock { $0 = .running(threads) }
+            let stopAtOnce = lifecycle.withLock { state in
+                defer { state = .running(threads) }
+                if case .stopRequestedWhileStarting = state { return true }
+                return false
+            }
+            if stopAtOnce { stop() }
             logger.info("gateway listening", metadata: [
                 "host": "\(configuration.host)", "port": "\(port)", "loops": "\(inboxes.count)",
             ])
@@ -148,7 +155,11 @@ public final class GatewayServer: Sendable {
             case .running(let threads):
                 state = .stopping
                 return threads
-            case .starting, .stopping, .stopped:
+            case .starting:
+                // The threads do not exist yet: `start()` stops them as soon as they do.
+                state = .stopRequestedWhileStarting
+                return nil
+            case .stopRequestedWhileStarting, .stopping, .stopped:
                 return nil
             }
         }

@@ -17,9 +17,13 @@ final class GatewayTestClient: @unchecked Sendable {
     private var buffer: [UInt8] = []
     private var sawEOF = false
 
+    private let port: Int
+
     /// Connects to 127.0.0.1:`port`. `receiveBuffer` shrinks SO_RCVBUF before connecting, so the
-    /// server's writes back up quickly (slow-consumer and partial-write tests).
-    init(port: Int, receiveBuffer: Int32? = nil, timeout: TimeInterval = 10) throws {
+    /// server's writes back up quickly (slow-consumer and partial-write tests). With
+    /// `connectNow: false` only the socket is created; `connect()` follows later.
+    init(port: Int, receiveBuffer: Int32? = nil, timeout: TimeInterval = 10, connectNow: Bool = true) throws {
+        self.port = port
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         precondition(fd >= 0)
         if let receiveBuffer { setOption(SOL_SOCKET, SO_RCVBUF, receiveBuffer) }
@@ -27,20 +31,28 @@ final class GatewayTestClient: @unchecked Sendable {
         var time = timeval(tv_sec: Int(timeout), tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &time, socklen_t(MemoryLayout<timeval>.size))
+        if connectNow {
+            do {
+                try connect()
+            } catch {
+                Glibc.close(fd)
+                isClosed = true
+                throw error
+            }
+        }
+    }
+
+    func connect() throws {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        if result != 0 {
-            let code = errno
-            Glibc.close(fd)
-            throw ConnectFailed(code: code)
-        }
+        if result != 0 { throw ConnectFailed(code: errno) }
     }
 
     deinit {
