@@ -153,3 +153,26 @@ final class LoginTests: XCTestCase {
         XCTAssertEqual(h.types(a), ["welcome"])
     }
 }
+
+/// Requests pipelined right behind a login wait for it instead of failing.
+final class PipelinedLoginTests: XCTestCase {
+    func testRequestsBehindALoginRunAfterTheWelcome() {
+        let h = HubHarness(accounts: [("yoda", "wise"), ("luke", "sky")])
+        let luke = h.login("luke", "sky")
+        let c = h.connect()
+        h.hub.receive(Array(#"{"type":"login","user":"yoda","password":"wise","id":1}"#.utf8), from: c)
+        h.hub.receive(Array(#"{"type":"message","to":"luke","text":"right away","id":2}"#.utf8), from: c)
+        h.settle()
+        XCTAssertEqual(h.types(c), ["welcome", "ok"])
+        XCTAssertEqual(h.events(luke).last?["text"]?.stringValue, "right away")
+    }
+
+    func testRequestsBehindAFailedLoginAreRefused() {
+        let h = HubHarness(accounts: [("yoda", "wise")])
+        let c = h.connect()
+        h.hub.receive(Array(#"{"type":"login","user":"yoda","password":"nope","id":1}"#.utf8), from: c)
+        h.hub.receive(Array(#"{"type":"whoelse","id":2}"#.utf8), from: c)
+        h.settle()
+        XCTAssertEqual(h.events(c).map { $0["code"]?.stringValue }, ["bad_password", "not_logged_in"])
+    }
+}

@@ -29,7 +29,10 @@ extension ChatService {
                 checkPassword(user, password) { [self] error in
                     guard session.state == .authenticating(user: user) else { return }
                     session.state = .anonymous
-                    if let error { return reply(session, .error(re: re, error)) }
+                    if let error {
+                        reply(session, .error(re: re, error))
+                        return replayDeferred(session)
+                    }
                     passwordAccepted(user, session, re: re, reuseToken: nil)
                 }
             }
@@ -103,7 +106,9 @@ extension ChatService {
     /// The credentials are right. SPEC.md §2.6: the password is checked first, then "already online".
     private func passwordAccepted(_ user: String, _ session: Session, re: RequestID?, reuseToken: (String, String)?) {
         guard online[user] == nil, !reserved.contains(user) else {
-            return reply(session, .error(re: re, ChatError(.alreadyOnline, Texts.alreadyLoggedIn(user))))
+            session.state = .anonymous
+            reply(session, .error(re: re, ChatError(.alreadyOnline, Texts.alreadyLoggedIn(user))))
+            return replayDeferred(session)
         }
         reserved.insert(user)
         session.state = .entering(user: user)
@@ -189,6 +194,20 @@ extension ChatService {
             store.perform([.markDelivered(offline.map(\.id))]) { _ in }
         }
         announcePresence(of: user, online: true, except: session)
+        replayDeferred(session)
+    }
+
+    /// Requests pipelined behind the login: handled now that it succeeded, or refused now that it failed.
+    func replayDeferred(_ session: Session) {
+        let waiting = session.deferred
+        session.deferred = []
+        for (request, re) in waiting {
+            if session.onlineUser != nil {
+                handle(request, re: re, session)
+            } else {
+                reply(session, .error(re: re, ChatError(.notLoggedIn, "log in first")))
+            }
+        }
     }
 
     /// SPEC.md §3: if A has blocked B, B gets no presence lines about A.

@@ -135,8 +135,12 @@ public final class ChatService: @unchecked Sendable {
     func handle(_ request: ClientRequest, re: RequestID?, _ session: Session) {
         guard let user = session.onlineUser else {
             guard request.isAllowedBeforeLogin else {
-                let code: ErrorCode = session.state == .anonymous ? .notLoggedIn : .busy
-                reply(session, .error(re: re, ChatError(code, code == .busy ? "login in progress" : "log in first")))
+                // A client may pipeline requests right behind its login: they wait (boundedly) for its outcome.
+                if session.state != .anonymous, session.deferred.count < Session.maxDeferred {
+                    session.deferred.append((request, re))
+                } else {
+                    reply(session, .error(re: re, ChatError(.notLoggedIn, "log in first")))
+                }
                 return
             }
             handleLogin(request, re: re, session)

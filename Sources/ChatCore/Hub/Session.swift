@@ -25,6 +25,9 @@ final class Session: @unchecked Sendable {
     var tokenDigest: String?
     /// Messages committed while this session was `.entering` that its offline fetch cannot contain.
     var lateMessages: [StoredMessage] = []
+    /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.
+    var deferred: [(ClientRequest, RequestID?)] = []
+    static let maxDeferred = 32
     /// The server-side SPEC.md dialogue, for `.text` clients only.
     var dialogue: TextDialogue?
 
