@@ -126,7 +126,8 @@ enum MetricsPage {
             sample(name, [], String(value))
         }
 
-        family("parley_connections_open", "gauge", "Open connections by door (tcp: JSON lines, text: nc/telnet, ws: WebSocket, http: HTTP).")
+        family("parley_connections_open", "gauge",
+               "Open connections by door (tcp: JSON lines, text: nc/telnet, ws: WebSocket, http: HTTP).")
         for door in DoorCounters.Door.allCases {
             sample("parley_connections_open", [("door", door.rawValue)], String(doors.open[door] ?? 0))
         }
@@ -150,7 +151,8 @@ enum MetricsPage {
         counter("parley_broadcasts_total", "Broadcasts accepted.", hub.broadcasts)
         counter("parley_deliveries_total", "Events handed to recipients' connections.", hub.deliveries)
         counter("parley_offline_stored_total", "Direct messages stored for an offline recipient.", hub.offlineStored)
-        counter("parley_offline_delivered_total", "Stored messages delivered at the recipient's next login.", hub.offlineDelivered)
+        counter("parley_offline_delivered_total", "Stored messages delivered at the recipient's next login.",
+                hub.offlineDelivered)
         counter("parley_idle_logouts_total", "Users logged out for inactivity.", hub.idleLogouts)
         counter("parley_slow_consumer_disconnects_total",
                 "Connections closed because their unread output passed the limit.", doors.slowConsumerDisconnects)

@@ -11,7 +11,8 @@ enum RESTAuth {
     static func credentials(in headers: HTTPHeaders) -> Result<ChatService.Credentials, Refusal> {
         let values = headers.values(for: "Authorization")
         guard let value = values.first else {
-            return .failure(Refusal(RESTError.unauthorized("log in first: send Authorization: Bearer <token> or Basic")))
+            return .failure(Refusal(RESTError.unauthorized(
+                "log in first: send Authorization: Bearer <token> or Basic")))
         }
         // Two Authorization lines could be read two ways by two components; refuse rather than guess.
         guard values.count == 1 else {
@@ -33,7 +34,8 @@ enum RESTAuth {
             // RFC 7617 §2: user-id and password are split at the first colon, so a user-id cannot hold one.
             guard let decoded = base64Decoded(rest), let text = String(validating: decoded, as: UTF8.self),
                   let colon = text.firstIndex(of: ":") else {
-                return .failure(Refusal(RESTError.unauthorized("the Basic credentials are not base64 of user:password")))
+                return .failure(Refusal(RESTError.unauthorized(
+                    "the Basic credentials are not base64 of user:password")))
             }
             return .success(.basic(user: String(text[..<colon]), password: String(text[text.index(after: colon)...])))
         }
@@ -96,7 +98,8 @@ final class HubRelay<Value: Sendable>: Sendable {
 
     /// Calls `start` with a completion handler; `next` gets the value once `start` has returned and the hub's
     /// lock is free.
-    static func run(_ start: (@escaping @Sendable (Value) -> Void) -> Void, then next: @escaping @Sendable (Value) -> Void) {
+    static func run(_ start: (@escaping @Sendable (Value) -> Void) -> Void,
+                    then next: @escaping @Sendable (Value) -> Void) {
         let relay = HubRelay(next: next)
         start { value in relay.complete(value) }
         let ready: Value? = relay.state.withLock { state in

@@ -76,3 +76,149 @@ enum RESTError {
         HTTPResponse.notFound()
     }
 }
+
+/// Reading what a REST request carries: a JSON object body, query parameters and percent-encoded path
+/// segments. Every reader fails with a ready-made response (400, 413 or 415) instead of throwing, so a handler
+/// is a straight line of `guard`s, and no input of any shape can make it trap.
+enum RESTInput {
+    /// PROTOCOL.md: bodies over 1 MiB get 413. The gateway's parser enforces the same number before the body is
+    /// buffered; checking again here keeps the router safe when it is driven directly (tests, other front ends).
+    static let maxBodyBytes = 1024 * 1024
+
+    /// The body as a JSON object, or the response that refuses it.
+    static func jsonObject(_ request: HTTPRequest) -> Result<JSONValue, Refusal> {
+        if request.body.count > maxBodyBytes { return .failure(Refusal(RESTError.bodyTooLarge(limit: maxBodyBytes))) }
+        guard isJSON(request.headers) else { return .failure(Refusal(RESTError.unsupportedMediaType())) }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(request.body)
+        } catch {
+            return .failure(Refusal(RESTError.badRequest("malformed JSON: \(error.reason) at byte \(error.offset)")))
+        }
+        guard case .object = value else {
+            return .failure(Refusal(RESTError.badRequest("the body must be a JSON object")))
+        }
+        return .success(value)
+    }
+
+    /// A required string field of a JSON object body.
+    static func string(_ object: JSONValue, _ name: String) -> Result<String, Refusal> {
+        guard let field = object[name], field != .null else {
+            return .failure(Refusal(RESTError.badRequest("\(name) is required")))
+        }
+        guard let text = field.stringValue else {
+            return .failure(Refusal(RESTError.badRequest("\(name) must be a string")))
+        }
+        return .success(text)
+    }
+
+    /// Whether `Content-Type` says JSON: `application/json`, optionally with `charset=utf-8` (RFC 8259 §11 defines
+    /// no charset parameter, but clients send it, and UTF-8 is the only encoding JSON allows anyway).
+    static func isJSON(_ headers: HTTPHeaders) -> Bool {
+        guard headers.count(of: "Content-Type") == 1, let value = headers["Content-Type"] else { return false }
+        var parts = value.split(separator: ";", omittingEmptySubsequences: false).map(trim)
+        let mediaType = parts.removeFirst()
+        guard HTTPHeaders.equalsIgnoringCase(String(mediaType), "application/json") else { return false }
+        for parameter in parts {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map(trim)
+            guard pair.count == 2, HTTPHeaders.equalsIgnoringCase(String(pair[0]), "charset") else { return false }
+            let charset = pair[1].hasPrefix("\"") && pair[1].hasSuffix("\"") && pair[1].count >= 2
+                ? pair[1].dropFirst().dropLast() : pair[1]
+            guard HTTPHeaders.equalsIgnoringCase(String(charset), "utf-8") else { return false }
+        }
+        return true
+    }
+
+    private static func trim(_ text: Substring) -> Substring {
+        var slice = text
+        while let first = slice.first, first == " " || first == "\t" { slice = slice.dropFirst() }
+        while let last = slice.last, last == " " || last == "\t" { slice = slice.dropLast() }
+        return slice
+    }
+
+    // MARK: - Query
+
+    /// Query parameters, decoded as `application/x-www-form-urlencoded` (what browsers, curl `--data-urlencode -G`
+    /// and HTTP libraries send: `+` is a space, which no username contains anyway). A name given twice is refused:
+    /// silently picking one would make `with=a&with=b` mean something the caller may not have meant.
+    static func query(_ request: HTTPRequest) -> Result<[String: String], Refusal> {
+        var fields: [String: String] = [:]
+        guard let query = request.query, !query.isEmpty else { return .success(fields) }
+        for pair in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let name = percentDecoded(parts[0], plusIsSpace: true),
+                  let value = percentDecoded(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
+                return .failure(Refusal(RESTError.badRequest("the query is not valid percent-encoded UTF-8")))
+            }
+            guard fields.updateValue(value, forKey: name) == nil else {
+                return .failure(Refusal(RESTError.badRequest("\(name) is given more than once")))
+            }
+        }
+        return .success(fields)
+    }
+
+    /// An optional integer query parameter within `range`: plain decimal digits, nothing else.
+    static func integer(_ fields: [String: String], _ name: String, in range: ClosedRange<Int64>)
+        -> Result<Int64?, Refusal> {
+        guard let text = fields[name] else { return .success(nil) }
+        // At most 18 digits always fits an Int64, so the conversion below cannot overflow.
+        guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+              let value = Int64(text), range.contains(value) else {
+            return .failure(Refusal(RESTError.badRequest(
+                "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")))
+        }
+        return .success(value)
+    }
+
+    /// Decodes `%XX` escapes (and `+` as a space in queries). Nil for a bad escape or bytes that are not UTF-8,
+    /// so that two different byte strings can never decode to the same name.
+    static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    return nil
+                }
+                bytes.append(high << 4 | low)
+            case UInt8(ascii: "+") where plusIsSpace:
+                bytes.append(UInt8(ascii: " "))
+            default:
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+}
+
+/// A request the router refuses, carrying the response that says why.
+struct Refusal: Error {
+    let response: HTTPResponse
+    init(_ response: HTTPResponse) { self.response = response }
+}
+
+extension HTTPResponse {
+    /// A JSON response from bytes already encoded (by `JSONWriter`), with no detour through `String`.
+    static func jsonBody(status: Int, _ body: [UInt8], headers: HTTPHeaders = HTTPHeaders()) -> HTTPResponse {
+        var headers = headers
+        headers.replaceOrAdd(name: "Content-Type", value: "application/json")
+        return HTTPResponse(status: status, headers: headers, body: body)
+    }
+
+    /// A plain-text response (health, metrics).
+    static func text(status: Int = 200, _ body: String,
+                     contentType: String = "text/plain; charset=utf-8") -> HTTPResponse {
+        HTTPResponse(status: status, headers: ["Content-Type": contentType], body: Array(body.utf8))
+    }
+}

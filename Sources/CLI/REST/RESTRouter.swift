@@ -81,7 +81,8 @@ final class RESTRouter: HTTPApplication, Sendable {
 
     /// Resolves the caller's credentials, then continues with the user name outside the hub's lock; a refusal
     /// (401, or 423/429 for a Basic password check) is answered here.
-    func authenticated(_ request: HTTPRequest, _ respond: HTTPResponder, then next: @escaping @Sendable (String) -> Void) {
+    func authenticated(_ request: HTTPRequest, _ respond: HTTPResponder,
+                       then next: @escaping @Sendable (String) -> Void) {
         let credentials: ChatService.Credentials
         switch RESTAuth.credentials(in: request.headers) {
         case .failure(let refusal): return respond.respond(refusal.response)
