@@ -11,8 +11,9 @@ import requests
 
 from parley_harness import ParleyServer, json_client
 from rest_client import curl
+from terminal_client import TerminalClient
 
-CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\nobiwan kenobi\n"
+CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\nobiwan kenobi\nanakin skywalker\n"
 CHALLENGE = 'Bearer realm="parley", Basic realm="parley"'
 
 
@@ -79,6 +80,18 @@ def test_a_message_to_an_offline_user_is_stored_and_arrives_at_tcp_login(server)
         assert leia.login("leia", "alder")["type"] == "welcome"
         offline = leia.wait_for(lambda e: e.get("type") == "message", timeout=2)
         assert offline["text"] == "while you were out" and offline["offline"] is True
+
+
+def test_a_curl_message_shows_in_the_terminal_client_at_once(server):
+    term = TerminalClient(server.tcp_port).login("anakin", "skywalker")
+    try:
+        started = time.monotonic()
+        r = curl(f"{base(server)}/api/messages", "-u", "hans:solo", "--json", '{"to":"anakin","text":"from curl"}')
+        assert r.status == 201
+        term.expect("hans: from curl", timeout=2)
+        assert time.monotonic() - started < 1.0
+    finally:
+        term.close()
 
 
 def test_a_message_reaches_a_text_mode_user(server):
