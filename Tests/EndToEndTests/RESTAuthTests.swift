@@ -1,3 +1,4 @@
+import Foundation
 import Gateway
 import XCTest
 @testable import ChatCore
@@ -171,6 +172,15 @@ final class RESTAuthTests: XCTestCase {
         XCTAssertEqual(RESTHarness.errorCode(badName), "invalid_username")
         let badPassword = h.call(.post, "/api/register", json: #"{"user":"finn","password":""}"#)
         XCTAssertEqual(RESTHarness.errorCode(badPassword), "invalid_password")
+    }
+
+    func testRegistrationOverRESTHonoursAppendCredentials() throws {
+        let path = NSTemporaryDirectory() + "parley-rest-append-\(getpid()).txt"
+        try Data("hans falcon*solo\n".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let h = RESTHarness { $0.appendCredentialsPath = path }
+        XCTAssertEqual(h.call(.post, "/api/register", json: #"{"user":"rey","password":"scavenger"}"#)?.status, 201)
+        XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), "hans falcon*solo\nrey scavenger\n")
     }
 
     func testAFullHasherBacklogIs429WithRetryAfter() {

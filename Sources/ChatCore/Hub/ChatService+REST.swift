@@ -53,10 +53,17 @@ extension ChatService {
             }
             guard hasher.backlog < configuration.maxHashBacklog else { return completion(.failure(Self.busyError)) }
             reserved.insert(user)
+            let appendPath = configuration.appendCredentialsPath
             hasher.hash(password) { [self] encoded in
                 locked {
                     let account = AccountRecord(name: user, passwordHash: encoded, createdAt: clock.now())
                     store.perform([.createAccount(account)]) { [self] result in
+                        if case .success = result, let appendPath {
+                            // --append-credentials covers every door's new accounts (off the event loops: this is
+                            // the store thread), as registration on a socket does.
+                            do { try CredentialsFile.append(user: user, password: password, to: appendPath) }
+                            catch { logger.warning("could not append to the credentials file", metadata: ["error": "\(error)"]) }
+                        }
                         locked {
                             reserved.remove(user)
                             guard case .success = result else {
