@@ -248,7 +248,7 @@ class RawText:
         self.seen = self.seen.partition(text)[2]
 
 
-def test_a_text_mode_user_cannot_take_part(server, login):
+def test_text_mode_and_browser_users_cannot_pair_with_a_terminal(server, login):
     hans = login(server, "hans")
     leia = RawText(server.tcp_port)
     leia.type("leia")
@@ -260,6 +260,13 @@ def test_a_text_mode_user_cannot_take_part(server, login):
     leia.type("startprivate hans")
     leia.expect("Error. Private messaging with hans is not possible from this client")
     leia.sock.close()
+    # A browser (WebRTC) and a terminal (TCP) can't pair either.
+    with json_client(server) as yoda:
+        assert yoda.login("yoda", "wise", webrtc=True)["type"] == "welcome"
+        hans.expect("yoda logged in")
+        hans.command("startprivate yoda", "Error. Private messaging with yoda is not possible from this client")
+        reply = yoda.request({"type": "startprivate", "user": "hans"})
+        assert (reply["type"], reply["code"]) == ("error", "no_p2p"), reply
 
 
 # -- The listener's rules, with a script posing as the asker -----------------------------------------------
