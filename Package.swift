@@ -27,10 +27,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // epoll, eventfd, accept4, pthread_setname_np: Linux calls the Glibc module does not export.
+        .target(name: "CLinuxShims"),
         .target(
             name: "Gateway",
             dependencies: [
-                "CLLHTTP", "COpenSSL",
+                "CLLHTTP", "COpenSSL", "CLinuxShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

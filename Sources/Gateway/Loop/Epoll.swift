@@ -1,3 +1,4 @@
+import CLinuxShims
 import Glibc
 
 /// What a registration wants to hear about. Errors and hang-ups are always reported by the kernel.
@@ -23,7 +24,7 @@ struct ReadyEvent {
 
 /// The epoll mechanism and nothing else: create, register, modify, remove, wait.
 ///
-/// This is the only file that knows EPOLL* values. Registrations are level-triggered, so a handler
+/// This is the only Swift file that knows epoll (the C side is in the CLinuxShims target). Registrations are level-triggered, so a handler
 /// may stop early (a per-tick read cap) and be told again next tick; the cost is that EPOLLOUT must
 /// be armed only while output is pending, or an idle writable socket would wake the loop forever.
 ///
@@ -35,29 +36,27 @@ final class Epoll {
 
     /// - Parameter capacity: the most events one `wait` returns; the rest wait for the next tick.
     init(capacity: Int = 256) throws(SystemError) {
-        fd = try Syscall.call("epoll_create1") { EpollABI.create1(O_CLOEXEC) }
+        fd = try Syscall.call("epoll_create1") { parley_epoll_create() }
         self.capacity = capacity
-        buffer = UnsafeMutableRawPointer.allocate(
-            byteCount: capacity * EpollABI.eventSize, alignment: MemoryLayout<UInt64>.alignment
-        )
+        buffer = parley_epoll_buffer(Int32(capacity))
     }
 
     deinit {
         Syscall.close(fd)
-        buffer.deallocate()
+        parley_epoll_buffer_free(buffer)
     }
 
     func add(_ descriptor: Int32, interest: Interest, token: UInt64) throws(SystemError) {
-        try control(EpollABI.add, descriptor, interest: interest, token: token)
+        try control(PARLEY_EPOLL_CTL_ADD, descriptor, interest: interest, token: token)
     }
 
     func modify(_ descriptor: Int32, interest: Interest, token: UInt64) throws(SystemError) {
-        try control(EpollABI.modify, descriptor, interest: interest, token: token)
+        try control(PARLEY_EPOLL_CTL_MOD, descriptor, interest: interest, token: token)
     }
 
     /// Removes `descriptor`. Failure is ignored: the only realistic cause is that it was never added.
     func remove(_ descriptor: Int32) {
-        _ = try? control(EpollABI.delete, descriptor, interest: [], token: 0)
+        _ = try? control(PARLEY_EPOLL_CTL_DEL, descriptor, interest: [], token: 0)
     }
 
     /// Blocks for up to `timeoutMilliseconds` (-1: until something happens) and replaces `events`
@@ -65,64 +64,26 @@ final class Epoll {
     func wait(timeoutMilliseconds: Int32, into events: inout [ReadyEvent]) throws(SystemError) {
         events.removeAll(keepingCapacity: true)
         let count: Int32
-        switch try Syscall.interruptible("epoll_wait", { EpollABI.wait(fd, buffer, Int32(capacity), timeoutMilliseconds) }) {
+        switch try Syscall.interruptible("epoll_wait", { parley_epoll_wait(fd, buffer, Int32(capacity), timeoutMilliseconds) }) {
         case .processed(let ready): count = ready
         case .wouldBlock: return
         }
-        for index in 0..<Int(count) {
-            let record = buffer + index * EpollABI.eventSize
-            let bits = record.loadUnaligned(as: UInt32.self)
-            let token = record.loadUnaligned(fromByteOffset: EpollABI.dataOffset, as: UInt64.self)
-            let failed = bits & (EpollABI.error | EpollABI.hangup) != 0
+        for index in 0..<count {
+            let bits = parley_epoll_events_at(buffer, index)
+            let failed = bits & (PARLEY_EPOLL_ERR | PARLEY_EPOLL_HUP) != 0
             events.append(ReadyEvent(
-                token: token,
-                isReadable: bits & EpollABI.input != 0 || failed,
-                isWritable: bits & EpollABI.output != 0 || failed,
+                token: parley_epoll_token_at(buffer, index),
+                isReadable: bits & PARLEY_EPOLL_IN != 0 || failed,
+                isWritable: bits & PARLEY_EPOLL_OUT != 0 || failed,
                 isHangup: failed
             ))
         }
     }
 
     private func control(_ operation: Int32, _ descriptor: Int32, interest: Interest, token: UInt64) throws(SystemError) {
-        // struct epoll_event { uint32_t events; epoll_data_t data; } — packed on x86_64.
-        var record = (UInt64(0), UInt64(0))
-        try withUnsafeMutableBytes(of: &record) { raw throws(SystemError) in
-            var bits: UInt32 = 0
-            if interest.contains(.readable) { bits |= EpollABI.input }
-            if interest.contains(.writable) { bits |= EpollABI.output }
-            raw.storeBytes(of: bits, toByteOffset: 0, as: UInt32.self)
-            raw.storeBytes(of: token, toByteOffset: EpollABI.dataOffset, as: UInt64.self)
-            _ = try Syscall.call("epoll_ctl") { EpollABI.control(fd, operation, descriptor, raw.baseAddress) }
-        }
+        var bits: UInt32 = 0
+        if interest.contains(.readable) { bits |= PARLEY_EPOLL_IN }
+        if interest.contains(.writable) { bits |= PARLEY_EPOLL_OUT }
+        _ = try Syscall.call("epoll_ctl") { parley_epoll_ctl(fd, operation, descriptor, bits, token) }
     }
-}
-
-/// The Linux epoll ABI: constants from <sys/epoll.h> and the three calls, bound through `dlsym`
-/// (see `LinuxSymbols`). `struct epoll_event` is packed (12 bytes) on x86_64 and naturally aligned
-/// (16 bytes, data at offset 8) elsewhere, so records are read and written by byte offset.
-private enum EpollABI {
-    static let input: UInt32 = 0x001     // EPOLLIN
-    static let output: UInt32 = 0x004    // EPOLLOUT
-    static let error: UInt32 = 0x008     // EPOLLERR
-    static let hangup: UInt32 = 0x010    // EPOLLHUP
-
-    static let add: Int32 = 1            // EPOLL_CTL_ADD
-    static let delete: Int32 = 2         // EPOLL_CTL_DEL
-    static let modify: Int32 = 3         // EPOLL_CTL_MOD
-
-    #if arch(x86_64)
-    static let eventSize = 12
-    static let dataOffset = 4
-    #else
-    static let eventSize = 16
-    static let dataOffset = 8
-    #endif
-
-    typealias Create1 = @convention(c) (Int32) -> Int32
-    typealias Control = @convention(c) (Int32, Int32, Int32, UnsafeMutableRawPointer?) -> Int32
-    typealias Wait = @convention(c) (Int32, UnsafeMutableRawPointer?, Int32, Int32) -> Int32
-
-    static let create1: Create1 = LinuxSymbols.resolve("epoll_create1")
-    static let control: Control = LinuxSymbols.resolve("epoll_ctl")
-    static let wait: Wait = LinuxSymbols.resolve("epoll_wait")
 }

@@ -1,3 +1,4 @@
+import CLinuxShims
 import Glibc
 
 /// A joinable OS thread that runs one event loop. Foundation's `Thread` cannot be joined, and
@@ -16,7 +17,7 @@ struct LoopThread: Sendable {
         var handle = pthread_t()
         let result = pthread_create(&handle, nil, { argument in
             let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-            _ = LinuxSymbols.setThreadName(pthread_self(), String(box.name.utf8.prefix(15))!)
+            parley_set_thread_name(String(box.name.utf8.prefix(15))!)
             box.body()
             return nil
         }, box.toOpaque())

@@ -1,3 +1,4 @@
+import CLinuxShims
 import Glibc
 
 /// The outcome of a call on a non-blocking descriptor: it did something, or the kernel had nothing
@@ -23,7 +24,7 @@ struct SystemError: Error, CustomStringConvertible {
 /// Every wrapper retries EINTR (a signal landing on a loop thread must not look like an I/O error)
 /// and turns EAGAIN into `.wouldBlock`. A few Linux calls (`accept4`, `eventfd`, and the epoll
 /// family in Epoll.swift) are not exported by the Glibc module because its headers are compiled
-/// without `_GNU_SOURCE`; they are bound once through `dlsym`, which keeps the C calling convention.
+/// without `_GNU_SOURCE`; the small C target `CLinuxShims` wraps them.
 enum Syscall {
     /// Runs `body` until it stops failing with EINTR; a -1 result becomes a `SystemError`.
     @inline(__always)
@@ -99,20 +100,19 @@ enum Syscall {
         _ = setsockopt(fd, level, name, &value, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    // MARK: - Calls bound through dlsym
+    // MARK: - Linux-only calls (through the CLinuxShims target)
 
     /// `accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC)`: the new socket is non-blocking and not
     /// inherited by child processes from the first instant, with no window for a racing fork.
     static func accept(
         _ fd: Int32, address: UnsafeMutablePointer<sockaddr>, length: UnsafeMutablePointer<socklen_t>
     ) throws(SystemError) -> IOResult<Int32> {
-        let flags = Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        return try nonBlocking("accept4") { LinuxSymbols.accept4(fd, address, length, flags) }
+        try nonBlocking("accept4") { parley_accept_nonblocking(fd, address, length) }
     }
 
     /// A non-blocking, close-on-exec eventfd: the loop's doorbell for work posted from other threads.
     static func makeEventCounter() throws(SystemError) -> Int32 {
-        try call("eventfd") { LinuxSymbols.eventfd(0, O_CLOEXEC | O_NONBLOCK) }
+        try call("eventfd") { parley_eventfd() }
     }
 
     /// Adds one to an eventfd counter. EAGAIN (counter saturated) still leaves the fd readable, so the
@@ -126,31 +126,6 @@ enum Syscall {
     static func resetEventCounter(_ fd: Int32) {
         var value: UInt64 = 0
         _ = try? nonBlocking("read(eventfd)") { Glibc.read(fd, &value, MemoryLayout<UInt64>.size) }
-    }
-}
-
-/// Linux entry points missing from the Glibc module (GNU extensions), resolved once by name.
-///
-/// A C shim target exposing `<sys/epoll.h>` and `<sys/eventfd.h>` would make this unnecessary; until
-/// the package has one, `dlsym` on the already-loaded libc gives the same functions with the same
-/// (C) calling convention. A missing symbol is a broken platform, so it traps at first use.
-enum LinuxSymbols {
-    typealias Accept4 = @convention(c) (
-        Int32, UnsafeMutablePointer<sockaddr>?, UnsafeMutablePointer<socklen_t>?, Int32
-    ) -> Int32
-    typealias EventFD = @convention(c) (UInt32, Int32) -> Int32
-    typealias SetThreadName = @convention(c) (pthread_t, UnsafePointer<CChar>?) -> Int32
-
-    static let accept4: Accept4 = resolve("accept4")
-    static let eventfd: EventFD = resolve("eventfd")
-    static let setThreadName: SetThreadName = resolve("pthread_setname_np")
-
-    /// Looks `name` up in the global symbol scope (RTLD_DEFAULT, a null handle on glibc).
-    static func resolve<Function>(_ name: String) -> Function {
-        guard let address = dlsym(nil, name) else {
-            fatalError("the C library does not export \(name)")
-        }
-        return unsafeBitCast(address, to: Function.self)
     }
 }
 
