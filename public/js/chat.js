@@ -8,11 +8,16 @@ import { clearSession, loadSession, loadView, saveSession, saveView } from './se
 import { texts } from './texts.js';
 
 export const PAGE_SIZE = 50;
+/** How many recent messages are scanned for the people list at sign-in. */
+const RECENT_SCAN = 200;
 
 const UNREACHABLE = 'The server cannot be reached. Check your connection and try again.';
 
 /** Error codes worth trying again by themselves after `retryAfter` seconds. */
 const TRANSIENT = new Set(['busy', 'rate_limited']);
+
+/** Resume attempts refused with `already_online` before giving up (another tab may hold the session). */
+const MAX_ALREADY_ONLINE = 6;
 
 const pause = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -22,6 +27,8 @@ export class Chat extends EventTarget {
     this.connection = connection;
     this.state = state;
     this.session = null; // { user, token } once signed in
+    this.alreadyOnline = 0; // resume attempts in a row refused with already_online
+    this.needPeople = false; // the people of recent messages are still to be listed (once per page load or sign-in)
     this.api = new Api(() => this.session?.token ?? '');
     connection.addEventListener('message', (e) => this.#onEvent(e.detail));
     connection.addEventListener('fatal', (e) => this.#signedOut(e.detail.message, 'error'));
@@ -34,6 +41,7 @@ export class Chat extends EventTarget {
     const saved = loadSession();
     if (!saved) return false;
     this.session = saved;
+    this.needPeople = true;
     this.state.reset(saved.user);
     const view = loadView();
     if (view) this.state.select(view);
@@ -100,6 +108,7 @@ export class Chat extends EventTarget {
     const { user, token } = this.session;
     const reply = await conn.request({ type: 'login', user, token, webrtc: true });
     if (reply.type === 'welcome') {
+      this.alreadyOnline = 0;
       this.#welcomed(reply, true);
       return;
     }
@@ -107,7 +116,13 @@ export class Chat extends EventTarget {
       throw new Fatal('Your session has ended. Please sign in again.');
     }
     if (reply.code === 'locked') throw new Fatal(reply.message);
-    // already_online (the server has not yet seen the old connection go), busy, rate_limited: try again.
+    if (reply.code === 'already_online') {
+      // Usually the server has not yet seen the old connection go (a reload, a dropped link): wait a little.
+      // If it lasts, the account is in use elsewhere: SPEC.md's text, and the sign-in form.
+      this.alreadyOnline += 1;
+      if (this.alreadyOnline >= MAX_ALREADY_ONLINE) throw new Fatal(reply.message || texts.alreadyLoggedIn(user));
+    }
+    // busy, rate_limited, already_online for now: try again after the back-off.
     throw new Error(reply.message);
   }
 
@@ -115,6 +130,7 @@ export class Chat extends EventTarget {
     this.session = { user: reply.user, token: reply.token };
     saveSession(reply.user, reply.token);
     if (!resumed) {
+      this.needPeople = true;
       this.state.reset(reply.user);
       this.state.note(EVERYONE, texts.welcome, 'welcome');
       this.connection.keepAlive((conn) => this.#resume(conn));
@@ -139,6 +155,24 @@ export class Chat extends EventTarget {
     }
     if (resumed) for (const conv of this.state.conversations.values()) if (conv.historyLoaded) conv.stale = true;
     this.ensureHistory(this.state.selected);
+    if (this.needPeople) {
+      this.needPeople = false;
+      this.#listRecentPeople();
+    }
+  }
+
+  /** Lists the people of my recent direct messages, so past conversations are one click away. */
+  async #listRecentPeople() {
+    try {
+      const page = await this.api.history(undefined, undefined, RECENT_SCAN);
+      const me = this.session?.user;
+      for (const m of Array.isArray(page?.messages) ? page.messages : []) {
+        const peer = m.from === me ? m.to : m.from;
+        if (typeof peer === 'string' && peer !== me) this.state.conversation(peer);
+      }
+    } catch (err) {
+      this.#apiFailed(err);
+    }
   }
 
   // -- Server events -------------------------------------------------------------------------------------
@@ -319,6 +353,7 @@ export class Chat extends EventTarget {
   #signedOut(message, tone) {
     if (!this.session) return;
     this.session = null;
+    this.alreadyOnline = 0;
     clearSession();
     this.dispatchEvent(new CustomEvent('signedout', { detail: { message, tone } }));
   }

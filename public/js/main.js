@@ -36,6 +36,8 @@ chat.addEventListener('signedin', () => {
   layout.signedIn(chat.session.user, { restored: restoring });
 });
 chat.addEventListener('signedout', (e) => {
+  people.clear();
+  conversation.clear();
   layout.signedOut();
   login.reset(e.detail.message, e.detail.tone);
 });

@@ -1,5 +1,5 @@
 // The signed-in session kept across reloads of this tab: sessionStorage only (gone when the tab closes,
-// never in a URL, never in localStorage).
+// never in a URL, never in storage that outlives the tab).
 
 const SESSION_KEY = 'parley.session';
 const VIEW_KEY = 'parley.view';

@@ -148,10 +148,13 @@ export class ChatState extends EventTarget {
       added += 1;
     }
     if (added) {
-      // Stable sort by time; ties keep arrival order (server ids are increasing, local items keep their place).
+      // Server messages in id order (the order they were sent); local notes by time. Stable otherwise.
       conv.items = conv.items
         .map((item, index) => ({ item, index }))
-        .sort((a, b) => (a.item.at - b.item.at) || (a.index - b.index))
+        .sort((a, b) => {
+          if (a.item.id !== undefined && b.item.id !== undefined) return a.item.id - b.item.id;
+          return (a.item.at - b.item.at) || (a.index - b.index);
+        })
         .map(({ item }) => item);
     }
     this.changed();

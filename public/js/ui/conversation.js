@@ -6,6 +6,8 @@ import { EVERYONE } from '../state.js';
 
 const LOAD_MARGIN_PX = 120;
 const BOTTOM_SLACK_PX = 40;
+/** A message within this long after the previous one from the same sender joins its group (no new header). */
+const GROUP_MS = 5 * 60 * 1000;
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });
@@ -24,11 +26,18 @@ function tag(text, className, title) {
   return el('span', { className: `tag ${className}`, text, attrs: { title } });
 }
 
-function messageRow(item, peer) {
+/** Does `item` continue the group of `prev` (same sender, same kind, soon after, nothing to flag)? */
+function continues(prev, item) {
+  return Boolean(prev) && prev.kind === item.kind && item.kind !== 'note' && prev.from === item.from
+    && item.at - prev.at < GROUP_MS && !item.offline && !prev.offline && !item.stored && !item.pending;
+}
+
+function messageRow(item, peer, grouped) {
   if (item.kind === 'note') {
     return el('li', { className: `note note-${item.tone}` }, el('p', { text: item.text }));
   }
   const classes = ['msg', item.mine ? 'mine' : 'theirs'];
+  if (grouped) classes.push('grouped');
   if (item.kind === 'broadcast') classes.push('broadcast');
   if (item.offline) classes.push('offline');
   if (item.failed) classes.push('failed');
@@ -37,11 +46,11 @@ function messageRow(item, peer) {
   if (item.offline) tags.push(tag('offline message', 'offline', 'Sent while you were offline'));
   if (item.pending) tags.push(tag('sending…', 'pending'));
   if (item.stored) tags.push(tag(`delivered when ${peer} logs in`, 'stored', `${peer} is offline`));
+  const from = item.mine ? 'You' : item.from;
   return el('li', { className: classes.join(' ') },
-    el('div', { className: 'msg-meta' },
-      el('span', { className: 'msg-from', text: item.mine ? 'You' : item.from }),
-      timeOf(item.at),
-      ...tags),
+    grouped
+      ? el('span', { className: 'visually-hidden', text: `${from}: ` }) // the header is shown once per group
+      : el('div', { className: 'msg-meta' }, el('span', { className: 'msg-from', text: from }), timeOf(item.at), ...tags),
     el('p', { className: 'msg-text', text: item.text }),
     item.error ? el('p', { className: 'msg-error', text: item.error }) : null,
     item.warning ? el('p', { className: 'msg-warning', text: item.warning }) : null);
@@ -57,6 +66,7 @@ export function setupConversation(chat) {
   const list = byId('messages');
   const older = byId('older');
   const empty = byId('log-empty');
+  const start = byId('log-start');
   let shown = null;
   let hiddenSinceRender = false; // the pane was off screen (phone list view): scroll to the end when back
 
@@ -80,8 +90,9 @@ export function setupConversation(chat) {
       const online = state.online.has(peer);
 
       title.textContent = everyone ? 'Everyone' : peer;
+      start.textContent = `This is the beginning of your messages with ${peer}.`;
       sub.textContent = everyone
-        ? 'Broadcasts reach everyone online now; they are not kept.'
+        ? 'To everyone online · not kept'
         : `${online ? 'online' : 'offline'}${blocked ? ' · blocked by you' : ''}`;
       sub.dataset.online = String(online);
       blockToggle.hidden = everyone;
@@ -90,6 +101,7 @@ export function setupConversation(chat) {
       setText(banner, blocked ? `You have blocked ${peer}. They cannot message you or see you online.` : '');
 
       older.hidden = !conv.next;
+      start.hidden = everyone || conv.next !== null || !conv.items.some((i) => i.kind === 'message');
       older.disabled = conv.loading;
       older.textContent = conv.loading && conv.historyLoaded ? 'Loading older messages…' : 'Load older messages';
       setText(empty, conv.items.length ? ''
@@ -101,10 +113,12 @@ export function setupConversation(chat) {
       const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight <= BOTTOM_SLACK_PX;
       const fromBottom = log.scrollHeight - log.scrollTop;
       if (switched) list.replaceChildren();
+      const grouped = new Set();
+      conv.items.forEach((item, i) => { if (continues(conv.items[i - 1], item)) grouped.add(item.key); });
       reconcile(list, conv.items, {
         key: (item) => item.key,
-        rev: (item) => item.rev ?? 0,
-        render: (item) => messageRow(item, peer),
+        rev: (item) => `${item.rev ?? 0}${grouped.has(item.key) ? 'g' : ''}`,
+        render: (item) => messageRow(item, peer, grouped.has(item.key)),
       });
       const visible = log.clientHeight > 0;
       if (switched || atBottom || (visible && hiddenSinceRender)) log.scrollTop = log.scrollHeight;
@@ -114,6 +128,12 @@ export function setupConversation(chat) {
       // A first page too short to scroll cannot be scrolled up: fetch more until it can (or there is no more).
       if (visible && conv.next && !conv.loading && log.scrollHeight <= log.clientHeight) chat.loadHistory(peer, true);
     },
-    get peer() { return shown; },
+    /** Forgets what was shown (after signing out, nothing of the last user stays in the page). */
+    clear() {
+      shown = null;
+      list.replaceChildren();
+      title.textContent = '';
+      sub.textContent = '';
+    },
   };
 }

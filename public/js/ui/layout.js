@@ -35,8 +35,11 @@ export function setupLayout(state) {
       meName.textContent = user;
       body.dataset.pane = restored ? 'conversation' : (NARROW.matches ? 'list' : 'conversation');
       updateViewing();
-      if (NARROW.matches && body.dataset.pane === 'list') byId('people').querySelector('button')?.focus();
-      else composer?.focus();
+      // After the first render of the lists (state changes render in a microtask).
+      setTimeout(() => {
+        if (NARROW.matches && body.dataset.pane === 'list') byId('people').querySelector('button')?.focus();
+        else composer?.focus();
+      }, 0);
     },
 
     signedOut() {

@@ -4,6 +4,12 @@
 import { byId, setText } from './dom.js';
 import { texts } from '../texts.js';
 
+function waitWords(seconds) {
+  if (seconds < 90) return `${seconds} second${seconds === 1 ? '' : 's'}`;
+  const minutes = Math.round(seconds / 60);
+  return `${minutes} minute${minutes === 1 ? '' : 's'}`;
+}
+
 export function setupLogin(chat) {
   const userForm = byId('user-form');
   const passwordForm = byId('password-form');
@@ -21,9 +27,13 @@ export function setupLogin(chat) {
     setText(notice, text);
   }
 
+  // While the server answers, the form takes no second submit; the boxes stay focusable (read-only, not
+  // disabled), so a keyboard user's focus stays where it was.
   function busy(form, isBusy) {
     form.setAttribute('aria-busy', String(isBusy));
-    for (const control of form.querySelectorAll('button, input')) control.disabled = isBusy;
+    form.dataset.busy = String(isBusy);
+    for (const control of form.querySelectorAll('button')) control.disabled = isBusy;
+    for (const control of form.querySelectorAll('input')) control.readOnly = isBusy || control.id === 'password-username';
   }
 
   function askName() {
@@ -51,6 +61,7 @@ export function setupLogin(chat) {
 
   userForm.addEventListener('submit', async (e) => {
     e.preventDefault();
+    if (userForm.dataset.busy === 'true') return;
     const name = username.value.trim();
     if (!name) {
       say('Enter a username.');
@@ -73,11 +84,13 @@ export function setupLogin(chat) {
 
   passwordForm.addEventListener('submit', async (e) => {
     e.preventDefault();
+    if (passwordForm.dataset.busy === 'true') return;
     if (!password.value) {
       say(known ? 'Enter your password.' : 'Choose a password.');
       password.focus();
       return;
     }
+    setText(notice, ''); // a repeated refusal is announced again
     busy(passwordForm, true);
     const error = known ? await chat.login(user, password.value) : await chat.register(user, password.value);
     busy(passwordForm, false);
@@ -94,6 +107,9 @@ export function setupLogin(chat) {
         else password.focus();
         break;
       case 'locked':         // "Your account is blocked due to multiple login failures. Please try again later"
+        say(error.retryAfter > 0 ? `${error.message} (in about ${waitWords(error.retryAfter)}).` : error.message);
+        askName();
+        break;
       case 'already_online': // "<user> is already logged in": SPEC.md asks for a username again
       case 'invalid_username':
         say(error.message || texts.alreadyLoggedIn(user));

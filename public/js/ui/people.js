@@ -58,6 +58,11 @@ export function setupPeople(chat, layout) {
   });
 
   return {
+    clear() {
+      list.replaceChildren();
+      setText(error, '');
+      input.value = '';
+    },
     render() {
       const peers = [EVERYONE, ...state.people()];
       reconcile(list, peers, {

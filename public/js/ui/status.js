@@ -36,7 +36,8 @@ export function setupStatus(connection, chat) {
           break;
         default:
           state = 'reconnecting';
-          text = networkDown ? 'You are offline. Reconnecting…' : 'Reconnecting…';
+          if (networkDown) text = 'You are offline. Reconnecting…';
+          else text = detail.attempt === 1 ? 'Connecting…' : 'Reconnecting…';
           break;
       }
     }
