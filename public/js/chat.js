@@ -201,7 +201,15 @@ export class Chat extends EventTarget {
         this.state.presence(msg.user, isIn);
         const line = isIn ? texts.loggedIn(msg.user) : texts.loggedOut(msg.user);
         this.state.note(EVERYONE, line, 'presence');
-        if (this.state.conversations.has(msg.user)) this.state.note(msg.user, line, 'presence');
+        if (this.state.conversations.has(msg.user)) {
+          this.state.note(msg.user, line, 'presence');
+          // The server hands over the messages it kept for them as they log in.
+          if (isIn) {
+            for (const item of this.state.conversations.get(msg.user).items) {
+              if (item.mine && item.stored) this.state.update(msg.user, item.key, { stored: false });
+            }
+          }
+        }
         break;
       }
       case 'timeout':

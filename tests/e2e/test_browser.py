@@ -631,6 +631,18 @@ def test_page_and_terminal_client_talk(server, browsers):
         page.shot("70-with-terminal")
         terminal.command("logout")
         page.wait_person("luke", online=False)
+        # A message to someone offline is kept for them, and the page says so until they log in.
+        page.open("luke")
+        page.send("for when you are back")
+        page.wait_for(lambda d: "delivered when luke logs in" in (page.message_row("for when you are back") or {}).get("text", ""))
+        page.shot("71-kept-for-offline")
+        again = TerminalClient(server.tcp_port)
+        try:
+            again.login("luke", "sky")
+            again.expect("hans: for when you are back")
+            page.wait_for(lambda d: "delivered when" not in page.message_row("for when you are back")["text"])
+        finally:
+            again.close()
     finally:
         terminal.close()
 
