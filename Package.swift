@@ -47,8 +47,10 @@ let package = Package(
         // libFuzzer targets (Fuzz/README.md): stubs unless built with -DFUZZING, see scripts/fuzz.
         .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway"], path: "Fuzz/FuzzWebSocketFrame"),
         .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway"], path: "Fuzz/FuzzHTTPRequest"),
-        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore"]),
+        // Test doubles (manual clock, queued hasher, recording output) shared by the hub and REST tests.
+        .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
     ]
 )

@@ -2,68 +2,17 @@ import Foundation
 import Gateway
 import Synchronization
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 @testable import CLI
-
-/// A clock the test moves by hand (the hub's lockout, token expiry and idle timeout read it).
-final class RESTTestClock: ChatClock, @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Int64 = 1_700_000_000_000
-    func now() -> Int64 { lock.withLock { value } }
-    func advance(seconds: Double) { lock.withLock { value += Int64(seconds * 1000) } }
-}
-
-/// A password hasher whose work waits until the test runs it, so a test decides when a check "finishes" and
-/// can hold checks back to fill the backlog. The encoding is deliberately trivial.
-final class RESTTestHasher: PasswordHasher, @unchecked Sendable {
-    private let lock = NSLock()
-    private var queue: [() -> Void] = []
-    var backlog: Int { lock.withLock { queue.count } }
-
-    static func encode(_ password: String) -> String { "test$" + password }
-
-    func hash(_ password: String, done: @escaping @Sendable (String) -> Void) {
-        lock.withLock { queue.append { done(Self.encode(password)) } }
-    }
-
-    func verify(_ password: String, encoded: String, done: @escaping @Sendable (Bool) -> Void) {
-        lock.withLock { queue.append { done(encoded == Self.encode(password)) } }
-    }
-
-    @discardableResult
-    func runPending() -> Int {
-        let jobs = lock.withLock { () -> [() -> Void] in
-            defer { queue.removeAll() }
-            return queue
-        }
-        jobs.forEach { $0() }
-        return jobs.count
-    }
-}
-
-/// Records what the hub sends to socket clients.
-final class RESTTestOutput: ChatOutput, @unchecked Sendable {
-    private let lock = NSLock()
-    private var payloads: [ClientID: [[UInt8]]] = [:]
-
-    func deliver(_ payload: [UInt8], to clients: [ClientID]) {
-        lock.withLock { for c in clients { payloads[c, default: []].append(payload) } }
-    }
-
-    func disconnect(_ client: ClientID) {}
-
-    func take(_ client: ClientID) -> [[UInt8]] {
-        lock.withLock { payloads.removeValue(forKey: client) ?? [] }
-    }
-}
 
 /// A real hub on an in-memory store with the REST router in front of it, driven request by request.
 /// Socket clients can join the same hub, so a test sees a REST message arrive on a JSON-lines session.
 final class RESTHarness {
-    let clock = RESTTestClock()
+    let clock = ManualClock()
     let store = MemoryStore()
-    let hasher = RESTTestHasher()
-    let output = RESTTestOutput()
+    let hasher = QueuedHasher()
+    let output = RecordingOutput()
     let hub: ChatService
     let router: RESTRouter
     let doors = DoorCounters()
@@ -74,7 +23,7 @@ final class RESTHarness {
          configure: (inout HubConfiguration) -> Void = { _ in }) {
         var snapshot = StoreSnapshot(accounts: [], blocks: [:], tokens: [], lastMessageID: 0)
         for (name, password) in accounts {
-            let record = AccountRecord(name: name, passwordHash: RESTTestHasher.encode(password), createdAt: 0)
+            let record = AccountRecord(name: name, passwordHash: QueuedHasher.encode(password), createdAt: 0)
             snapshot.accounts.append(record)
             store.perform([.createAccount(record)]) { _ in }
         }
