@@ -214,20 +214,14 @@ export class Chat extends EventTarget {
       }
       case 'timeout':
         this.connection.forget();
+        this.dispatchEvent(new Event('leaving'));
         this.#signedOut(texts.timedOut, 'warning');
-        break;
-      case 'private_request':
-        // Private chat in the page comes later: say no at once rather than leave the asker waiting 60 s.
-        if (typeof msg.from === 'string') {
-          this.connection.request({ type: 'privatereply', user: msg.from, accept: false }).catch(() => {});
-          this.state.note(msg.from, `${msg.from} asked to chat privately; this page cannot do private chat yet.`);
-        }
         break;
       case 'error':
         if (msg.message) this.state.note(this.state.selected, msg.message, 'error');
         break;
       default:
-        break; // Events this page does not use.
+        break; // Events this page does not use here (private chat: p2p/private.js).
     }
   }
 
@@ -337,6 +331,7 @@ export class Chat extends EventTarget {
   }
 
   async logout() {
+    this.dispatchEvent(new Event('leaving')); // private chats say goodbye first (p2p/private.js)
     this.connection.forget();
     try {
       await this.connection.request({ type: 'logout' }, 5000);

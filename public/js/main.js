@@ -2,6 +2,7 @@
 
 import { Chat } from './chat.js';
 import { Connection } from './connection.js';
+import { PrivateChats } from './p2p/private.js';
 import { ChatState } from './state.js';
 import { setupComposer } from './ui/composer.js';
 import { setupConversation } from './ui/conversation.js';
@@ -9,17 +10,21 @@ import { byId } from './ui/dom.js';
 import { setupLayout } from './ui/layout.js';
 import { setupLogin } from './ui/login.js';
 import { setupPeople } from './ui/people.js';
+import { setupPrivate } from './ui/private.js';
 import { setupStatus } from './ui/status.js';
 
 const connection = new Connection();
 const state = new ChatState();
 const chat = new Chat(connection, state);
+const privates = new PrivateChats(chat);
+chat.privates = privates;
 
 const layout = setupLayout(state);
 const login = setupLogin(chat);
 const people = setupPeople(chat, layout);
 const conversation = setupConversation(chat);
 const composer = setupComposer(chat);
+const privatePanel = setupPrivate(chat, privates, layout);
 layout.useComposer(composer);
 setupStatus(connection, chat);
 
@@ -27,6 +32,7 @@ state.addEventListener('change', () => {
   if (!chat.signedIn) return;
   people.render();
   conversation.render();
+  privatePanel.render();
   composer.render();
   layout.renderTitle();
 });
@@ -38,6 +44,7 @@ chat.addEventListener('signedin', () => {
 chat.addEventListener('signedout', (e) => {
   people.clear();
   conversation.clear();
+  privatePanel.clear();
   layout.signedOut();
   login.reset(e.detail.message, e.detail.tone);
 });

@@ -10,4 +10,16 @@ export const texts = {
   isBlocked: (user) => `${user} is blocked`,
   isUnblocked: (user) => `${user} is unblocked`,
   alreadyLoggedIn: (user) => `${user} is already logged in`,
+  // Private chat (SPEC.md §4).
+  privateRequest: (user) => `${user} would like to private message`,
+  startPrivate: (user) => `Start private messaging with ${user}`,
+  acceptsPrivate: (user) => `${user} accepts private messaging`,
+  acceptedPrivate: (user) => `You accepted private messaging with ${user}`,
+  declinesPrivate: (user) => `${user} declines private messaging`,
+  stoppedPrivate: (user) => `${user} stopped private messaging`,
+  youStoppedPrivate: (user) => `You stopped private messaging with ${user}`,
+  loggedOutConcluding: (user) => `${user} logged out, private chat concluding`,
+  unreachable: (user) => `Error. ${user} is no longer reachable`,
+  privateNotEnabled: (user) => `Error. Private messaging to ${user} not enabled`,
+  noPrivateSession: (user) => `Error. No private messaging session with ${user}`,
 };

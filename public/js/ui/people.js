@@ -4,7 +4,7 @@
 import { byId, el, reconcile, setText } from './dom.js';
 import { EVERYONE } from '../state.js';
 
-function personRow(state, peer) {
+function personRow(state, peer, privateOn) {
   const everyone = peer === EVERYONE;
   const online = everyone || state.online.has(peer);
   const blocked = state.blocked.has(peer);
@@ -18,7 +18,9 @@ function personRow(state, peer) {
   el('span', { className: `dot ${everyone ? 'room' : online ? 'on' : 'off'}`, attrs: { 'aria-hidden': 'true' } }),
   el('span', { className: 'person-text' },
     el('span', { className: 'person-name', text: everyone ? 'Everyone' : peer }),
-    el('span', { className: 'person-state' }, presence, blocked ? el('span', { className: 'tag blocked', text: 'blocked' }) : null)),
+    el('span', { className: 'person-state' }, presence,
+      privateOn ? el('span', { className: 'tag private', text: 'private chat' }) : null,
+      blocked ? el('span', { className: 'tag blocked', text: 'blocked' }) : null)),
   unread ? el('span', { className: 'unread' }, String(unread), el('span', { className: 'visually-hidden', text: ' unread' })) : null);
   return el('li', { className: `person-item${blocked ? ' is-blocked' : ''}` }, button);
 }
@@ -69,9 +71,9 @@ export function setupPeople(chat, layout) {
         key: (peer) => peer,
         rev: (peer) => JSON.stringify([
           state.online.has(peer), state.blocked.has(peer), state.conversations.get(peer)?.unread ?? 0,
-          state.selected === peer,
+          state.selected === peer, Boolean(chat.privates?.isActive(peer)),
         ]),
-        render: (peer) => personRow(state, peer),
+        render: (peer) => personRow(state, peer, Boolean(chat.privates?.isActive(peer))),
       });
     },
   };
