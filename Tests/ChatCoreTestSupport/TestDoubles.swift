@@ -46,8 +46,16 @@ public final class RecordingOutput: ChatOutput, @unchecked Sendable {
     private let lock = NSLock()
     private var payloads: [ClientID: [[UInt8]]] = [:]
     public private(set) var disconnected: [ClientID] = []
+    private var loggedIn: [ClientID] = []
 
     public init() {}
+
+    public func authenticated(_ client: ClientID) {
+        lock.withLock { loggedIn.append(client) }
+    }
+
+    /// Clients the hub reported as logged in (to lift their pre-login size limit), in order.
+    public var authenticatedClients: [ClientID] { lock.withLock { loggedIn } }
 
     public func deliver(_ payload: [UInt8], to clients: [ClientID]) {
         lock.withLock { for c in clients { payloads[c, default: []].append(payload) } }

@@ -20,6 +20,13 @@ public protocol ChatOutput: AnyObject, Sendable {
     func deliver(_ payload: [UInt8], to clients: [ClientID])
     /// Flush what was delivered to `client`, then close its connection.
     func disconnect(_ client: ClientID)
+    /// `client` logged in: its transport may lift the tighter size limit it applies before login
+    /// (docs/SECURITY.md). Called before the `welcome` is delivered.
+    func authenticated(_ client: ClientID)
+}
+
+extension ChatOutput {
+    public func authenticated(_ client: ClientID) {}
 }
 
 /// Milliseconds since the Unix epoch. Injected so lockout, idle timeout and whoelsesince are tested without sleeping.

@@ -26,7 +26,7 @@ extension ChatService {
                 passwordAccepted(user, session, re: re, reuseToken: (token, digest))
             case .password(let password):
                 session.state = .authenticating(user: user)
-                checkPassword(user, password) { [self] error in
+                checkPassword(user, password, peerHost: session.peerHost) { [self] error in
                     guard session.state == .authenticating(user: user) else { return }
                     session.state = .anonymous
                     if let error {
@@ -48,6 +48,7 @@ extension ChatService {
                 return reply(session, .error(re: re, ChatError(.userExists, "\(user) already exists")))
             }
             guard hasher.backlog < configuration.maxHashBacklog else { return refuseBusy(session, re: re) }
+            if let error = admitRegistration(peerHost: session.peerHost) { return reply(session, .error(re: re, error)) }
             session.peer = peer
             session.state = .authenticating(user: user)
             reserved.insert(user)
@@ -64,16 +65,20 @@ extension ChatService {
         reply(session, .error(re: re, Self.busyError))
     }
 
-    /// Checks `password` for `user` under every rule the doors share (SPEC.md §2): unknown user, lockout before
-    /// and after hashing, the hashing throttle, and failure counting toward the lockout. `completion` runs with the
-    /// lock held: nil means the password is right.
-    func checkPassword(_ user: String, _ password: String, completion: @escaping @Sendable (ChatError?) -> Void) {
+    /// Checks `password` for `user` under every rule the doors share (SPEC.md §2): the per-address and per-account
+    /// attempt limits, unknown user, lockout before and after hashing, the hashing throttle, and failure counting
+    /// toward the lockout. `peerHost` is the caller's address (nil: not a network peer). `completion` runs with
+    /// the lock held: nil means the password is right.
+    func checkPassword(_ user: String, _ password: String, peerHost: String?,
+                       completion: @escaping @Sendable (ChatError?) -> Void) {
+        // An unknown name costs nothing (no hash runs) and tells nothing `lookup` would not; every other attempt is
+        // throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
         guard let hash = accounts[user] else { return completion(ChatError(.noSuchUser, Texts.invalidUser)) }
         if let retry = lockout.retryAfter(user, now: clock.now()) {
             metrics.loginsRefusedLocked += 1
             return completion(ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
         }
-        // Attempts are throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
+        if let error = refusePasswordAttempt(user: user, peerHost: peerHost) { return completion(error) }
         guard hasher.backlog < configuration.maxHashBacklog else {
             metrics.loginsRefusedBusy += 1
             return completion(Self.busyError)
@@ -89,6 +94,7 @@ extension ChatService {
                 }
                 guard matches else {
                     metrics.loginsFailed += 1
+                    chargeFailedAttempt(user: user, peerHost: peerHost)
                     let left = lockout.recordFailure(user, now: now, limit: configuration.maxFailedAttempts,
                                                      lockFor: configuration.blockDuration)
                     if left == 0 { metrics.lockouts += 1 }
@@ -181,6 +187,7 @@ extension ChatService {
         session.lastActivity = now
         online[user] = session
         metrics.loginsSucceeded += 1
+        output.authenticated(session.id)
         reply(session, .welcome(re: re, user: user, token: token, created: created))
         var seen = Set<Int64>()
         var delivered: [Int64] = []

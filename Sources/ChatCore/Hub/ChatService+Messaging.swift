@@ -2,7 +2,7 @@
 /// Every method here runs with `lock` held.
 extension ChatService {
     func sendMessage(from user: String, to recipient: String, text: String, re: RequestID?, _ session: Session) {
-        if let error = validateText(text) { return reply(session, .error(re: re, error)) }
+        if let error = validateText(text) ?? throttleMessage(from: user) { return reply(session, .error(re: re, error)) }
         deliverDirect(from: user, to: recipient, text: text) { [self] result in
             switch result {
             case .success(let (id, stored)): reply(session, .ok(re: re, .init(id: id, stored: stored)))
@@ -59,7 +59,7 @@ extension ChatService {
     }
 
     func broadcast(from user: String, text: String, re: RequestID?, _ session: Session) {
-        if let error = validateText(text) { return reply(session, .error(re: re, error)) }
+        if let error = validateText(text) ?? throttleMessage(from: user) { return reply(session, .error(re: re, error)) }
         let (id, partial) = deliverBroadcast(from: user, text: text)
         reply(session, .ok(re: re, .init(id: id, partial: partial)))
     }

@@ -10,8 +10,10 @@ extension ChatService {
     }
 
     /// Resolves credentials to a user name. A Basic password goes through the same checks as a socket login,
-    /// failures included (SPEC.md §2.3: no door is a way around the lockout).
-    public func authenticate(_ credentials: Credentials, completion: @escaping @Sendable (Result<String, ChatError>) -> Void) {
+    /// failures included (SPEC.md §2.3: no door is a way around the lockout), and counts against `peerHost`'s
+    /// attempt budget (nil: a caller that is not a network peer).
+    public func authenticate(_ credentials: Credentials, peerHost: String? = nil,
+                             completion: @escaping @Sendable (Result<String, ChatError>) -> Void) {
         locked {
             switch credentials {
             case .bearer(let token):
@@ -20,7 +22,7 @@ extension ChatService {
                 }
                 completion(.success(user))
             case .basic(let user, let password):
-                checkPassword(user, password) { error in
+                checkPassword(user, password, peerHost: peerHost) { error in
                     completion(error.map { .failure($0) } ?? .success(user))
                 }
             }
@@ -28,10 +30,10 @@ extension ChatService {
     }
 
     /// `POST /api/login`: checks the password and hands out a new bearer token.
-    public func issueToken(user: String, password: String,
+    public func issueToken(user: String, password: String, peerHost: String? = nil,
                            completion: @escaping @Sendable (Result<String, ChatError>) -> Void) {
         locked {
-            checkPassword(user, password) { [self] error in
+            checkPassword(user, password, peerHost: peerHost) { [self] error in
                 if let error { return completion(.failure(error)) }
                 completion(.success(newToken(for: user)))
             }
@@ -39,7 +41,7 @@ extension ChatService {
     }
 
     /// `POST /api/register`: creates the account and hands out a token. Nobody goes online.
-    public func registerAccount(user: String, password: String,
+    public func registerAccount(user: String, password: String, peerHost: String? = nil,
                                 completion: @escaping @Sendable (Result<String, ChatError>) -> Void) {
         locked {
             guard AccountRules.isValidUsername(user) else {
@@ -52,6 +54,7 @@ extension ChatService {
                 return completion(.failure(ChatError(.userExists, "\(user) already exists")))
             }
             guard hasher.backlog < configuration.maxHashBacklog else { return completion(.failure(Self.busyError)) }
+            if let error = admitRegistration(peerHost: peerHost) { return completion(.failure(error)) }
             reserved.insert(user)
             let appendPath = configuration.appendCredentialsPath
             hasher.hash(password) { [self] encoded in
@@ -98,7 +101,7 @@ extension ChatService {
     public func postMessage(from user: String, to recipient: String, text: String,
                             completion: @escaping @Sendable (Result<(id: Int64, stored: Bool), ChatError>) -> Void) {
         locked {
-            if let error = validateText(text) { return completion(.failure(error)) }
+            if let error = validateText(text) ?? throttleMessage(from: user) { return completion(.failure(error)) }
             deliverDirect(from: user, to: recipient, text: text) { result in
                 completion(result.map { (id: $0.0, stored: $0.1) })
             }
@@ -108,7 +111,7 @@ extension ChatService {
     /// `POST /api/broadcasts`.
     public func postBroadcast(from user: String, text: String) -> Result<(id: Int64, partial: Bool), ChatError> {
         locked {
-            if let error = validateText(text) { return .failure(error) }
+            if let error = validateText(text) ?? throttleMessage(from: user) { return .failure(error) }
             let (id, partial) = deliverBroadcast(from: user, text: text)
             return .success((id, partial))
         }

@@ -28,6 +28,7 @@ public final class ChatService: @unchecked Sendable {
     var blocks: [String: Set<String>] = [:]
     var tokens: [String: TokenRecord] = [:]
     var lockout = Lockout()
+    var throttles: Throttles
     /// Last logout time per user since server start, for whoelsesince.
     var lastSeen: [String: Int64] = [:]
     var nextMessageID: Int64
@@ -50,6 +51,7 @@ public final class ChatService: @unchecked Sendable {
         for token in snapshot.tokens { tokens[token.digest] = token }
         nextMessageID = snapshot.lastMessageID + 1
         startedAt = clock.now()
+        throttles = Throttles(configuration.limits)
     }
 
     // MARK: Entry points from the transports
@@ -119,6 +121,7 @@ public final class ChatService: @unchecked Sendable {
                 }
             }
             expirePrivateRequests(now: now)
+            pruneThrottles(now: now)
             if now - lastTokenSweep >= 60_000 {
                 lastTokenSweep = now
                 let expired = tokens.values.filter { $0.expiresAt <= now }.map(\.digest)

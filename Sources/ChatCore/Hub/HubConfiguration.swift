@@ -17,6 +17,8 @@ public struct HubConfiguration: Sendable {
     public var privateRequestTimeout: Int64 = 60_000
     /// Longest direct-message or broadcast text accepted (the line limit bounds it anyway).
     public var maxTextBytes = 60_000
+    /// Abuse limits (docs/SECURITY.md): messages per user, password attempts and registrations per address.
+    public var limits = AbuseLimits()
     /// If set, new accounts are also appended in plaintext to this file (`--append-credentials`, the brief's behaviour).
     public var appendCredentialsPath: String?
 

@@ -14,6 +14,11 @@ public struct HubMetrics: Sendable, Equatable {
     public var offlineDelivered = 0
     public var idleLogouts = 0
     public var onlineUsers = 0
+    /// Refusals by the abuse limits (docs/SECURITY.md), each before any hashing or storing.
+    public var rateLimitedMessages = 0
+    public var loginsThrottledAddress = 0
+    public var loginsThrottledAccount = 0
+    public var registrationsThrottled = 0
 }
 
 extension ChatService {

@@ -98,7 +98,7 @@ struct TextDialogue {
         case .invalidPassword:
             phase = .newPassword(user: user)
             return Rendered(text: "Error. \(error.message)\n" + Texts.newUserPrompt)
-        case .busy:
+        case .busy, .rateLimited:
             phase = isNew ? .newPassword(user: user) : .password(user: user)
             return Rendered(text: "Error. \(error.message)\n" + (isNew ? Texts.newUserPrompt : Texts.passwordPrompt))
         default:

@@ -35,10 +35,10 @@ final class HubHarness {
         }
     }
 
-    func connect(_ kind: ClientKind = .json) -> ClientID {
+    func connect(_ kind: ClientKind = .json, from peerHost: String = "127.0.0.1") -> ClientID {
         let id = ClientID(nextClient)
         nextClient += 1
-        hub.connect(id, kind: kind, peerHost: "127.0.0.1")
+        hub.connect(id, kind: kind, peerHost: peerHost)
         return id
     }
 
