@@ -47,6 +47,9 @@ public struct HTTPRequest: Sendable, Equatable {
     public var body: [UInt8]
     /// Whether the connection may carry another request after this one (RFC 9112 §9.3).
     public var keepAlive: Bool
+    /// The client's address, set by the gateway before the request reaches an `HTTPApplication` (per-address
+    /// limits); nil for a request that did not come off a socket.
+    public var peer: PeerAddress?
 
     public init(
         method: HTTPMethod, target: String, version: HTTPVersion = .http1_1,

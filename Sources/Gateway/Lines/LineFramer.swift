@@ -11,29 +11,32 @@ import Glibc
 /// the unterminated tail of a chunk is kept, so the buffer never holds more than one partial line
 /// (at most `maxLineBytes + 1` bytes, the possible "\r" included) between calls.
 ///
-/// Loop-confined: a value owned by one `Connection`.
-struct LineFramer {
-    enum Outcome: Equatable {
+/// Loop-confined: a value owned by one `Connection`. Public for the fuzz target (Fuzz/FuzzLineFramer).
+public struct LineFramer: Sendable {
+    public enum Outcome: Sendable, Equatable {
         /// Every complete line was delivered; any tail waits for more bytes.
         case needMoreData
         /// A line passed the limit. No further lines will be delivered.
         case lineTooLong
     }
 
-    let maxLineBytes: Int
+    /// May be raised between calls (a connection's limit grows after login); must stay positive.
+    public var maxLineBytes: Int {
+        didSet { precondition(maxLineBytes > 0, "a line limit must be positive") }
+    }
     private var pending: [UInt8] = []
-    private(set) var hasFailed = false
+    public private(set) var hasFailed = false
 
-    init(maxLineBytes: Int) {
+    public init(maxLineBytes: Int) {
         precondition(maxLineBytes > 0, "a line limit must be positive")
         self.maxLineBytes = maxLineBytes
     }
 
     /// Bytes of an incomplete line held from earlier chunks.
-    var bufferedByteCount: Int { pending.count }
+    public var bufferedByteCount: Int { pending.count }
 
     /// Consumes `chunk`, calling `deliver` once per complete line, in order.
-    mutating func feed(_ chunk: ArraySlice<UInt8>, _ deliver: (ArraySlice<UInt8>) -> Void) -> Outcome {
+    public mutating func feed(_ chunk: ArraySlice<UInt8>, _ deliver: (ArraySlice<UInt8>) -> Void) -> Outcome {
         guard !hasFailed else { return .lineTooLong }
         var rest = chunk
 

@@ -35,8 +35,24 @@ final class GatewayCounters: Sendable {
     let connections = Atomic<Int>(0)
     /// Bytes queued for output across all connections.
     let queuedOutputBytes = Atomic<Int>(0)
+    /// Sockets accepted and closed at once: over `maxConnections`, over the per-address cap, too fast from
+    /// one address. And streams that passed `initialMessageBytes` before the application raised it.
+    let refusedServerFull = Atomic<Int>(0)
+    let refusedAddressFull = Atomic<Int>(0)
+    let refusedAddressRate = Atomic<Int>(0)
+    let initialLimitExceeded = Atomic<Int>(0)
+    /// Per-address admission, shared by every loop (loop 0 admits, the owning loop releases).
+    let addresses: AddressLimiter
 
-    init() {}
+    init(addresses: AddressLimiter = AddressLimiter(maxPerAddress: nil, rate: nil, limitLoopback: false)) {
+        self.addresses = addresses
+    }
+
+    /// An accepted socket from `peer` is closed: uncount it everywhere it was counted.
+    func socketClosed(from peer: PeerAddress) {
+        connections.subtract(1, ordering: .relaxed)
+        addresses.release(peer)
+    }
 }
 
 /// One reactor thread: an epoll set, its timers, its inbox, and the connections it owns.
@@ -142,9 +158,9 @@ final class EventLoop: @unchecked Sendable {
         }
         for item in inbox.close() {
             // Sockets handed over after this loop stopped are closed unseen; sends are moot.
-            if case .adopt(let fd, _, _) = item {
+            if case .adopt(let fd, let peer, _) = item {
                 Syscall.close(fd)
-                counters.connections.subtract(1, ordering: .relaxed)
+                counters.socketClosed(from: peer)
             }
         }
         logger.debug("event loop stopped")
@@ -225,6 +241,8 @@ final class EventLoop: @unchecked Sendable {
                 adopt(fd: fd, peer: peer, isHTTP: isHTTP)
             case .httpResponse(let id, let response):
                 if let connection = connections.connection(for: id) { respond(response, on: connection) }
+            case .setMessageLimit(let id, let bytes):
+                if let connection = connections.connection(for: id) { setMessageLimit(bytes, on: connection) }
             case .scheduleRepeating(let interval, let body):
                 guard !isStopping else { break }
                 let period = max(interval.nanoseconds, 1)

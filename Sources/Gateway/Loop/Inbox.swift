@@ -11,6 +11,8 @@ enum InboxItem: Sendable {
     case adopt(fd: Int32, peer: PeerAddress, isHTTP: Bool)
     /// The application's answer to the HTTP request the connection is waiting on.
     case httpResponse(ConnectionID, HTTPResponse)
+    /// Change the connection's line / WebSocket message limit (clamped to the configured maximum).
+    case setMessageLimit(ConnectionID, Int)
     /// Run `body` on this loop every `interval` until stop.
     case scheduleRepeating(interval: Duration, body: @Sendable () -> Void)
     /// Begin a graceful stop that must be finished by `deadline` (monotonic nanoseconds).

@@ -39,6 +39,8 @@ extension EventLoop {
 
     private func route(_ request: HTTPRequest, on connection: Connection) {
         guard let services = httpServices else { return }
+        var request = request
+        request.peer = connection.peer
         let path = String(request.path)
         if path == services.configuration.webSocketPath || path == services.configuration.webSocketEchoPath {
             // A plain GET of the WebSocket path (no upgrade headers): the handshake explains what is missing.
@@ -105,7 +107,8 @@ extension EventLoop {
         case .accept(let response):
             enqueue(Outbound(response.serialize(keepAlive: true, date: HTTPDate.now())), on: connection)
             connection.http = nil
-            let limit = isEcho ? services.configuration.maxEchoMessageBytes : services.configuration.maxWebSocketMessageBytes
+            let limit = isEcho ? services.configuration.maxEchoMessageBytes
+                : min(configuration.initialMessageBytes ?? .max, services.configuration.maxWebSocketMessageBytes)
             let link = WebSocketLink(session: WebSocketSession(maxMessageBytes: limit), isEcho: isEcho)
             connection.webSocket = link
             connection.open(as: .webSocket)

@@ -28,7 +28,18 @@ extension EventLoop {
             guard counters.connections.load(ordering: .relaxed) < configuration.maxConnections else {
                 // Accept-and-close keeps the backlog from filling with clients we will not serve.
                 Syscall.close(accepted.fd)
+                counters.refusedServerFull.add(1, ordering: .relaxed)
                 logger.notice("connection limit reached; refused", metadata: ["peer": "\(accepted.peer)"])
+                continue
+            }
+            if let refusal = counters.addresses.admit(accepted.peer, now: now) {
+                // Same accept-and-close; logged at debug only, since a flood would otherwise flood the log too.
+                Syscall.close(accepted.fd)
+                switch refusal {
+                case .addressFull: counters.refusedAddressFull.add(1, ordering: .relaxed)
+                case .addressTooFast: counters.refusedAddressRate.add(1, ordering: .relaxed)
+                }
+                logger.debug("per-address limit; refused", metadata: ["peer": "\(accepted.peer)", "limit": "\(refusal)"])
                 continue
             }
             // Only this thread increments, so the check above cannot be overtaken by another accept.
@@ -39,7 +50,7 @@ extension EventLoop {
                 adopt(fd: accepted.fd, peer: accepted.peer, isHTTP: isHTTP)
             } else if !siblings[target].post(.adopt(fd: accepted.fd, peer: accepted.peer, isHTTP: isHTTP)) {
                 Syscall.close(accepted.fd)
-                counters.connections.subtract(1, ordering: .relaxed)
+                counters.socketClosed(from: accepted.peer)
             }
         }
     }
@@ -63,14 +74,14 @@ extension EventLoop {
     func adopt(fd: Int32, peer: PeerAddress, isHTTP: Bool = false) {
         guard !isStopping else {
             Syscall.close(fd)
-            counters.connections.subtract(1, ordering: .relaxed)
+            counters.socketClosed(from: peer)
             return
         }
         // Lines are small and interactive: do not let Nagle hold a reply back for an ACK.
         Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         nextSequence += 1
         let id = ConnectionID(loop: index, sequence: nextSequence)
-        let maxLineBytes = configuration.maxLineBytes
+        let maxLineBytes = min(configuration.initialMessageBytes ?? .max, configuration.maxLineBytes)
         let connection = connections.insert { token in
             Connection(fd: fd, id: id, token: token, peer: peer, maxLineBytes: maxLineBytes)
         }
@@ -83,7 +94,7 @@ extension EventLoop {
             logger.error("cannot register connection", metadata: ["peer": "\(peer)", "error": "\(error)"])
             connections.remove(connection)
             Syscall.close(fd)
-            counters.connections.subtract(1, ordering: .relaxed)
+            counters.socketClosed(from: peer)
             return
         }
         // On the HTTP port the first deadline is the request-head deadline (408 if it passes mid-head).
@@ -167,6 +178,9 @@ extension EventLoop {
             application.streamReceived(line, on: id)
         }
         if outcome == .lineTooLong {
+            if connection.framer.maxLineBytes < configuration.maxLineBytes {
+                counters.initialLimitExceeded.add(1, ordering: .relaxed)
+            }
             connection.wantsRead = false
             updateInterest(connection)
             // The app normally answers with an error and a close; if it does not, the gateway

@@ -203,7 +203,7 @@ extension EventLoop {
             if connection.isClosed {
                 Syscall.close(connection.fd)
                 connections.remove(connection)
-                counters.connections.subtract(1, ordering: .relaxed)
+                counters.socketClosed(from: connection.peer)
             }
             if connection.isOpenedToApp, let reason = connection.closeReason {
                 connection.isOpenedToApp = false

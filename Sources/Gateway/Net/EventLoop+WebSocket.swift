@@ -28,7 +28,11 @@ extension EventLoop {
                 break
             case .send(let frame):
                 enqueue(Outbound(frame), on: connection, raw: true)
-            case .close:
+            case .close(let code):
+                if code == .messageTooBig, !link.isEcho, let services = httpServices,
+                   link.session.maxMessageBytes < services.configuration.maxWebSocketMessageBytes {
+                    counters.initialLimitExceeded.add(1, ordering: .relaxed)
+                }
                 // The close frame (ours or the echo of theirs) is queued; RFC 6455 §7.1.1: the server closes the TCP connection.
                 if connection.drainingReason == nil { beginDrain(connection, reason: .peerClosed) }
             }
@@ -40,6 +44,15 @@ extension EventLoop {
         guard let link = connection.webSocket else { return }
         for case .send(let frame) in link.session.close(code: code, reason: reason) {
             enqueue(Outbound(frame), on: connection, raw: true)
+        }
+    }
+
+    /// `GatewayServer.setMessageLimit`: the stream's line or message limit, clamped to the configured maximum.
+    func setMessageLimit(_ bytes: Int, on connection: Connection) {
+        guard bytes > 0 else { return }
+        connection.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
+        if let link = connection.webSocket, !link.isEcho, let services = httpServices {
+            link.session.maxMessageBytes = min(bytes, services.configuration.maxWebSocketMessageBytes)
         }
     }
 

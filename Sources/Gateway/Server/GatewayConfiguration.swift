@@ -27,6 +27,17 @@ public struct GatewayConfiguration: Sendable {
     public var lingerTimeout: Duration
     /// How long `stop()` lets connections flush before closing them regardless.
     public var shutdownGracePeriod: Duration
+    /// Open sockets per client address (IPv6: per /64), both ports together; one more is accepted and
+    /// closed at once. nil: no per-address cap (only `maxConnections`).
+    public var maxConnectionsPerAddress: Int? = 32
+    /// New connections per client address; past it a connection is accepted and closed at once. nil: none.
+    public var connectionRatePerAddress: ConnectionRate? = ConnectionRate(burst: 20, per: .seconds(5))
+    /// Apply the per-address limits to loopback peers as well (by default a local proxy or script is trusted).
+    public var limitLoopback = false
+    /// Until the application calls `GatewayServer.setMessageLimit(_:for:)`, a stream's lines and WebSocket
+    /// messages are limited to this many bytes (an unauthenticated client gets a smaller buffer). nil: the
+    /// full limits from the first byte. The WebSocket echo endpoint always has its own limit.
+    public var initialMessageBytes: Int?
 
     public init(
         host: String = "0.0.0.0",
@@ -68,6 +79,10 @@ public struct GatewayConfiguration: Sendable {
         try check(maxQueuedOutputBytes > 0, "maxQueuedOutputBytes must be positive")
         try check(maxConnections > 0, "maxConnections must be positive")
         try check(firstByteTimeout > .zero, "firstByteTimeout must be positive")
+        try check(maxConnectionsPerAddress.map { $0 > 0 } ?? true, "maxConnectionsPerAddress must be positive")
+        try check(connectionRatePerAddress.map { $0.burst > 0 && $0.period > .zero } ?? true,
+                  "connectionRatePerAddress needs a positive burst and period")
+        try check(initialMessageBytes.map { $0 > 0 } ?? true, "initialMessageBytes must be positive")
     }
 }
 
@@ -93,5 +108,25 @@ public enum GatewayError: Error, Equatable, CustomStringConvertible {
 
     init(_ error: SystemError) {
         self = .systemCall(error.call, errno: error.code)
+    }
+}
+
+/// What the gateway's own limits refused so far (docs/SECURITY.md), for `/metrics`.
+public struct GatewayLimitCounters: Sendable, Equatable {
+    /// Connections accepted and closed because `maxConnections` sockets were open.
+    public var refusedServerFull = 0
+    /// Connections accepted and closed because their address had `maxConnectionsPerAddress` open.
+    public var refusedAddressFull = 0
+    /// Connections accepted and closed because their address connected faster than `connectionRatePerAddress`.
+    public var refusedAddressRate = 0
+    /// Streams closed for a line or WebSocket message over `initialMessageBytes` (before login).
+    public var initialLimitExceeded = 0
+
+    public init(refusedServerFull: Int = 0, refusedAddressFull: Int = 0, refusedAddressRate: Int = 0,
+                initialLimitExceeded: Int = 0) {
+        self.refusedServerFull = refusedServerFull
+        self.refusedAddressFull = refusedAddressFull
+        self.refusedAddressRate = refusedAddressRate
+        self.initialLimitExceeded = initialLimitExceeded
     }
 }

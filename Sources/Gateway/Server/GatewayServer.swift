@@ -25,7 +25,7 @@ public final class GatewayServer: Sendable {
     private let logger: Logger
     /// One per loop, created up front so `send` needs no lock of the server's own.
     private let inboxes: [Inbox]
-    private let counters = GatewayCounters()
+    private let counters: GatewayCounters
     private let lifecycle = Mutex(Lifecycle.idle)
     private let httpApplication: (any HTTPApplication)?
     private let httpServices: HTTPServices?
@@ -42,6 +42,7 @@ public final class GatewayServer: Sendable {
         httpServices = http.map(HTTPServices.init)
         let loopCount = min(max(configuration.loopCount, 1), 255)
         inboxes = (0..<loopCount).map { _ in Inbox() }
+        counters = GatewayCounters(addresses: AddressLimiter(configuration))
     }
 
     /// Binds and starts the loop threads; returns the bound TCP port (port 0 in tests).
@@ -183,6 +184,23 @@ public final class GatewayServer: Sendable {
     /// Open TCP connections (accepted and not yet closed), for metrics.
     public var connectionCount: Int {
         counters.connections.load(ordering: .relaxed)
+    }
+
+    /// Connections refused by the gateway's limits so far, for metrics.
+    public var limitCounters: GatewayLimitCounters {
+        GatewayLimitCounters(
+            refusedServerFull: counters.refusedServerFull.load(ordering: .relaxed),
+            refusedAddressFull: counters.refusedAddressFull.load(ordering: .relaxed),
+            refusedAddressRate: counters.refusedAddressRate.load(ordering: .relaxed),
+            initialLimitExceeded: counters.initialLimitExceeded.load(ordering: .relaxed))
+    }
+
+    /// Thread-safe, ordered like `send`: sets the longest line or WebSocket message `id` may send from now
+    /// on, clamped to the configured maximum (`maxLineBytes`, `maxWebSocketMessageBytes`). An application
+    /// calls it when a client has authenticated, to lift `initialMessageBytes`.
+    public func setMessageLimit(_ bytes: Int, for id: ConnectionID) {
+        guard id.loop < inboxes.count else { return }
+        inboxes[id.loop].post(.setMessageLimit(id, bytes))
     }
 
     /// Bytes waiting in output queues across all connections (tests check memory stays bounded).

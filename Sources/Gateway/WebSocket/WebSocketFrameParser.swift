@@ -29,8 +29,10 @@ public struct WebSocketFrameParser {
         case failed(WebSocketProtocolError)
     }
 
-    /// Largest message (sum of a fragmented message's payloads) accepted; inclusive.
-    public let maxMessageBytes: Int
+    /// Largest message (sum of a fragmented message's payloads) accepted; inclusive. May change between
+    /// calls (a connection's limit is raised after login); a message already larger than a lowered limit fails
+    /// at its next frame.
+    public var maxMessageBytes: Int
 
     private var state = State.header
     private var header: [UInt8] = []        // at most 14 bytes of the frame header in progress
@@ -148,7 +150,7 @@ public struct WebSocketFrameParser {
             // Compare before converting: the value may not fit the per-message budget or an Int.
             // §5.5: control payloads are at most 125 bytes, whatever length form says so.
             if opcode.isControl && length > UInt64(WebSocketFrame.maxControlPayload) { return .controlFrameTooLong }
-            let budget = UInt64(maxMessageBytes - (opcode == .continuation ? messageBytes : 0))
+            let budget = UInt64(max(0, maxMessageBytes - (opcode == .continuation ? messageBytes : 0)))
             if !opcode.isControl && length > budget { return .messageTooBig }
             remaining = Int(length)
         } else if header.count == 2 && headerLength == 6 && !opcode.isControl {

@@ -34,8 +34,12 @@ public final class WebSocketSession {
         case closed
     }
 
-    /// Largest message accepted; larger ones fail the connection with 1009.
-    public let maxMessageBytes: Int
+    /// Largest message accepted; larger ones fail the connection with 1009. May be changed between calls
+    /// (the gateway raises it once the application has authenticated the connection).
+    public var maxMessageBytes: Int {
+        get { parser.maxMessageBytes }
+        set { parser.maxMessageBytes = newValue }
+    }
     public private(set) var state = State.open
 
     private var parser: WebSocketFrameParser
@@ -46,7 +50,6 @@ public final class WebSocketSession {
 
     /// Creates the state for one upgraded connection.
     public init(maxMessageBytes: Int = WebSocketSession.defaultMaxMessageBytes) {
-        self.maxMessageBytes = maxMessageBytes
         parser = WebSocketFrameParser(maxMessageBytes: maxMessageBytes)
     }
 
