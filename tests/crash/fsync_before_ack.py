@@ -27,7 +27,7 @@ def main(messages):
     proc = subprocess.Popen(
         ["strace", "-f", "-y", "-s", "200", "-e", "trace=fdatasync,fsync,read,recvfrom,write,writev,sendmsg,sendto",
          "-o", trace, PARLEY_BIN, "serve", "0", "60", "600", "--no-http", "--data-dir", os.path.join(work, "data"),
-         "--credentials", creds],
+         "--credentials", creds, "--limit", "messages=off"],  # 100 messages back to back on purpose
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     port = int(re.search(r"tcp=(\d+)", line).group(1))

@@ -19,7 +19,9 @@ CHALLENGE = 'Bearer realm="parley", Basic realm="parley"'
 
 @pytest.fixture(scope="module")
 def server():
-    s = ParleyServer(block=2, timeout=60, credentials=CREDENTIALS).start()
+    # These tests share one server and send more than a burst of messages as hans over the module: the per-user
+    # message limit is off here and proven on its own in test_abuse_limits.py.
+    s = ParleyServer(block=2, timeout=60, credentials=CREDENTIALS, extra=["--limit", "messages=off"]).start()
     assert s.http_port, "the server must open its HTTP port"
     yield s
     s.stop()

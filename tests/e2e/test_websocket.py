@@ -147,13 +147,18 @@ def test_handshake_accept_value_and_refusals(server):
 def test_message_limit_is_inclusive_and_larger_closes_1009(server):
     s, head = raw_handshake(server)
     assert "101" in head
+    # 64 KiB is the limit after login; before it, 4 KiB (docs/SECURITY.md, tests/e2e/test_abuse_limits.py).
+    s.sendall(masked_frame(1, json.dumps({"type": "register", "user": "bigframes", "password": "pw"}).encode()))
     body = json.dumps({"type": "whoelse", "id": "pad", "pad": ""})
     payload = (body[:-2] + "x" * (65536 - len(body)) + '"}').encode()
     assert len(payload) == 65536
-    s.sendall(masked_frame(1, payload))
     s.settimeout(5)
-    reply = s.recv(4096)
-    assert b"not_logged_in" in reply  # accepted and answered: the limit is inclusive
+    reply = b""
+    while b"welcome" not in reply:
+        reply += s.recv(4096)
+    s.sendall(masked_frame(1, payload))
+    while b'"re":"pad"' not in reply:
+        reply += s.recv(4096)  # accepted and answered: the limit is inclusive
     s.sendall(masked_frame(1, b"x" * 65537))
     assert read_close_code(s) == 1009
 

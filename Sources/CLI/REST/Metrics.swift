@@ -109,7 +109,7 @@ enum MetricsPage {
 
     /// Renders one scrape. `openSockets` is every socket the gateway holds open on both ports (nil: unknown).
     static func render(hub: HubMetrics, doors: (open: [DoorCounters.Door: Int], slowConsumerDisconnects: Int),
-                       openSockets: Int?, rest: RESTMetrics.Snapshot) -> String {
+                       openSockets: Int?, rest: RESTMetrics.Snapshot, gateway: GatewayLimitCounters? = nil) -> String {
         var out = ""
         func family(_ name: String, _ type: String, _ help: String) {
             out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
@@ -156,6 +156,11 @@ enum MetricsPage {
         counter("parley_idle_logouts_total", "Users logged out for inactivity.", hub.idleLogouts)
         counter("parley_slow_consumer_disconnects_total",
                 "Connections closed because their unread output passed the limit.", doors.slowConsumerDisconnects)
+        // Abuse limits (docs/SECURITY.md): one family, one label value per limit.
+        family("parley_limit_refusals_total", "counter", "Requests and connections refused by an abuse limit.")
+        for (limit, value) in limitRefusals(hub: hub, gateway: gateway) {
+            sample("parley_limit_refusals_total", [("limit", limit)], String(value))
+        }
 
         family("parley_http_requests_total", "counter", "REST, health and metrics requests by route and status.")
         for key in rest.responses.keys.sorted() {

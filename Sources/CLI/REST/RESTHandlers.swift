@@ -8,7 +8,7 @@ extension RESTRouter {
     func login(_ request: HTTPRequest, _ respond: HTTPResponder) {
         guard case .success(let (user, password)) = userAndPassword(request, respond) else { return }
         let metrics = self.metrics
-        chat.issueToken(user: user, password: password) { result in
+        chat.issueToken(user: user, password: password, peerHost: request.peer?.host) { result in
             switch result {
             case .success(let token):
                 metrics.tokenLoginSucceeded()
@@ -23,7 +23,7 @@ extension RESTRouter {
     /// Nobody goes online: registering over REST is creating an account, not a login to a session.
     func register(_ request: HTTPRequest, _ respond: HTTPResponder) {
         guard case .success(let (user, password)) = userAndPassword(request, respond) else { return }
-        chat.registerAccount(user: user, password: password) { result in
+        chat.registerAccount(user: user, password: password, peerHost: request.peer?.host) { result in
             switch result {
             case .success(let token): respond.respond(.jsonBody(status: 201, Self.userAndToken(user, token)))
             case .failure(let error): respond.respond(RESTError.response(error))

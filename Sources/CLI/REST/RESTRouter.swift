@@ -14,9 +14,13 @@ final class RESTRouter: HTTPApplication, Sendable {
     let openAPI: OpenAPIDocument
     /// Every open socket on both ports, as the gateway counts them; nil leaves the `http` door out of `/metrics`.
     let openSockets: @Sendable () -> Int?
+    /// The gateway's refusals (per-address caps, pre-login size), for `/metrics`; nil when unknown.
+    let gatewayLimits: @Sendable () -> GatewayLimitCounters?
 
     init(chat: ChatService, openAPI: OpenAPIDocument, doors: DoorCounters? = nil, metrics: RESTMetrics = RESTMetrics(),
-         openSockets: @escaping @Sendable () -> Int? = { nil }) {
+         openSockets: @escaping @Sendable () -> Int? = { nil },
+         gatewayLimits: @escaping @Sendable () -> GatewayLimitCounters? = { nil }) {
+        self.gatewayLimits = gatewayLimits
         self.chat = chat
         self.openAPI = openAPI
         self.doors = doors
@@ -76,7 +80,8 @@ final class RESTRouter: HTTPApplication, Sendable {
         MetricsPage.render(hub: chat.metricsSnapshot(),
                            doors: doors?.snapshot() ?? ([:], 0),
                            openSockets: openSockets(),
-                           rest: metrics.snapshot())
+                           rest: metrics.snapshot(),
+                           gateway: gatewayLimits())
     }
 
     /// Resolves the caller's credentials, then continues with the user name outside the hub's lock; a refusal
@@ -89,7 +94,8 @@ final class RESTRouter: HTTPApplication, Sendable {
         case .success(let found): credentials = found
         }
         let chat = self.chat
-        HubRelay<Result<String, ChatError>>.run({ chat.authenticate(credentials, completion: $0) }) { result in
+        let peerHost = request.peer?.host
+        HubRelay<Result<String, ChatError>>.run({ chat.authenticate(credentials, peerHost: peerHost, completion: $0) }) { result in
             switch result {
             case .success(let user): next(user)
             case .failure(let error): respond.respond(RESTError.response(error))

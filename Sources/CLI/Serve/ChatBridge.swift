@@ -14,6 +14,9 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
     /// Every socket the gateway holds open on both ports (nil before `attach`), for `/metrics`.
     var openSockets: Int? { gateway?.connectionCount }
 
+    /// What the gateway's per-address and size limits refused (nil before `attach`), for `/metrics`.
+    var gatewayLimits: GatewayLimitCounters? { gateway?.limitCounters }
+
     func attach(chat: ChatService, gateway: GatewayServer) {
         self.chat = chat
         self.gateway = gateway
@@ -47,5 +50,10 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
 
     func disconnect(_ client: ClientID) {
         gateway.close(ConnectionID(rawValue: client.rawValue))
+    }
+
+    /// Logged in: lift the pre-login size limit to the full one (the gateway clamps to its configured maximum).
+    func authenticated(_ client: ClientID) {
+        gateway.setMessageLimit(.max, for: ConnectionID(rawValue: client.rawValue))
     }
 }

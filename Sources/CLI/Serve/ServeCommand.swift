@@ -47,6 +47,20 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Serve a WebSocket echo endpoint at /ws/echo (conformance testing only).")
     var wsEcho = false
 
+    @Option(name: .customLong("limit"), help: ArgumentHelp(
+        "An abuse limit as NAME=BURST/PERIOD or NAME=off (repeatable); see docs/SECURITY.md.",
+        discussion: "Names and defaults: \(AbuseLimitOptions.summary). Periods take ms, s, m or h."))
+    var limits: [String] = []
+
+    @Option(help: "Open connections per client address (IPv6: per /64), both ports together; 0: no cap.")
+    var maxConnectionsPerIp: Int = 32
+
+    @Option(help: "Longest line or WebSocket message before login, in bytes (after login: 64 KiB).")
+    var preloginMaxBytes: Int = 4096
+
+    @Flag(help: "Apply the per-address limits to loopback clients too (they are exempt by default).")
+    var limitLoopback = false
+
     @Option(help: "Event-loop threads (default: one per core).")
     var loops: Int?
 
@@ -59,6 +73,9 @@ struct ServeCommand: ParsableCommand {
         guard blockDuration >= 0 else { throw ValidationError("block_duration must be a non-negative number of seconds") }
         guard timeout > 0 else { throw ValidationError("timeout must be a positive number of seconds") }
         if let loops, !(1...64).contains(loops) { throw ValidationError("--loops must be 1–64") }
+        guard maxConnectionsPerIp >= 0 else { throw ValidationError("--max-connections-per-ip must be 0 or more") }
+        guard (256...65_536).contains(preloginMaxBytes) else { throw ValidationError("--prelogin-max-bytes must be 256–65536") }
+        _ = try AbuseLimitOptions(limits)
     }
 
     func run() throws {

@@ -45,6 +45,9 @@ final class ServerAssembly {
         var hub = HubConfiguration(blockDuration: Int64(options.blockDuration) * 1000,
                                    idleTimeout: Int64(options.timeout) * 1000)
         if options.appendCredentials { hub.appendCredentialsPath = options.credentials }
+        let limits = try AbuseLimitOptions(options.limits)
+        hub.limits = limits.hub
+        hub.limits.limitLoopback = options.limitLoopback
         bridge = ChatBridge()
         chat = ChatService(configuration: hub, snapshot: snapshot, store: store, hasher: hasher, output: bridge,
                            logger: Logger(label: "parley.hub"))
@@ -53,6 +56,11 @@ final class ServerAssembly {
         config.host = options.host
         config.tcpPort = options.serverPort
         if let loops = options.loops { config.loopCount = loops }
+        // docs/SECURITY.md: per-address caps at accept, and a smaller line/message limit until login.
+        config.maxConnectionsPerAddress = options.maxConnectionsPerIp > 0 ? options.maxConnectionsPerIp : nil
+        config.connectionRatePerAddress = limits.connectionRate
+        config.limitLoopback = options.limitLoopback
+        config.initialMessageBytes = options.preloginMaxBytes
         var http: HTTPServerConfiguration?
         var router: RESTRouter?
         if !options.noHTTP {
@@ -63,7 +71,8 @@ final class ServerAssembly {
             if options.wsEcho { settings.webSocketEchoPath = "/ws/echo" }
             http = settings
             router = RESTRouter(chat: chat, openAPI: OpenAPIDocument.load(publicDirectory: publicDirectory),
-                                doors: bridge.doors, openSockets: { [bridge] in bridge.openSockets })
+                                doors: bridge.doors, openSockets: { [bridge] in bridge.openSockets },
+                                gatewayLimits: { [bridge] in bridge.gatewayLimits })
         }
         gateway = GatewayServer(configuration: config, application: bridge, http: http, httpApplication: router,
                                 logger: Logger(label: "parley.gateway"))
