@@ -166,6 +166,16 @@ def test_decline_with_the_keyboard(server, browsers):
     assert panel_state(leia) is None
     hans.shot("94-private-declined")
 
+    # Asking again, then cancelling before leia answers: her yes ends at once with the stopped line.
+    hans.find("#private-close").click()
+    ask(hans, "leia")
+    assert hans.text("#private-stop") == "Cancel"
+    hans.find("#private-stop").click()
+    wait_panel(hans, "ended")
+    wait_prompt(leia, "hans").find_element("css selector", 'button[data-answer="yes"]').click()
+    wait_private_note(leia, "hans stopped private messaging")
+    wait_panel(leia, "ended")
+
 
 def test_terminal_and_page_cannot_pair(server, browsers):
     page = browsers(server, "desktop", "hans").sign_in("hans", "solo")

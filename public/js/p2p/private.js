@@ -132,7 +132,13 @@ export class PrivateChats extends EventTarget {
       this.#state.note(peer, texts.noPrivateSession(peer), 'error');
       return;
     }
-    session.link?.send({ type: 'stopprivate' });
+    if (session.link?.isOpen) {
+      session.link.send({ type: 'stopprivate' });
+    } else if (session.state === 'connecting') {
+      this.#signal(peer, { stop: true }); // no channel yet: say it through the signalling
+    } else {
+      session.cancelled = true; // still asking: if they say yes after all, they are told at once
+    }
     this.#end(session, texts.youStoppedPrivate(peer), 'info');
     this.#activity();
   }
@@ -158,6 +164,10 @@ export class PrivateChats extends EventTarget {
         this.#request(peer);
         break;
       case 'private_accepted':
+        if (session?.cancelled) {
+          session.cancelled = false;
+          this.#signal(peer, { stop: true });
+        }
         if (session?.state !== 'asking') return;
         session.token = typeof msg.token === 'string' ? msg.token : null;
         session.state = 'connecting';
@@ -174,6 +184,10 @@ export class PrivateChats extends EventTarget {
         if (session?.state === 'asking') this.#end(session, texts.declinesPrivate(peer), 'warning');
         break;
       case 'signal':
+        if (msg.data?.stop === true) {
+          if (session && (session.state === 'connecting' || session.state === 'open')) this.#end(session, texts.stoppedPrivate(peer), 'warning');
+          return;
+        }
         if (session?.link && (session.state === 'connecting' || session.state === 'open')) session.link.signal(msg.data);
         break;
       case 'presence':
@@ -212,11 +226,9 @@ export class PrivateChats extends EventTarget {
     const link = new PeerLink({
       iceServers: this.#ice,
       initiator: session.initiator,
-      sendSignal: (data) => {
-        this.#chat.connection.request({ type: 'signal', to: peer, data }).then((reply) => {
-          if (reply.type !== 'ok' && session.link === link) this.#end(session, texts.unreachable(peer), 'error');
-        }, () => {});
-      },
+      sendSignal: (data) => this.#signal(peer, data, () => {
+        if (session.link === link) this.#end(session, texts.unreachable(peer), 'error');
+      }),
     });
     session.link = link;
     let helloTimer = null;
@@ -314,6 +326,13 @@ export class PrivateChats extends EventTarget {
       if (!(this.#state.viewing && this.#state.selected === session.peer)) conv.unread += 1;
     }
     this.#state.changed();
+  }
+
+  /** Signal data for `peer`, through the server (allowed only within an accepted session). */
+  #signal(peer, data, refused = () => {}) {
+    this.#chat.connection.request({ type: 'signal', to: peer, data }).then((reply) => {
+      if (reply.type !== 'ok') refused();
+    }, () => {});
   }
 
   #activity() {

@@ -144,6 +144,7 @@ export function setupPrivate(chat, privates, layout) {
         peerName.textContent = `with ${peer}`;
         sub.textContent = STATUS[session.state](peer);
         stop.hidden = !session.active;
+        stop.textContent = session.state === 'asking' ? 'Cancel' : 'Stop';
         close.hidden = session.active;
         const open = session.state === 'open';
         input.disabled = !open;
