@@ -149,6 +149,32 @@ def test_private_chat_over_a_data_channel_and_stop_from_the_other_side(server, b
     luke.wait_note("hans logged out")
 
 
+def test_a_broken_link_says_the_peer_is_no_longer_reachable(server, browsers):
+    hans = browsers(server, "desktop", "hans").sign_in("hans", "solo")
+    luke = browsers(server, "desktop", "luke").sign_in("luke", "sky")
+    # Keep hold of luke's peer connections, so the test can break the link while both stay signed in.
+    luke.script("""
+        const Native = window.RTCPeerConnection;
+        window.peerConnections = [];
+        window.RTCPeerConnection = function (...args) { const pc = new Native(...args); window.peerConnections.push(pc); return pc; };""")
+    hans.wait_person("luke", online=True)
+    ask(hans, "luke")
+    wait_prompt(luke, "hans").find_element("css selector", 'button[data-answer="yes"]').click()
+    wait_panel(hans, "open")
+    send_private(hans, "can you hear me?")
+    wait_private_message(luke, "can you hear me?")
+    luke.script("window.peerConnections.forEach(pc => pc.close())")
+    wait_private_note(hans, "Error. luke is no longer reachable")
+    wait_panel(hans, "ended")
+    # luke's page finds out too, at the latest when it tries to send.
+    if panel_state(luke) == "open":
+        send_private(luke, "hello?")
+    wait_private_note(luke, "Error. hans is no longer reachable")
+    # The server link is fine: ordinary messages still go.
+    hans.send("still here")
+    luke.wait_message("still here")
+
+
 def test_decline_with_the_keyboard(server, browsers):
     hans = browsers(server, "phone", "hans").sign_in("hans", "solo")
     leia = browsers(server, "desktop", "leia").sign_in("leia", "alder")
