@@ -106,7 +106,10 @@ class Page:
         options = Options()
         options.binary_location = CHROMIUM
         for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                    "--no-first-run", "--disable-extensions", f"--window-size={size[0]},{size[1]}"):
+                    "--no-first-run", "--disable-extensions", f"--window-size={size[0]},{size[1]}",
+                    # Private chat (WebRTC): plain host addresses as ICE candidates instead of mDNS names, so
+                    # two pages on this host connect without depending on multicast name resolution.
+                    "--disable-features=WebRtcHideLocalIpsWithMdns"):
             options.add_argument(arg)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
