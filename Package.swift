@@ -47,6 +47,12 @@ let package = Package(
         // libFuzzer targets (Fuzz/README.md): stubs unless built with -DFUZZING, see scripts/fuzz.
         .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway"], path: "Fuzz/FuzzWebSocketFrame"),
         .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway"], path: "Fuzz/FuzzHTTPRequest"),
+        .executableTarget(name: "FuzzUTF8", dependencies: ["Gateway"], path: "Fuzz/FuzzUTF8"),
+        .executableTarget(name: "FuzzLineFramer", dependencies: ["Gateway"], path: "Fuzz/FuzzLineFramer"),
+        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway"], path: "Fuzz/FuzzAuthorization"),
+        .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore"], path: "Fuzz/FuzzJSONRequest"),
+        .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport"],
+                          path: "Fuzz/FuzzTextCommand"),
         // Test doubles (manual clock, queued hasher, recording output) shared by the hub and REST tests.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora for the fuzz targets: Fuzz/corpus/frame and Fuzz/corpus/http.
+"""Writes the seed corpora for the fuzz targets: Fuzz/corpus/{frame,http,utf8,lines,json,text,auth}.
 
-Every seed starts with the control byte the targets read first (limits and chunking), followed
-by the bytes a client would send. Run from anywhere: python3 Fuzz/corpus/make_corpus.py
+Every seed of frame, http, utf8, lines and auth starts with the control byte the target reads first
+(limits, chunking, mode), followed by the bytes a client would send; json seeds are the request as is; text
+seeds are lines whose first byte picks who types them. Run from anywhere: python3 Fuzz/corpus/make_corpus.py
 """
 import os
 import struct
@@ -69,6 +70,68 @@ HTTP_SEEDS = {
 }
 
 
+UTF8_SEEDS = {
+    "ascii": b"Hello, world",
+    "greek": "κόσμε".encode(),
+    "four-byte": "𝄞 and 😀".encode(),
+    "boundaries": "\u0080\u07ff\u0800\uffff\U00010000\U0010ffff".encode(),
+    "noncharacter": "\ufffe\uffff".encode(),
+    "surrogate": b"\xed\xa0\x80",
+    "overlong": b"\xc0\xaf\xe0\x80\xaf",
+    "above-max": b"\xf4\x90\x80\x80",
+    "truncated": b"ok \xe2\x82",
+    "lone-continuation": b"\x80abc",
+    "five-byte": b"\xf8\x88\x80\x80\x80",
+}
+
+LINE_SEEDS = {
+    "json-lines": b'{"type":"login","user":"hans","password":"solo"}\n{"type":"whoelse"}\n',
+    "crlf-telnet": b"hans\r\nsolo\r\nmessage luke hi\r\n",
+    "empty-lines": b"\n\n\r\n",
+    "cr-only": b"a\rb\r\r\n",
+    "tail": b"one\ntwo\nunterminated",
+    "long": b"x" * 40 + b"\n" + b"y" * 5000 + b"\n",
+}
+
+JSON_SEEDS = {
+    "login": b'{"type":"login","user":"hans","password":"solo","id":1}',
+    "login-token": b'{"type":"login","user":"hans","token":"abc","p2pPort":40000,"id":"x"}',
+    "register-webrtc": b'{"type":"register","user":"rey","password":"jakku","webrtc":true}',
+    "message": b'{"type":"message","to":"luke","text":"hi \\u00e9 \\ud83d\\ude00 \\n","id":2}',
+    "history": b'{"type":"history","with":"luke","before":99,"limit":200}',
+    "whoelsesince": b'{"type":"whoelsesince","seconds":2147483647}',
+    "privatereply": b'{"type":"privatereply","user":"hans","accept":false}',
+    "signal": b'{"type":"signal","to":"luke","data":{"sdp":"v=0","candidates":[1,2.5e-3,null,true]}}',
+    "numbers": b'[0,-0,1e308,-1.5E+2,123456789012345678901234567890,0.1]',
+    "nested": b"[" * 60 + b"]" * 60,
+    "too-deep": b"[" * 70 + b"]" * 70,
+    "duplicate-keys": b'{"type":"whoelse","type":"logout"}',
+    "bad-escape": b'{"type":"message","to":"luke","text":"\\ud800"}',
+}
+
+TEXT_SEEDS = {
+    # selector bytes: 0x00/0x01 text clients, 0x02 the JSON client, 0x03|(s<<2) a clock jump of s seconds.
+    "login-and-commands": b"\x00hans\n\x00solo\n\x00message luke hi there\n\x00broadcast all\n\x00whoelse\n"
+                          b"\x00whoelsesince 60\n\x00block luke\n\x00unblock luke\n\x00logout\n",
+    "register": b"\x01rey\n\x01jakku\n\x01startprivate hans\n\x01private hans x\n\x01stopprivate hans\n",
+    "lockout": b"\x00hans\n\x00a\n\x00b\n\x00c\n\x01hans\n\x01solo\n\x17\n\x01hans\n\x01solo\n",
+    "json-and-text": b"\x00hans\n\x00solo\n\x02{\"type\":\"message\",\"to\":\"hans\",\"text\":\"yo\"}\n"
+                     b"\x00message luke back\n\xff\n\x00whoelse\n",
+    "junk": b"\x00\n\x00   \n\x00hans\n\x00\n\x00message\n\x00whoelsesince -1\n\x00\xff\xfe\n",
+}
+
+AUTH_SEEDS = {
+    "basic": b"Basic aGFuczpzb2xv",
+    "basic-unpadded-colon": b"basic dTpwOjp4",
+    "bearer": b"Bearer 0123456789abcdef",
+    "credentials-user-pass": b"hans:s\xc3\xb6lo:x",
+    "bad-base64": b"Basic a-b_",
+    "no-colon": b"Basic aGFucw==",
+    "scheme-only": b"Bearer",
+    "other-scheme": b"Digest x=1",
+}
+
+
 def write(folder, seeds, controls):
     path = os.path.join(HERE, folder)
     os.makedirs(path, exist_ok=True)
@@ -81,3 +144,11 @@ if __name__ == "__main__":
     # Control bytes: low bits pick the limit/configuration, the rest the chunk sizes.
     write("frame", FRAME_SEEDS, [0x02, 0x13, 0x26, 0x0A, 0xF0, 0x01])
     write("http", HTTP_SEEDS, [0x00, 0x11, 0x24, 0x01, 0xF0])
+    write("utf8", UTF8_SEEDS, [0x00, 0x05, 0x2A, 0xFF])
+    write("lines", LINE_SEEDS, [0x00, 0x05, 0x06, 0x0B, 0xFC])
+    write("auth", AUTH_SEEDS, [0x00, 0x15, 0x0A])
+    for folder, seeds in (("json", JSON_SEEDS), ("text", TEXT_SEEDS)):
+        os.makedirs(os.path.join(HERE, folder), exist_ok=True)
+        for name, body in seeds.items():
+            with open(os.path.join(HERE, folder, name), "wb") as out:
+                out.write(body)

@@ -18,60 +18,26 @@ enum RESTAuth {
         guard values.count == 1 else {
             return .failure(Refusal(RESTError.unauthorized("send one Authorization header")))
         }
-        let parts = value.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2 else {
+        // The parsing itself is the gateway's (pure, and fuzzed by Fuzz/FuzzAuthorization); the wording is ours.
+        switch HTTPAuthorization.parse(value) {
+        case .success(.bearer(let token)):
+            return .success(.bearer(token))
+        case .success(.basic(let user, let password)):
+            return .success(.basic(user: user, password: password))
+        case .failure(.missingCredentials):
             return .failure(Refusal(RESTError.unauthorized("the Authorization header needs a scheme and credentials")))
+        case .failure(.malformedBearer):
+            return .failure(Refusal(RESTError.response(ChatError(.badToken, "the bearer token is malformed"))))
+        case .failure(.malformedBasic):
+            return .failure(Refusal(RESTError.unauthorized("the Basic credentials are not base64 of user:password")))
+        case .failure(.unsupportedScheme):
+            return .failure(Refusal(RESTError.unauthorized("unsupported Authorization scheme: use Bearer or Basic")))
         }
-        let scheme = String(parts[0])
-        let rest = parts[1].drop { $0 == " " }
-        if HTTPHeaders.equalsIgnoringCase(scheme, "Bearer") {
-            guard !rest.isEmpty, !rest.contains(" ") else {
-                return .failure(Refusal(RESTError.response(ChatError(.badToken, "the bearer token is malformed"))))
-            }
-            return .success(.bearer(String(rest)))
-        }
-        if HTTPHeaders.equalsIgnoringCase(scheme, "Basic") {
-            // RFC 7617 §2: user-id and password are split at the first colon, so a user-id cannot hold one.
-            guard let decoded = base64Decoded(rest), let text = String(validating: decoded, as: UTF8.self),
-                  let colon = text.firstIndex(of: ":") else {
-                return .failure(Refusal(RESTError.unauthorized(
-                    "the Basic credentials are not base64 of user:password")))
-            }
-            return .success(.basic(user: String(text[..<colon]), password: String(text[text.index(after: colon)...])))
-        }
-        return .failure(Refusal(RESTError.unauthorized("unsupported Authorization scheme: use Bearer or Basic")))
     }
 
     /// Standard base64 (RFC 4648 §4); padding optional, whitespace and other alphabets refused.
     static func base64Decoded(_ text: Substring) -> [UInt8]? {
-        var body = Array(text.utf8)
-        while body.last == UInt8(ascii: "=") { body.removeLast() }
-        guard text.utf8.count - body.count <= 2, body.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in body {
-            guard let value = sextet(byte) else { return nil }
-            buffer = buffer << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
-            }
-        }
-        return out
-    }
-
-    private static func sextet(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte - UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - UInt8(ascii: "a") + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0") + 52
-        case UInt8(ascii: "+"): 62
-        case UInt8(ascii: "/"): 63
-        default: nil
-        }
+        HTTPAuthorization.base64Decoded(text)
     }
 }
 
