@@ -66,14 +66,23 @@ public final class ChatService: @unchecked Sendable {
     }
 
     /// One JSON request or one typed line from a client.
+    ///
+    /// Decoding (up to 64 KiB of JSON) happens before the lock is taken, so one client's large request never
+    /// holds up everyone else's; a session's kind never changes, so reading it first is safe.
     public func receive<Bytes: Collection>(_ bytes: Bytes, from id: ClientID) where Bytes.Element == UInt8 {
+        guard let kind = locked({ sessions[id].flatMap { $0.isClosed ? nil : $0.kind } }) else { return }
+        if kind == .text {
+            let line = String(decoding: bytes, as: UTF8.self)
+            locked {
+                guard let session = sessions[id], !session.isClosed else { return }
+                handleTextLine(line, session)
+            }
+            return
+        }
+        let decoded = RequestDecoder.decode(bytes)
         locked {
             guard let session = sessions[id], !session.isClosed else { return }
-            if session.kind == .text {
-                handleTextLine(String(decoding: bytes, as: UTF8.self), session)
-                return
-            }
-            switch RequestDecoder.decode(bytes) {
+            switch decoded {
             case .success(let envelope):
                 handle(envelope.request, re: envelope.id, session)
             case .failure(let failure):
