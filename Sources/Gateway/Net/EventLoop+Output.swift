@@ -22,6 +22,7 @@ extension EventLoop {
                 logger.notice("slow consumer closed", metadata: [
                     "connection": "\(connection.id)", "queuedBytes": "\(connection.output.queuedBytes)",
                 ])
+                Syscall.resetOnClose(connection.fd)
                 close(connection, reason: .slowConsumer)
                 return
             }

@@ -94,6 +94,14 @@ enum Syscall {
         _ = shutdown(fd, Int32(SHUT_WR))
     }
 
+    /// Makes the coming `close` abortive (SO_LINGER 0: an RST, the unsent bytes dropped at once). For a slow
+    /// consumer: otherwise the kernel keeps its full send buffer as an orphan socket for minutes, waiting for
+    /// a reader that never reads, memory outside our bounds (docs/SECURITY.md).
+    static func resetOnClose(_ fd: Int32) {
+        var option = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+    }
+
     /// Sets an integer socket option, ignoring failure (every option we set is an optimisation).
     static func setOption(_ fd: Int32, level: Int32, name: Int32, value: Int32) {
         var value = value
