@@ -66,7 +66,11 @@ final class GatewayLimitTests: LiveGatewayTestCase {
         // At the initial limit exactly: delivered. Then raised: a longer line is delivered too.
         let (raised, raisedID) = try openClient(sending: String(repeating: "a", count: 16) + "\n")
         app.waitUntil("first line") { self.app.lines(of: raisedID).count == 1 }
+        // As the chat application does: raise, then reply; the client sends more only after the reply, which the
+        // loop writes after applying the raise (one FIFO inbox per loop).
         server.setMessageLimit(.max, for: raisedID)
+        server.send(Outbound("welcome\n"), to: [raisedID])
+        XCTAssertEqual(try raised.readLine(), "welcome")
         raised.send(String(repeating: "b", count: 100) + "\n")
         app.waitUntil("long line after the raise") { self.app.lineLengths(of: raisedID) == [16, 100] }
         // Raised to the configured maximum, not past it; at that limit a too-long line is not a pre-login one.
@@ -106,6 +110,8 @@ final class GatewayLimitTests: LiveGatewayTestCase {
         later.send(maskedText(String(repeating: "y", count: 32)))
         app.waitUntil("at the limit") { self.app.lineLengths(of: laterID) == [32] }
         server.setMessageLimit(.max, for: laterID)
+        server.send(Outbound("welcome"), to: [laterID])
+        XCTAssertEqual(try later.read(count: 9), [0x81, 7] + Array("welcome".utf8))
         later.send(maskedText(String(repeating: "z", count: 120)))
         app.waitUntil("raised") { self.app.lineLengths(of: laterID) == [32, 120] }
     }

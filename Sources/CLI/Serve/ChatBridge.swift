@@ -5,9 +5,12 @@ import Gateway
 /// hub's rendered payloads flow out as shared `Outbound`s (encoded once, queued by reference).
 ///
 /// Set up once by `attach` before the gateway starts, immutable afterwards, hence `@unchecked Sendable`.
+/// Both references are weak: the hub holds the bridge (its output) and the gateway holds it (its application),
+/// so strong ones back would be cycles that keep a stopped server's descriptors and memory alive forever
+/// (found by the descriptor count in WholeServerConcurrencyTests; LeakSanitizer would report them too).
 final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
-    private var chat: ChatService!
-    private var gateway: GatewayServer!
+    private weak var chat: ChatService?
+    private weak var gateway: GatewayServer?
     /// Open streams per door and slow-consumer disconnects, for `/metrics` (the hub sees clients, not carriers).
     let doors = DoorCounters()
 
@@ -26,34 +29,34 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
 
     func streamOpened(_ id: ConnectionID, kind: StreamKind, peer: PeerAddress) {
         doors.opened(id, kind: kind)
-        chat.connect(ClientID(id.rawValue), kind: kind == .textLines ? .text : .json, peerHost: peer.host)
+        chat?.connect(ClientID(id.rawValue), kind: kind == .textLines ? .text : .json, peerHost: peer.host)
     }
 
     func streamReceived(_ message: ArraySlice<UInt8>, on id: ConnectionID) {
-        chat.receive(message, from: ClientID(id.rawValue))
+        chat?.receive(message, from: ClientID(id.rawValue))
     }
 
     func streamLineTooLong(_ id: ConnectionID) {
-        chat.lineTooLong(from: ClientID(id.rawValue))
+        chat?.lineTooLong(from: ClientID(id.rawValue))
     }
 
     func streamClosed(_ id: ConnectionID, reason: CloseReason) {
         doors.closed(id, reason: reason)
-        chat.disconnected(ClientID(id.rawValue))
+        chat?.disconnected(ClientID(id.rawValue))
     }
 
     // MARK: ChatOutput (called with the hub's lock held: only enqueue)
 
     func deliver(_ payload: [UInt8], to clients: [ClientID]) {
-        gateway.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) })
+        gateway?.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) })
     }
 
     func disconnect(_ client: ClientID) {
-        gateway.close(ConnectionID(rawValue: client.rawValue))
+        gateway?.close(ConnectionID(rawValue: client.rawValue))
     }
 
     /// Logged in: lift the pre-login size limit to the full one (the gateway clamps to its configured maximum).
     func authenticated(_ client: ClientID) {
-        gateway.setMessageLimit(.max, for: ConnectionID(rawValue: client.rawValue))
+        gateway?.setMessageLimit(.max, for: ConnectionID(rawValue: client.rawValue))
     }
 }
