@@ -34,7 +34,8 @@ final class Inbox: Sendable {
         var isClosed = false
     }
 
-    private let state = Mutex(State())
+    /// A pthread mutex rather than `Mutex`, so ThreadSanitizer sees every hand-off through the inbox (PThreadMutex).
+    private let state = PThreadMutex(State())
     /// The loop thread's pthread_t, or 0 before it runs. Read without the mutex on every post.
     private let owner = Atomic<UInt>(0)
 
