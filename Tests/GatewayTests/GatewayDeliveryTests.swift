@@ -87,6 +87,32 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         XCTAssertNil(app.closeReason(of: fastID))
         XCTAssertTrue(try slow.waitForClose())
         eventually("queues to drain") { server.queuedOutputBytes == 0 }
+        // The counters behind /metrics saw the same story.
+        let stats = server.outputStatistics
+        XCTAssertEqual(stats.slowConsumerCloses, 1)
+        XCTAssertGreaterThan(stats.queueHighWaterBytes, limit - line.payload.count)
+        XCTAssertLessThanOrEqual(stats.queueHighWaterBytes, limit)
+    }
+
+    func testOutputCountersCountFramesAndGatherWrites() throws {
+        try startServer()
+        let (client, id) = try openClient()
+        let before = server.outputStatistics
+        // Queued from one thread faster than a tick: several lines share a gather write.
+        let lines = 2_000
+        for number in 0..<lines { server.send(Outbound("line \(number)\n"), to: [id]) }
+        var received = 0
+        while received < lines, let line = try client.readLine(), line.hasPrefix("line") { received += 1 }
+        XCTAssertEqual(received, lines)
+        eventually("counters published") { self.server.outputStatistics.framesWritten - before.framesWritten >= lines }
+        let stats = server.outputStatistics
+        let frames = stats.framesWritten - before.framesWritten
+        let writes = stats.writeCalls - before.writeCalls
+        XCTAssertEqual(frames, lines)
+        XCTAssertGreaterThan(writes, 0)
+        XCTAssertLessThan(writes, frames, "lines queued in the same tick leave in one gather write")
+        XCTAssertGreaterThanOrEqual(stats.bytesWritten - before.bytesWritten, lines * 7)
+        XCTAssertEqual(stats.queuedBytes, 0)
     }
 
     func testCloseAfterSendFlushesEverythingFirstAndDropsLaterSends() throws {

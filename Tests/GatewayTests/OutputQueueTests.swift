@@ -157,4 +157,24 @@ final class OutputQueueTests: XCTestCase {
         XCTAssertEqual(message.payload, Array("héllo\n".utf8))
         XCTAssertEqual(message.range(of: .payload).count, message.payload.count)
     }
+
+    func testFlushTalliesWriteCallsBytesAndCompletedMessages() throws {
+        var queue = OutputQueue()
+        for text in ["abc", "defg", "hi"] { queue.append(Outbound(text), part: .payload) }
+        let socket = FakeSocket([.processed(5), .wouldBlock, .processed(100)])
+        var tally = OutputTally()
+        let write = { (vectors: UnsafeMutablePointer<iovec>, count: Int) -> IOResult<Int> in socket.write(vectors, count) }
+        XCTAssertEqual(try queue.flush(iovecs: iovecs, tally: &tally, write: write), .pending)
+        XCTAssertEqual(tally.writeCalls, 1)
+        XCTAssertEqual(tally.bytesWritten, 5)
+        XCTAssertEqual(tally.framesWritten, 1, "the first message is out, the second only in part")
+        XCTAssertEqual(try queue.flush(iovecs: iovecs, tally: &tally, write: write), .pending)
+        XCTAssertEqual(tally.writeCalls, 2, "a refused write still counts as a syscall")
+        XCTAssertEqual(tally.bytesWritten, 5)
+        XCTAssertEqual(try queue.flush(iovecs: iovecs, tally: &tally, write: write), .drained)
+        XCTAssertEqual(tally.writeCalls, 3)
+        XCTAssertEqual(tally.bytesWritten, 9)
+        XCTAssertEqual(tally.framesWritten, 3)
+        XCTAssertEqual(String(decoding: socket.received, as: UTF8.self), "abcdefghi")
+    }
 }

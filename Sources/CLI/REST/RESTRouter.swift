@@ -16,16 +16,20 @@ final class RESTRouter: HTTPApplication, Sendable {
     let openSockets: @Sendable () -> Int?
     /// The gateway's refusals (per-address caps, pre-login size), for `/metrics`; nil when unknown.
     let gatewayLimits: @Sendable () -> GatewayLimitCounters?
+    /// The gateway's output counters (OutputMetrics.swift); nil leaves them out of `/metrics`.
+    let outputStatistics: @Sendable () -> GatewayOutputStatistics?
 
     init(chat: ChatService, openAPI: OpenAPIDocument, doors: DoorCounters? = nil, metrics: RESTMetrics = RESTMetrics(),
          openSockets: @escaping @Sendable () -> Int? = { nil },
-         gatewayLimits: @escaping @Sendable () -> GatewayLimitCounters? = { nil }) {
+         gatewayLimits: @escaping @Sendable () -> GatewayLimitCounters? = { nil },
+         outputStatistics: @escaping @Sendable () -> GatewayOutputStatistics? = { nil }) {
         self.gatewayLimits = gatewayLimits
         self.chat = chat
         self.openAPI = openAPI
         self.doors = doors
         self.metrics = metrics
         self.openSockets = openSockets
+        self.outputStatistics = outputStatistics
     }
 
     func handleHTTP(_ request: HTTPRequest, peer: PeerAddress, responder: HTTPResponder) -> Bool {
@@ -82,6 +86,7 @@ final class RESTRouter: HTTPApplication, Sendable {
                            openSockets: openSockets(),
                            rest: metrics.snapshot(),
                            gateway: gatewayLimits())
+            + (outputStatistics().map(OutputMetricsPage.render) ?? "")
     }
 
     /// Resolves the caller's credentials, then continues with the user name outside the hub's lock; a refusal

@@ -20,6 +20,9 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
     /// What the gateway's per-address and size limits refused (nil before `attach`), for `/metrics`.
     var gatewayLimits: GatewayLimitCounters? { gateway?.limitCounters }
 
+    /// The gateway's output counters (frames, write syscalls, queue high-water mark), for `/metrics`.
+    var outputStatistics: GatewayOutputStatistics? { gateway?.outputStatistics }
+
     func attach(chat: ChatService, gateway: GatewayServer) {
         self.chat = chat
         self.gateway = gateway

@@ -72,7 +72,8 @@ final class ServerAssembly {
             http = settings
             router = RESTRouter(chat: chat, openAPI: OpenAPIDocument.load(publicDirectory: publicDirectory),
                                 doors: bridge.doors, openSockets: { [bridge] in bridge.openSockets },
-                                gatewayLimits: { [bridge] in bridge.gatewayLimits })
+                                gatewayLimits: { [bridge] in bridge.gatewayLimits },
+                                outputStatistics: { [bridge] in bridge.outputStatistics })
         }
         gateway = GatewayServer(configuration: config, application: bridge, http: http, httpApplication: router,
                                 logger: Logger(label: "parley.gateway"))

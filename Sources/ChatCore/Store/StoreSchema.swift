@@ -53,6 +53,15 @@ enum StoreSchema {
                 ) WITHOUT ROWID;
                 """)
         }
+        // v2: the offline queue's index holds only the rows waiting in it. Most messages reach an online recipient
+        // and are stored with pending = 0, so they no longer add an entry to a per-recipient index at every insert
+        // (each such entry dirties a page that the commit then writes and syncs).
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                DROP INDEX messages_by_recipient_pending;
+                CREATE INDEX messages_pending ON messages(recipient, id) WHERE pending = 1;
+                """)
+        }
         return migrator
     }
 
@@ -68,14 +77,15 @@ enum StoreSchema {
             try db.execute(sql: "UPDATE accounts SET password_hash = ? WHERE name = ?", arguments: [hash, user])
             if db.changesCount == 0 { throw StoreError.constraint("no account named \(user)") }
         case .insertMessage(let m, let pending):
-            try db.execute(sql: "INSERT INTO messages (id, sender, recipient, body, sent_at, pending) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [m.id, m.from, m.to, m.text, m.at, pending ? 1 : 0])
+            // Cached: preparing this statement (five indexes, two foreign keys) costs more than running it.
+            try db.cachedStatement(sql: "INSERT INTO messages (id, sender, recipient, body, sent_at, pending) VALUES (?, ?, ?, ?, ?, ?)")
+                .execute(arguments: [m.id, m.from, m.to, m.text, m.at, pending ? 1 : 0])
         case .markDelivered(let ids):
             // One statement per id keeps the SQL cached and the parameter count bounded for any list length.
             let statement = try db.cachedStatement(sql: "UPDATE messages SET pending = 0 WHERE id = ? AND pending = 1")
             for id in ids { try statement.execute(arguments: [id]) }
         case .markPending(let id):
-            try db.execute(sql: "UPDATE messages SET pending = 1 WHERE id = ?", arguments: [id])
+            try db.cachedStatement(sql: "UPDATE messages SET pending = 1 WHERE id = ?").execute(arguments: [id])
         case .setBlock(let blocker, let blocked, let isBlocked):
             if isBlocked {
                 try db.execute(sql: "INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?, ?)", arguments: [blocker, blocked])
@@ -83,10 +93,10 @@ enum StoreSchema {
                 try db.execute(sql: "DELETE FROM blocks WHERE blocker = ? AND blocked = ?", arguments: [blocker, blocked])
             }
         case .insertToken(let token):
-            try db.execute(sql: "INSERT INTO tokens (digest, user, expires_at) VALUES (?, ?, ?)",
-                           arguments: [token.digest, token.user, token.expiresAt])
+            try db.cachedStatement(sql: "INSERT INTO tokens (digest, user, expires_at) VALUES (?, ?, ?)")
+                .execute(arguments: [token.digest, token.user, token.expiresAt])
         case .deleteToken(let digest):
-            try db.execute(sql: "DELETE FROM tokens WHERE digest = ?", arguments: [digest])
+            try db.cachedStatement(sql: "DELETE FROM tokens WHERE digest = ?").execute(arguments: [digest])
         case .deleteExpiredTokens(let now):
             try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [now])
         }
@@ -119,8 +129,10 @@ enum StoreSchema {
     }
 
     static func pendingMessages(for user: String, _ db: Database) throws -> [StoredMessage] {
-        try fetchMessages(db, sql: "SELECT \(columns) FROM messages WHERE recipient = ? AND pending = 1 ORDER BY id",
-                          arguments: [user])
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT \(columns) FROM messages WHERE recipient = ? AND pending = 1 ORDER BY id"),
+                         arguments: [user]).map {
+            StoredMessage(id: $0[0], from: $0[1], to: $0[2], text: $0[3], at: $0[4])
+        }
     }
 
     /// Newest first. Each direction is its own index range, limited on its own, and the union is cut to the

@@ -43,6 +43,16 @@ final class GatewayCounters: Sendable {
     let initialLimitExceeded = Atomic<Int>(0)
     /// Per-address admission, shared by every loop (loop 0 admits, the owning loop releases).
     let addresses: AddressLimiter
+    /// Messages (frames, lines, responses) whose last byte went to the kernel.
+    let framesWritten = Atomic<Int>(0)
+    /// Gather writes (`sendmsg`) made, including those the kernel refused with EAGAIN.
+    let writeCalls = Atomic<Int>(0)
+    /// Bytes the kernel accepted.
+    let bytesWritten = Atomic<Int>(0)
+    /// The most bytes any one connection has had queued.
+    let queueHighWater = Atomic<Int>(0)
+    /// Connections closed because their unwritten output passed `maxQueuedOutputBytes`.
+    let slowConsumerCloses = Atomic<Int>(0)
 
     init(addresses: AddressLimiter = AddressLimiter(maxPerAddress: nil, rate: nil, limitLoopback: false)) {
         self.addresses = addresses
@@ -53,6 +63,15 @@ final class GatewayCounters: Sendable {
         connections.subtract(1, ordering: .relaxed)
         addresses.release(peer)
     }
+}
+
+/// A loop's output tallies for the current tick, published to `GatewayCounters` once per tick so the
+/// per-message path touches no shared cache line.
+struct OutputTally {
+    var framesWritten = 0
+    var writeCalls = 0
+    var bytesWritten = 0
+    var queueHighWater = 0
 }
 
 /// One reactor thread: an epoll set, its timers, its inbox, and the connections it owns.
@@ -111,6 +130,10 @@ final class EventLoop: @unchecked Sendable {
     private var inboxItems: [InboxItem] = []
     var flushList: [Connection] = []
     var reapList: [Connection] = []
+    /// This tick's output tallies, published by `publishTally`.
+    var tally = OutputTally()
+    /// The high-water mark already published (only a new maximum touches the shared counter).
+    var publishedHighWater = 0
 
     init(
         index: Int, siblings: [Inbox], configuration: GatewayConfiguration,
@@ -181,6 +204,29 @@ final class EventLoop: @unchecked Sendable {
         drainInbox()
         flushPending()
         reap()
+        publishTally()
+    }
+
+    /// Adds this tick's output tallies to the shared counters (a few relaxed atomics per tick, not per message).
+    private func publishTally() {
+        if tally.writeCalls != 0 {
+            counters.writeCalls.add(tally.writeCalls, ordering: .relaxed)
+            counters.framesWritten.add(tally.framesWritten, ordering: .relaxed)
+            counters.bytesWritten.add(tally.bytesWritten, ordering: .relaxed)
+        }
+        if tally.queueHighWater > publishedHighWater {
+            publishedHighWater = tally.queueHighWater
+            var seen = counters.queueHighWater.load(ordering: .relaxed)
+            while seen < publishedHighWater {
+                let (exchanged, current) = counters.queueHighWater.compareExchange(
+                    expected: seen, desired: publishedHighWater, ordering: .relaxed)
+                if exchanged { break }
+                seen = current
+            }
+        }
+        let highWater = tally.queueHighWater
+        tally = OutputTally()
+        tally.queueHighWater = highWater
     }
 
     private func nextTimeout() -> Int32 {

@@ -24,10 +24,12 @@ extension EventLoop {
                 ])
                 Syscall.resetOnClose(connection.fd)
                 close(connection, reason: .slowConsumer)
+                counters.slowConsumerCloses.add(1, ordering: .relaxed)
                 return
             }
         }
         connection.output.append(outbound, part: part)
+        if connection.output.queuedBytes > tally.queueHighWater { tally.queueHighWater = connection.output.queuedBytes }
         reportQueuedBytes(of: connection)
         scheduleFlush(connection)
     }
@@ -59,7 +61,7 @@ extension EventLoop {
         let fd = connection.fd
         let outcome: FlushOutcome
         do {
-            outcome = try connection.output.flush(iovecs: iovecs) { vectors, count throws(SystemError) in
+            outcome = try connection.output.flush(iovecs: iovecs, tally: &tally) { vectors, count throws(SystemError) in
                 try Syscall.send(fd, iovecs: vectors, count: count)
             }
         } catch {

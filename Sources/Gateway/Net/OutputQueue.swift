@@ -68,6 +68,17 @@ struct OutputQueue {
         capacity: Int = maxIOVecsPerWrite,
         write: (UnsafeMutablePointer<iovec>, Int) throws(SystemError) -> IOResult<Int>
     ) throws(SystemError) -> FlushOutcome {
+        var tally = OutputTally()
+        return try flush(iovecs: iovecs, capacity: capacity, tally: &tally, write: write)
+    }
+
+    /// `flush`, adding the write call, the bytes and the messages completed to `tally`.
+    mutating func flush(
+        iovecs: UnsafeMutablePointer<iovec>,
+        capacity: Int = maxIOVecsPerWrite,
+        tally: inout OutputTally,
+        write: (UnsafeMutablePointer<iovec>, Int) throws(SystemError) -> IOResult<Int>
+    ) throws(SystemError) -> FlushOutcome {
         guard !isEmpty else { return .drained }
         let count = min(capacity, chunkCount)
         for index in 0..<count {
@@ -77,18 +88,21 @@ struct OutputQueue {
                 iov_len: chunk.count
             )
         }
+        tally.writeCalls += 1
         switch try write(iovecs, count) {
         case .wouldBlock:
             return .pending
         case .processed(let written):
-            consume(written)
+            tally.bytesWritten += written
+            tally.framesWritten += consume(written)
             return isEmpty ? .drained : .pending
         }
     }
 
-    /// Advances past `written` bytes, releasing fully written messages.
-    private mutating func consume(_ written: Int) {
+    /// Advances past `written` bytes, releasing fully written messages; returns how many were completed.
+    private mutating func consume(_ written: Int) -> Int {
         var remaining = written
+        let firstHead = head
         queuedBytes -= written
         while remaining > 0 {
             let available = chunks[head].count
@@ -99,6 +113,7 @@ struct OutputQueue {
             remaining -= available
             head += 1
         }
+        let completed = head - firstHead
         if head == chunks.count {
             // The common case, a full drain: keep the capacity, drop the references.
             chunks.removeAll(keepingCapacity: true)
@@ -108,5 +123,6 @@ struct OutputQueue {
             chunks.removeFirst(head)
             head = 0
         }
+        return completed
     }
 }

@@ -203,8 +203,45 @@ public final class GatewayServer: Sendable {
         inboxes[id.loop].post(.setMessageLimit(id, bytes))
     }
 
+    /// Output counters since start, for metrics: how well writes are batched and how far readers fall behind.
+    public var outputStatistics: GatewayOutputStatistics {
+        GatewayOutputStatistics(
+            framesWritten: counters.framesWritten.load(ordering: .relaxed),
+            writeCalls: counters.writeCalls.load(ordering: .relaxed),
+            bytesWritten: counters.bytesWritten.load(ordering: .relaxed),
+            queuedBytes: counters.queuedOutputBytes.load(ordering: .relaxed),
+            queueHighWaterBytes: counters.queueHighWater.load(ordering: .relaxed),
+            slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed)
+        )
+    }
+
     /// Bytes waiting in output queues across all connections (tests check memory stays bounded).
     var queuedOutputBytes: Int {
         counters.queuedOutputBytes.load(ordering: .relaxed)
+    }
+}
+
+/// What the loops wrote since the gateway started (`GatewayServer.outputStatistics`).
+public struct GatewayOutputStatistics: Sendable, Equatable {
+    /// Messages (WebSocket frames, lines, HTTP responses) written completely.
+    public var framesWritten: Int
+    /// Gather writes made; `framesWritten / writeCalls` is how well output is batched per connection.
+    public var writeCalls: Int
+    public var bytesWritten: Int
+    /// Bytes waiting in output queues right now, across all connections.
+    public var queuedBytes: Int
+    /// The most bytes any one connection has had queued since start.
+    public var queueHighWaterBytes: Int
+    /// Connections closed because a reader fell further behind than the output limit allows.
+    public var slowConsumerCloses: Int
+
+    public init(framesWritten: Int, writeCalls: Int, bytesWritten: Int, queuedBytes: Int, queueHighWaterBytes: Int,
+                slowConsumerCloses: Int) {
+        self.framesWritten = framesWritten
+        self.writeCalls = writeCalls
+        self.bytesWritten = bytesWritten
+        self.queuedBytes = queuedBytes
+        self.queueHighWaterBytes = queueHighWaterBytes
+        self.slowConsumerCloses = slowConsumerCloses
     }
 }

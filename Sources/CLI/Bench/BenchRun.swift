@@ -1,0 +1,403 @@
+import ChatCore
+import Glibc
+
+/// Set by SIGINT: `parley bench` stops where it is and reports what it measured so far.
+nonisolated(unsafe) var benchInterrupted: sig_atomic_t = 0
+
+/// What one run was asked to do (the command line, checked).
+struct BenchPlan {
+    var host: String
+    var port: Int
+    var webSocket: Bool
+    var path: String
+    var clients: Int
+    var senders: Int
+    var rate: Double
+    var directFraction: Double
+    var size: Int
+    var duration: Double
+    var warmup: Double
+    var userPrefix: String
+    var password: String
+    var users: Int
+    var loginRate: Double
+    var stalled: Int
+    var inflight: Int
+    var connectTimeout: Double
+}
+
+/// What a run measured.
+struct BenchReport {
+    var clientsOnline = 0
+    var clientsFailed = 0
+    var connectSeconds = 0.0
+    var window = 0.0
+    var broadcastsSent = 0
+    var directsSent = 0
+    var acknowledged = 0
+    var errors: [String: Int] = [:]
+    var deliveries = 0
+    var expected = 0
+    var latency = LatencyHistogram()
+    var loginsOffered = 0
+    var loginsServed = 0
+    var loginsBusy = 0
+    var loginsFailed = 0
+    var loginsSkipped = 0
+    var loginLatency = LatencyHistogram()
+    var stalledOnline = 0
+    var stalledDisconnected = 0
+}
+
+/// The load loop: one thread, `poll` over every socket, an open-loop send schedule.
+///
+/// Phase 1 connects the fan-out clients (at most `inflight` logins at a time, as a crowd arriving would) and the
+/// stalled ones. Phase 2 sends at the planned rate, round-robin over the senders, each text stamped with its send
+/// time, and runs the login storm; only what happens after the warm-up is counted. Latency is receive time minus
+/// the stamp (one process, one monotonic clock).
+final class BenchRun {
+    private let plan: BenchPlan
+    private var address = sockaddr_in()
+    private var connections: [BenchConnection] = []
+    private var pollSet: [pollfd] = []
+    private var members: [BenchConnection?]
+    private var report = BenchReport()
+    private var measuring = false
+    private var stormUsersBusy: Set<Int> = []
+    private var nextStormUser = 0
+    private var sequence = 0
+    private var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+    private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
+
+    init(plan: BenchPlan) throws {
+        self.plan = plan
+        members = Array(repeating: nil, count: plan.clients)
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(plan.port).bigEndian)
+        let host = plan.host == "localhost" ? "127.0.0.1" : plan.host
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw BenchError("--host must be an IPv4 address") }
+    }
+
+    deinit {
+        for connection in connections { close(connection.fd) }
+        buffer.deallocate()
+    }
+
+    static func now() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
+    func run() -> BenchReport {
+        let start = Self.now()
+        connectEveryone(deadline: start + UInt64(plan.connectTimeout * 1e9))
+        report.connectSeconds = Double(Self.now() - start) / 1e9
+        report.clientsOnline = members.filter { $0?.phase == .online }.count
+        drive()
+        // Stalled clients: did the server give up on them (EOF or reset once their backlog is read)?
+        for connection in connections where connection.role == .stalled {
+            var gone = false
+            while true {
+                let count = Glibc.read(connection.fd, buffer.baseAddress, buffer.count)
+                if count > 0 { continue }
+                gone = count == 0 || (errno != EAGAIN && errno != EINTR)
+                break
+            }
+            if gone { report.stalledDisconnected += 1 }
+        }
+        return report
+    }
+
+    // MARK: Phase 1
+
+    private func connectEveryone(deadline: UInt64) {
+        var next = 0
+        var stalledOpened = 0
+        while benchInterrupted == 0 {
+            let inFlight = connections.filter { $0.phase != .online && $0.phase != .closed }.count
+            var room = plan.inflight - inFlight
+            while room > 0 && stalledOpened < plan.stalled {
+                // A small receive buffer makes the server's queue, not the kernel's, hold the backlog soon.
+                open(role: .stalled, user: "\(plan.userPrefix)\(plan.clients + stalledOpened)", receiveBuffer: 4096)
+                stalledOpened += 1
+                room -= 1
+            }
+            while room > 0 && next < plan.clients {
+                members[next] = open(role: .member(next), user: "\(plan.userPrefix)\(next)")
+                if members[next] == nil { report.clientsFailed += 1 }
+                next += 1
+                room -= 1
+            }
+            let pending = connections.contains { $0.phase != .online && $0.phase != .closed }
+            if next >= plan.clients && stalledOpened >= plan.stalled && !pending { break }
+            if Self.now() > deadline { break }
+            pump(timeoutMilliseconds: 10)
+        }
+        report.clientsFailed += members.filter { $0 != nil && $0?.phase != .online }.count
+    }
+
+    @discardableResult
+    private func open(role: BenchConnection.Role, user: String, receiveBuffer: Int32? = nil) -> BenchConnection? {
+        guard let fd = BenchConnection.open(address, receiveBuffer: receiveBuffer) else { return nil }
+        let connection = BenchConnection(fd: fd, role: role, user: user, webSocket: plan.webSocket, now: Self.now())
+        connections.append(connection)
+        pollSet.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0))
+        return connection
+    }
+
+    // MARK: Phase 2
+
+    private func drive() {
+        let start = Self.now()
+        let measureFrom = start + UInt64(plan.warmup * 1e9)
+        let end = measureFrom + UInt64(plan.duration * 1e9)
+        let senders = (0..<min(plan.senders, plan.clients)).compactMap { members[$0] }.filter { $0.phase == .online }
+        let sendInterval = plan.rate > 0 && !senders.isEmpty ? UInt64(1e9 / plan.rate) : UInt64.max
+        let loginInterval = plan.loginRate > 0 ? UInt64(1e9 / plan.loginRate) : UInt64.max
+        var nextSend = start
+        var nextLogin = start
+        var senderIndex = 0
+        var measuredFrom = start
+        while benchInterrupted == 0 {
+            var now = Self.now()
+            if !measuring && now >= measureFrom {
+                measuring = true
+                measuredFrom = now
+                report.latency.reset()
+            }
+            if now >= end { break }
+            while sendInterval != .max && nextSend <= now {
+                send(from: senders[senderIndex], stamp: nextSend)
+                senderIndex = (senderIndex + 1) % senders.count
+                nextSend &+= sendInterval
+                // Fell more than a second behind (this machine is saturated): skip ahead rather than burst.
+                if nextSend + 1_000_000_000 < now { nextSend = now }
+            }
+            while loginInterval != .max && nextLogin <= now {
+                startStormLogin()
+                nextLogin &+= loginInterval
+                if nextLogin + 1_000_000_000 < now { nextLogin = now }
+            }
+            now = Self.now()
+            let wake = min(nextSend, nextLogin, end)
+            let milliseconds = wake > now ? Int32(min((wake - now) / 1_000_000, 10)) : 0
+            pump(timeoutMilliseconds: milliseconds)
+        }
+        report.window = Double(Self.now() - measuredFrom) / 1e9
+        let online = members.filter { $0?.phase == .online }.count
+        report.expected = report.broadcastsSent * max(online - 1, 0) + report.directsSent
+    }
+
+    private func nextRandom() -> UInt64 {
+        random ^= random << 13
+        random ^= random >> 7
+        random ^= random << 17
+        return random
+    }
+
+    private func send(from sender: BenchConnection, stamp: UInt64) {
+        guard sender.phase == .online, case .member(let index) = sender.role else { return }
+        sequence += 1
+        var text = "pb\(stamp)_\(sequence)_"
+        if text.utf8.count < plan.size { text += String(repeating: "x", count: plan.size - text.utf8.count) }
+        let direct = plan.directFraction > 0 && Double(nextRandom() % 10_000) < plan.directFraction * 10_000
+        var json = JSONWriter()
+        if direct, plan.clients > 1 {
+            var target = Int(nextRandom() % UInt64(plan.clients))
+            if target == index { target = (target + 1) % plan.clients }
+            json.field("type", "message")
+            json.field("to", "\(plan.userPrefix)\(target)")
+            if measuring { report.directsSent += 1 }
+        } else {
+            json.field("type", "broadcast")
+            if measuring { report.broadcastsSent += 1 }
+        }
+        json.field("text", text)
+        sender.send(json.finish())
+        if !sender.flush() { drop(sender) }
+    }
+
+    private func startStormLogin() {
+        if measuring { report.loginsOffered += 1 }
+        guard plan.users > 0 else { return }
+        // A user still logging in or out from an earlier attempt would be `already_online`: take the next free one.
+        var user: Int?
+        for offset in 0..<plan.users {
+            let candidate = (nextStormUser + offset) % plan.users
+            if !stormUsersBusy.contains(candidate) { user = candidate; break }
+        }
+        guard let user else {
+            if measuring { report.loginsSkipped += 1 }
+            return
+        }
+        nextStormUser = (user + 1) % plan.users
+        stormUsersBusy.insert(user)
+        if open(role: .storm, user: "\(plan.userPrefix)\(user)") == nil {
+            stormUsersBusy.remove(user)
+            if measuring { report.loginsFailed += 1 }
+        }
+    }
+
+    // MARK: The poll loop
+
+    private func pump(timeoutMilliseconds: Int32) {
+        let now = Self.now()
+        for index in pollSet.indices {
+            let connection = connections[index]
+            if let retry = connection.retryLoginAt, retry <= now {
+                connection.retryLoginAt = nil
+                sendLogin(connection, register: false)
+            }
+            var events: Int16 = 0
+            if connection.phase == .connecting || connection.hasPendingOutput { events |= Int16(POLLOUT) }
+            if connection.phase != .connecting && !(connection.role == .stalled && connection.phase == .online) {
+                events |= Int16(POLLIN)
+            }
+            pollSet[index].events = events
+            pollSet[index].revents = 0
+        }
+        let ready = poll(&pollSet, nfds_t(pollSet.count), timeoutMilliseconds)
+        guard ready > 0 else { return }
+        var closed: [BenchConnection] = []
+        for index in pollSet.indices where pollSet[index].revents != 0 {
+            let connection = connections[index]
+            let revents = Int32(pollSet[index].revents)
+            if connection.phase == .connecting {
+                guard revents & Int32(POLLOUT | POLLERR | POLLHUP) != 0 else { continue }
+                guard connection.connected(host: plan.host, port: plan.port, path: plan.path) else {
+                    closed.append(connection)
+                    continue
+                }
+                if !connection.webSocket { sendLogin(connection, register: false) }
+            }
+            if revents & Int32(POLLIN | POLLERR | POLLHUP) != 0 {
+                let wasUpgrading = connection.phase == .upgrading
+                let alive = connection.read(into: buffer) { message in self.received(message, on: connection) }
+                if wasUpgrading && connection.phase == .loggingIn { sendLogin(connection, register: false) }
+                if !alive || connection.phase == .closed {
+                    closed.append(connection)
+                    continue
+                }
+            }
+            if connection.hasPendingOutput && !connection.flush() { closed.append(connection) }
+        }
+        for connection in closed { drop(connection) }
+    }
+
+    private func drop(_ connection: BenchConnection) {
+        guard let index = connections.firstIndex(where: { $0 === connection }) else { return }
+        if connection.role == .storm {
+            stormUsersBusy.remove(Int(connection.user.dropFirst(plan.userPrefix.count)) ?? -1)
+            if measuring && (connection.phase == .loggingIn || connection.phase == .upgrading) { report.loginsFailed += 1 }
+        }
+        connection.phase = .closed
+        close(connection.fd)
+        connections.swapAt(index, connections.count - 1)
+        pollSet.swapAt(index, pollSet.count - 1)
+        connections.removeLast()
+        pollSet.removeLast()
+    }
+
+    private func sendLogin(_ connection: BenchConnection, register: Bool) {
+        var json = JSONWriter()
+        json.field("type", register ? "register" : "login")
+        json.field("user", connection.user)
+        json.field("password", plan.password)
+        connection.send(json.finish())
+    }
+
+    // MARK: Messages from the server
+
+    private static let typeKey = Array(#""type":""#.utf8)
+    private static let stampKey = Array(#""text":"pb"#.utf8)
+    private static let codeKey = Array(#""code":""#.utf8)
+
+    private func received(_ message: ArraySlice<UInt8>, on connection: BenchConnection) {
+        let type = Self.stringValue(after: Self.typeKey, in: message) ?? [][...]
+        switch type.first {
+        case UInt8(ascii: "b") where type.elementsEqual("broadcast".utf8),
+             UInt8(ascii: "m") where type.elementsEqual("message".utf8):
+            guard measuring, let stamp = Self.stamp(in: message) else { return }
+            report.deliveries += 1
+            let now = Self.now()
+            report.latency.record(microseconds: now > stamp ? (now - stamp) / 1000 : 0)
+        case UInt8(ascii: "o") where type.elementsEqual("ok".utf8):
+            if measuring { report.acknowledged += 1 }
+        case UInt8(ascii: "w") where type.elementsEqual("welcome".utf8):
+            welcomed(connection)
+        case UInt8(ascii: "b") where type.elementsEqual("bye".utf8):
+            connection.phase = .closed
+        case UInt8(ascii: "e") where type.elementsEqual("error".utf8):
+            failed(connection, code: Self.stringValue(after: Self.codeKey, in: message).map { String(decoding: $0, as: UTF8.self) } ?? "?")
+        default:
+            break  // presence and anything newer
+        }
+    }
+
+    private func welcomed(_ connection: BenchConnection) {
+        guard connection.phase == .loggingIn else { return }
+        connection.phase = .online
+        switch connection.role {
+        case .storm:
+            if measuring {
+                report.loginsServed += 1
+                report.loginLatency.record(microseconds: (Self.now() - connection.openedAt) / 1000)
+            }
+            connection.send(Array(#"{"type":"logout"}"#.utf8))
+        case .stalled:
+            report.stalledOnline += 1
+        case .member:
+            break
+        }
+    }
+
+    private func failed(_ connection: BenchConnection, code: String) {
+        if connection.phase == .loggingIn {
+            if code == "no_such_user" && !connection.triedRegister {
+                connection.triedRegister = true
+                sendLogin(connection, register: true)
+                return
+            }
+            if connection.role == .storm {
+                if measuring { if code == "busy" { report.loginsBusy += 1 } else { report.loginsFailed += 1 } }
+                stormUsersBusy.remove(Int(connection.user.dropFirst(plan.userPrefix.count)) ?? -1)
+                connection.phase = .closed
+                return
+            }
+            if code == "busy" {
+                // The server's hashing queue is full: try again in a moment, as a client would.
+                connection.triedRegister = false
+                connection.retryLoginAt = Self.now() + 250_000_000
+                return
+            }
+            connection.phase = .closed
+            return
+        }
+        if measuring { report.errors[code, default: 0] += 1 }
+    }
+
+    /// The bytes of the JSON string value right after `key` (Parley writes no escapes in the fields read here).
+    private static func stringValue(after key: [UInt8], in message: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        guard let at = BenchConnection.find(key, in: message) else { return nil }
+        let start = at + key.count
+        guard let end = message[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return message[start..<end]
+    }
+
+    private static func stamp(in message: ArraySlice<UInt8>) -> UInt64? {
+        guard let at = BenchConnection.find(stampKey, in: message) else { return nil }
+        var value: UInt64 = 0
+        var index = at + stampKey.count
+        while index < message.endIndex, message[index] >= 48, message[index] <= 57 {
+            value = value &* 10 &+ UInt64(message[index] - 48)
+            index += 1
+        }
+        return value
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,55 @@
+"""`parley bench` against a real server, over both doors: the report has its fields and traffic got through."""
+import json
+import subprocess
+
+import pytest
+
+from parley_harness import PARLEY_BIN, ParleyServer
+
+# One group of accounts per test, so that one test's logouts never race the next one's logins.
+USERS = "".join(f"{group}{i} benchpw1\n" for group in ("ws", "tcp", "storm") for i in range(5))
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = ParleyServer(block=2, timeout=60, credentials=USERS).start()
+    yield s
+    s.stop()
+
+
+def bench(prefix, *args, timeout=60):
+    result = subprocess.run([PARLEY_BIN, "bench", "--user-prefix", prefix, *args], capture_output=True, text=True,
+                            timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("transport", ["ws", "tcp"])
+def test_bench_reports_deliveries_and_latency(server, transport):
+    port = server.http_port if transport == "ws" else server.tcp_port
+    report = json.loads(bench(transport, "--port", str(port), "--transport", transport, "-c", "5", "-s", "2", "-r", "40",
+                              "--direct", "0.25", "-d", "2", "-w", "0.5", "--json"))
+    for field in ("clients", "window_s", "broadcasts_sent", "directs_sent", "acknowledged", "deliveries", "expected",
+                  "delivery_ratio", "deliveries_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_max"):
+        assert field in report, field
+    assert report["transport"] == transport
+    assert report["clients"] == 5 and report["clients_failed"] == 0
+    assert report["deliveries"] > 0 and report["deliveries_per_s"] > 0
+    assert report["broadcasts_sent"] + report["directs_sent"] > 0
+    assert report["errors"] == 0
+    assert report["delivery_ratio"] > 0.9
+    assert 0 < report["latency_ms_p50"] <= report["latency_ms_p99"] <= report["latency_ms_max"]
+
+
+def test_bench_text_report_and_login_storm(server):
+    text = bench("storm", "--port", str(server.tcp_port), "--transport", "tcp", "-c", "0", "--logins", "20", "--users", "1",
+                 "-d", "1.5", "-w", "0.2")
+    assert "logins: offered" in text
+    served = int(text.split("served ")[1].split(" ")[0])
+    assert served > 0
+
+
+def test_bench_refuses_nonsense():
+    result = subprocess.run([PARLEY_BIN, "bench", "--port", "1", "--direct", "2"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "--direct" in result.stderr
