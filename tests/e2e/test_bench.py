@@ -12,7 +12,8 @@ USERS = "".join(f"{group}{i} benchpw1\n" for group in ("ws", "tcp", "storm") for
 
 @pytest.fixture(scope="module")
 def server():
-    s = ParleyServer(block=2, timeout=60, credentials=USERS).start()
+    # A load tool floods on purpose: the per-user message limit is switched off for it, as an operator would.
+    s = ParleyServer(block=2, timeout=60, credentials=USERS, extra=["--limit", "messages=off"]).start()
     yield s
     s.stop()
 
