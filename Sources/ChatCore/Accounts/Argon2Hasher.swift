@@ -27,6 +27,8 @@ public final class Argon2Hasher: PasswordHasher {
     /// 128 bits, as RFC 9106 recommends.
     static let saltLength = 16
     static let hashLength = 32
+    /// The hashing threads' nice value: CFS gives a nice-10 thread about a tenth of a nice-0 thread's share.
+    public static let workerNiceness: Int32 = 19
 
     public let memoryKiB: UInt32
     public let iterations: UInt32
@@ -48,7 +50,9 @@ public final class Argon2Hasher: PasswordHasher {
         self.iterations = iterations
         self.parallelism = parallelism
         self.runsInline = runsInline
-        self.pool = runsInline ? nil : (pool ?? WorkerPool(name: "parley-hash"))
+        // Niceness 10: a hash waits while an event loop has work (DESIGN.md principle 2: a login storm must not
+        // stall other users' messages); the bounded backlog turns the excess into `busy` refusals.
+        self.pool = runsInline ? nil : (pool ?? WorkerPool(name: "parley-hash", niceness: Self.workerNiceness))
         self.logger = logger
     }
 
