@@ -94,6 +94,30 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         XCTAssertLessThanOrEqual(stats.queueHighWaterBytes, limit)
     }
 
+    func testCoalescedSendsKeepOrderRideWithLaterOutputAndLeaveWithinTheDelayOnTheirOwn() throws {
+        try startServer()
+        let (client, id) = try openClient()
+        // Alone: written by the coalescing timer, well within a second.
+        let started = Date()
+        server.send(Outbound("presence 1\n"), to: [id], coalescing: true)
+        XCTAssertEqual(try client.readLine(), "presence 1")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 1)
+        // Mixed with ordinary sends: call order is wire order, and nothing waits once other output goes.
+        for number in 0..<50 {
+            server.send(Outbound("coalesced \(number)\n"), to: [id], coalescing: true)
+            server.send(Outbound("now \(number)\n"), to: [id])
+        }
+        for number in 0..<50 {
+            XCTAssertEqual(try client.readLine(), "coalesced \(number)")
+            XCTAssertEqual(try client.readLine(), "now \(number)")
+        }
+        // A close flushes coalesced output queued before it.
+        server.send(Outbound("late\n"), to: [id], coalescing: true)
+        server.close(id)
+        XCTAssertEqual(try client.readLine(), "late", "close flushes what was queued before it")
+        XCTAssertTrue(try client.waitForClose())
+    }
+
     func testOutputCountersCountFramesAndGatherWrites() throws {
         try startServer()
         let (client, id) = try openClient()

@@ -54,6 +54,10 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
         gateway?.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) })
     }
 
+    func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID]) {
+        gateway?.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) }, coalescing: true)
+    }
+
     func disconnect(_ client: ClientID) {
         gateway?.close(ConnectionID(rawValue: client.rawValue))
     }

@@ -18,6 +18,9 @@ public protocol ChatOutput: AnyObject, Sendable {
     /// `payload` is one JSON object without a newline for `.json` clients, or ready-to-write text for `.text`
     /// clients. The same array is shared by every recipient in `clients` (encode once).
     func deliver(_ payload: [UInt8], to clients: [ClientID])
+    /// Like `deliver`, for events nobody waits for (presence): the transport may hold them back briefly so
+    /// they share a write with the recipient's other traffic. Order with `deliver` calls is kept.
+    func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID])
     /// Flush what was delivered to `client`, then close its connection.
     func disconnect(_ client: ClientID)
     /// `client` logged in: its transport may lift the tighter size limit it applies before login
@@ -27,6 +30,12 @@ public protocol ChatOutput: AnyObject, Sendable {
 
 extension ChatOutput {
     public func authenticated(_ client: ClientID) {}
+}
+
+extension ChatOutput {
+    public func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID]) {
+        deliver(payload, to: clients)
+    }
 }
 
 /// Milliseconds since the Unix epoch. Injected so lockout, idle timeout and whoelsesince are tested without sleeping.

@@ -220,7 +220,9 @@ extension ChatService {
     /// SPEC.md §3: if A has blocked B, B gets no presence lines about A.
     func announcePresence(of user: String, online isOnline: Bool, except session: Session) {
         let recipients = online.values.filter { $0 !== session && !hasBlocked(user, $0.onlineUser ?? "") }
-        fanOut(.presence(user: user, online: isOnline), to: recipients)
+        // Presence is a fan-out to everyone at every login and logout; coalesced, it rides along with the
+        // recipients' other output instead of costing a write per recipient (a login storm stays cheap).
+        fanOut(.presence(user: user, online: isOnline), to: recipients, coalesced: true)
     }
 
     func logOut(_ session: Session, re: RequestID?) {

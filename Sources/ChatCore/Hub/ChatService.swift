@@ -198,17 +198,20 @@ public final class ChatService: @unchecked Sendable {
     }
 
     /// Sends one event to many sessions, encoding it once per dialect (DESIGN.md principle 1).
-    func fanOut(_ event: ServerEvent, to recipients: [Session]) {
+    /// `coalesced`: nobody waits for this event (presence), so the transport may let it share a write with the
+    /// recipients' other traffic (ChatOutput.deliverCoalesced).
+    func fanOut(_ event: ServerEvent, to recipients: [Session], coalesced: Bool = false) {
         var jsonIDs: [ClientID] = []
         var textIDs: [ClientID] = []
         jsonIDs.reserveCapacity(recipients.count)
         for r in recipients where !r.isClosed {
             if r.kind == .json { jsonIDs.append(r.id) } else { textIDs.append(r.id) }
         }
-        if !jsonIDs.isEmpty { output.deliver(event.encoded(), to: jsonIDs) }
-        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) {
-            output.deliver(Array(text.utf8), to: textIDs)
+        func send(_ payload: [UInt8], _ ids: [ClientID]) {
+            if coalesced { output.deliverCoalesced(payload, to: ids) } else { output.deliver(payload, to: ids) }
         }
+        if !jsonIDs.isEmpty { send(event.encoded(), jsonIDs) }
+        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) { send(Array(text.utf8), textIDs) }
         metrics.deliveries += recipients.count
     }
 

@@ -83,6 +83,8 @@ final class EventLoop: @unchecked Sendable {
     /// Reads per readable event before moving on to other connections (NIO's maxMessagesPerRead).
     static let maxReadsPerEvent = 4
     static let readBufferBytes = 64 * 1024
+    /// The longest coalesced output waits for other output to share its write (`GatewayServer.send`).
+    static let coalescingDelay: Duration = .milliseconds(40)
     /// Accepts per listener event, so a connection storm cannot starve established connections.
     static let maxAcceptsPerTick = 64
     /// How long to stop accepting after running out of descriptors (EMFILE) or memory.
@@ -93,6 +95,8 @@ final class EventLoop: @unchecked Sendable {
         case connectionDeadline(token: UInt64)
         case repeating(@Sendable () -> Void)
         case resumeAccepting
+        /// Flush the connections whose coalesced output has waited `coalescingDelay`.
+        case flushCoalesced
         case stopDeadline
     }
 
@@ -129,6 +133,8 @@ final class EventLoop: @unchecked Sendable {
     private var events: [ReadyEvent] = []
     private var inboxItems: [InboxItem] = []
     var flushList: [Connection] = []
+    /// Connections holding coalesced output; flushed when the `flushCoalesced` timer fires (armed while non-empty).
+    var coalescedList: [Connection] = []
     var reapList: [Connection] = []
     /// This tick's output tallies, published by `publishTally`.
     var tally = OutputTally()
@@ -265,6 +271,8 @@ final class EventLoop: @unchecked Sendable {
                 body()
             case .resumeAccepting:
                 resumeAccepting()
+            case .flushCoalesced:
+                flushCoalesced()
             case .stopDeadline:
                 for connection in connections.all where !connection.isClosed {
                     close(connection, reason: connection.drainingReason ?? .serverStopping)
@@ -280,6 +288,12 @@ final class EventLoop: @unchecked Sendable {
             case .send(let outbound, let ids):
                 for id in ids {
                     if let connection = connections.connection(for: id) { enqueue(outbound, on: connection) }
+                }
+            case .sendCoalesced(let outbound, let ids):
+                for id in ids {
+                    if let connection = connections.connection(for: id) {
+                        enqueue(outbound, on: connection, coalescing: true)
+                    }
                 }
             case .close(let id):
                 if let connection = connections.connection(for: id) { closeByApplication(connection) }

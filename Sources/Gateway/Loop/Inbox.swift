@@ -5,6 +5,9 @@ import Synchronization
 enum InboxItem: Sendable {
     /// Queue `Outbound` on each of these connections (all owned by the receiving loop).
     case send(Outbound, [ConnectionID])
+    /// Like `send`, but the bytes may wait up to `EventLoop.coalescingDelay` for other output to the same
+    /// connection, so that they leave in the same gather write (`GatewayServer.send(_:to:coalescing:)`).
+    case sendCoalesced(Outbound, [ConnectionID])
     /// Flush, then close, the connection.
     case close(ConnectionID)
     /// A socket accepted by loop 0 for this loop to own from now on; `isHTTP` if it came in on the HTTP port.

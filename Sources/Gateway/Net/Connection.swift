@@ -55,6 +55,7 @@ final class Connection {
 
     /// Membership flags for the loop's per-tick lists, so each connection appears at most once.
     var isInFlushList = false
+    var isInCoalescedList = false
     var isInReapList = false
 
     init(fd: Int32, id: ConnectionID, token: UInt64, peer: PeerAddress, maxLineBytes: Int) {

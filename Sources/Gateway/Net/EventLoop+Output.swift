@@ -7,7 +7,8 @@ extension EventLoop {
 
     /// Queues `outbound` on `connection`, enforcing the slow-consumer limit. `raw` queues the payload
     /// bytes as they are (HTTP responses, WebSocket control frames) whatever the connection's framing.
-    func enqueue(_ outbound: Outbound, on connection: Connection, raw: Bool = false) {
+    /// `coalescing` leaves the flush to the connection's next other output or the coalescing timer.
+    func enqueue(_ outbound: Outbound, on connection: Connection, raw: Bool = false, coalescing: Bool = false) {
         guard connection.acceptsOutput else { return }
         let part = raw ? .payload : connection.outputPart
         let size = outbound.range(of: part).count
@@ -31,7 +32,30 @@ extension EventLoop {
         connection.output.append(outbound, part: part)
         if connection.output.queuedBytes > tally.queueHighWater { tally.queueHighWater = connection.output.queuedBytes }
         reportQueuedBytes(of: connection)
-        scheduleFlush(connection)
+        if coalescing {
+            scheduleCoalescedFlush(connection)
+        } else {
+            scheduleFlush(connection)
+        }
+    }
+
+    /// Puts `connection` on the coalesced list (once) and arms the timer that flushes the list.
+    private func scheduleCoalescedFlush(_ connection: Connection) {
+        guard !connection.isInCoalescedList else { return }
+        connection.isInCoalescedList = true
+        if coalescedList.isEmpty {
+            timers.schedule(at: now &+ Self.coalescingDelay.nanoseconds, .flushCoalesced)
+        }
+        coalescedList.append(connection)
+    }
+
+    /// The coalescing delay is over: write what is still queued (most of it left earlier with other output).
+    func flushCoalesced() {
+        for connection in coalescedList {
+            connection.isInCoalescedList = false
+            if !connection.output.isEmpty { scheduleFlush(connection) }
+        }
+        coalescedList.removeAll(keepingCapacity: true)
     }
 
     /// Puts `connection` on this tick's before-sleep flush list (once).

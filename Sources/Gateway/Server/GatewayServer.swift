@@ -112,11 +112,19 @@ public final class GatewayServer: Sendable {
     /// calling threads: each call appends to the owning loop's FIFO inbox under its mutex, one
     /// entry per loop per call, and the loop applies entries in order. Unknown or closed IDs are
     /// ignored.
-    public func send(_ outbound: Outbound, to ids: [ConnectionID]) {
+    ///
+    /// `coalescing`: the bytes need not leave at once. They are queued in order like any send, but written
+    /// only with the connection's next other output or after at most `EventLoop.coalescingDelay` (40 ms), so
+    /// a fan-out of something nobody waits for (presence) rides along with the traffic around it instead of
+    /// costing one write system call per receiver of its own.
+    public func send(_ outbound: Outbound, to ids: [ConnectionID], coalescing: Bool = false) {
         guard let first = ids.first else { return }
+        func item(_ group: [ConnectionID]) -> InboxItem {
+            coalescing ? .sendCoalesced(outbound, group) : .send(outbound, group)
+        }
         // The common cases, one receiver or all receivers on one loop, need no regrouping.
         if inboxes.count == 1 || ids.allSatisfy({ $0.loop == first.loop }) {
-            if first.loop < inboxes.count { inboxes[first.loop].post(.send(outbound, ids)) }
+            if first.loop < inboxes.count { inboxes[first.loop].post(item(ids)) }
             return
         }
         var groups = [[ConnectionID]](repeating: [], count: inboxes.count)
@@ -124,7 +132,7 @@ public final class GatewayServer: Sendable {
             groups[id.loop].append(id)
         }
         for (loop, group) in groups.enumerated() where !group.isEmpty {
-            inboxes[loop].post(.send(outbound, group))
+            inboxes[loop].post(item(group))
         }
     }
 
