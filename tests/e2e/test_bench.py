@@ -1,5 +1,6 @@
 """`parley bench` against a real server, over both doors: the report has its fields and traffic got through."""
 import json
+import resource
 import subprocess
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from parley_harness import PARLEY_BIN, ParleyServer
 
 # One group of accounts per test, so that one test's logouts never race the next one's logins.
-USERS = "".join(f"{group}{i} benchpw1\n" for group in ("ws", "tcp", "storm") for i in range(5))
+USERS = "".join(f"{group}{i} benchpw1\n" for group in ("ws", "tcp", "storm", "stall") for i in range(5))
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,18 @@ def test_bench_text_report_and_login_storm(server):
     assert "logins: offered" in text
     served = int(text.split("served ")[1].split(" ")[0])
     assert served > 0
+
+
+def test_bench_stalled_clients_alone_wait_instead_of_spinning(server):
+    # With nothing to send the loop must sleep in poll until the window ends. It once woke at once on every
+    # pass (an unused send schedule counted as due), burning a core beside the run it was meant to load.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report = json.loads(bench("stall", "--port", str(server.http_port), "-c", "0", "--stalled", "2", "-d", "2", "-w", "0",
+                              "--json"))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert report["stalled_online"] == 2
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    assert cpu < 0.5, f"bench used {cpu:.2f} s of CPU in a 2 s window with nothing to do"
 
 
 def test_bench_refuses_nonsense():

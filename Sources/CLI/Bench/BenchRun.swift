@@ -180,7 +180,9 @@ final class BenchRun {
                 if nextLogin + 1_000_000_000 < now { nextLogin = now }
             }
             now = Self.now()
-            let wake = min(nextSend, nextLogin, end)
+            // Only a schedule that is running may wake the loop early: an idle one (no senders, no storm) left at
+            // `start` would make every poll return at once, a busy loop beside the run it is meant to load.
+            let wake = min(sendInterval == .max ? end : nextSend, loginInterval == .max ? end : nextLogin, end)
             let milliseconds = wake > now ? Int32(min((wake - now) / 1_000_000, 10)) : 0
             pump(timeoutMilliseconds: milliseconds)
         }
