@@ -40,7 +40,10 @@ mkdir -p "$BENCH"
 build() {
   [ "${NO_BUILD:-0}" = 1 ] && return
   scripts/bootstrap --no-venv >/dev/null
-  command -v node >/dev/null && [ -d /usr/share/nodejs/ws ] || apt-get install -y -qq nodejs node-ws >/dev/null
+  # The node peer runs on Debian's packaged ws (a benchmark-only dependency, so not in scripts/bootstrap).
+  if ! command -v node >/dev/null || [ ! -d /usr/share/nodejs/ws ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs node-ws >/dev/null
+  fi
   swift build -c release --scratch-path .build-perf --product parley 2>&1 | tail -1
   gcc -O2 -o "$BENCH/wsload" "$SHARED/loadgen/wsload.c"
   gcc -O2 -o "$BENCH/chatd" "$SHARED/c-epoll/chatd.c"
