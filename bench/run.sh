@@ -19,6 +19,7 @@
 #   parley-2cpu | parley-tcp-2cpu  two event loops, unpinned (shares CPU 0 with the driver)
 #   chatd | chatd-tcp            shared/bench/c-epoll/chatd --mode batch --parley: the physical floor
 #   node                         shared/bench/node-ws on Debian's node-ws (the peer protocol; WebSocket only)
+#   hummingbird                  shared/bench/hummingbird-chat (SwiftNIO; the peer protocol; WebSocket only)
 #
 # Environment: OUT (results file, default .build-bench/results.txt), DUR (measured s, default 10), WARM (default 3),
 # SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds.
@@ -34,7 +35,7 @@ OUT=${OUT:-$BENCH/results.txt}
 DUR=${DUR:-10} WARM=${WARM:-3}
 PARLEY=$ROOT/.build-perf/release/parley
 mode=${1:-} && shift || true
-[ -n "$mode" ] && [ $# -gt 0 ] || { sed -n '2,29p' "$0"; exit 2; }
+[ -n "$mode" ] && [ $# -gt 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
 mkdir -p "$BENCH"
 
 build() {
@@ -47,6 +48,9 @@ build() {
   swift build -c release --scratch-path .build-perf --product parley 2>&1 | tail -1
   gcc -O2 -o "$BENCH/wsload" "$SHARED/loadgen/wsload.c"
   gcc -O2 -o "$BENCH/chatd" "$SHARED/c-epoll/chatd.c"
+  case " $* " in *" hummingbird "*)  # about 7 minutes the first time
+    swift build -c release --package-path "$SHARED/hummingbird-chat" --scratch-path "$BENCH/hb" 2>&1 | tail -1 ;;
+  esac
 }
 
 # The benchmark accounts (u0..u4999 for the driver, s0..s199 for the login storm), hashed once into a template
@@ -88,6 +92,10 @@ start() { # SERVER [extra parley options...]
     node)
       PORT=$((9300 + RANDOM % 500))
       NODE_PATH=/usr/share/nodejs $pin node "$SHARED/node-ws/server.js" $PORT > "$log" 2>&1 &
+      PID=$! ;;
+    hummingbird)
+      PORT=$((9300 + RANDOM % 500))
+      PORT=$PORT $pin "$BENCH/hb/release/HBChat" > "$log" 2>&1 &
       PID=$! ;;
     *) echo "unknown server $name" >&2; exit 2 ;;
   esac
@@ -131,7 +139,7 @@ side() {
   SIDE_PID=$!
 }
 
-build
+build "$@"
 seed
 for server in "$@"; do
   case "$mode" in

@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-SERVERS = ("parley-tcp-2cpu", "parley-2cpu", "parley-tcp", "parley", "chatd-tcp", "chatd", "node")
+SERVERS = ("parley-tcp-2cpu", "parley-2cpu", "parley-tcp", "parley", "chatd-tcp", "chatd", "node", "hummingbird")
 
 
 def split(label):
