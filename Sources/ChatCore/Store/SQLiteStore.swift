@@ -214,8 +214,7 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
             switch job {
             case .write(let writes, let meta, let done) where !isolatingWrites:
                 do {
-                    for write in writes { try StoreSchema.apply(write, db) }
-                    for (key, value) in meta { try StoreSchema.setMeta(key, value, db) }
+                    try Self.apply(writes, meta, db)
                 } catch {
                     throw BareWriteFailed()
                 }
@@ -225,8 +224,7 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
                     // A savepoint per call: one caller's bad write (say, a duplicate id) rolls back only that
                     // caller's writes instead of failing everybody's messages in the same batch.
                     try db.inSavepoint {
-                        for write in writes { try StoreSchema.apply(write, db) }
-                        for (key, value) in meta { try StoreSchema.setMeta(key, value, db) }
+                        try Self.apply(writes, meta, db)
                         return .commit
                     }
                     completions.append { done(.success(())) }
@@ -243,6 +241,12 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
             }
         }
         return completions
+    }
+
+    /// One call's writes and metadata, in order: the same with or without a savepoint around them.
+    private static func apply(_ writes: [StoreWrite], _ meta: [String: String], _ db: Database) throws {
+        for write in writes { try StoreSchema.apply(write, db) }
+        for (key, value) in meta { try StoreSchema.setMeta(key, value, db) }
     }
 }
 
