@@ -155,8 +155,10 @@ final class BenchRun {
         let senders = (0..<min(plan.senders, plan.clients)).compactMap { members[$0] }.filter { $0.phase == .online }
         let sendInterval = plan.rate > 0 && !senders.isEmpty ? UInt64(1e9 / plan.rate) : UInt64.max
         let loginInterval = plan.loginRate > 0 ? UInt64(1e9 / plan.loginRate) : UInt64.max
-        var nextSend = start
-        var nextLogin = start
+        // A schedule that never runs (no senders, no storm) is never due: left at `start`, it would make every
+        // poll below return at once, a busy loop beside the run the tool is meant to load.
+        var nextSend = sendInterval == .max ? UInt64.max : start
+        var nextLogin = loginInterval == .max ? UInt64.max : start
         var senderIndex = 0
         var measuredFrom = start
         while benchInterrupted == 0 {
@@ -167,22 +169,20 @@ final class BenchRun {
                 report.latency.reset()
             }
             if now >= end { break }
-            while sendInterval != .max && nextSend <= now {
+            while nextSend <= now {
                 send(from: senders[senderIndex], stamp: nextSend)
                 senderIndex = (senderIndex + 1) % senders.count
                 nextSend &+= sendInterval
                 // Fell more than a second behind (this machine is saturated): skip ahead rather than burst.
                 if nextSend + 1_000_000_000 < now { nextSend = now }
             }
-            while loginInterval != .max && nextLogin <= now {
+            while nextLogin <= now {
                 startStormLogin()
                 nextLogin &+= loginInterval
                 if nextLogin + 1_000_000_000 < now { nextLogin = now }
             }
             now = Self.now()
-            // Only a schedule that is running may wake the loop early: an idle one (no senders, no storm) left at
-            // `start` would make every poll return at once, a busy loop beside the run it is meant to load.
-            let wake = min(sendInterval == .max ? end : nextSend, loginInterval == .max ? end : nextLogin, end)
+            let wake = min(nextSend, nextLogin, end)
             let milliseconds = wake > now ? Int32(min((wake - now) / 1_000_000, 10)) : 0
             pump(timeoutMilliseconds: milliseconds)
         }
