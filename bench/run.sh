@@ -76,6 +76,7 @@ start() { # SERVER [extra parley options...]
   SERVER=$name
   local pin="taskset -c 1" loops=1 log=$BENCH/server.log
   case "$name" in *-2cpu) pin="" loops=2 ;; esac
+  PORT=$((9300 + RANDOM % 500))  # the peers take a port on their command line; Parley picks its own (port 0)
   case "$name" in
     parley*)
       rm -rf "$BENCH/run-data" && cp -a "$BENCH/seed-data" "$BENCH/run-data"
@@ -86,15 +87,13 @@ start() { # SERVER [extra parley options...]
       TCP_PORT=$(sed -n 's/.*tcp=\([0-9]*\).*/\1/p' "$log" | head -1)
       PORT=$(sed -n 's/.*http=\([0-9]*\).*/\1/p' "$log" | head -1) ;;
     chatd*)
-      PORT=$((9300 + RANDOM % 500)) TCP_PORT=$((PORT + 1))
+      TCP_PORT=$((PORT + 1))
       $pin "$BENCH/chatd" $PORT --mode batch --parley --tcp-port $TCP_PORT > "$log" 2>&1 &
       PID=$! ;;
     node)
-      PORT=$((9300 + RANDOM % 500))
       NODE_PATH=/usr/share/nodejs $pin node "$SHARED/node-ws/server.js" $PORT > "$log" 2>&1 &
       PID=$! ;;
     hummingbird)
-      PORT=$((9300 + RANDOM % 500))
       PORT=$PORT $pin "$BENCH/hb/release/HBChat" > "$log" 2>&1 &
       PID=$! ;;
     *) echo "unknown server $name" >&2; exit 2 ;;
@@ -115,15 +114,20 @@ stop() {
 trap stop EXIT
 
 # drive SERVER LABEL C S R [wsload options...]: one measured run, one RESULT line appended to $OUT.
-# 32 logins in flight: Parley answers `busy` (retry after 1 s) past 64 queued password checks, and the driver
-# does not retry, so more in flight would leave a client out of the run.
 drive() {
   local name=$1 label=$2 c=$3 s=$4 r=$5; shift 5
-  local args=(--port "$PORT")
-  case "$name" in *tcp*) args=(--port "$TCP_PORT" --tcp) ;; esac
-  case "$name" in parley*|chatd*) args+=(--parley) ;; esac
-  taskset -c 0 "$BENCH/wsload" -c "$c" -s "$s" -r "$r" -d "$DUR" -w "$WARM" --size 64 --pid "$PID" \
-    --label "$label" --quiet --inflight 32 "${args[@]}" "$@" | tee -a "$OUT"
+  wsload "$name" -c "$c" -s "$s" -r "$r" -d "$DUR" -w "$WARM" --size 64 --label "$label" --quiet "$@"
+}
+
+# wsload SERVER [options...]: the driver on CPU 0 against the running server's door, in its protocol.
+# 32 logins in flight: Parley answers `busy` (retry after 1 s) past 64 queued password checks, and the driver
+# does not retry, so more in flight would leave a client out of the run.
+wsload() {
+  local name=$1; shift
+  local door=(--port "$PORT")
+  case "$name" in *tcp*) door=(--port "$TCP_PORT" --tcp) ;; esac
+  case "$name" in parley*|chatd*) door+=(--parley) ;; esac
+  taskset -c 0 "$BENCH/wsload" --pid "$PID" --inflight 32 "${door[@]}" "$@" | tee -a "$OUT"
 }
 
 # side LABEL parley-bench-options...: a second load beside the measured one (login storm, stalled readers),
@@ -155,9 +159,7 @@ for server in "$@"; do
     direct) start "$server"; LABEL=$server-direct; drive "$server" "$LABEL" 1000 200 100 --direct 1; stop ;;
     idle)
       start "$server"; LABEL=$server-idle
-      taskset -c 0 "$BENCH/wsload" --mode idle --steps "${STEPS:-1000,5000}" --pid "$PID" --label "$server-idle" --inflight 32 \
-        $(case "$server" in *tcp*) echo --port "$TCP_PORT" --tcp ;; *) echo --port "$PORT" ;; esac) \
-        $(case "$server" in parley*|chatd*) echo --parley ;; esac) | tee -a "$OUT"
+      wsload "$server" --mode idle --steps "${STEPS:-1000,5000}" --label "$LABEL"
       stop ;;
     storm|guess|slow)
       case "$server" in parley*) ;; *) echo "$mode runs against parley only" >&2; exit 2 ;; esac
