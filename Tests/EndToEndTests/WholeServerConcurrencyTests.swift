@@ -170,9 +170,17 @@ final class WholeServerConcurrencyTests: XCTestCase {
         defer { store.close() }
         var ids = Set<Int64>()
         for sender in senders {
-            let box = Box<Result<[StoredMessage], any Error>>()
-            store.history(HistoryQuery(owner: sender, with: nil, before: nil, limit: HistoryQuery.maxLimit)) { box.set($0) }
-            for message in try box.wait().get() where message.from == sender { ids.insert(message.id) }
+            // Page back through the whole history: a flood's recipient has far more than one page, and its own
+            // sent messages are older than the flood, so a single newest page would hide them.
+            var before: Int64?
+            while true {
+                let box = Box<Result<[StoredMessage], any Error>>()
+                store.history(HistoryQuery(owner: sender, with: nil, before: before, limit: HistoryQuery.maxLimit)) { box.set($0) }
+                let page = try box.wait().get()
+                guard let oldest = page.map(\.id).min() else { break }
+                for message in page where message.from == sender { ids.insert(message.id) }
+                before = oldest
+            }
         }
         return ids
     }
