@@ -238,8 +238,8 @@ final class Console {
         return drawn.output
     }
 
-    /// Writes all of `string`. The screen may be a non-blocking descriptor (shared with a program that set it so,
-    /// or a pipe to a slow reader): then it waits in poll() until there is room, rather than retrying at once.
+    /// Writes all of `string`. The screen's descriptor may be non-blocking (its open file is shared with whatever
+    /// made it so): when it is full, this waits in poll() until there is room, rather than retrying at once.
     private func emit(_ string: String) {
         guard !string.isEmpty else { return }
         let bytes = Array(string.utf8)
