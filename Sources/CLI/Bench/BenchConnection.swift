@@ -3,8 +3,8 @@ import Glibc
 
 /// One client socket of `parley bench`: non-blocking, with its own input and output buffers, speaking
 /// PROTOCOL.md as JSON lines or as WebSocket text messages (client frames masked, RFC 6455 §5.3). The lines and
-/// frames are cut by the gateway's own `LineFramer` and `WebSocketFrameParser`, so the tool reads the wire
-/// exactly as the server writes it.
+/// frames are cut by the gateway's own `LineFramer` and `WebSocketFrameParser` (in its mode for the server's
+/// frames), and frames masked by its encoder: the tool has no framing code of its own.
 final class BenchConnection {
     enum Role: Equatable {
         /// A fan-out client: receives everything, and sends if its index is below the sender count.
@@ -188,6 +188,7 @@ final class BenchConnection {
         }
     }
 
+    /// The index in `haystack` where `needle` first starts.
     static func find(_ needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         var index = haystack.startIndex

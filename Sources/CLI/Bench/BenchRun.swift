@@ -1,7 +1,8 @@
 import ChatCore
 import Glibc
 
-/// Set by SIGINT: `parley bench` stops where it is and reports what it measured so far.
+/// Set by SIGINT or SIGTERM: `parley bench` stops where it is and reports what it measured so far. A global,
+/// because a C signal handler can reach nothing else.
 nonisolated(unsafe) var benchInterrupted: sig_atomic_t = 0
 
 /// What one run was asked to do (the command line, checked).

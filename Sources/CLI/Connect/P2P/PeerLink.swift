@@ -139,7 +139,8 @@ enum PeerMessage: Equatable {
     /// add types without breaking an older one; refused as a first line.
     case unknown
 
-    /// The longest line either side sends or takes, newline excluded (the server's limit, PROTOCOL.md).
+    /// The longest line either side sends or takes, newline (and a CR before it) excluded (the server's limit,
+    /// PROTOCOL.md).
     static let maxLine = 65_536
 
     /// Decodes one line (without its newline). Nil: not a JSON object, or a known type with missing or ill-typed
