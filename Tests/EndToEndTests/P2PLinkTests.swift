@@ -115,6 +115,21 @@ final class P2PLinkTests: XCTestCase {
         XCTAssertEqual(sessions.send("x", to: "hans"), ["Error. Private messaging to hans not enabled"])
     }
 
+    func testALineOfExactlyTheLimitIsTakenAndOneByteMoreEndsTheSession() {
+        let hans = openSession(with: "hans")
+        func line(_ length: Int) -> String {
+            let frame = #"{"type":"private","text":""}"#
+            return #"{"type":"private","text":""# + String(repeating: "x", count: length - frame.utf8.count) + #""}"#
+        }
+        hans.say(line(PeerMessage.maxLine) + "\r\n")
+        let taken = pump(until: { !$0.isEmpty })
+        XCTAssertEqual(taken.count, 1)
+        XCTAssertTrue(taken.first?.hasPrefix("hans(private): xxx") ?? false)
+        hans.say(line(PeerMessage.maxLine + 1) + "\n")
+        XCTAssertEqual(pump(until: { !$0.isEmpty }), ["Error. hans is no longer reachable"])
+        XCTAssertTrue(hans.isClosed())
+    }
+
     func testStopLogoutAndUnknownTypesFromThePeer() {
         let hans = openSession(with: "hans")
         hans.say(#"{"type":"typing"}"# + "\n" + #"{"type":"stopprivate"}"# + "\n")

@@ -1,7 +1,8 @@
 import ChatCore
 import Glibc
 
-/// Set by SIGINT: `parley bench` stops where it is and reports what it measured so far.
+/// Set by SIGINT or SIGTERM: `parley bench` stops where it is and reports what it measured so far. A global,
+/// because a C signal handler can reach nothing else.
 nonisolated(unsafe) var benchInterrupted: sig_atomic_t = 0
 
 /// What one run was asked to do (the command line, checked).
@@ -79,8 +80,7 @@ final class BenchRun {
     }
 
     deinit {
-        for connection in connections { close(connection.fd) }
-        buffer.deallocate()
+        buffer.deallocate()  // the connections' sockets close themselves
     }
 
     static func now() -> UInt64 {
@@ -97,14 +97,7 @@ final class BenchRun {
         drive()
         // Stalled clients: did the server give up on them (EOF or reset once their backlog is read)?
         for connection in connections where connection.role == .stalled {
-            var gone = false
-            while true {
-                let count = Glibc.read(connection.fd, buffer.baseAddress, buffer.count)
-                if count > 0 { continue }
-                gone = count == 0 || (errno != EAGAIN && errno != EINTR)
-                break
-            }
-            if gone { report.stalledDisconnected += 1 }
+            if connection.discardInputAndCheckClosed(using: buffer) { report.stalledDisconnected += 1 }
         }
         return report
     }
@@ -139,10 +132,10 @@ final class BenchRun {
 
     @discardableResult
     private func open(role: BenchConnection.Role, user: String, receiveBuffer: Int32? = nil) -> BenchConnection? {
-        guard let fd = BenchConnection.open(address, receiveBuffer: receiveBuffer) else { return nil }
-        let connection = BenchConnection(fd: fd, role: role, user: user, webSocket: plan.webSocket, now: Self.now())
+        guard let socket = BenchConnection.open(address, receiveBuffer: receiveBuffer) else { return nil }
+        let connection = BenchConnection(socket: socket, role: role, user: user, webSocket: plan.webSocket, now: Self.now())
         connections.append(connection)
-        pollSet.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0))
+        pollSet.append(pollfd(fd: socket.fd, events: Int16(POLLOUT), revents: 0))
         return connection
     }
 
@@ -259,8 +252,9 @@ final class BenchRun {
             pollSet[index].events = events
             pollSet[index].revents = 0
         }
-        let ready = poll(&pollSet, nfds_t(pollSet.count), timeoutMilliseconds)
-        guard ready > 0 else { return }
+        // A failed or interrupted poll is just a round with nothing ready: the caller's loop comes back at once.
+        guard case .ready(let ready) = SystemCall.poll(&pollSet, timeoutMilliseconds: timeoutMilliseconds), ready > 0
+        else { return }
         var closed: [BenchConnection] = []
         for index in pollSet.indices where pollSet[index].revents != 0 {
             let connection = connections[index]
@@ -294,7 +288,7 @@ final class BenchRun {
             if measuring && (connection.phase == .loggingIn || connection.phase == .upgrading) { report.loginsFailed += 1 }
         }
         connection.phase = .closed
-        close(connection.fd)
+        connection.socket.close()  // now: `members` keeps the object for the report
         connections.swapAt(index, connections.count - 1)
         pollSet.swapAt(index, pollSet.count - 1)
         connections.removeLast()

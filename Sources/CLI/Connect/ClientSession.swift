@@ -86,14 +86,16 @@ final class ClientSession {
                 pollfd(fd: SignalPipe.readFD, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: readKeyboard ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0),
             ] + phase.peerPollFDs
-            let ready = poll(&fds, nfds_t(fds.count), timeoutMilliseconds())
-            if ready < 0 {
-                if errno == EINTR { continue }
+            switch SystemCall.poll(&fds, timeoutMilliseconds: timeoutMilliseconds()) {
+            case .interrupted:
+                continue
+            case .failed:
                 return .connectionLost
-            }
-            if ready == 0 {
+            case .ready(0):
                 if let end = checkWaitLimit() { return end }
                 continue
+            case .ready:
+                break
             }
             if fds[1].revents != 0 {
                 let signals = SignalPipe.drain()
@@ -159,11 +161,10 @@ final class ClientSession {
 
     private func readKeyboardBytes() {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress!, $0.count) }
-        if n > 0 {
-            console.receive(buffer[..<n])
-        } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
-            console.receiveEndOfInput()
+        switch buffer.withUnsafeMutableBytes({ SystemCall.read(STDIN_FILENO, into: $0) }) {
+        case .bytes(let n): console.receive(buffer[..<n])
+        case .wouldBlock: break
+        case .closed, .failed: console.receiveEndOfInput()
         }
     }
 }

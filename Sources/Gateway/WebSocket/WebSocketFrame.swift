@@ -44,10 +44,12 @@ public struct WebSocketCloseCode: RawRepresentable, Hashable, Sendable, CustomSt
     public var description: String { String(rawValue) }
 }
 
-/// Why a client's input broke RFC 6455, and the close code each violation gets.
+/// Why a peer's input broke RFC 6455, and the close code each violation gets.
 public enum WebSocketProtocolError: Error, Sendable, Equatable {
     /// §5.1: a client frame without the MASK bit.
     case unmaskedFrame
+    /// §5.1: a server frame with the MASK bit (what a client reading the server refuses).
+    case maskedFrame
     /// §5.2: RSV1–3 set with no extension negotiated.
     case reservedBitsSet
     /// §5.2: opcodes 3–7 and 0xB–0xF.
@@ -81,7 +83,7 @@ public enum WebSocketProtocolError: Error, Sendable, Equatable {
     }
 }
 
-/// A parsed client frame with its payload already unmasked.
+/// A parsed frame with its payload already unmasked.
 public struct WebSocketFrame: Sendable, Equatable {
     public var fin: Bool
     public var opcode: WebSocketOpcode
@@ -159,5 +161,26 @@ extension WebSocketFrame {
             payload.append(contentsOf: String(scalar).utf8)
         }
         return encode(opcode: .close, payload: payload)
+    }
+}
+
+// MARK: - Client frame encoding
+
+extension WebSocketFrame {
+    /// A complete client frame (§5.3: a client MUST mask every frame it sends): the header with the MASK bit
+    /// and `maskKey` (big-endian, as it goes on the wire), then `payload` XORed with it. The key should be
+    /// unpredictable to scripts in a browser; a load tool may use any sequence.
+    public static func encodeMasked(opcode: WebSocketOpcode, fin: Bool = true, payload: some Collection<UInt8>,
+                                    maskKey: UInt32) -> [UInt8] {
+        var frame = header(opcode: opcode, fin: fin, payloadLength: payload.count)
+        frame[1] |= 0x80
+        let mask = withUnsafeBytes(of: maskKey.bigEndian) { Array($0) }
+        frame.append(contentsOf: mask)
+        let start = frame.count
+        frame.append(contentsOf: payload)
+        frame.withUnsafeMutableBufferPointer { bytes in
+            for index in start..<bytes.count { bytes[index] ^= mask[(index - start) & 3] }
+        }
+        return frame
     }
 }

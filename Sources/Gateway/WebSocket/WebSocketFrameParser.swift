@@ -1,5 +1,6 @@
-/// Incremental parser for client-to-server frames (RFC 6455 §5), shaped like SwiftNIO's: a
-/// value with an explicit state, fed any number of bytes at a time, returning one frame at a time.
+/// Incremental parser for WebSocket frames (RFC 6455 §5), shaped like SwiftNIO's: a value with an
+/// explicit state, fed any number of bytes at a time, returning one frame at a time. The gateway reads
+/// its clients' frames with it (masked, §5.1); `parley bench`, a client, reads the server's (unmasked).
 ///
 /// Every §5 rule that can be decided from a header is decided at the byte that settles it, before
 /// any payload arrives: RSV bits, opcode and sequencing at byte 1, the MASK bit at byte 2, the
@@ -12,8 +13,15 @@
 /// It also tracks the §5.4 fragmentation sequence (continuations only inside a fragmented message,
 /// no new data frame before it ends) and the per-message size limit across fragments.
 ///
-/// Loop-confined: owned by one `WebSocketSession`. Not Sendable by intent (it is a plain value).
+/// Loop-confined: owned by one `WebSocketSession` (or one bench client). Not Sendable by intent (it is a
+/// plain value).
 public struct WebSocketFrameParser {
+    /// Whose frames are read: the MASK bit must be set on every client frame and on no server frame (§5.1).
+    public enum Sender: Sendable {
+        case client
+        case server
+    }
+
     public enum Result: Sendable, Equatable {
         /// All input was used and no frame is complete yet.
         case needMoreData
@@ -34,6 +42,8 @@ public struct WebSocketFrameParser {
     /// at its next frame.
     public var maxMessageBytes: Int
 
+    /// 4 for masked (client) frames, 0 for server frames: the bytes of masking key ending each header.
+    private let maskKeyLength: Int
     private var state = State.header
     private var header: [UInt8] = []        // at most 14 bytes of the frame header in progress
     private var headerLength = 2            // full header size, known once byte 2 arrives
@@ -45,9 +55,11 @@ public struct WebSocketFrameParser {
     private var messageOpen = false         // a fragmented text/binary message awaits continuations
     private var messageBytes = 0            // bytes of the open message, including the current frame
 
-    /// Creates a parser enforcing `maxMessageBytes` (65,536 by default: 64 KiB is allowed).
-    public init(maxMessageBytes: Int = 65_536) {
+    /// Creates a parser of `sender`'s frames (a client's, by default) enforcing `maxMessageBytes` (65,536 by
+    /// default: 64 KiB is allowed).
+    public init(maxMessageBytes: Int = 65_536, reading sender: Sender = .client) {
         self.maxMessageBytes = maxMessageBytes
+        maskKeyLength = sender == .client ? 4 : 0
         header.reserveCapacity(14)
     }
 
@@ -132,18 +144,21 @@ public struct WebSocketFrameParser {
             }
         case 2:
             let byte = header[1]
-            // §5.1: a server MUST close on an unmasked client frame.
-            if byte & 0x80 == 0 { return .unmaskedFrame }
+            // §5.1: a server MUST close on an unmasked client frame, a client on a masked server frame.
+            let masked = byte & 0x80 != 0
+            if maskKeyLength > 0 && !masked { return .unmaskedFrame }
+            if maskKeyLength == 0 && masked { return .maskedFrame }
             let length7 = Int(byte & 0x7F)
-            headerLength = 2 + (length7 == 126 ? 2 : length7 == 127 ? 8 : 0) + 4
+            headerLength = 2 + (length7 == 126 ? 2 : length7 == 127 ? 8 : 0) + maskKeyLength
             remaining = length7
-        case 3 where headerLength == 14:
+        case 3 where headerLength - maskKeyLength == 10:
             // §5.2: the most significant bit of the 64-bit length MUST be 0.
             if header[2] & 0x80 != 0 { return .invalidPayloadLength }
         default:
             break
         }
-        if header.count == headerLength - 4 && headerLength > 6 {
+        let lengthEnd = headerLength - maskKeyLength
+        if header.count == lengthEnd && lengthEnd > 2 {
             // §5.2: the 16- or 64-bit length is big-endian; a non-minimal form is allowed.
             var length: UInt64 = 0
             for byte in header[2..<header.count] { length = length << 8 | UInt64(byte) }
@@ -153,7 +168,7 @@ public struct WebSocketFrameParser {
             let budget = UInt64(max(0, maxMessageBytes - (opcode == .continuation ? messageBytes : 0)))
             if !opcode.isControl && length > budget { return .messageTooBig }
             remaining = Int(length)
-        } else if header.count == 2 && headerLength == 6 && !opcode.isControl {
+        } else if header.count == 2 && lengthEnd == 2 && !opcode.isControl {
             let budget = maxMessageBytes - (opcode == .continuation ? messageBytes : 0)
             if remaining > budget { return .messageTooBig }
         }
@@ -161,7 +176,7 @@ public struct WebSocketFrameParser {
     }
 
     private mutating func acceptHeader() {
-        maskKey = header[headerLength - 4..<headerLength].reduce(0) { $0 << 8 | UInt32($1) }
+        maskKey = header[headerLength - maskKeyLength..<headerLength].reduce(0) { $0 << 8 | UInt32($1) }
         if !opcode.isControl {
             messageBytes = (opcode == .continuation ? messageBytes : 0) + remaining
             messageOpen = !fin
@@ -174,6 +189,7 @@ public struct WebSocketFrameParser {
         let start = payload.count
         payload.append(contentsOf: bytes)
         let key = maskKey
+        guard key != 0 else { return }  // a server frame, or a client's all-zero key: nothing to undo
         payload.withUnsafeMutableBufferPointer { buffer in
             for position in start..<buffer.count {
                 let shift = UInt32(24 - 8 * (position & 3))

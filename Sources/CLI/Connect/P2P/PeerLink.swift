@@ -1,4 +1,5 @@
 import ChatCore
+import Gateway
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -28,7 +29,7 @@ final class PeerLink {
     static let maxQueued = 1 << 20
     private static let readChunk = 16_384
 
-    let fd: Int32
+    let socket: ClientSocket
     var phase: Phase
     /// The user at the other end: known from the start for our links, from the hello for theirs.
     var peer: String?
@@ -39,26 +40,24 @@ final class PeerLink {
     /// Close as soon as the output is written (after a `stopprivate`).
     var closeWhenFlushed = false
 
-    private var partial: [UInt8] = []
+    private var framer = LineFramer(maxLineBytes: PeerMessage.maxLine)
     private var lines: [[UInt8]] = []
     private var outbox: [UInt8] = []
     private var sent = 0
-    private var closed = false
 
-    init(fd: Int32, phase: Phase, peer: String? = nil, deadline: ContinuousClock.Instant? = nil) {
-        self.fd = fd
+    init(socket: ClientSocket, phase: Phase, peer: String? = nil, deadline: ContinuousClock.Instant? = nil) {
+        self.socket = socket
         self.phase = phase
         self.peer = peer
         self.deadline = deadline
     }
 
-    deinit { closeNow() }
+    /// The descriptor, which is also the link's key in the session table while the link is open.
+    var fd: Int32 { socket.fd }
 
     /// Closes the socket now (the session table may still hold the object for a moment).
     func closeNow() {
-        guard !closed else { return }
-        closed = true
-        close(fd)
+        socket.close()
     }
 
     /// What to poll for. Reading pauses while a hello is held, so a peer cannot pile up input meanwhile;
@@ -75,30 +74,24 @@ final class PeerLink {
     // MARK: Reading
 
     /// Reads what the socket holds and splits it into lines (call when poll() reports it readable or hung up).
-    /// Lines received before an end of stream are kept: a `logout` just before the close must still be seen.
+    /// Lines received before an end of stream, or before a line over the limit, are kept: a `logout` just
+    /// before the close must still be seen.
     func readAvailable() -> ReadResult {
         var buffer = [UInt8](repeating: 0, count: Self.readChunk)
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-        if n < 0, errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { return .alive }
-        guard n > 0 else { return .gone }
-        var start = 0
-        while let newline = buffer[start..<n].firstIndex(of: 0x0A) {
-            partial.append(contentsOf: buffer[start..<newline])
-            start = newline + 1
-            if partial.count > PeerMessage.maxLine { return .gone }
-            lines.append(partial)
-            partial.removeAll(keepingCapacity: true)
+        switch buffer.withUnsafeMutableBytes({ socket.read(into: $0) }) {
+        case .bytes(let n):
+            let outcome = framer.feed(buffer[..<n]) { lines.append(Array($0)) }
+            return outcome == .needMoreData ? .alive : .gone
+        case .wouldBlock:
+            return .alive
+        case .closed, .failed:
+            return .gone
         }
-        partial.append(contentsOf: buffer[start..<n])
-        return partial.count > PeerMessage.maxLine ? .gone : .alive
     }
 
-    /// The next complete line received, without its newline (a trailing CR is dropped too).
+    /// The next complete line received, without its newline (or the CR before it).
     func nextLine() -> [UInt8]? {
-        guard !lines.isEmpty else { return nil }
-        var line = lines.removeFirst()
-        if line.last == 0x0D { line.removeLast() }
-        return line
+        lines.isEmpty ? nil : lines.removeFirst()
     }
 
     var hasLines: Bool { !lines.isEmpty }
@@ -116,18 +109,12 @@ final class PeerLink {
     /// Writes queued output until the socket would block. False: the connection is broken.
     func flush() -> Bool {
         while sent < outbox.count {
-            let n = outbox.withUnsafeBytes { buffer in
-                systemSend(fd, buffer.baseAddress! + sent, buffer.count - sent)
-            }
-            if n > 0 {
-                sent += n
-            } else if n < 0, errno == EINTR {
-                continue
-            } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
-                break
-            } else {
+            let result = outbox.withUnsafeBytes { socket.write(UnsafeRawBufferPointer(rebasing: $0[sent...])) }
+            guard case .bytes(let n) = result else {
+                if result == .wouldBlock { break }
                 return false
             }
+            sent += n
         }
         if sent == outbox.count {
             outbox.removeAll(keepingCapacity: true)
@@ -138,11 +125,6 @@ final class PeerLink {
         }
         return true
     }
-}
-
-// The C call whose name `PeerLink.send` hides. MSG_NOSIGNAL: a vanished peer is an error to handle, not a signal.
-private func systemSend(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
-    send(fd, bytes, count, Int32(MSG_NOSIGNAL))
 }
 
 /// One line of the client-to-client protocol (PROTOCOL.md "P2P"): NDJSON, one object per line.
@@ -157,7 +139,8 @@ enum PeerMessage: Equatable {
     /// add types without breaking an older one; refused as a first line.
     case unknown
 
-    /// The longest line either side sends or takes, newline excluded (the server's limit, PROTOCOL.md).
+    /// The longest line either side sends or takes, newline (and a CR before it) excluded (the server's limit,
+    /// PROTOCOL.md).
     static let maxLine = 65_536
 
     /// Decodes one line (without its newline). Nil: not a JSON object, or a known type with missing or ill-typed

@@ -110,15 +110,15 @@ final class PrivateSessions {
             old.deadline = now + Self.flushTimeout
         }
         let link: PeerLink
-        switch PeerSocket.connect(host: host, port: port) {
+        switch ClientSocket.startConnecting(numericHost: host, port: port) {
         case .failed:
             lost.insert(peer)
             lines.append(Texts.noLongerReachable(LineRenderer.printable(peer)))
             return lines
-        case .inProgress(let fd):
-            link = PeerLink(fd: fd, phase: .connecting, peer: peer, deadline: now + Self.connectTimeout)
-        case .connected(let fd):
-            link = PeerLink(fd: fd, phase: .open, peer: peer)
+        case .inProgress(let socket):
+            link = PeerLink(socket: socket, phase: .connecting, peer: peer, deadline: now + Self.connectTimeout)
+        case .connected(let socket):
+            link = PeerLink(socket: socket, phase: .open, peer: peer)
         }
         links[link.fd] = link
         sessions[peer] = Session(link: link)
@@ -213,19 +213,17 @@ final class PrivateSessions {
 
     private func acceptConnections(now: ContinuousClock.Instant) {
         guard let listener else { return }
-        for fd in listener.acceptAll() {
-            guard links.values.filter({ $0.phase == .greeting }).count < Self.maxGreeting else {
-                close(fd)
-                continue
-            }
-            links[fd] = PeerLink(fd: fd, phase: .greeting, deadline: now + Self.greetingTimeout)
+        for socket in listener.acceptAll() {
+            // Over the limit, the socket closes as it goes out of scope.
+            guard links.values.filter({ $0.phase == .greeting }).count < Self.maxGreeting else { continue }
+            links[socket.fd] = PeerLink(socket: socket, phase: .greeting, deadline: now + Self.greetingTimeout)
         }
     }
 
     private func service(_ link: PeerLink, revents: Int32, now: ContinuousClock.Instant) -> [String] {
         if link.phase == .connecting {
             guard revents & Int32(POLLOUT | POLLERR | POLLHUP) != 0 else { return [] }
-            guard PeerSocket.connectSucceeded(link.fd) else { return linkGone(link) }
+            guard link.socket.connectError == nil else { return linkGone(link) }
             link.phase = .open
             if !link.closeWhenFlushed { link.deadline = nil }
         }

@@ -1,3 +1,4 @@
+import Gateway
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -36,7 +37,12 @@ final class Console {
     /// Interactive: the row of the input area (prompt + text, maybe wrapped) that the terminal's cursor is on.
     private var cursorRow = 0
 
+    /// Interactive: keys received and not yet given to the editor.
     private var pending: [UInt8] = []
+    /// Plain: the input split into lines. No limit: the input is the user's own script.
+    private var plainFramer = LineFramer(maxLineBytes: .max - 1)
+    /// Plain: whole lines received and not yet taken by a prompt.
+    private var plainLines: [String] = []
     private var inputEnded = false
 
     init(interactive: Bool, outputFD: Int32 = STDOUT_FILENO) {
@@ -104,12 +110,19 @@ final class Console {
 
     /// Bytes read from the keyboard (or the pipe).
     func receive(_ bytes: ArraySlice<UInt8>) {
-        pending.append(contentsOf: bytes)
+        if interactive {
+            pending.append(contentsOf: bytes)
+        } else {
+            _ = plainFramer.feed(bytes) { plainLines.append(String(decoding: $0, as: UTF8.self)) }
+        }
     }
 
     /// The keyboard or the pipe was closed.
     func receiveEndOfInput() {
+        guard !inputEnded else { return }
         inputEnded = true
+        // A script's last line may lack its newline; it is a line all the same.
+        if !interactive, plainFramer.bufferedByteCount > 0 { receive([0x0A]) }
     }
 
     var hasEndedInput: Bool { inputEnded }
@@ -188,20 +201,10 @@ final class Console {
 
     private func nextPlainEvent() -> InputEvent? {
         let event: InputEvent
-        if let newline = pending.firstIndex(of: 0x0A) {
-            var line = pending[..<newline]
-            if line.last == 0x0D { line = line.dropLast() }
-            event = .line(String(decoding: line, as: UTF8.self))
-            pending.removeFirst(newline + 1)
+        if !plainLines.isEmpty {
+            event = .line(plainLines.removeFirst())
         } else if inputEnded {
-            if pending.isEmpty {
-                event = .endOfInput
-            } else {
-                var line = pending[...]
-                if line.last == 0x0D { line = line.dropLast() }
-                event = .line(String(decoding: line, as: UTF8.self))
-                pending.removeAll()
-            }
+            event = .endOfInput
         } else {
             return nil
         }
@@ -235,19 +238,19 @@ final class Console {
         return drawn.output
     }
 
+    /// Writes all of `string`. The screen's descriptor may be non-blocking (its open file is shared with whatever
+    /// made it so): when it is full, this waits in poll() until there is room, rather than retrying at once.
     private func emit(_ string: String) {
         guard !string.isEmpty else { return }
-        var bytes = Array(string.utf8)
+        let bytes = Array(string.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                write(outputFD, buffer.baseAddress! + offset, buffer.count - offset)
-            }
-            if n > 0 {
+            switch bytes.withUnsafeBytes({ SystemCall.write(outputFD, UnsafeRawBufferPointer(rebasing: $0[offset...])) }) {
+            case .bytes(let n):
                 offset += n
-            } else if n < 0, errno == EINTR || errno == EAGAIN {
-                continue
-            } else {
+            case .wouldBlock:
+                if !SystemCall.waitUntilWritable(outputFD) { return }
+            case .closed, .failed:
                 return  // the screen is gone (a closed pipe): nothing useful left to do with this output
             }
         }
