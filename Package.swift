@@ -57,6 +57,11 @@ let package = Package(
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
+        // The REST router and /metrics over a real hub (no sockets): requests in, HTTP responses out.
+        .testTarget(name: "RESTTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
+        // `parley connect`'s pieces: the line editor, the console, its client sockets and the P2P links.
+        .testTarget(name: "TerminalClientTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
+        // The whole server as `parley serve` assembles it, on real threads and sockets.
+        .testTarget(name: "WholeServerTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
     ]
 )
