@@ -1,16 +1,19 @@
 """docs/PROTOCOL.md stays true: every error code, request type, reply and event type, and terminal text of the
 code is documented, and every runnable (`jsonl`) example is played against a real server and must match.
 
-A runnable block holds lines `NAME> JSON` (the client NAME sends a line on its own TCP connection, opened at its
-first line) and `NAME< JSON` (the next line NAME's connection receives must match). `(close)` closes a client's
-connection and `(closed)` expects the server to close it. A string `"<name>"` matches whatever the server sent
-and binds it: the same name later in the block must be the same value, and in a sent line it is replaced by that
-value. After the last line no connection may hold an unread line.
+A runnable block (```jsonl or ```text-session) holds lines `NAME> JSON` (the client NAME sends a line on its own
+TCP connection, opened at its first line) and `NAME< JSON` (the next line NAME's connection receives must match).
+`(close)` closes a client's connection and `(closed)` expects the server to close it. A string `"<name>"` matches
+whatever the server sent and binds it: the same name later in the block must be the same value, and in a sent
+line it is replaced by that value. A text-session block adds one text-mode connection: `C: line` is typed on it,
+`S: text` is what the server must write next, exactly (followed by a line end unless the text ends in a space,
+as prompts do). After the last line no connection may hold unread output.
 """
 import json
 import os
 import re
 import select
+import shutil
 import socket
 import time
 
@@ -25,8 +28,9 @@ CLIENT_SESSION = os.path.join(ROOT, "Sources", "CLI", "Connect", "ClientSession.
 CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\n"
 PLACEHOLDER = re.compile(r"^<([a-z][a-z0-9-]*)>$")
 STEP = re.compile(r"^([a-z][a-z0-9]*)([<>]) (.*)$")
+TEXT_STEP = re.compile(r"^([CS]):(?: (.*))?$")
 REPLY_TIMEOUT = 5.0
-QUIET_PERIOD = 0.3
+QUIET_PERIOD = 0.1
 
 
 def read(path):
@@ -143,7 +147,7 @@ def runnable_blocks():
         line = lines[i]
         if line.startswith("#"):
             heading = re.sub(r"[^a-z0-9]+", "-", line.lstrip("#").strip().lower()).strip("-")
-        if line.strip() == "```jsonl":
+        if line.strip() in ("```jsonl", "```text-session"):
             body = []
             i += 1
             while lines[i].strip() != "```":
@@ -172,6 +176,33 @@ class Peer:
 
     def send(self, line):
         self.sock.sendall(line.encode() + b"\n")
+
+    def expect_bytes(self, expected):
+        """Exactly `expected` must come next (a text-mode connection: no framing to split on)."""
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while len(self.buf) < len(expected) and self.buf == expected[:len(self.buf)]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.sock.settimeout(remaining)
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        got, self.buf = self.buf[:len(expected)], self.buf[len(expected):]
+        assert got == expected, f"the server wrote {got!r} instead of {expected!r}"
+
+    def expect_close(self):
+        self.sock.settimeout(REPLY_TIMEOUT)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    break
+                self.buf += chunk
+        except ConnectionResetError:
+            pass
+        assert not self.buf, f"expected the server to close, got {self.buf!r}"
 
     def next_line(self):
         """The next line, or None once the server has closed the connection."""
@@ -244,20 +275,52 @@ def substitute(line, bound):
     return re.sub(r'"<([a-z][a-z0-9-]*)>"', value, line)
 
 
-@pytest.fixture
-def example_server():
-    server = ParleyServer(block=60, timeout=600, credentials=CREDENTIALS).start()
-    yield server
-    server.stop()
+@pytest.fixture(scope="module")
+def seeded_data_dir():
+    """A data folder holding the document's accounts. Importing credentials.txt hashes every password, which is
+    most of a server's start-up; each example copies this folder instead, so it starts with the accounts at once."""
+    seed = ParleyServer(block=60, timeout=600, credentials=CREDENTIALS).start()
+    seed.stop()
+    yield seed.data_dir
+    shutil.rmtree(seed.dir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("lines", [lines for _, lines in BLOCKS], ids=[name for name, _ in BLOCKS])
-def test_runnable_example(example_server, lines):
+def test_runnable_example(seeded_data_dir, lines):
+    example_server = ParleyServer(block=60, timeout=600)
+    shutil.copytree(seeded_data_dir, example_server.data_dir)
+    example_server.start()
+    try:
+        play(example_server, lines)
+    finally:
+        example_server.stop()
+        shutil.rmtree(example_server.dir, ignore_errors=True)
+
+
+def play(example_server, lines):
     peers = {}
     bound = {}
     try:
         for number, raw in enumerate(lines, 1):
             if not raw.strip() or raw.startswith("#"):
+                continue
+            typed = TEXT_STEP.match(raw)
+            if typed:
+                side, text = typed.groups()
+                if "text" not in peers:
+                    assert side == "C", f"line {number}: the text client receives before it typed anything"
+                    peers["text"] = Peer(example_server.tcp_port)
+                text_peer = peers["text"]
+                try:
+                    if side == "C":
+                        text_peer.send(text or "")
+                    elif text == "(closed)":
+                        text_peer.expect_close()
+                        text_peer.close()
+                    else:
+                        text_peer.expect_bytes((text + ("" if text.endswith(" ") else "\n")).encode())
+                except AssertionError as mismatch:
+                    raise AssertionError(f"line {number} ({raw!r}): {mismatch}") from None
                 continue
             step = STEP.match(raw)
             assert step, f"line {number} is not `name> ...` or `name< ...`: {raw!r}"
