@@ -134,6 +134,27 @@ def test_every_terminal_text_template_appears_with_its_placeholders():
     assert not missing, f"terminal texts missing from PROTOCOL.md: {missing}"
 
 
+# -- citations of the docs point at sections that exist ------------------------------------------------------
+
+def test_every_cited_section_exists():
+    """`docs/PROTOCOL.md §9.3` in a comment anywhere in the repository must name a heading of that document."""
+    headings = {}
+    for name in ("PROTOCOL.md", "ARCHITECTURE.md"):
+        text = read(os.path.join(ROOT, "docs", name))
+        headings[name] = set(re.findall(r"^#{2,4} (\d+(?:\.\d+)*)\.? ", text, re.M))
+    cited = []
+    for folder in ("Sources", "Tests", "tests", "public", "docs", "Fuzz", "scripts", "bench"):
+        for directory, _, files in os.walk(os.path.join(ROOT, folder)):
+            for file in files:
+                if not file.endswith((".swift", ".py", ".js", ".md", ".yaml", ".sh")):
+                    continue
+                path = os.path.join(directory, file)
+                for name, section in re.findall(r"docs/(PROTOCOL\.md|ARCHITECTURE\.md),? §(\d+(?:\.\d+)*)", read(path)):
+                    if section not in headings[name]:
+                        cited.append(f"{os.path.relpath(path, ROOT)}: docs/{name} §{section}")
+    assert not cited, f"citations of sections that do not exist: {cited}"
+
+
 # -- (c) the runnable examples hold against a live server ---------------------------------------------------
 
 def runnable_blocks():
