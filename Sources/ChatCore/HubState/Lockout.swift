@@ -1,6 +1,6 @@
 /// Consecutive failed password checks per username, shared by every door (SPEC.md §2.3: the count "carries
 /// across connections and doors"). Not persisted: a restart forgets failures and lockouts.
-/// Confined to the hub's lock.
+/// Confined to the hub's serialisation; `LocalLoginGuard` owns one.
 struct Lockout {
     private var failures: [String: Int] = [:]
     private var lockedUntil: [String: Int64] = [:]
