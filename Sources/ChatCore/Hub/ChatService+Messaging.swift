@@ -89,10 +89,10 @@ extension ChatService {
         }
     }
 
-    /// A `message` or `broadcast` text: empty or too long is refused, then the sender's message budget (any door).
+    /// A `message` or `broadcast` text: empty is refused, then the sender's message budget (any door). There is
+    /// no text limit of its own: the request's size limit (64 KiB on the socket doors) bounds it.
     private func refuseText(_ text: String, from user: String) -> ChatError? {
         if text.isEmpty { return ChatError(.badRequest, "text must not be empty") }
-        if text.utf8.count > configuration.maxTextBytes { return ChatError(.tooLarge, "text over \(configuration.maxTextBytes) bytes") }
         if let retry = loginGuard.admitMessage(from: user, now: clock.now()) {
             metrics.rateLimitedMessages += 1
             return Self.rateLimited("messages", retryAfter: retry)
