@@ -1,4 +1,6 @@
-/// The one dispatch every door goes through, and the output helpers. Runs with the hub's lock held.
+/// The ways into the hub, and out of it: the one dispatch every door's requests go through (`handle`), typed
+/// lines turned into requests by their session's dialogue, the one re-entry for work that finished elsewhere
+/// (`resume`, which takes the lock), and the output helpers. Everything else here runs with the lock held.
 extension ChatService {
     /// One request from `session`: a socket client's, a typed line's, or a REST request's.
     func handle(_ request: ClientRequest, re: RequestID?, _ session: Session) {
@@ -32,6 +34,38 @@ extension ChatService {
         case .signal(let to, let data): relaySignal(from: user, to: to, data: data, re: re, session)
         case .activity: reply(session, .ok(re: re, .init()))
         case .logout: logOut(session, re: re)
+        }
+    }
+
+    /// The one way back in for work that finished on the hasher's or the store's threads.
+    func resume(_ step: HubStep) {
+        serialized {
+            switch step {
+            case .passwordChecked(let check, let matches): passwordChecked(check, matches: matches)
+            case .registrationHashed(let registration, let encoded): registrationHashed(registration, encoded: encoded)
+            case .registrationStored(let registration, let new, let error): registrationStored(registration, new, error: error)
+            case .offlineFetched(let entry, let messages): goOnline(entry, offline: messages)
+            case .messageStored(let direct, let error): messageStored(direct, error: error)
+            case .blockStored(let change, let error): blockStored(change, error: error)
+            case .historyRead(let page, let result): historyRead(page, result)
+            }
+        }
+    }
+
+    /// A typed line from a text-mode client: the session's dialogue decides what it means (updated in place),
+    /// and the hub carries it out through the same dispatch JSON clients use.
+    func handleTextLine(_ line: String, _ session: Session) {
+        guard let action = session.dialogue?.interpret(line, accountExists: { accounts.exists($0) }) else { return }
+        switch action {
+        case .write(let text):
+            write(text, to: session)
+        case .send(let request, let id):
+            handle(request, re: id, session)
+        case .answer(let text):
+            session.lastActivity = clock.now()
+            write(text, to: session)
+        case .none:
+            break
         }
     }
 
@@ -80,4 +114,79 @@ extension ChatService {
     func write(_ text: String, to session: Session) {
         output.deliver(Array(text.utf8), to: [session.id])
     }
+}
+
+/// Work that finished away from the hub (a password hash, a store write or read) and comes back to it. Every
+/// hasher and store completion re-enters through `ChatService.resume(_:)`, so hub logic never runs in nested
+/// closures: each step below is a plain method that decides what happens next.
+enum HubStep: @unchecked Sendable {
+    case passwordChecked(PasswordCheck, matches: Bool)
+    case registrationHashed(Registration, encoded: String)
+    case registrationStored(Registration, NewAccount, error: (any Error)?)
+    case offlineFetched(Entry, [StoredMessage])
+    case messageStored(DirectMessage, error: (any Error)?)
+    case blockStored(BlockChange, error: (any Error)?)
+    case historyRead(HistoryPage, Result<[StoredMessage], any Error>)
+}
+
+/// A password check in flight, and who is waiting for it.
+struct PasswordCheck {
+    enum Purpose {
+        /// A `login` request on `session`; success continues to going online (or, over REST, to a new token).
+        case login(Session, re: RequestID?)
+        /// REST credentials: the completion gets the user or the refusal, after the hub's lock is released.
+        case credentials(@Sendable (Result<String, ChatError>) -> Void)
+    }
+
+    let user: String
+    let password: String
+    let peerHost: String?
+    let purpose: Purpose
+}
+
+/// A registration in flight on `session` (socket or REST).
+struct Registration {
+    let user: String
+    let password: String
+    let session: Session
+    let re: RequestID?
+}
+
+/// What a registration writes: the account and its first token.
+struct NewAccount {
+    let account: AccountRecord
+    let token: String
+    let record: TokenRecord
+}
+
+/// A login whose credentials were accepted, waiting for its offline queue.
+struct Entry {
+    let user: String
+    let session: Session
+    let re: RequestID?
+    let token: String
+}
+
+/// A direct message being committed; `storedPending` says how it was written (the recipient was offline).
+struct DirectMessage {
+    let message: StoredMessage
+    let storedPending: Bool
+    let session: Session
+    let re: RequestID?
+}
+
+/// A block or unblock being made durable (already applied in memory).
+struct BlockChange {
+    let blocker: String
+    let other: String
+    let blocked: Bool
+    let session: Session
+    let re: RequestID?
+}
+
+/// A history page being read; one more row than `limit` is asked for, to tell whether another page exists.
+struct HistoryPage {
+    let limit: Int
+    let session: Session
+    let re: RequestID?
 }
