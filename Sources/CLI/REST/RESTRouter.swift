@@ -1,5 +1,7 @@
 import ChatCore
+import Dispatch
 import Gateway
+import Synchronization
 
 /// The REST API, health, metrics and the OpenAPI document (PROTOCOL.md "REST"), as the gateway's HTTP
 /// application. Everything else on the HTTP port (the browser page, `/ws`) stays with the gateway.
@@ -101,12 +103,23 @@ final class RESTRouter: HTTPApplication, Sendable {
         case .failure(let refusal): return respond.respond(refusal.response)
         case .success(let found): credentials = found
         }
-        chat.authenticate(credentials, peerHost: request.peer?.host) { result in
+        let continuation: @Sendable (Result<String, ChatError>) -> Void = { result in
             switch result {
             case .success(let user): next(user)
             case .failure(let error): respond.respond(RESTError.response(error))
             }
         }
+        // A bearer token (or a refusal before hashing) answers at once, on this thread. A Basic password's verdict
+        // comes later on a hashing worker, which runs at low priority and should only hash: continue elsewhere.
+        let returned = Mutex(false)
+        chat.authenticate(credentials, peerHost: request.peer?.host) { result in
+            if returned.withLock({ $0 }) {
+                DispatchQueue.global().async { continuation(result) }
+            } else {
+                continuation(result)
+            }
+        }
+        returned.withLock { $0 = true }
     }
 }
 
