@@ -42,13 +42,12 @@ final class AbuseLimitTests: XCTestCase {
             h.send(hans, #"{"type":"broadcast","text":"all"}"#)
             XCTAssertEqual(h.events(hans).last?["type"]?.stringValue, "ok")
         }
-        XCTAssertEqual(try h.hub.postBroadcast(from: "hans", text: "rest").get().id > 0, true)
-        let posted = AsyncResult<Result<(id: Int64, stored: Bool), ChatError>>()
-        h.hub.postMessage(from: "hans", to: "luke", text: "rest") { posted.set($0) }
+        XCTAssertEqual(try h.rest(.broadcast(text: "rest"), as: "hans").wait(seconds: 0.1).okID.map { $0 > 0 }, true)
+        let posted = h.rest(.message(to: "luke", text: "rest"), as: "hans")
         h.settle()
-        XCTAssertNotNil(try? posted.wait().get(), "the tenth of the burst")
+        XCTAssertNotNil(try posted.wait().okID, "the tenth of the burst")
         // The eleventh, whichever door it comes through, is refused.
-        XCTAssertEqual(h.hub.postBroadcast(from: "hans", text: "again").failure?.code, .rateLimited)
+        XCTAssertEqual(try h.rest(.broadcast(text: "again"), as: "hans").wait(seconds: 0.1).errorCode, .rateLimited)
         h.send(hans, #"{"type":"broadcast","text":"again"}"#)
         XCTAssertEqual(h.events(hans).last?["code"]?.stringValue, "rate_limited")
         // Another user's bucket is untouched; the text-mode user sees the error as a line.
@@ -198,11 +197,10 @@ final class AbuseLimitTests: XCTestCase {
         h.hub.authenticate(.basic(user: "yoda", password: "y"), peerHost: remote) { basic.set($0) }
         h.settle()
         XCTAssertEqual((try basic.wait()).failure?.code, .badPassword)
-        let token = AsyncResult<Result<String, ChatError>>()
-        h.hub.issueToken(user: "yoda", password: "wise", peerHost: remote) { token.set($0) }
-        let refused = try token.wait(seconds: 0.1).failure
-        XCTAssertEqual(refused?.code, .rateLimited, "answered at once, no hash")
-        XCTAssertEqual(refused?.retryAfter, 30)
+        let token = h.rest(.login(user: "yoda", credential: .password("wise"), peer: .none), as: nil, from: remote)
+        guard case .error(_, let refused) = try token.wait(seconds: 0.1) else { return XCTFail("answered at once, no hash") }
+        XCTAssertEqual(refused.code, .rateLimited, "answered at once, no hash")
+        XCTAssertEqual(refused.retryAfter, 30)
     }
 
     func testABusyRefusalGivesTheAttemptBack() {
@@ -232,9 +230,8 @@ final class AbuseLimitTests: XCTestCase {
         let refused = h.events(c).last!
         XCTAssertEqual(refused["code"]?.stringValue, "rate_limited")
         XCTAssertEqual(refused["retryAfter"]?.integerValue, 300)
-        let viaREST = AsyncResult<Result<String, ChatError>>()
-        h.hub.registerAccount(user: "r4", password: "pw", peerHost: remote) { viaREST.set($0) }
-        XCTAssertEqual((try viaREST.wait()).failure?.code, .rateLimited)
+        let viaREST = h.rest(.register(user: "r4", password: "pw", peer: .none), as: nil, from: remote)
+        XCTAssertEqual(try viaREST.wait().errorCode, .rateLimited)
         // Another address, and loopback, still register.
         let other = h.connect(from: otherRemote)
         h.send(other, #"{"type":"register","user":"r5","password":"pw"}"#)
@@ -261,11 +258,12 @@ final class AbuseLimitTests: XCTestCase {
             let c = h.connect(from: "192.0.2.\(i)")
             h.send(c, #"{"type":"login","user":"luke","password":"x"}"#)
         }
-        XCTAssertEqual(h.hub.locked { h.hub.throttles.loginsPerAddress.trackedKeys }, 50)
+        let limits = h.hub.loginGuard as! LocalLoginGuard
+        XCTAssertEqual(h.hub.serialized { limits.loginsPerAddress.trackedKeys }, 50)
         h.clock.advance(seconds: 61)
         h.hub.sweep()
-        XCTAssertEqual(h.hub.locked { h.hub.throttles.loginsPerAddress.trackedKeys }, 0)
-        XCTAssertEqual(h.hub.locked { h.hub.throttles.messages.trackedKeys }, 0)
+        XCTAssertEqual(h.hub.serialized { limits.loginsPerAddress.trackedKeys }, 0)
+        XCTAssertEqual(h.hub.serialized { limits.messages.trackedKeys }, 0)
     }
 
     func testTheTransportIsToldOfEachLoginBeforeTheWelcome() {

@@ -146,6 +146,23 @@ final class MessagingTests: XCTestCase {
         XCTAssertEqual(events.first?["type"]?.stringValue, "welcome")
     }
 
+    /// The protocol has no text limit of its own: a request that fits the 64 KiB line limit is accepted whatever
+    /// its text's share of it (the gateway refuses one byte more as a line over the limit, below).
+    func testAMessageRequestOfExactly64KiBIsAcceptedAndDelivered() {
+        let h = threeUsers()
+        let hans = h.login("hans", "solo"), luke = h.login("luke", "sky")
+        _ = h.events(luke)
+        let head = #"{"type":"message","id":"big","to":"luke","text":""#
+        let text = String(repeating: "x", count: 65_536 - head.utf8.count - 2)
+        let line = head + text + #""}"#
+        XCTAssertEqual(line.utf8.count, 65_536)
+        h.send(hans, line)
+        let reply = h.events(hans).last
+        XCTAssertEqual(reply?["type"]?.stringValue, "ok")
+        XCTAssertEqual(reply?["re"]?.stringValue, "big")
+        XCTAssertEqual(h.events(luke).last?["text"]?.stringValue, text)
+    }
+
     func testLineTooLongSendsTooLargeAndCloses() {
         let h = threeUsers()
         let hans = h.login("hans", "solo"), luke = h.login("luke", "sky")

@@ -104,17 +104,21 @@ def test_requests_before_login_are_refused(server):
 
 
 def test_oversized_line_gets_too_large_and_is_closed(server):
-    with json_client(server, "hans", "solo") as c:
-        # Exactly the limit (65,536 bytes before the newline) is still a line; the text is then refused politely.
-        body = '{"type":"broadcast","id":"big","text":"'
-        line = body + "x" * (65536 - len(body) - 2) + '"}'
+    with json_client(server, "hans", "solo") as c, json_client(server, "luke", "sky") as luke:
+        # Exactly the limit (65,536 bytes before the newline) is still a line, and a message filling it is
+        # accepted and delivered: there is no separate text limit.
+        body = '{"type":"message","id":"big","to":"luke","text":"'
+        text = "x" * (65536 - len(body) - 2)
+        line = body + text + '"}'
         assert len(line) == 65536
         c.send_raw(line.encode() + b"\n")
-        reply = c.recv()
-        assert reply["re"] == "big" and reply["code"] == "too_large"
+        reply = c.wait_for(lambda e: e.get("re") == "big")
+        assert reply["type"] == "ok"
+        assert luke.wait_for(lambda e: e.get("type") == "message")["text"] == text
         assert c.request({"type": "whoelse"})["type"] == "users"
-        c.send_raw(b"{" + b"x" * 65536 + b"\n")
-        assert c.recv()["code"] == "too_large"
+        # One byte more is over the line limit: too_large, then closed.
+        c.send_raw((body + text + 'x"}').encode() + b"\n")
+        assert c.wait_for(lambda e: e.get("type") == "error")["code"] == "too_large"
         assert c.closed()
 
 

@@ -1,7 +1,5 @@
 import ChatCore
-import Dispatch
 import Gateway
-import Synchronization
 
 /// Who a REST request says it is: `Authorization: Bearer <token>` (from `welcome` or `POST /api/login`) or
 /// HTTP Basic (RFC 7617). Parsing never fails hard: anything unreadable is a 401 with the challenge, so a client
@@ -38,54 +36,5 @@ enum RESTAuth {
     /// Standard base64 (RFC 4648 §4); padding optional, whitespace and other alphabets refused.
     static func base64Decoded(_ text: Substring) -> [UInt8]? {
         HTTPAuthorization.base64Decoded(text)
-    }
-}
-
-/// Carries a hub completion's value to code that must run *outside* the hub's lock.
-///
-/// Hub completions run with its lock held, and the lock is not reentrant, so a completion must not call the hub
-/// again. A REST handler usually needs two calls (authenticate, then act). The relay runs the second step inline
-/// on the calling thread when the first completed synchronously (a bearer token is a dictionary lookup), and
-/// hops to a global queue only when the completion came later from a hasher or store thread (Basic auth), where
-/// waiting is not an option.
-final class HubRelay<Value: Sendable>: Sendable {
-    private enum State {
-        case calling
-        case ready(Value)
-        case returned
-    }
-
-    private let state = Mutex(State.calling)
-    private let next: @Sendable (Value) -> Void
-
-    private init(next: @escaping @Sendable (Value) -> Void) {
-        self.next = next
-    }
-
-    /// Calls `start` with a completion handler; `next` gets the value once `start` has returned and the hub's
-    /// lock is free.
-    static func run(_ start: (@escaping @Sendable (Value) -> Void) -> Void,
-                    then next: @escaping @Sendable (Value) -> Void) {
-        let relay = HubRelay(next: next)
-        start { value in relay.complete(value) }
-        let ready: Value? = relay.state.withLock { state in
-            if case .ready(let value) = state { return value }
-            state = .returned
-            return nil
-        }
-        if let ready { next(ready) }
-    }
-
-    private func complete(_ value: Value) {
-        let callerReturned = state.withLock { state in
-            if case .returned = state { return true }
-            state = .ready(value)
-            return false
-        }
-        // The caller is gone and this thread holds the hub's lock: continue elsewhere.
-        if callerReturned {
-            let next = self.next
-            DispatchQueue.global().async { next(value) }
-        }
     }
 }

@@ -10,8 +10,8 @@ enum RESTError {
 
     /// The HTTP status for a hub error code.
     ///
-    /// `too_large` here means a `text` over the hub's limit inside a body that is itself within the HTTP limit,
-    /// so it is bad input (400); 413 is reserved for bodies over 1 MiB, as PROTOCOL.md words it.
+    /// `too_large` is a socket line over its limit, which a REST request cannot send; were it ever to reach REST,
+    /// it would be bad input (400): 413 is reserved for bodies over 1 MiB, as PROTOCOL.md words it.
     static func status(for code: ErrorCode) -> Int {
         switch code {
         case .badRequest, .tooLarge, .invalidUsername, .invalidPassword: 400

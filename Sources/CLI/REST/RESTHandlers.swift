@@ -8,14 +8,13 @@ extension RESTRouter {
     func login(_ request: HTTPRequest, _ respond: HTTPResponder) {
         guard case .success(let (user, password)) = userAndPassword(request, respond) else { return }
         let metrics = self.metrics
-        chat.issueToken(user: user, password: password, peerHost: request.peer?.host) { result in
-            switch result {
-            case .success(let token):
+        let login = ClientRequest.login(user: user, credential: .password(password), peer: .none)
+        chat.handle(login, from: nil, peerHost: request.peer?.host) { event in
+            if case .welcome(_, let user, let token, _) = event {
                 metrics.tokenLoginSucceeded()
-                respond.respond(.jsonBody(status: 200, Self.userAndToken(user, token)))
-            case .failure(let error):
-                respond.respond(RESTError.response(error))
+                return respond.respond(.jsonBody(status: 200, Self.userAndToken(user, token)))
             }
+            respond.respond(Self.refusal(event))
         }
     }
 
@@ -23,11 +22,12 @@ extension RESTRouter {
     /// Nobody goes online: registering over REST is creating an account, not a login to a session.
     func register(_ request: HTTPRequest, _ respond: HTTPResponder) {
         guard case .success(let (user, password)) = userAndPassword(request, respond) else { return }
-        chat.registerAccount(user: user, password: password, peerHost: request.peer?.host) { result in
-            switch result {
-            case .success(let token): respond.respond(.jsonBody(status: 201, Self.userAndToken(user, token)))
-            case .failure(let error): respond.respond(RESTError.response(error))
+        let register = ClientRequest.register(user: user, password: password, peer: .none)
+        chat.handle(register, from: nil, peerHost: request.peer?.host) { event in
+            if case .welcome(_, let user, let token, _) = event {
+                return respond.respond(.jsonBody(status: 201, Self.userAndToken(user, token)))
             }
+            respond.respond(Self.refusal(event))
         }
     }
 
@@ -36,6 +36,7 @@ extension RESTRouter {
     /// there is nothing to revoke and the answer is the same 204.
     func logout(_ request: HTTPRequest, _ respond: HTTPResponder) {
         if case .success(.bearer(let token)) = RESTAuth.credentials(in: request.headers) {
+            // Revoking is the token directory's business alone: an expired token not yet swept is still revoked.
             respond.respond(chat.revokeToken(token)
                 ? HTTPResponse(status: 204)
                 : RESTError.response(ChatError(.badToken, "the token is unknown, expired or revoked")))
@@ -61,6 +62,13 @@ extension RESTRouter {
         w.field("user", user)
         w.field("token", token)
         return w.finish()
+    }
+
+    /// The response for a hub reply that is not the success the endpoint waits for: its error, or (a reply no
+    /// REST request can cause) a 503 saying so rather than a guess.
+    static func refusal(_ event: ServerEvent) -> HTTPResponse {
+        if case .error(_, let error) = event { return RESTError.response(error) }
+        return RESTError.response(ChatError(.internalError, "unexpected reply; try again"))
     }
 }
 
@@ -88,7 +96,10 @@ extension RESTRouter {
                 case .success(let value?): seconds = Int(value)
                 }
             }
-            respond.respond(Self.users(chat.listUsers(for: user, sinceSeconds: seconds)))
+            chat.handle(seconds.map { .whoelsesince(seconds: $0) } ?? .whoelse, from: user) { event in
+                guard case .users(_, let names) = event else { return respond.respond(Self.refusal(event)) }
+                respond.respond(Self.users(names))
+            }
         }
     }
 
@@ -111,17 +122,14 @@ extension RESTRouter {
             case (.failure(let refusal), _), (_, .failure(let refusal)): return respond.respond(refusal.response)
             case (.success(let b), .success(let l)): (before, limit) = (b, l)
             }
-            chat.history(for: user, with: fields["with"], before: before,
-                         limit: limit.map(Int.init) ?? RequestDecoder.defaultHistoryLimit) { result in
-                switch result {
-                case .success(let page):
-                    var w = JSONWriter(capacity: 64 + page.messages.count * 96)
-                    w.field("messages", raw: ServerEvent.encodeMessages(page.messages))
-                    if let next = page.next { w.field("next", next) } else { w.fieldNull("next") }
-                    respond.respond(.jsonBody(status: 200, w.finish()))
-                case .failure(let error):
-                    respond.respond(RESTError.response(error))
-                }
+            let query = ClientRequest.history(with: fields["with"], before: before,
+                                              limit: limit.map(Int.init) ?? RequestDecoder.defaultHistoryLimit)
+            chat.handle(query, from: user) { event in
+                guard case .history(_, let messages, let next) = event else { return respond.respond(Self.refusal(event)) }
+                var w = JSONWriter(capacity: 64 + messages.count * 96)
+                w.field("messages", raw: ServerEvent.encodeMessages(messages))
+                if let next { w.field("next", next) } else { w.fieldNull("next") }
+                respond.respond(.jsonBody(status: 200, w.finish()))
             }
         }
     }
@@ -137,16 +145,14 @@ extension RESTRouter {
                 if case .failure(let refusal) = fields { respond.respond(refusal.response) }
                 return
             }
-            chat.postMessage(from: user, to: to, text: text) { result in
-                switch result {
-                case .success(let sent):
-                    var w = JSONWriter()
-                    w.field("id", sent.id)
-                    w.field("stored", sent.stored)
-                    respond.respond(.jsonBody(status: 201, w.finish()))
-                case .failure(let error):
-                    respond.respond(RESTError.response(error))
+            chat.handle(.message(to: to, text: text), from: user) { event in
+                guard case .ok(_, let sent) = event, let id = sent.id, let stored = sent.stored else {
+                    return respond.respond(Self.refusal(event))
                 }
+                var w = JSONWriter()
+                w.field("id", id)
+                w.field("stored", stored)
+                respond.respond(.jsonBody(status: 201, w.finish()))
             }
         }
     }
@@ -159,14 +165,14 @@ extension RESTRouter {
             case .failure(let refusal):
                 respond.respond(refusal.response)
             case .success(let text):
-                switch chat.postBroadcast(from: user, text: text) {
-                case .success(let sent):
+                chat.handle(.broadcast(text: text), from: user) { event in
+                    guard case .ok(_, let sent) = event, let id = sent.id, let partial = sent.partial else {
+                        return respond.respond(Self.refusal(event))
+                    }
                     var w = JSONWriter()
-                    w.field("id", sent.id)
-                    w.field("partial", sent.partial)
+                    w.field("id", id)
+                    w.field("partial", partial)
                     respond.respond(.jsonBody(status: 201, w.finish()))
-                case .failure(let error):
-                    respond.respond(RESTError.response(error))
                 }
             }
         }
@@ -183,11 +189,9 @@ extension RESTRouter {
     /// `not_blocked`, 409 `already_blocked`.
     func setBlock(_ request: HTTPRequest, _ respond: HTTPResponder, other: String, blocked: Bool) {
         authenticated(request, respond) { [chat] user in
-            chat.updateBlock(user, other, blocked: blocked) { result in
-                switch result {
-                case .success: respond.respond(HTTPResponse(status: 204))
-                case .failure(let error): respond.respond(RESTError.response(error))
-                }
+            chat.handle(blocked ? .block(user: other) : .unblock(user: other), from: user) { event in
+                guard case .ok = event else { return respond.respond(Self.refusal(event)) }
+                respond.respond(HTTPResponse(status: 204))
             }
         }
     }

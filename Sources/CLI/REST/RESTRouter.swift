@@ -1,12 +1,17 @@
 import ChatCore
+import Dispatch
 import Gateway
+import Synchronization
 
 /// The REST API, health, metrics and the OpenAPI document (PROTOCOL.md "REST"), as the gateway's HTTP
 /// application. Everything else on the HTTP port (the browser page, `/ws`) stays with the gateway.
 ///
-/// Threading: `handleHTTP` runs on a loop thread and never blocks. Hub calls that finish later answer from the
-/// hasher's or the store's thread through `HTTPResponder`, which is thread-safe. REST callers are not sessions:
-/// nothing here makes anyone "online" or touches an idle timer (the hub's REST entry points guarantee it).
+/// Every chat endpoint is a short-lived hub session: the router reads the request, resolves the caller, hands
+/// the hub a `ClientRequest`, and turns the one `ServerEvent` it replies with into the HTTP response. Such a
+/// session is never "online": no presence, no idle timer.
+///
+/// Threading: `handleHTTP` runs on a loop thread and never blocks. Hub replies that come later (a password hash,
+/// a commit) answer from the hasher's or the store's thread through `HTTPResponder`, which is thread-safe.
 final class RESTRouter: HTTPApplication, Sendable {
     let chat: ChatService
     let metrics: RESTMetrics
@@ -89,8 +94,8 @@ final class RESTRouter: HTTPApplication, Sendable {
             + (outputStatistics().map(OutputMetricsPage.render) ?? "")
     }
 
-    /// Resolves the caller's credentials, then continues with the user name outside the hub's lock; a refusal
-    /// (401, or 423/429 for a Basic password check) is answered here.
+    /// Resolves the caller's credentials, then continues with the user name (outside the hub's lock, so `next`
+    /// may call the hub again); a refusal (401, or 423/429 for a Basic password check) is answered here.
     func authenticated(_ request: HTTPRequest, _ respond: HTTPResponder,
                        then next: @escaping @Sendable (String) -> Void) {
         let credentials: ChatService.Credentials
@@ -98,14 +103,23 @@ final class RESTRouter: HTTPApplication, Sendable {
         case .failure(let refusal): return respond.respond(refusal.response)
         case .success(let found): credentials = found
         }
-        let chat = self.chat
-        let peerHost = request.peer?.host
-        HubRelay<Result<String, ChatError>>.run({ chat.authenticate(credentials, peerHost: peerHost, completion: $0) }) { result in
+        let continuation: @Sendable (Result<String, ChatError>) -> Void = { result in
             switch result {
             case .success(let user): next(user)
             case .failure(let error): respond.respond(RESTError.response(error))
             }
         }
+        // A bearer token (or a refusal before hashing) answers at once, on this thread. A Basic password's verdict
+        // comes later on a hashing worker, which runs at low priority and should only hash: continue elsewhere.
+        let returned = Mutex(false)
+        chat.authenticate(credentials, peerHost: request.peer?.host) { result in
+            if returned.withLock({ $0 }) {
+                DispatchQueue.global().async { continuation(result) }
+            } else {
+                continuation(result)
+            }
+        }
+        returned.withLock { $0 = true }
     }
 }
 

@@ -1,201 +1,268 @@
-/// Login, registration, lockout, logout and presence (SPEC.md §2–§3).
-/// Every method here runs with `lock` held; completions from the hasher and the store re-take it.
+/// Login, registration, going online, logout, idle timeout and the end of a session (SPEC.md §2–§3), for socket
+/// sessions and REST alike. Every method here runs with the hub's lock held; the hasher and the store come back
+/// through `resume(_:)`.
+///
+/// A login: pre-checks (unknown user, lockout) → a token resumes at once, a password is checked (below) →
+/// "already online"? → the offline queue is fetched → online. Over REST the same checks end in a new token
+/// instead of going online. A registration: the shared rules (`registrationRefusal`) → hash → store the account
+/// and its first token → online (socket) or a token (REST).
 extension ChatService {
     func handleLogin(_ request: ClientRequest, re: RequestID?, _ session: Session) {
         switch request {
         case .lookup(let user):
             // Lets a terminal client choose the password or the new-user prompt; counts no attempt.
-            reply(session, .ok(re: re, .init(exists: accounts[user] != nil)))
+            reply(session, .ok(re: re, .init(exists: accounts.exists(user))))
         case .login(let user, let credential, let peer):
             guard session.state == .anonymous else { return refuseBusy(session, re: re) }
             session.peer = peer
-            guard accounts[user] != nil else {
+            guard accounts.exists(user) else {
                 return reply(session, .error(re: re, ChatError(.noSuchUser, Texts.invalidUser)))
             }
             let now = clock.now()
-            if let retry = lockout.retryAfter(user, now: now) {
+            if let retry = loginGuard.lockedFor(user, now: now) {
                 metrics.loginsRefusedLocked += 1
                 return reply(session, .error(re: re, ChatError(.locked, Texts.lockedAlready, retryAfter: retry)))
             }
             switch credential {
             case .token(let token):
                 let digest = Tokens.digest(token)
-                guard let record = tokens[digest], record.user == user, record.expiresAt > now else {
-                    return reply(session, .error(re: re, ChatError(.badToken, "the token is unknown, expired or revoked")))
+                guard accounts.user(forToken: digest, now: now) == user else {
+                    return reply(session, .error(re: re, Self.badTokenError))
                 }
                 passwordAccepted(user, session, re: re, reuseToken: (token, digest))
             case .password(let password):
                 session.state = .authenticating(user: user)
-                checkPassword(user, password, peerHost: session.peerHost) { [self] error in
-                    guard session.state == .authenticating(user: user) else { return }
-                    session.state = .anonymous
-                    if let error {
-                        reply(session, .error(re: re, error))
-                        return replayDeferred(session)
-                    }
-                    passwordAccepted(user, session, re: re, reuseToken: nil)
-                }
+                checkPassword(PasswordCheck(user: user, password: password, peerHost: session.peerHost,
+                                            purpose: .login(session, re: re)))
             }
         case .register(let user, let password, let peer):
             guard session.state == .anonymous else { return refuseBusy(session, re: re) }
-            guard AccountRules.isValidUsername(user) else {
-                return reply(session, .error(re: re, ChatError(.invalidUsername, "a username is 1–32 letters, digits or punctuation")))
+            if let error = registrationRefusal(user, password, peerHost: session.peerHost) {
+                return reply(session, .error(re: re, error))
             }
-            guard AccountRules.isValidPassword(password) else {
-                return reply(session, .error(re: re, ChatError(.invalidPassword, "a password is 1–128 letters, digits or punctuation, no spaces")))
-            }
-            guard accounts[user] == nil, !reserved.contains(user) else {
-                return reply(session, .error(re: re, ChatError(.userExists, "\(user) already exists")))
-            }
-            guard hasher.backlog < configuration.maxHashBacklog else { return refuseBusy(session, re: re) }
-            if let error = admitRegistration(peerHost: session.peerHost) { return reply(session, .error(re: re, error)) }
             session.peer = peer
             session.state = .authenticating(user: user)
-            reserved.insert(user)
-            hasher.hash(password) { [self] encoded in
-                locked { registrationHashed(user, password: password, encoded: encoded, session, re: re) }
-            }
+            presence.reserve(user)
+            let registration = Registration(user: user, password: password, session: session, re: re)
+            hasher.hash(password) { [self] encoded in resume(.registrationHashed(registration, encoded: encoded)) }
         default:
             break
         }
     }
+
+    static let busyError = ChatError(.busy, "the server is busy with other logins; try again", retryAfter: 1)
+    static let badTokenError = ChatError(.badToken, "the token is unknown, expired or revoked")
 
     private func refuseBusy(_ session: Session, re: RequestID?) {
         metrics.loginsRefusedBusy += 1
         reply(session, .error(re: re, Self.busyError))
     }
 
-    /// Checks `password` for `user` under every rule the doors share (SPEC.md §2): the per-address and per-account
-    /// attempt limits, unknown user, lockout before and after hashing, the hashing throttle, and failure counting
-    /// toward the lockout. `peerHost` is the caller's address (nil: not a network peer). `completion` runs with
-    /// the lock held: nil means the password is right.
-    func checkPassword(_ user: String, _ password: String, peerHost: String?,
-                       completion: @escaping @Sendable (ChatError?) -> Void) {
-        // An unknown name costs nothing (no hash runs) and tells nothing `lookup` would not; every other attempt is
-        // throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
-        guard let hash = accounts[user] else { return completion(ChatError(.noSuchUser, Texts.invalidUser)) }
-        if let retry = lockout.retryAfter(user, now: clock.now()) {
-            metrics.loginsRefusedLocked += 1
-            return completion(ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
+    // MARK: Password checks (every door)
+
+    /// Checks a password under every rule the doors share (SPEC.md §2): unknown user, lockout before and after
+    /// hashing, the per-address and per-account attempt limits, the hashing backlog, and failures counting toward
+    /// the lockout. An unknown name costs nothing (no hash runs) and tells nothing `lookup` would not; every other
+    /// attempt is throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
+    func checkPassword(_ check: PasswordCheck) {
+        guard let hash = accounts.passwordHash(of: check.user) else {
+            return passwordCheckFinished(check, ChatError(.noSuchUser, Texts.invalidUser))
         }
-        if let error = refusePasswordAttempt(user: user, peerHost: peerHost) { return completion(error) }
+        let now = clock.now()
+        if let retry = loginGuard.lockedFor(check.user, now: now) {
+            metrics.loginsRefusedLocked += 1
+            return passwordCheckFinished(check, ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
+        }
+        switch loginGuard.throttlePasswordAttempt(user: check.user, from: check.peerHost, now: now) {
+        case .address(let retry)?:
+            metrics.loginsThrottledAddress += 1
+            return passwordCheckFinished(check, Self.rateLimited("failed logins from your address", retryAfter: retry))
+        case .account(let retry)?:
+            metrics.loginsThrottledAccount += 1
+            return passwordCheckFinished(check, Self.rateLimited("failed logins for this account", retryAfter: retry))
+        case nil:
+            break
+        }
         guard hasher.backlog < configuration.maxHashBacklog else {
             metrics.loginsRefusedBusy += 1
-            return completion(Self.busyError)
+            return passwordCheckFinished(check, Self.busyError)
         }
-        hasher.verify(password, encoded: hash) { [self] matches in
-            locked {
-                let now = clock.now()
-                // Another door may have locked the account while this check ran: SPEC.md §2.4 says even a right
-                // password is refused then.
-                if let retry = lockout.retryAfter(user, now: now) {
-                    metrics.loginsRefusedLocked += 1
-                    return completion(ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
-                }
-                guard matches else {
-                    metrics.loginsFailed += 1
-                    chargeFailedAttempt(user: user, peerHost: peerHost)
-                    let left = lockout.recordFailure(user, now: now, limit: configuration.maxFailedAttempts,
-                                                     lockFor: configuration.blockDuration)
-                    if left == 0 { metrics.lockouts += 1 }
-                    let message = left == 0 ? Texts.lockedNow : Texts.invalidPassword
-                    return completion(ChatError(.badPassword, message, attemptsLeft: left))
-                }
-                lockout.recordSuccess(user)
-                completion(nil)
-            }
+        hasher.verify(check.password, encoded: hash) { [self] matches in
+            resume(.passwordChecked(check, matches: matches))
         }
     }
 
-    static let busyError = ChatError(.busy, "the server is busy with other logins; try again", retryAfter: 1)
+    /// The hasher's verdict.
+    func passwordChecked(_ check: PasswordCheck, matches: Bool) {
+        let now = clock.now()
+        // Another door may have locked the account while this check ran: SPEC.md §2.4 says even a right password
+        // is refused then.
+        if let retry = loginGuard.lockedFor(check.user, now: now) {
+            metrics.loginsRefusedLocked += 1
+            return passwordCheckFinished(check, ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
+        }
+        guard matches else {
+            metrics.loginsFailed += 1
+            let left = loginGuard.recordFailure(user: check.user, from: check.peerHost, now: now)
+            if left == 0 { metrics.lockouts += 1 }
+            let message = left == 0 ? Texts.lockedNow : Texts.invalidPassword
+            return passwordCheckFinished(check, ChatError(.badPassword, message, attemptsLeft: left))
+        }
+        loginGuard.recordSuccess(user: check.user)
+        passwordCheckFinished(check, nil)
+    }
 
-    /// The credentials are right. SPEC.md §2.6: the password is checked first, then "already online".
+    /// The outcome of a password check (nil: the password is right), to whoever waits for it.
+    private func passwordCheckFinished(_ check: PasswordCheck, _ error: ChatError?) {
+        switch check.purpose {
+        case .credentials(let completion):
+            let result: Result<String, ChatError> = error.map { .failure($0) } ?? .success(check.user)
+            afterUnlocking { completion(result) }
+        case .login(let session, let re):
+            guard session.state == .authenticating(user: check.user) else { return }
+            session.state = .anonymous
+            if let error {
+                reply(session, .error(re: re, error))
+                return replayDeferred(session)
+            }
+            passwordAccepted(check.user, session, re: re, reuseToken: nil)
+        }
+    }
+
+    /// The credentials are right. SPEC.md §2.6: the password is checked first, then "already online". A REST
+    /// login gets a new token and goes no further: it never goes online.
     private func passwordAccepted(_ user: String, _ session: Session, re: RequestID?, reuseToken: (String, String)?) {
-        guard online[user] == nil, !reserved.contains(user) else {
+        if session.isREST {
+            return reply(session, .welcome(re: re, user: user, token: newToken(for: user), created: false))
+        }
+        guard presence.session(of: user) == nil, !presence.isReserved(user) else {
             session.state = .anonymous
             reply(session, .error(re: re, ChatError(.alreadyOnline, Texts.alreadyLoggedIn(user))))
             return replayDeferred(session)
         }
-        reserved.insert(user)
+        presence.reserve(user)
         session.state = .entering(user: user)
-        var writes: [StoreWrite] = []
         let token: String
-        let digest: String
-        if let (existing, existingDigest) = reuseToken {
-            (token, digest) = (existing, existingDigest)
+        if let (existing, digest) = reuseToken {
+            token = existing
+            session.tokenDigest = digest
         } else {
-            token = Tokens.generate()
-            digest = Tokens.digest(token)
-            let record = TokenRecord(digest: digest, user: user, expiresAt: clock.now() + configuration.tokenLifetime)
-            tokens[digest] = record
-            writes.append(.insertToken(record))
+            token = newToken(for: user)
+            session.tokenDigest = Tokens.digest(token)
         }
-        session.tokenDigest = digest
-        if !writes.isEmpty { store.perform(writes) { _ in } }
         // The offline fetch is ordered after every message committed before it (ChatStore's contract); the ones
-        // committed while we wait are parked in `lateMessages` by the messaging code.
+        // committed while it runs are routed into this replay by the inbox router.
+        inbox.startReplay(of: user, into: session)
+        let entry = Entry(user: user, session: session, re: re, token: token)
         store.pendingMessages(for: user) { [self] result in
-            locked {
-                let messages = (try? result.get()) ?? []
-                goOnline(user, session, re: re, token: token, created: false, offline: messages)
-            }
+            resume(.offlineFetched(entry, (try? result.get()) ?? []))
         }
     }
 
-    private func registrationHashed(_ user: String, password: String, encoded: String, _ session: Session, re: RequestID?) {
+    /// A new bearer token for `user`, remembered and stored.
+    func newToken(for user: String) -> String {
+        let token = Tokens.generate()
+        let record = TokenRecord(digest: Tokens.digest(token), user: user,
+                                 expiresAt: clock.now() + configuration.tokenLifetime)
+        accounts.addToken(record)
+        store.perform([.insertToken(record)]) { _ in }
+        return token
+    }
+
+    // MARK: Registration (every door)
+
+    /// The rules a new account must pass before its password is hashed, the same on every door: a valid name and
+    /// password, a free name, room in the hasher's backlog, and the per-address registration budget.
+    private func registrationRefusal(_ user: String, _ password: String, peerHost: String?) -> ChatError? {
+        guard AccountRules.isValidUsername(user) else {
+            return ChatError(.invalidUsername, "a username is 1–32 letters, digits or punctuation")
+        }
+        guard AccountRules.isValidPassword(password) else {
+            return ChatError(.invalidPassword, "a password is 1–128 letters, digits or punctuation, no spaces")
+        }
+        guard !accounts.exists(user), !presence.isReserved(user) else {
+            return ChatError(.userExists, "\(user) already exists")
+        }
+        guard hasher.backlog < configuration.maxHashBacklog else {
+            metrics.loginsRefusedBusy += 1
+            return Self.busyError
+        }
+        if let retry = loginGuard.admitRegistration(from: peerHost, now: clock.now()) {
+            metrics.registrationsThrottled += 1
+            return Self.rateLimited("registrations from your address", retryAfter: retry)
+        }
+        return nil
+    }
+
+    func registrationHashed(_ registration: Registration, encoded: String) {
         let now = clock.now()
         let token = Tokens.generate()
-        let record = TokenRecord(digest: Tokens.digest(token), user: user, expiresAt: now + configuration.tokenLifetime)
-        let account = AccountRecord(name: user, passwordHash: encoded, createdAt: now)
+        let record = TokenRecord(digest: Tokens.digest(token), user: registration.user,
+                                 expiresAt: now + configuration.tokenLifetime)
+        let new = NewAccount(account: AccountRecord(name: registration.user, passwordHash: encoded, createdAt: now),
+                             token: token, record: record)
         let appendPath = configuration.appendCredentialsPath
-        store.perform([.createAccount(account), .insertToken(record)]) { [self] result in
+        store.perform([.createAccount(new.account), .insertToken(record)]) { [self] result in
+            // On the store's thread, off the event loops, and only once the account is durable.
             if case .success = result, let appendPath {
-                // The brief's plaintext append, only with --append-credentials (off the event loops: this is the store thread).
-                do { try CredentialsFile.append(user: user, password: password, to: appendPath) }
-                catch { logger.warning("could not append to the credentials file", metadata: ["error": "\(error)"]) }
+                appendCredentials(registration.user, registration.password, to: appendPath)
             }
-            locked {
-                switch result {
-                case .success:
-                    accounts[user] = encoded
-                    tokens[record.digest] = record
-                    metrics.registrations += 1
-                    guard session.state == .authenticating(user: user) else {
-                        reserved.remove(user)
-                        return
-                    }
-                    session.state = .entering(user: user)
-                    session.tokenDigest = record.digest
-                    goOnline(user, session, re: re, token: token, created: true, offline: [])
-                case .failure(let error):
-                    reserved.remove(user)
-                    logger.error("registration failed", metadata: ["user": "\(user)", "error": "\(error)"])
-                    if session.state == .authenticating(user: user) { session.state = .anonymous }
-                    reply(session, .error(re: re, ChatError(.internalError, "could not save the account; try again")))
-                }
-            }
+            resume(.registrationStored(registration, new, error: result.failure))
         }
     }
 
+    /// `--append-credentials`, the brief's plaintext file, for every door's new accounts.
+    private func appendCredentials(_ user: String, _ password: String, to path: String) {
+        do { try CredentialsFile.append(user: user, password: password, to: path) }
+        catch { logger.warning("could not append to the credentials file", metadata: ["error": "\(error)"]) }
+    }
+
+    func registrationStored(_ registration: Registration, _ new: NewAccount, error: (any Error)?) {
+        let (user, session, re) = (registration.user, registration.session, registration.re)
+        if let error {
+            presence.release(user)
+            logger.error("registration failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            if session.state == .authenticating(user: user) { session.state = .anonymous }
+            return reply(session, .error(re: re, ChatError(.internalError, "could not save the account; try again")))
+        }
+        accounts.addAccount(user, passwordHash: new.account.passwordHash)
+        accounts.addToken(new.record)
+        metrics.registrations += 1
+        if session.isREST {
+            presence.release(user)
+            return reply(session, .welcome(re: re, user: user, token: new.token, created: true))
+        }
+        guard session.state == .authenticating(user: user) else {
+            presence.release(user)
+            return
+        }
+        session.state = .entering(user: user)
+        session.tokenDigest = new.record.digest
+        goOnline(Entry(user: user, session: session, re: re, token: new.token), offline: [], created: true)
+    }
+
+    static func rateLimited(_ what: String, retryAfter: Int) -> ChatError {
+        ChatError(.rateLimited, "too many \(what); try again in \(retryAfter) s", retryAfter: retryAfter)
+    }
+
+    // MARK: Online and offline
+
     /// Welcome, then the offline queue oldest first, then presence to the others (PROTOCOL.md order).
-    private func goOnline(_ user: String, _ session: Session, re: RequestID?, token: String, created: Bool,
-                         offline: [StoredMessage]) {
-        reserved.remove(user)
-        guard session.state == .entering(user: user) else { return }
-        let now = clock.now()
+    func goOnline(_ entry: Entry, offline: [StoredMessage], created: Bool = false) {
+        let (user, session) = (entry.user, entry.session)
+        guard session.state == .entering(user: user) else { return }  // it ended meanwhile, and released the name
+        presence.release(user)
+        let late = inbox.finishReplay(of: user, into: session)
         session.state = .online(user: user)
-        session.lastActivity = now
-        online[user] = session
+        session.lastActivity = clock.now()
+        presence.setOnline(user, session)
         metrics.loginsSucceeded += 1
         output.authenticated(session.id)
-        reply(session, .welcome(re: re, user: user, token: token, created: created))
+        reply(session, .welcome(re: entry.re, user: user, token: entry.token, created: created))
         var seen = Set<Int64>()
-        var delivered: [Int64] = []
-        for message in (offline + session.lateMessages) where seen.insert(message.id).inserted {
+        for message in offline + late where seen.insert(message.id).inserted {
             reply(session, .message(message, offline: true))
-            delivered.append(message.id)
         }
-        session.lateMessages = []
         if !offline.isEmpty {
             metrics.offlineDelivered += offline.count
             store.perform([.markDelivered(offline.map(\.id))]) { _ in }
@@ -219,7 +286,11 @@ extension ChatService {
 
     /// SPEC.md §3: if A has blocked B, B gets no presence lines about A.
     func announcePresence(of user: String, online isOnline: Bool, except session: Session) {
-        let recipients = online.values.filter { $0 !== session && !hasBlocked(user, $0.onlineUser ?? "") }
+        var recipients: [Session] = []
+        recipients.reserveCapacity(presence.onlineCount)
+        presence.forEachOnline { name, other in
+            if other !== session && !blocks.hasBlocked(user, name) { recipients.append(other) }
+        }
         // Presence is a fan-out to everyone at every login and logout; coalesced, it rides along with the
         // recipients' other output instead of costing a write per recipient (a login storm stays cheap).
         fanOut(.presence(user: user, online: isOnline), to: recipients, coalesced: true)
@@ -228,7 +299,7 @@ extension ChatService {
     func logOut(_ session: Session, re: RequestID?) {
         if let digest = session.tokenDigest {
             // PROTOCOL.md: logout revokes the token handed out with welcome.
-            tokens[digest] = nil
+            _ = accounts.removeToken(digest: digest)
             store.perform([.deleteToken(digest: digest)]) { _ in }
         }
         reply(session, .bye(re: re))
@@ -249,17 +320,22 @@ extension ChatService {
         session.state = .closed
         switch previous {
         case .online(let user):
-            online[user] = nil
-            lastSeen[user] = clock.now()
+            presence.setOffline(user, at: clock.now())
             endPrivateChats(of: user)
             if notifyOthers { announcePresence(of: user, online: false, except: session) }
         case .entering(let user):
-            reserved.remove(user)
-        case .authenticating(let user):
+            presence.release(user)
+            inbox.cancelReplay(of: user, into: session)
+        case .authenticating, .anonymous, .closed:
             // A registration in flight keeps its reservation until the store answers.
-            if accounts[user] == nil { break }
-        case .anonymous, .closed:
             break
         }
+    }
+}
+
+extension Result {
+    fileprivate var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
     }
 }

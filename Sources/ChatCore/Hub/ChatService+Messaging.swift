@@ -1,119 +1,142 @@
-/// Direct messages, broadcasts, history and the offline queue (SPEC.md §3–§4).
-/// Every method here runs with `lock` held.
+/// What a logged-in user does, on every door alike: direct messages, broadcasts, history, whoelse and
+/// whoelsesince, block and unblock (SPEC.md §3–§4). Every method here runs with the hub's lock held; store
+/// completions come back through `resume(_:)`.
 extension ChatService {
+    /// Validate, commit, then deliver and acknowledge (DESIGN.md principle 3: durable before acknowledged).
     func sendMessage(from user: String, to recipient: String, text: String, re: RequestID?, _ session: Session) {
-        if let error = validateText(text) ?? throttleMessage(from: user) { return reply(session, .error(re: re, error)) }
-        deliverDirect(from: user, to: recipient, text: text) { [self] result in
-            switch result {
-            case .success(let (id, stored)): reply(session, .ok(re: re, .init(id: id, stored: stored)))
-            case .failure(let error): reply(session, .error(re: re, error))
-            }
+        if let error = refuseText(text, from: user) { return reply(session, .error(re: re, error)) }
+        guard recipient != user else { return reply(session, .error(re: re, ChatError(.self, Texts.cannotMessageSelf))) }
+        guard accounts.exists(recipient) else {
+            return reply(session, .error(re: re, ChatError(.invalidUser, Texts.invalidUser)))
         }
-    }
-
-    /// The shared path for every door (sockets and REST): validate, commit, then deliver and acknowledge.
-    /// `completion` runs with the lock held, after the commit (DESIGN.md principle 3: durable before acknowledged).
-    func deliverDirect(from user: String, to recipient: String, text: String,
-                       completion: @escaping @Sendable (Result<(Int64, Bool), ChatError>) -> Void) {
-        guard recipient != user else { return completion(.failure(ChatError(.self, Texts.cannotMessageSelf))) }
-        guard accounts[recipient] != nil else { return completion(.failure(ChatError(.invalidUser, Texts.invalidUser))) }
         // SPEC.md §4: the recipient blocked the sender → refused, nothing stored.
-        guard !hasBlocked(recipient, user) else {
-            return completion(.failure(ChatError(.blocked, Texts.recipientBlockedYou)))
+        guard !blocks.hasBlocked(recipient, user) else {
+            return reply(session, .error(re: re, ChatError(.blocked, Texts.recipientBlockedYou)))
         }
         let message = StoredMessage(id: nextMessageID, from: user, to: recipient, text: text, at: clock.now())
         nextMessageID += 1
         metrics.messages += 1
-        let storedPending = online[recipient] == nil
-        store.perform([.insertMessage(message, pending: storedPending)]) { [self] result in
-            locked {
-                switch result {
-                case .failure(let error):
-                    logger.error("message not stored", metadata: ["error": "\(error)"])
-                    completion(.failure(ChatError(.internalError, "the message could not be stored; try again")))
-                case .success:
-                    let stored = routeCommitted(message, storedPending: storedPending)
-                    completion(.success((message.id, stored)))
-                }
-            }
+        let direct = DirectMessage(message: message, storedPending: presence.session(of: recipient) == nil,
+                                   session: session, re: re)
+        store.perform([.insertMessage(message, pending: direct.storedPending)]) { [self] result in
+            if case .failure(let error) = result { resume(.messageStored(direct, error: error)) }
+            else { resume(.messageStored(direct, error: nil)) }
         }
     }
 
-    /// Delivers a freshly committed message to wherever its recipient is *now*, keeping the store's pending flag
-    /// true exactly while the message waits in the offline queue. Returns whether it went to the offline queue.
-    private func routeCommitted(_ message: StoredMessage, storedPending: Bool) -> Bool {
-        if let recipient = online[message.to] {
+    /// The commit finished: deliver the message to wherever its recipient is *now*, keeping the store's pending
+    /// flag true exactly while it waits in the offline queue, then acknowledge.
+    func messageStored(_ direct: DirectMessage, error: (any Error)?) {
+        if let error {
+            logger.error("message not stored", metadata: ["error": "\(error)"])
+            return reply(direct.session, .error(re: direct.re,
+                                                ChatError(.internalError, "the message could not be stored; try again")))
+        }
+        let message = direct.message
+        let queued: Bool
+        switch inbox.route(message, storedPending: direct.storedPending, live: presence.session(of: message.to)) {
+        case .live(let recipient, let markDelivered):
             fanOut(.message(message, offline: false), to: [recipient])
-            if storedPending { store.perform([.markDelivered([message.id])]) { _ in } }
-            return false
+            if markDelivered { store.perform([.markDelivered([message.id])]) { _ in } }
+            queued = false
+        case .replaying:
+            queued = false
+        case .queued(let markPending):
+            if markPending { store.perform([.markPending(message.id)]) { _ in } }
+            metrics.offlineStored += 1
+            queued = true
         }
-        if let entering = sessions.values.first(where: { $0.state == .entering(user: message.to) }) {
-            // Its offline fetch was queued after this insert iff the insert was stored as pending; otherwise the
-            // fetch cannot contain it, so it is handed over right after welcome.
-            if !storedPending { entering.lateMessages.append(message) }
-            return false
-        }
-        if !storedPending { store.perform([.markPending(message.id)]) { _ in } }
-        metrics.offlineStored += 1
-        return true
-    }
-
-    func broadcast(from user: String, text: String, re: RequestID?, _ session: Session) {
-        if let error = validateText(text) ?? throttleMessage(from: user) { return reply(session, .error(re: re, error)) }
-        let (id, partial) = deliverBroadcast(from: user, text: text)
-        reply(session, .ok(re: re, .init(id: id, partial: partial)))
+        reply(direct.session, .ok(re: direct.re, .init(id: message.id, stored: queued)))
     }
 
     /// Broadcasts are live only (SPEC.md §5): never stored, so nothing to wait for.
-    func deliverBroadcast(from user: String, text: String) -> (id: Int64, partial: Bool) {
+    func broadcast(from user: String, text: String, re: RequestID?, _ session: Session) {
+        if let error = refuseText(text, from: user) { return reply(session, .error(re: re, error)) }
         let id = nextMessageID
         nextMessageID += 1
         metrics.broadcasts += 1
         var recipients: [Session] = []
-        recipients.reserveCapacity(online.count)
+        recipients.reserveCapacity(presence.onlineCount)
         var partial = false
-        for (name, session) in online where name != user {
-            if hasBlocked(name, user) { partial = true } else { recipients.append(session) }
+        presence.forEachOnline { name, other in
+            guard name != user else { return }
+            if blocks.hasBlocked(name, user) { partial = true } else { recipients.append(other) }
         }
         fanOut(.broadcast(id: id, from: user, text: text, at: clock.now()), to: recipients)
-        return (id, partial)
-    }
-
-    func history(for user: String, with other: String?, before: Int64?, limit: Int, re: RequestID?, _ session: Session) {
-        fetchHistory(for: user, with: other, before: before, limit: limit) { [self] result in
-            switch result {
-            case .success(let (messages, next)): reply(session, .history(re: re, messages: messages, next: next))
-            case .failure(let error): reply(session, .error(re: re, error))
-            }
-        }
+        reply(session, .ok(re: re, .init(id: id, partial: partial)))
     }
 
     /// The caller's direct messages (with `other`, or with anyone), newest first; `next` pages further back.
-    /// `completion` runs with the lock held.
-    func fetchHistory(for user: String, with other: String?, before: Int64?, limit: Int,
-                      completion: @escaping @Sendable (Result<([StoredMessage], Int64?), ChatError>) -> Void) {
-        if let other, accounts[other] == nil {
-            return completion(.failure(ChatError(.invalidUser, Texts.invalidUser)))
+    func history(for user: String, with other: String?, before: Int64?, limit: Int, re: RequestID?, _ session: Session) {
+        if let other, !accounts.exists(other) {
+            return reply(session, .error(re: re, ChatError(.invalidUser, Texts.invalidUser)))
         }
+        let page = HistoryPage(limit: limit, session: session, re: re)
         // One more than asked tells whether another page exists.
-        let query = HistoryQuery(owner: user, with: other, before: before, limit: limit + 1)
-        store.history(query) { [self] result in
-            locked {
-                switch result {
-                case .success(let rows):
-                    let page = Array(rows.prefix(limit))
-                    completion(.success((page, rows.count > limit ? page.last?.id : nil)))
-                case .failure(let error):
-                    logger.error("history read failed", metadata: ["error": "\(error)"])
-                    completion(.failure(ChatError(.internalError, "history is unavailable; try again")))
-                }
-            }
+        store.history(HistoryQuery(owner: user, with: other, before: before, limit: limit + 1)) { [self] result in
+            resume(.historyRead(page, result))
         }
     }
 
-    func validateText(_ text: String) -> ChatError? {
+    func historyRead(_ page: HistoryPage, _ result: Result<[StoredMessage], any Error>) {
+        switch result {
+        case .success(let rows):
+            let messages = Array(rows.prefix(page.limit))
+            let next = rows.count > page.limit ? messages.last?.id : nil
+            reply(page.session, .history(re: page.re, messages: messages, next: next))
+        case .failure(let error):
+            logger.error("history read failed", metadata: ["error": "\(error)"])
+            reply(page.session, .error(re: page.re, ChatError(.internalError, "history is unavailable; try again")))
+        }
+    }
+
+    /// A `message` or `broadcast` text: empty is refused, then the sender's message budget (any door). There is
+    /// no text limit of its own: the request's size limit (64 KiB on the socket doors) bounds it.
+    private func refuseText(_ text: String, from user: String) -> ChatError? {
         if text.isEmpty { return ChatError(.badRequest, "text must not be empty") }
-        if text.utf8.count > configuration.maxTextBytes { return ChatError(.tooLarge, "text over \(configuration.maxTextBytes) bytes") }
+        if let retry = loginGuard.admitMessage(from: user, now: clock.now()) {
+            metrics.rateLimitedMessages += 1
+            return Self.rateLimited("messages", retryAfter: retry)
+        }
         return nil
+    }
+
+    /// Other online users (or, with `window`, everyone online at any moment within it), leaving out users who
+    /// blocked `user`. The window reaches back to server start at most: login history only holds logouts since then.
+    func whoElse(for user: String, since window: Int64?) -> [String] {
+        var names = presence.users(onlineOrSeenSince: window.map { clock.now() - $0 })
+        names.remove(user)
+        return names.filter { !blocks.hasBlocked($0, user) }.sorted()
+    }
+
+    /// Validates and applies a block change in memory at once (so the very next message obeys it), then makes it
+    /// durable; the reply waits for the store.
+    func setBlock(_ user: String, _ other: String, blocked: Bool, re: RequestID?, _ session: Session) {
+        if let error = blockRefusal(user, other, blocked: blocked) { return reply(session, .error(re: re, error)) }
+        blocks.setBlocked(user, other, blocked)
+        let change = BlockChange(blocker: user, other: other, blocked: blocked, session: session, re: re)
+        store.perform([.setBlock(blocker: user, blocked: other, isBlocked: blocked)]) { [self] result in
+            if case .failure(let error) = result { resume(.blockStored(change, error: error)) }
+            else { resume(.blockStored(change, error: nil)) }
+        }
+    }
+
+    private func blockRefusal(_ user: String, _ other: String, blocked: Bool) -> ChatError? {
+        if other == user { return ChatError(.self, blocked ? Texts.cannotBlockSelf : Texts.cannotUnblockSelf) }
+        guard accounts.exists(other) else { return ChatError(.invalidUser, Texts.invalidUser) }
+        let already = blocks.hasBlocked(user, other)
+        if blocked && already { return ChatError(.alreadyBlocked, Texts.alreadyBlocked(other)) }
+        if !blocked && !already { return ChatError(.notBlocked, Texts.wasNotBlocked(other)) }
+        return nil
+    }
+
+    func blockStored(_ change: BlockChange, error: (any Error)?) {
+        guard error == nil else {
+            // Undo so memory matches the store again.
+            blocks.setBlocked(change.blocker, change.other, !change.blocked)
+            return reply(change.session, .error(re: change.re,
+                                                ChatError(.internalError, "the block could not be saved; try again")))
+        }
+        reply(change.session, .ok(re: change.re, .init()))
     }
 }

@@ -15,8 +15,6 @@ public struct HubConfiguration: Sendable {
     public var tokenLifetime: Int64 = 30 * 24 * 3600 * 1000
     /// SPEC.md §4: an unanswered private request is declined after this.
     public var privateRequestTimeout: Int64 = 60_000
-    /// Longest direct-message or broadcast text accepted (the line limit bounds it anyway).
-    public var maxTextBytes = 60_000
     /// Abuse limits (docs/SECURITY.md): messages per user, password attempts and registrations per address.
     public var limits = AbuseLimits()
     /// If set, new accounts are also appended in plaintext to this file (`--append-credentials`, the brief's behaviour).

@@ -20,13 +20,3 @@ public struct HubMetrics: Sendable, Equatable {
     public var loginsThrottledAccount = 0
     public var registrationsThrottled = 0
 }
-
-extension ChatService {
-    public func metricsSnapshot() -> HubMetrics {
-        locked {
-            var m = metrics
-            m.onlineUsers = online.count
-            return m
-        }
-    }
-}

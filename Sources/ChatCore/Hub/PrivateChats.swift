@@ -1,5 +1,5 @@
 /// Consent handshakes and accepted pairs for peer-to-peer private chat (SPEC.md §4, PROTOCOL.md "P2P").
-/// The server only introduces the peers; private text never passes through it. Confined to the hub's lock.
+/// The server only introduces the peers; private text never passes through it. Confined to the hub's serialisation.
 struct PrivateChats {
     struct Pair: Hashable {
         let asker: String
@@ -57,9 +57,9 @@ extension ChatService {
         }
         // SPEC.md §4: checked in this order, and in all these cases the target is never asked.
         if target == user { return fail(.self) }
-        guard accounts[target] != nil else { return fail(.invalidUser) }
-        guard let other = online[target] else { return fail(.offline) }
-        if hasBlocked(target, user) { return fail(.blocked) }
+        guard accounts.exists(target) else { return fail(.invalidUser) }
+        guard let other = presence.session(of: target) else { return fail(.offline) }
+        if blocks.hasBlocked(target, user) { return fail(.blocked) }
         switch (session.peer, other.peer) {
         case (.tcp, .tcp), (.webRTC, .webRTC): break
         default: return fail(.noP2P)
@@ -73,7 +73,7 @@ extension ChatService {
 
     func answerPrivate(_ user: String, asker: String, accept: Bool, re: RequestID?, _ session: Session) {
         let pair = PrivateChats.Pair(asker: asker, target: user)
-        guard privateChats.answer(pair), let askerSession = online[asker] else {
+        guard privateChats.answer(pair), let askerSession = presence.session(of: asker) else {
             return reply(session, .error(re: re, ChatError(.noRequest, "no pending private request from \(asker)")))
         }
         reply(session, .ok(re: re, .init()))
@@ -84,11 +84,11 @@ extension ChatService {
         reply(session, .privatePending(user: asker, token: token))
         let port: Int
         if case .tcp(let p) = session.peer { port = p } else { port = 0 }
-        reply(askerSession, .privateAccepted(user: user, host: session.peerHost, port: port, token: token))
+        reply(askerSession, .privateAccepted(user: user, host: session.peerHost ?? "", port: port, token: token))
     }
 
     func relaySignal(from user: String, to target: String, data: JSONValue, re: RequestID?, _ session: Session) {
-        guard privateChats.isAccepted(user, target), let other = online[target] else {
+        guard privateChats.isAccepted(user, target), let other = presence.session(of: target) else {
             return reply(session, .error(re: re, ChatError(.noSession, Texts.noPrivateSession(target))))
         }
         reply(other, .signal(from: user, data: data))
@@ -97,13 +97,13 @@ extension ChatService {
 
     func expirePrivateRequests(now: Int64) {
         for pair in privateChats.expired(now: now) {
-            if let asker = online[pair.asker] { reply(asker, .privateDeclined(user: pair.target)) }
+            if let asker = presence.session(of: pair.asker) { reply(asker, .privateDeclined(user: pair.target)) }
         }
     }
 
     func endPrivateChats(of user: String) {
         for pair in privateChats.remove(user) where pair.target == user {
-            if let asker = online[pair.asker] { reply(asker, .privateDeclined(user: user)) }
+            if let asker = presence.session(of: pair.asker) { reply(asker, .privateDeclined(user: user)) }
         }
     }
 }

@@ -1,4 +1,8 @@
-/// One connected client as the hub sees it. Confined to the hub's lock; never escapes it.
+/// One conversation with the hub, whichever door it came through. Confined to the hub's serialisation.
+///
+/// A socket session (JSON lines, WebSocket, text mode) lives from connect to disconnect. A REST request is a
+/// short-lived session: created already past authentication (or anonymous, for login and registration), it gets
+/// exactly one reply, handed to a completion, and it is never "online": no presence, no idle timer.
 final class Session: @unchecked Sendable {
     enum State: Equatable {
         /// Connected, not logged in.
@@ -12,10 +16,21 @@ final class Session: @unchecked Sendable {
         case closed
     }
 
+    /// Where replies go.
+    enum Door {
+        /// JSON lines or WebSocket: each reply is one encoded object.
+        case json
+        /// The plain-text dialogue: replies are worded by `dialogue`.
+        case text
+        /// A REST request: its one reply goes to this completion, after the hub's lock is released.
+        case rest(@Sendable (ServerEvent) -> Void)
+    }
+
     let id: ClientID
-    let kind: ClientKind
-    /// The peer's address as seen by the server (the host handed to a P2P asker).
-    let peerHost: String
+    let door: Door
+    /// The peer's address as seen by the server (the host handed to a P2P asker, the per-address limits' key);
+    /// nil for a caller that is not a network peer.
+    let peerHost: String?
     var state: State = .anonymous
     let connectedAt: Int64
     /// Last valid command (SPEC.md §3: only valid commands count as activity).
@@ -23,21 +38,46 @@ final class Session: @unchecked Sendable {
     var peer: PeerCapability = .none
     /// Token handed out with `welcome`; revoked by `logout`.
     var tokenDigest: String?
-    /// Messages committed while this session was `.entering` that its offline fetch cannot contain.
-    var lateMessages: [StoredMessage] = []
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.
     var deferred: [(ClientRequest, RequestID?)] = []
     static let maxDeferred = 32
-    /// The server-side SPEC.md dialogue, for `.text` clients only.
+    /// The server-side SPEC.md dialogue, for text sessions only; updated in place as lines and replies pass.
     var dialogue: TextDialogue?
 
+    /// A socket session.
     init(id: ClientID, kind: ClientKind, peerHost: String, now: Int64) {
         self.id = id
-        self.kind = kind
+        self.door = kind == .text ? .text : .json
         self.peerHost = peerHost
         self.connectedAt = now
         self.lastActivity = now
         if kind == .text { dialogue = TextDialogue() }
+    }
+
+    /// A REST request's session, for `user` (nil: anonymous, for login and registration).
+    init(restUser user: String?, peerHost: String?, now: Int64, reply: @escaping @Sendable (ServerEvent) -> Void) {
+        self.id = Self.restID
+        self.door = .rest(reply)
+        self.peerHost = peerHost
+        self.connectedAt = now
+        self.lastActivity = now
+        if let user { state = .online(user: user) }
+    }
+
+    /// REST sessions are never in the session table, so they share one id that no connection uses.
+    static let restID = ClientID(.max)
+
+    var kind: ClientKind? {
+        switch door {
+        case .json: .json
+        case .text: .text
+        case .rest: nil
+        }
+    }
+
+    var isREST: Bool {
+        if case .rest = door { return true }
+        return false
     }
 
     var onlineUser: String? {

@@ -1,6 +1,9 @@
 /// The server side of the plain-text mode (PROTOCOL.md "Text mode"): what a `nc` or `telnet` user sees is the
-/// SPEC.md dialogue, produced from the same replies and events JSON clients get. One per text session,
-/// confined to the hub's lock.
+/// SPEC.md dialogue, produced from the same replies and events JSON clients get. One per text session, held by
+/// it and updated in place, confined to the hub's serialisation.
+///
+/// Both directions are a small state machine: `interpret` turns a typed line into what should happen (a prompt
+/// to write, a request to send), `render` words a reply for the phase the dialogue is in and advances it.
 struct TextDialogue {
     enum Phase: Equatable {
         /// The next line is a username (the very first line of the connection is one too).
@@ -23,6 +26,53 @@ struct TextDialogue {
     /// Requests sent on behalf of the typed lines, by the synthetic id their replies carry.
     private var pending: [Int64: ClientRequest] = [:]
     private var nextID: Int64 = 1
+
+    /// What a typed line asks the hub to do.
+    enum Action: Equatable {
+        /// Write this text back (a prompt, or a local error); it is no command, so no activity either.
+        case write(String)
+        /// Send this request with this id; its reply is worded by `render`.
+        case send(ClientRequest, RequestID)
+        /// A command the server answers locally (peer-to-peer ones): it counts as activity, then this text.
+        case answer(String)
+        /// Nothing (typed ahead while a password is checked, or after the end).
+        case none
+    }
+
+    /// The next typed line. `accountExists` tells the password prompt from the new-user one.
+    mutating func interpret(_ line: String, accountExists: (String) -> Bool) -> Action {
+        switch phase {
+        case .username:
+            let user = line.trimmingSpaces()
+            if user.isEmpty { return .write(Texts.usernamePrompt) }
+            if accountExists(user) {
+                phase = .password(user: user)
+                return .write(Texts.passwordPrompt)
+            }
+            guard AccountRules.isValidUsername(user) else { return .write(Texts.invalidUser + "\n" + Texts.usernamePrompt) }
+            phase = .newPassword(user: user)
+            return .write(Texts.newUserPrompt)
+        case .password(let user):
+            phase = .waiting(user: user, isNew: false)
+            return send(.login(user: user, credential: .password(line), peer: .none))
+        case .newPassword(let user):
+            phase = .waiting(user: user, isNew: true)
+            return send(.register(user: user, password: line, peer: .none))
+        case .waiting, .finished:
+            return .none
+        case .commands:
+            switch TypedCommand.parse(line) {
+            case nil: return .write(Texts.invalidCommand + "\n")
+            case .server(let request)?: return send(request)
+            case .privateMessage(let user, _)?: return .answer(Texts.privateNotEnabled(user) + "\n")
+            case .stopPrivate(let user)?: return .answer(Texts.noPrivateSession(user) + "\n")
+            }
+        }
+    }
+
+    private mutating func send(_ request: ClientRequest) -> Action {
+        .send(request, track(request))
+    }
 
     /// Remembers a request so its reply can be worded for it; returns the id to send it with.
     mutating func track(_ request: ClientRequest) -> RequestID {
@@ -105,5 +155,11 @@ struct TextDialogue {
             phase = .username
             return Rendered(text: "Error. \(error.message)\n" + Texts.usernamePrompt)
         }
+    }
+}
+
+extension String {
+    fileprivate func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
     }
 }

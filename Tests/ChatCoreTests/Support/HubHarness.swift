@@ -74,8 +74,29 @@ final class HubHarness {
         events(client).compactMap { $0["type"]?.stringValue }
     }
 
+    /// One request as a REST session (`user` nil: anonymous), its one reply collected.
+    func rest(_ request: ClientRequest, as user: String?, from peerHost: String? = nil) -> AsyncResult<ServerEvent> {
+        let reply = AsyncResult<ServerEvent>()
+        hub.handle(request, from: user, peerHost: peerHost) { reply.set($0) }
+        return reply
+    }
+
     /// Everything sent to a text client since the last call, as one string.
     func text(_ client: ClientID) -> String {
         output.take(client).map { String(decoding: $0, as: UTF8.self) }.joined()
+    }
+}
+
+extension ServerEvent {
+    /// The `id` of an `ok` reply (a message or broadcast accepted).
+    var okID: Int64? {
+        if case .ok(_, let ok) = self { return ok.id }
+        return nil
+    }
+
+    /// The code of an `error` reply.
+    var errorCode: ErrorCode? {
+        if case .error(_, let error) = self { return error.code }
+        return nil
     }
 }

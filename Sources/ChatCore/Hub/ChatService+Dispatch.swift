@@ -1,0 +1,192 @@
+/// The ways into the hub, and out of it: the one dispatch every door's requests go through (`handle`), typed
+/// lines turned into requests by their session's dialogue, the one re-entry for work that finished elsewhere
+/// (`resume`, which takes the lock), and the output helpers. Everything else here runs with the lock held.
+extension ChatService {
+    /// One request from `session`: a socket client's, a typed line's, or a REST request's.
+    func handle(_ request: ClientRequest, re: RequestID?, _ session: Session) {
+        guard let user = session.onlineUser else {
+            guard request.isAllowedBeforeLogin else {
+                // A client may pipeline requests right behind its login: they wait (boundedly) for its outcome.
+                if session.state != .anonymous, session.deferred.count < Session.maxDeferred {
+                    session.deferred.append((request, re))
+                } else {
+                    reply(session, .error(re: re, ChatError(.notLoggedIn, "log in first")))
+                }
+                return
+            }
+            handleLogin(request, re: re, session)
+            return
+        }
+        // SPEC.md §3: any well-formed, known command counts as activity, whatever its outcome.
+        session.lastActivity = clock.now()
+        switch request {
+        case .lookup, .login, .register:
+            reply(session, .error(re: re, ChatError(.alreadyLoggedIn, "already logged in as \(user)")))
+        case .message(let to, let text): sendMessage(from: user, to: to, text: text, re: re, session)
+        case .broadcast(let text): broadcast(from: user, text: text, re: re, session)
+        case .whoelse: reply(session, .users(re: re, whoElse(for: user, since: nil)))
+        case .whoelsesince(let seconds): reply(session, .users(re: re, whoElse(for: user, since: Int64(seconds) * 1000)))
+        case .block(let other): setBlock(user, other, blocked: true, re: re, session)
+        case .unblock(let other): setBlock(user, other, blocked: false, re: re, session)
+        case .history(let with, let before, let limit): history(for: user, with: with, before: before, limit: limit, re: re, session)
+        case .startprivate(let target): startPrivate(from: user, to: target, re: re, session)
+        case .privatereply(let asker, let accept): answerPrivate(user, asker: asker, accept: accept, re: re, session)
+        case .signal(let to, let data): relaySignal(from: user, to: to, data: data, re: re, session)
+        case .activity: reply(session, .ok(re: re, .init()))
+        case .logout: logOut(session, re: re)
+        }
+    }
+
+    /// The one way back in for work that finished on the hasher's or the store's threads.
+    func resume(_ step: HubStep) {
+        serialized {
+            switch step {
+            case .passwordChecked(let check, let matches): passwordChecked(check, matches: matches)
+            case .registrationHashed(let registration, let encoded): registrationHashed(registration, encoded: encoded)
+            case .registrationStored(let registration, let new, let error): registrationStored(registration, new, error: error)
+            case .offlineFetched(let entry, let messages): goOnline(entry, offline: messages)
+            case .messageStored(let direct, let error): messageStored(direct, error: error)
+            case .blockStored(let change, let error): blockStored(change, error: error)
+            case .historyRead(let page, let result): historyRead(page, result)
+            }
+        }
+    }
+
+    /// A typed line from a text-mode client: the session's dialogue decides what it means (updated in place),
+    /// and the hub carries it out through the same dispatch JSON clients use.
+    func handleTextLine(_ line: String, _ session: Session) {
+        guard let action = session.dialogue?.interpret(line, accountExists: { accounts.exists($0) }) else { return }
+        switch action {
+        case .write(let text):
+            write(text, to: session)
+        case .send(let request, let id):
+            handle(request, re: id, session)
+        case .answer(let text):
+            session.lastActivity = clock.now()
+            write(text, to: session)
+        case .none:
+            break
+        }
+    }
+
+    /// Sends one reply or event to one session, in its own dialect.
+    func reply(_ session: Session, _ event: ServerEvent) {
+        guard !session.isClosed else { return }
+        switch session.door {
+        case .json:
+            output.deliver(event.encoded(), to: [session.id])
+        case .text:
+            guard let rendered = session.dialogue?.render(event) else { return }
+            if !rendered.text.isEmpty { write(rendered.text, to: session) }
+            if rendered.closes {
+                // Text mode ends the connection on a lockout, as the terminal client exits (SPEC.md §2.3–2.4).
+                end(session, notifyOthers: true)
+                output.disconnect(session.id)
+            }
+        case .rest(let completion):
+            afterUnlocking { completion(event) }
+        }
+    }
+
+    /// Sends one event to many sessions, encoding it once per dialect (DESIGN.md principle 1).
+    /// `coalesced`: nobody waits for this event (presence), so the transport may let it share a write with the
+    /// recipients' other traffic (ChatOutput.deliverCoalesced).
+    func fanOut(_ event: ServerEvent, to recipients: [Session], coalesced: Bool = false) {
+        var jsonIDs: [ClientID] = []
+        var textIDs: [ClientID] = []
+        jsonIDs.reserveCapacity(recipients.count)
+        for r in recipients where !r.isClosed {
+            switch r.door {
+            case .json: jsonIDs.append(r.id)
+            case .text: textIDs.append(r.id)
+            case .rest: break  // never online, so never a recipient
+            }
+        }
+        func send(_ payload: [UInt8], _ ids: [ClientID]) {
+            if coalesced { output.deliverCoalesced(payload, to: ids) } else { output.deliver(payload, to: ids) }
+        }
+        if !jsonIDs.isEmpty { send(event.encoded(), jsonIDs) }
+        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) { send(Array(text.utf8), textIDs) }
+        metrics.deliveries += recipients.count
+    }
+
+    /// Writes ready-made text to a text session.
+    func write(_ text: String, to session: Session) {
+        output.deliver(Array(text.utf8), to: [session.id])
+    }
+}
+
+/// Work that finished away from the hub (a password hash, a store write or read) and comes back to it. Every
+/// hasher and store completion re-enters through `ChatService.resume(_:)`, so hub logic never runs in nested
+/// closures: each step below is a plain method that decides what happens next.
+enum HubStep: @unchecked Sendable {
+    case passwordChecked(PasswordCheck, matches: Bool)
+    case registrationHashed(Registration, encoded: String)
+    case registrationStored(Registration, NewAccount, error: (any Error)?)
+    case offlineFetched(Entry, [StoredMessage])
+    case messageStored(DirectMessage, error: (any Error)?)
+    case blockStored(BlockChange, error: (any Error)?)
+    case historyRead(HistoryPage, Result<[StoredMessage], any Error>)
+}
+
+/// A password check in flight, and who is waiting for it.
+struct PasswordCheck {
+    enum Purpose {
+        /// A `login` request on `session`; success continues to going online (or, over REST, to a new token).
+        case login(Session, re: RequestID?)
+        /// REST credentials: the completion gets the user or the refusal, after the hub's lock is released.
+        case credentials(@Sendable (Result<String, ChatError>) -> Void)
+    }
+
+    let user: String
+    let password: String
+    let peerHost: String?
+    let purpose: Purpose
+}
+
+/// A registration in flight on `session` (socket or REST).
+struct Registration {
+    let user: String
+    let password: String
+    let session: Session
+    let re: RequestID?
+}
+
+/// What a registration writes: the account and its first token.
+struct NewAccount {
+    let account: AccountRecord
+    let token: String
+    let record: TokenRecord
+}
+
+/// A login whose credentials were accepted, waiting for its offline queue.
+struct Entry {
+    let user: String
+    let session: Session
+    let re: RequestID?
+    let token: String
+}
+
+/// A direct message being committed; `storedPending` says how it was written (the recipient was offline).
+struct DirectMessage {
+    let message: StoredMessage
+    let storedPending: Bool
+    let session: Session
+    let re: RequestID?
+}
+
+/// A block or unblock being made durable (already applied in memory).
+struct BlockChange {
+    let blocker: String
+    let other: String
+    let blocked: Bool
+    let session: Session
+    let re: RequestID?
+}
+
+/// A history page being read; one more row than `limit` is asked for, to tell whether another page exists.
+struct HistoryPage {
+    let limit: Int
+    let session: Session
+    let re: RequestID?
+}
