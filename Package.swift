@@ -44,14 +44,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // libFuzzer targets (Fuzz/README.md): stubs unless built with -DFUZZING, see scripts/fuzz.
-        .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway"], path: "Fuzz/FuzzWebSocketFrame"),
-        .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway"], path: "Fuzz/FuzzHTTPRequest"),
-        .executableTarget(name: "FuzzUTF8", dependencies: ["Gateway"], path: "Fuzz/FuzzUTF8"),
-        .executableTarget(name: "FuzzLineFramer", dependencies: ["Gateway"], path: "Fuzz/FuzzLineFramer"),
-        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway"], path: "Fuzz/FuzzAuthorization"),
-        .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore"], path: "Fuzz/FuzzJSONRequest"),
-        .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport"],
+        // libFuzzer targets (Fuzz/README.md): FuzzSupport runs libFuzzer's driver when built with -DFUZZING
+        // (scripts/fuzz) and prints how to build them otherwise.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway", "FuzzSupport"],
+                          path: "Fuzz/FuzzWebSocketFrame"),
+        .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzHTTPRequest"),
+        .executableTarget(name: "FuzzUTF8", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzUTF8"),
+        .executableTarget(name: "FuzzLineFramer", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzLineFramer"),
+        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway", "FuzzSupport"],
+                          path: "Fuzz/FuzzAuthorization"),
+        .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzJSONRequest"),
+        .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport", "FuzzSupport"],
                           path: "Fuzz/FuzzTextCommand"),
         // Test doubles (manual clock, queued hasher, recording output) shared by the hub and REST tests.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
