@@ -1,8 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependency direction (DESIGN.md): CLI → Gateway, CLI → ChatCore; Gateway → CLLHTTP, COpenSSL;
-// ChatCore → GRDB, CArgon2, COpenSSL. ChatCore and Gateway never import each other.
+// Dependency direction: CLI → Gateway, CLI → ChatCore; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
+// ChatCore → ParleySupport, GRDB, CArgon2, COpenSSL; ParleySupport → CLinuxShims. ChatCore and Gateway never
+// import each other: what both need (threads, pthread locks, client-address rules) lives in ParleySupport,
+// which imports neither.
 let package = Package(
     name: "Parley",
     platforms: [.macOS(.v15)],
@@ -22,17 +24,19 @@ let package = Package(
         .target(
             name: "ChatCore",
             dependencies: [
-                "CArgon2", "COpenSSL",
+                "ParleySupport", "CArgon2", "COpenSSL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // epoll, eventfd, accept4, pthread_setname_np: Linux calls the Glibc module does not export.
         .target(name: "CLinuxShims"),
+        // Joinable threads, pthread locks ThreadSanitizer can see, and the per-address rules shared by both sides.
+        .target(name: "ParleySupport", dependencies: ["CLinuxShims"]),
         .target(
             name: "Gateway",
             dependencies: [
-                "CLLHTTP", "COpenSSL", "CLinuxShims",
+                "ParleySupport", "CLLHTTP", "COpenSSL", "CLinuxShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -59,6 +63,7 @@ let package = Package(
                           path: "Fuzz/FuzzTextCommand"),
         // Test doubles (manual clock, queued hasher, recording output) shared by the hub and REST tests.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
+        .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),

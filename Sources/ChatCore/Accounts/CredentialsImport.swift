@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import Logging
+import ParleySupport
 
 /// Startup import: every listed user exists with that password. Only lines whose password changed are re-hashed:
 /// keep the file's SHA-256 in a `meta` table and skip everything when unchanged; otherwise verify each entry against its stored hash (on the pool, in parallel) and re-hash only mismatches and new users.

@@ -1,3 +1,5 @@
+import ParleySupport
+
 /// An in-memory `ChatStore` for hub unit tests: the same rules as `SQLiteStore` (uniqueness, references to
 /// existing accounts, per-call all-or-nothing, one "commit" per batch, completions in submission order), but the
 /// test decides when a batch "commits".

@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import Logging
+import ParleySupport
 
 /// The durable store: one SQLite file (`parley.db`) in the data directory, WAL mode, `synchronous = FULL`.
 ///
@@ -31,10 +32,11 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
     private var isClosed = false
     private var commits = 0
     /// Set once in `init`; the thread itself never reads it.
-    private var writer: NativeThread?
+    private var writer: JoinableThread?
 
     /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
-    /// - Throws: GRDB errors, or `StoreError.notDurable` when `synchronous` cannot be set to FULL.
+    /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
+    ///   `ThreadStartError` when the writer thread cannot start.
     public init(directory: URL, logger: Logger) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(Self.fileName).path
@@ -63,7 +65,7 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
             try? pool.close()
             throw StoreError.notDurable(synchronous: level)
         }
-        writer = NativeThread(name: "parley-store") { [self] in runWriter() }
+        writer = try JoinableThread(name: "parley-store") { [self] in runWriter() }
         logger.info("store opened", metadata: ["file": "\(path)"])
     }
 
