@@ -61,7 +61,8 @@ let package = Package(
         .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzJSONRequest"),
         .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport", "FuzzSupport"],
                           path: "Fuzz/FuzzTextCommand"),
-        // Test doubles (manual clock, queued hasher, recording output) shared by the hub and REST tests.
+        // Test doubles (in-memory store, manual clock, queued hasher, recording output) shared by the hub, store
+        // and REST tests and the text-mode fuzzer.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),

@@ -14,7 +14,7 @@ import ParleySupport
 /// Threading: `perform`/`pendingMessages`/`history`/`close` may be called from any thread and never block on
 /// disk. Completions run on the writer thread, so they must not block for long (they delay every later commit).
 /// The writer thread keeps the store alive until `close()`, which the owner calls at shutdown.
-public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
+public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// The database file's name inside the data directory.
     public static let fileName = "parley.db"
     /// A batch takes at most this many queued calls, so one transaction (and the wait for its fsync) stays short
@@ -88,8 +88,9 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
         return try pool.read(StoreSchema.snapshot)
     }
 
-    public func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        enqueue(.write(writes, meta: [:], done: done))
+    public func perform(_ writes: [StoreWrite], meta: [String: String],
+                        done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        enqueue(.write(writes, meta: meta, done: done))
     }
 
     public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
@@ -116,15 +117,9 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
         if first && !onWriter { writer?.join() }
     }
 
-    // MARK: - MetaStoring
-
-    func metaValue(_ key: String) throws -> String? {
+    public func metaValue(_ key: String) throws -> String? {
         guard !state.withLock({ isClosing }) else { throw StoreError.closed }
         return try pool.read { try StoreSchema.meta(key, $0) }
-    }
-
-    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        enqueue(.write(writes, meta: meta, done: done))
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL), read through the same queue GRDB writes on.
