@@ -39,9 +39,7 @@ private func checkParsed(_ result: Result<HTTPAuthorization, HTTPAuthorization.F
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
 
     // Any header value: never traps, and what it yields keeps its shape.
     let value = String(decoding: input, as: UTF8.self)

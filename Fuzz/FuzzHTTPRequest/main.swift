@@ -34,21 +34,11 @@ private func feed(_ chunks: [ArraySlice<UInt8>], _ configuration: HTTPParserConf
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
     let configuration = configurations[Int(control & 1)]
 
     let whole = feed([input[...]], configuration)
-    var chunks: [ArraySlice<UInt8>] = []
-    var start = 0
-    var step = UInt32(control >> 1) | 1
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 17))
-        chunks.append(input[start..<start + length])
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
-    }
+    let chunks = Fuzzer.chunks(of: input, seed: UInt32(control >> 1), maxLength: 17)
     Fuzzer.check(feed(chunks, configuration) == whole, "chunked input changed the result")
 
     let handshake = WebSocketHandshake()

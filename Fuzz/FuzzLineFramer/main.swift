@@ -45,20 +45,10 @@ private func run(_ chunks: [ArraySlice<UInt8>], limit: Int, raiseAt: Int?) -> ([
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
     let limit = limits[Int(control & 3)]
 
-    var chunks: [ArraySlice<UInt8>] = []
-    var start = 0
-    var step = UInt32(control >> 3) | 1
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 11))
-        chunks.append(input[start..<start + length])
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
-    }
+    let chunks = Fuzzer.chunks(of: input, seed: UInt32(control >> 3), maxLength: 11)
 
     let expected = reference(input, limit: limit)
     let whole = run([input[...]], limit: limit, raiseAt: nil)

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 
-/// What every libFuzzer target shares: starting libFuzzer's driver, and failing an oracle.
+/// What the libFuzzer targets share: starting libFuzzer's driver, failing an oracle, reading the control byte and
+/// cutting an input into chunks.
 ///
 /// Each target's `main.swift` defines its `LLVMFuzzerTestOneInput` and ends with `Fuzzer.run(fuzzOne)`. SwiftPM
 /// links executables with their own `main`, so libFuzzer's is never used; `run` calls the driver instead. Only a
@@ -29,6 +30,29 @@ public enum Fuzzer {
     /// Stops with `message` when an oracle fails: libFuzzer sees the crash and keeps the input that caused it.
     public static func check(_ condition: Bool, _ message: @autoclosure () -> String) {
         if !condition { fatalError(message()) }
+    }
+
+    /// The layout of most targets' inputs: byte 0 is a control byte (limits, chunking, mode), the rest is what a
+    /// client would send. Nil for an empty input.
+    public static func controlAndInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> (control: UInt8, input: [UInt8])? {
+        guard let data, size > 0 else { return nil }
+        return (data[0], Array(UnsafeBufferPointer(start: data + 1, count: size - 1)))
+    }
+
+    /// `input` cut into consecutive pieces of 1…`maxLength` bytes, the lengths drawn from a linear congruential
+    /// sequence that starts at `seed`: one input then also checks that a parser gives the same answer however
+    /// the bytes arrive. The pieces keep `input`'s indices.
+    public static func chunks(of input: [UInt8], seed: UInt32, maxLength: Int) -> [ArraySlice<UInt8>] {
+        var chunks: [ArraySlice<UInt8>] = []
+        var start = 0
+        var step = seed | 1
+        while start < input.count {
+            let length = min(input.count - start, 1 + Int(step % UInt32(maxLength)))
+            chunks.append(input[start..<start + length])
+            start += length
+            step = step &* 1_103_515_245 &+ 12_345
+        }
+        return chunks
     }
 }
 

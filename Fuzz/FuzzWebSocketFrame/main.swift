@@ -12,22 +12,15 @@ private let limits = [16, 1024, 65_536, 1 << 20]
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
     let limit = limits[Int(control & 3)]
 
     let whole = WebSocketSession(maxMessageBytes: limit).receive(input)
 
     let session = WebSocketSession(maxMessageBytes: limit)
     var chunked: [WebSocketAction] = []
-    var start = 0
-    var step = UInt32(control >> 2) | 1
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 13))
-        chunked += session.receive(Array(input[start..<start + length]))
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
+    for chunk in Fuzzer.chunks(of: input, seed: UInt32(control >> 2), maxLength: 13) {
+        chunked += session.receive(Array(chunk))
     }
     Fuzzer.check(chunked == whole, "chunked input changed the actions")
 
