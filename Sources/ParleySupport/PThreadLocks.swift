@@ -6,21 +6,30 @@ import Glibc
 // uncontended and is understood by the sanitizer, so the locks every thread hand-off goes through (a loop's
 // inbox, the store's queue, the hashing pool) are these.
 
-/// One pthread mutex at a fixed address: pthread mutexes must not move, so this is not copyable and its
-/// storage is allocated once.
+/// A pthread mutex or condition variable at a fixed address: POSIX forbids moving or copying one, so it lives in
+/// its own allocation, is not copyable, and is set up and torn down exactly once.
 @usableFromInline
-struct RawMutex: ~Copyable {
-    @usableFromInline let pointer: UnsafeMutablePointer<pthread_mutex_t>
+struct PThreadObject<Object>: ~Copyable {
+    @usableFromInline let pointer: UnsafeMutablePointer<Object>
+    private let destroy: (UnsafeMutablePointer<Object>) -> Int32
 
-    init() {
+    init(_ blank: Object, setUp: (UnsafeMutablePointer<Object>) -> Int32,
+         tearDown: @escaping (UnsafeMutablePointer<Object>) -> Int32) {
         pointer = .allocate(capacity: 1)
-        pointer.initialize(to: pthread_mutex_t())
-        pthread_mutex_init(pointer, nil)
+        pointer.initialize(to: blank)
+        _ = setUp(pointer)
+        destroy = tearDown
     }
 
     deinit {
-        pthread_mutex_destroy(pointer)
+        _ = destroy(pointer)
         pointer.deallocate()
+    }
+}
+
+extension PThreadObject where Object == pthread_mutex_t {
+    static func mutex() -> Self {
+        Self(pthread_mutex_t(), setUp: { pthread_mutex_init($0, nil) }, tearDown: pthread_mutex_destroy)
     }
 
     @inlinable func lock() { pthread_mutex_lock(pointer) }
@@ -30,7 +39,7 @@ struct RawMutex: ~Copyable {
 /// State behind a pthread mutex, with the `withLock` shape of `Synchronization.Mutex`.
 public final class PThreadMutex<State>: @unchecked Sendable {
     // @unchecked: `state` is only touched between lock and unlock.
-    @usableFromInline let mutex = RawMutex()
+    @usableFromInline let mutex = PThreadObject.mutex()
     @usableFromInline var state: State
 
     public init(_ state: State) {
@@ -51,19 +60,11 @@ public final class PThreadMutex<State>: @unchecked Sendable {
 ///
 /// Waiters must re-check their predicate in a loop (POSIX allows spurious wake-ups).
 public final class ConditionLock: @unchecked Sendable {
-    @usableFromInline let mutex = RawMutex()
-    private let condition: UnsafeMutablePointer<pthread_cond_t>
+    @usableFromInline let mutex = PThreadObject.mutex()
+    private let condition = PThreadObject(pthread_cond_t(), setUp: { pthread_cond_init($0, nil) },
+                                          tearDown: pthread_cond_destroy)
 
-    public init() {
-        condition = .allocate(capacity: 1)
-        condition.initialize(to: pthread_cond_t())
-        pthread_cond_init(condition, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(condition)
-        condition.deallocate()
-    }
+    public init() {}
 
     /// Runs `body` with the mutex held.
     @inlinable
@@ -75,16 +76,16 @@ public final class ConditionLock: @unchecked Sendable {
 
     /// Releases the mutex, sleeps until signalled, re-acquires it. Only inside `withLock`.
     public func wait() {
-        pthread_cond_wait(condition, mutex.pointer)
+        pthread_cond_wait(condition.pointer, mutex.pointer)
     }
 
     /// Wakes one waiter. Call inside `withLock`, so the wake-up cannot slip between a check and a wait.
     public func signal() {
-        pthread_cond_signal(condition)
+        pthread_cond_signal(condition.pointer)
     }
 
     /// Wakes every waiter.
     public func broadcast() {
-        pthread_cond_broadcast(condition)
+        pthread_cond_broadcast(condition.pointer)
     }
 }
