@@ -1,8 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependency direction (DESIGN.md): CLI → Gateway, CLI → ChatCore; Gateway → CLLHTTP, COpenSSL;
-// ChatCore → GRDB, CArgon2, COpenSSL. ChatCore and Gateway never import each other.
+// Dependency direction: CLI → Gateway, CLI → ChatCore; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
+// ChatCore → ParleySupport, GRDB, CArgon2, COpenSSL; ParleySupport → CLinuxShims. ChatCore and Gateway never
+// import each other: what both need (threads, pthread locks, client-address rules) lives in ParleySupport,
+// which imports neither.
 let package = Package(
     name: "Parley",
     platforms: [.macOS(.v15)],
@@ -22,17 +24,19 @@ let package = Package(
         .target(
             name: "ChatCore",
             dependencies: [
-                "CArgon2", "COpenSSL",
+                "ParleySupport", "CArgon2", "COpenSSL",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // epoll, eventfd, accept4, pthread_setname_np: Linux calls the Glibc module does not export.
         .target(name: "CLinuxShims"),
+        // Joinable threads, pthread locks ThreadSanitizer can see, and the per-address rules shared by both sides.
+        .target(name: "ParleySupport", dependencies: ["CLinuxShims"]),
         .target(
             name: "Gateway",
             dependencies: [
-                "CLLHTTP", "COpenSSL", "CLinuxShims",
+                "ParleySupport", "CLLHTTP", "COpenSSL", "CLinuxShims",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -44,17 +48,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // libFuzzer targets (Fuzz/README.md): stubs unless built with -DFUZZING, see scripts/fuzz.
-        .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway"], path: "Fuzz/FuzzWebSocketFrame"),
-        .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway"], path: "Fuzz/FuzzHTTPRequest"),
-        .executableTarget(name: "FuzzUTF8", dependencies: ["Gateway"], path: "Fuzz/FuzzUTF8"),
-        .executableTarget(name: "FuzzLineFramer", dependencies: ["Gateway"], path: "Fuzz/FuzzLineFramer"),
-        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway"], path: "Fuzz/FuzzAuthorization"),
-        .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore"], path: "Fuzz/FuzzJSONRequest"),
-        .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport"],
+        // libFuzzer targets (Fuzz/README.md): FuzzSupport runs libFuzzer's driver when built with -DFUZZING
+        // (scripts/fuzz) and prints how to build them otherwise.
+        .target(name: "FuzzSupport", path: "Fuzz/FuzzSupport"),
+        .executableTarget(name: "FuzzWebSocketFrame", dependencies: ["Gateway", "FuzzSupport"],
+                          path: "Fuzz/FuzzWebSocketFrame"),
+        .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzHTTPRequest"),
+        .executableTarget(name: "FuzzUTF8", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzUTF8"),
+        .executableTarget(name: "FuzzLineFramer", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzLineFramer"),
+        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway", "FuzzSupport"],
+                          path: "Fuzz/FuzzAuthorization"),
+        .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzJSONRequest"),
+        .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport", "FuzzSupport"],
                           path: "Fuzz/FuzzTextCommand"),
-        // Test doubles (manual clock, queued hasher, recording output) shared by the hub and REST tests.
+        // Test doubles (in-memory store, manual clock, queued hasher, recording output) shared by the hub, store
+        // and REST tests and the text-mode fuzzer.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
+        .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
         // The REST router and /metrics over a real hub (no sockets): requests in, HTTP responses out.

@@ -6,22 +6,8 @@
 // same pair. Oracles: a parsed Bearer token is one non-empty word; a parsed Basic pair re-encodes to
 // credentials that parse to the same pair; base64 decoding agrees with an independent encoder below.
 // Build and run: see Fuzz/README.md.
+import FuzzSupport
 import Gateway
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
 
 /// RFC 4648 §4 base64, written independently of the parser.
 private func base64(_ bytes: [UInt8], padded: Bool) -> String {
@@ -41,11 +27,11 @@ private func base64(_ bytes: [UInt8], padded: Bool) -> String {
 private func checkParsed(_ result: Result<HTTPAuthorization, HTTPAuthorization.Failure>) {
     switch result {
     case .success(.bearer(let token)):
-        check(!token.isEmpty && !token.utf8.contains(0x20), "a bearer token must be one non-empty word")
+        Fuzzer.check(!token.isEmpty && !token.utf8.contains(0x20), "a bearer token must be one non-empty word")
     case .success(.basic(let user, let password)):
-        check(!user.utf8.contains(0x3A), "a Basic user-id cannot hold a colon (RFC 7617 §2)")
+        Fuzzer.check(!user.utf8.contains(0x3A), "a Basic user-id cannot hold a colon (RFC 7617 §2)")
         let again = HTTPAuthorization.parse("Basic " + base64(Array((user + ":" + password).utf8), padded: true))
-        check(again == .success(.basic(user: user, password: password)), "Basic credentials did not round-trip")
+        Fuzzer.check(again == .success(.basic(user: user, password: password)), "Basic credentials did not round-trip")
     case .failure:
         break
     }
@@ -53,19 +39,17 @@ private func checkParsed(_ result: Result<HTTPAuthorization, HTTPAuthorization.F
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
 
     // Any header value: never traps, and what it yields keeps its shape.
     let value = String(decoding: input, as: UTF8.self)
     checkParsed(HTTPAuthorization.parse(value))
     if let decoded = HTTPAuthorization.base64Decoded(value[...]) {
-        check(decoded.count <= input.count, "decoding produced more bytes than it read")
+        Fuzzer.check(decoded.count <= input.count, "decoding produced more bytes than it read")
         let stripped = String(value.reversed().drop { $0 == "=" }.reversed())
         let canonical = base64(decoded, padded: false)
         // Equal up to the unused low bits of the last character, which RFC 4648 §3.5 lets a decoder ignore.
-        check(canonical.count == stripped.count && canonical.dropLast() == stripped.dropLast(),
+        Fuzzer.check(canonical.count == stripped.count && canonical.dropLast() == stripped.dropLast(),
               "base64 decoding disagrees with the encoder")
     }
 
@@ -78,17 +62,12 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let scheme = ["Basic", "basic", "BASIC", "bAsIc"][Int(control & 3)]
     let spaces = String(repeating: " ", count: 1 + Int(control >> 2 & 3))
     let header = scheme + spaces + base64(Array((user + ":" + password).utf8), padded: control & 16 != 0)
-    check(HTTPAuthorization.parse(header) == .success(.basic(user: user, password: password)),
+    Fuzzer.check(HTTPAuthorization.parse(header) == .success(.basic(user: user, password: password)),
           "a well-formed Basic header did not parse to its credentials")
     if !text.isEmpty, !text.utf8.contains(0x20) {
-        check(HTTPAuthorization.parse("Bearer " + text) == .success(.bearer(text)), "a bearer token was changed")
+        Fuzzer.check(HTTPAuthorization.parse("Bearer " + text) == .success(.bearer(text)), "a bearer token was changed")
     }
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

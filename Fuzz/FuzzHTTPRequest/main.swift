@@ -4,28 +4,14 @@
 // Each input is fed whole and again in chunks; both runs must give the same requests and
 // outcome, every request must respect the limits, and every request and error must produce a
 // response that serializes. Build and run: see Fuzz/README.md.
+import FuzzSupport
 import Gateway
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
 
 /// Small limits make the 413/414/431 paths reachable with short inputs.
 private let configurations = [
     HTTPParserConfiguration(),
     HTTPParserConfiguration(maxHeadBytes: 64, maxTargetBytes: 16, maxBodyBytes: 8, maxHeaderCount: 3),
 ]
-
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
 
 /// Feeds chunks as a connection would: after an upgrade, later bytes belong to the leftover.
 private func feed(_ chunks: [ArraySlice<UInt8>], _ configuration: HTTPParserConfiguration) -> HTTPParseResult {
@@ -48,45 +34,30 @@ private func feed(_ chunks: [ArraySlice<UInt8>], _ configuration: HTTPParserConf
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
     let configuration = configurations[Int(control & 1)]
 
     let whole = feed([input[...]], configuration)
-    var chunks: [ArraySlice<UInt8>] = []
-    var start = 0
-    var step = UInt32(control >> 1) | 1
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 17))
-        chunks.append(input[start..<start + length])
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
-    }
-    check(feed(chunks, configuration) == whole, "chunked input changed the result")
+    let chunks = Fuzzer.chunks(of: input, seed: UInt32(control >> 1), maxLength: 17)
+    Fuzzer.check(feed(chunks, configuration) == whole, "chunked input changed the result")
 
     let handshake = WebSocketHandshake()
     for request in whole.requests {
-        check(request.target.utf8.count <= configuration.maxTargetBytes, "target over the limit")
-        check(request.body.count <= configuration.maxBodyBytes, "body over the limit")
-        check(request.headers.count <= configuration.maxHeaderCount, "too many headers")
+        Fuzzer.check(request.target.utf8.count <= configuration.maxTargetBytes, "target over the limit")
+        Fuzzer.check(request.body.count <= configuration.maxBodyBytes, "body over the limit")
+        Fuzzer.check(request.headers.count <= configuration.maxHeaderCount, "too many headers")
         let response: HTTPResponse
         switch handshake.evaluate(request) {
         case .accept(let accepted): response = accepted
         case .reject(let rejected): response = rejected
         }
-        check(!response.serialize(for: request, date: "Thu, 01 Jan 1970 00:00:00 GMT").isEmpty, "empty response")
+        Fuzzer.check(!response.serialize(for: request, date: "Thu, 01 Jan 1970 00:00:00 GMT").isEmpty, "empty response")
     }
     if case .failed(let error) = whole.outcome {
-        check([400, 413, 414, 431, 505].contains(error.status), "unexpected status")
+        Fuzzer.check([400, 413, 414, 431, 505].contains(error.status), "unexpected status")
         _ = HTTPResponse(parseError: error).serialize(keepAlive: false, date: "x")
     }
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

@@ -4,22 +4,8 @@
 // Oracles: whatever the parser accepts, written back out by an independent writer below, parses to the same
 // value (and decodes to the same request or the same error); a decoded request keeps PROTOCOL.md's bounds;
 // text the parser refuses is a `bad_request` without an id. Build and run: see Fuzz/README.md.
+import FuzzSupport
 import ChatCore
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
 
 /// A minimal JSON writer, independent of ChatCore's: strings escaped per RFC 8259 §7, numbers in Swift's
 /// shortest round-trip form. Nil for a value JSON cannot carry (a non-finite number).
@@ -76,14 +62,14 @@ private func depth(_ value: JSONValue) -> Int {
 private func checkBounds(_ request: ClientRequest) {
     switch request {
     case .history(_, let before, let limit):
-        check((1...RequestDecoder.maxHistoryLimit).contains(limit), "history limit out of bounds")
-        check(before.map { $0 > 0 } ?? true, "history before must be positive")
+        Fuzzer.check((1...RequestDecoder.maxHistoryLimit).contains(limit), "history limit out of bounds")
+        Fuzzer.check(before.map { $0 > 0 } ?? true, "history before must be positive")
     case .whoelsesince(let seconds):
-        check(seconds >= 0 && seconds <= Int(Int32.max), "whoelsesince seconds out of bounds")
+        Fuzzer.check(seconds >= 0 && seconds <= Int(Int32.max), "whoelsesince seconds out of bounds")
     case .login(_, _, let peer), .register(_, _, let peer):
-        if case .tcp(let port) = peer { check((1...65_535).contains(port), "p2pPort out of range") }
+        if case .tcp(let port) = peer { Fuzzer.check((1...65_535).contains(port), "p2pPort out of range") }
     case .signal(_, let data):
-        if case .object = data {} else { check(false, "signal data must be an object") }
+        if case .object = data {} else { Fuzzer.check(false, "signal data must be an object") }
     default:
         break
     }
@@ -99,12 +85,12 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     do {
         parsed = try JSONParser.parse(input)
     } catch {
-        check(error.offset >= 0 && error.offset <= input.count, "error offset outside the input")
+        Fuzzer.check(error.offset >= 0 && error.offset <= input.count, "error offset outside the input")
         guard case .failure(let failure) = decoded else { fatalError("unparsable JSON decoded as a request") }
-        check(failure.id == nil && failure.error.code == .badRequest, "a parse error must be bad_request, no id")
+        Fuzzer.check(failure.id == nil && failure.error.code == .badRequest, "a parse error must be bad_request, no id")
         return 0
     }
-    check(depth(parsed) <= JSONParser.maxDepth + 1, "nesting deeper than the parser's bound")
+    Fuzzer.check(depth(parsed) <= JSONParser.maxDepth + 1, "nesting deeper than the parser's bound")
     if case .success(let envelope) = decoded { checkBounds(envelope.request) }
 
     var written: [UInt8] = []
@@ -115,14 +101,9 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     } catch {
         fatalError("the parser refuses its own value written back: \(error.reason)")
     }
-    check(reparsed == parsed, "a value changed on a write/parse round trip")
-    check(RequestDecoder.decode(written) == decoded, "the same value decoded to a different request")
+    Fuzzer.check(reparsed == parsed, "a value changed on a write/parse round trip")
+    Fuzzer.check(RequestDecoder.decode(written) == decoded, "the same value decoded to a different request")
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

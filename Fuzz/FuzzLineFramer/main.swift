@@ -4,24 +4,10 @@
 // login); the rest is what a client sends. Whole and chunked input must give the same lines and outcome, and
 // both must match a plain reference splitter: lines end at "\n", one "\r" before it is dropped, a line over
 // the limit (or an unterminated tail that can no longer fit) ends the stream. Build and run: Fuzz/README.md.
+import FuzzSupport
 import Gateway
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
 
 private let limits = [1, 4, 16, 4096]
-
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
 
 /// The reference: what the framer must deliver for `input` at `limit`, and whether it fails.
 private func reference(_ input: [UInt8], limit: Int) -> ([[UInt8]], LineFramer.Outcome) {
@@ -47,11 +33,11 @@ private func run(_ chunks: [ArraySlice<UInt8>], limit: Int, raiseAt: Int?) -> ([
         if index == raiseAt { framer.maxLineBytes = 4096 }
         let current = framer.maxLineBytes
         outcome = framer.feed(chunk) { line in
-            check(!line.contains(UInt8(ascii: "\n")), "a delivered line holds a newline")
-            check(line.count <= current, "a delivered line is over the limit")
+            Fuzzer.check(!line.contains(UInt8(ascii: "\n")), "a delivered line holds a newline")
+            Fuzzer.check(line.count <= current, "a delivered line is over the limit")
             lines.append(Array(line))
         }
-        check(framer.bufferedByteCount <= framer.maxLineBytes + 1, "more than one partial line buffered")
+        Fuzzer.check(framer.bufferedByteCount <= framer.maxLineBytes + 1, "more than one partial line buffered")
         if outcome == .lineTooLong { break }
     }
     return (lines, outcome)
@@ -59,43 +45,28 @@ private func run(_ chunks: [ArraySlice<UInt8>], limit: Int, raiseAt: Int?) -> ([
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
     let limit = limits[Int(control & 3)]
 
-    var chunks: [ArraySlice<UInt8>] = []
-    var start = 0
-    var step = UInt32(control >> 3) | 1
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 11))
-        chunks.append(input[start..<start + length])
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
-    }
+    let chunks = Fuzzer.chunks(of: input, seed: UInt32(control >> 3), maxLength: 11)
 
     let expected = reference(input, limit: limit)
     let whole = run([input[...]], limit: limit, raiseAt: nil)
-    check(whole.0 == expected.0 && whole.1 == expected.1, "whole input differs from the reference")
+    Fuzzer.check(whole.0 == expected.0 && whole.1 == expected.1, "whole input differs from the reference")
     let chunked = run(chunks, limit: limit, raiseAt: nil)
-    check(chunked.0 == expected.0 && chunked.1 == expected.1, "chunked input differs from the reference")
+    Fuzzer.check(chunked.0 == expected.0 && chunked.1 == expected.1, "chunked input differs from the reference")
 
     if control & 4 != 0, chunks.count > 1 {
         // Raised halfway: everything before the raise is as at the small limit, and nothing over 4096 gets out.
         let half = chunks.count / 2
         let raised = run(chunks, limit: limit, raiseAt: half)
         let before = run(Array(chunks[..<half]), limit: limit, raiseAt: nil)
-        check(raised.0.starts(with: before.0), "raising the limit changed lines already delivered")
+        Fuzzer.check(raised.0.starts(with: before.0), "raising the limit changed lines already delivered")
         if raised.1 == .needMoreData {
-            check(raised.0 == reference(input, limit: 4096).0, "lines lost or changed after the raise")
+            Fuzzer.check(raised.0 == reference(input, limit: 4096).0, "lines lost or changed after the raise")
         }
     }
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

@@ -8,21 +8,7 @@
 // carries a type, and nothing traps or deadlocks. Build and run: see Fuzz/README.md.
 import ChatCore
 import ChatCoreTestSupport
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
+import FuzzSupport
 
 private func isWord(_ s: String) -> Bool {
     !s.isEmpty && !s.contains(" ") && !s.contains("\t")
@@ -35,14 +21,14 @@ private func isBlank(_ s: String) -> Bool {
 private func checkShape(_ command: TypedCommand) {
     switch command {
     case .server(.message(let to, let text)), .privateMessage(let to, let text):
-        check(isWord(to) && !isBlank(text), "message needs one-word user and non-blank text")
+        Fuzzer.check(isWord(to) && !isBlank(text), "message needs one-word user and non-blank text")
     case .server(.broadcast(let text)):
-        check(!isBlank(text), "broadcast text is blank")
+        Fuzzer.check(!isBlank(text), "broadcast text is blank")
     case .server(.whoelsesince(let seconds)):
-        check(seconds >= 0 && seconds <= Int(Int32.max), "whoelsesince out of range")
+        Fuzzer.check(seconds >= 0 && seconds <= Int(Int32.max), "whoelsesince out of range")
     case .server(.block(let user)), .server(.unblock(let user)), .server(.startprivate(let user)),
          .stopPrivate(let user):
-        check(isWord(user), "user must be one word")
+        Fuzzer.check(isWord(user), "user must be one word")
     case .server(.whoelse), .server(.logout):
         break
     case .server(let other):
@@ -109,9 +95,4 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

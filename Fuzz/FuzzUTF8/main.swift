@@ -4,22 +4,8 @@
 // must equal the standard library's, and feeding the same bytes in chunks must give the same verdict, with
 // "invalid" reported at the first chunk that makes the text impossible to complete (fail fast) and never
 // undone. Build and run: see Fuzz/README.md.
+import FuzzSupport
 import Gateway
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
 
 private func valid<C: Collection>(_ bytes: C) -> Bool where C.Element == UInt8 {
     String(validating: bytes, as: UTF8.self) != nil
@@ -46,35 +32,23 @@ private func canComplete(_ prefix: ArraySlice<UInt8>) -> Bool {
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
 
     let expected = String(validating: input, as: UTF8.self) != nil
-    check(UTF8Validator.isValid(input) == expected, "whole-input verdict differs from the standard library")
+    Fuzzer.check(UTF8Validator.isValid(input) == expected, "whole-input verdict differs from the standard library")
 
     var validator = UTF8Validator()
-    var start = 0
-    var step = UInt32(control) | 1
     var failed = false
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 7))
-        let ok = validator.validate(input[start..<start + length])
-        check(ok != validator.isInvalid, "the return value and the invalid state disagree")
-        check(!(failed && ok), "an invalid state was undone")
+    for chunk in Fuzzer.chunks(of: input, seed: UInt32(control), maxLength: 7) {
+        let ok = validator.validate(chunk)
+        Fuzzer.check(ok != validator.isInvalid, "the return value and the invalid state disagree")
+        Fuzzer.check(!(failed && ok), "an invalid state was undone")
         // Fail fast, and never early: invalid exactly when the text so far can no longer be completed.
-        if !failed { check(ok == canComplete(input[..<(start + length)]), "invalid reported too late or too early") }
+        if !failed { Fuzzer.check(ok == canComplete(input[..<chunk.endIndex]), "invalid reported too late or too early") }
         failed = failed || !ok
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
     }
-    check((validator.isComplete && !validator.isInvalid) == expected, "chunked verdict differs")
+    Fuzzer.check((validator.isComplete && !validator.isInvalid) == expected, "chunked verdict differs")
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

@@ -4,58 +4,37 @@
 // Each input is fed whole and again in chunks; the two runs must produce identical actions,
 // every text message must be valid UTF-8 within the limit, and nothing may follow a close.
 // Build and run: see Fuzz/README.md.
+import FuzzSupport
 import Gateway
-#if canImport(Glibc)
-import Glibc
-#endif
-
-#if FUZZING
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
 
 /// Message limits the control byte chooses from: tiny (exercises 1009), default, raised.
 private let limits = [16, 1024, 65_536, 1 << 20]
 
-private func check(_ condition: Bool, _ message: String) {
-    if !condition { fatalError(message) }
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    guard let data, size > 0 else { return 0 }
-    let control = data[0]
-    let input = Array(UnsafeBufferPointer(start: data + 1, count: size - 1))
+    guard case let (control, input)? = Fuzzer.controlAndInput(data, size) else { return 0 }
     let limit = limits[Int(control & 3)]
 
     let whole = WebSocketSession(maxMessageBytes: limit).receive(input)
 
     let session = WebSocketSession(maxMessageBytes: limit)
     var chunked: [WebSocketAction] = []
-    var start = 0
-    var step = UInt32(control >> 2) | 1
-    while start < input.count {
-        let length = min(input.count - start, 1 + Int(step % 13))
-        chunked += session.receive(Array(input[start..<start + length]))
-        start += length
-        step = step &* 1_103_515_245 &+ 12_345
+    for chunk in Fuzzer.chunks(of: input, seed: UInt32(control >> 2), maxLength: 13) {
+        chunked += session.receive(Array(chunk))
     }
-    check(chunked == whole, "chunked input changed the actions")
+    Fuzzer.check(chunked == whole, "chunked input changed the actions")
 
     var closed = false
     for action in whole {
-        check(!closed, "an action after close")
+        Fuzzer.check(!closed, "an action after close")
         switch action {
         case .text(let bytes):
-            check(bytes.count <= limit, "text over the limit")
-            check(String(validating: bytes, as: UTF8.self) != nil, "invalid UTF-8 delivered")
+            Fuzzer.check(bytes.count <= limit, "text over the limit")
+            Fuzzer.check(String(validating: bytes, as: UTF8.self) != nil, "invalid UTF-8 delivered")
         case .binary(let bytes):
-            check(bytes.count <= limit, "binary over the limit")
+            Fuzzer.check(bytes.count <= limit, "binary over the limit")
         case .send(let frame):
-            check(frame.count >= 2 && frame[1] & 0x80 == 0, "server frames are never masked")
+            Fuzzer.check(frame.count >= 2 && frame[1] & 0x80 == 0, "server frames are never masked")
         case .close:
             closed = true
         case .pong:
@@ -68,13 +47,8 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let frames = parser.parse(input)
     var payloadBytes = 0
     for case .frame(let frame) in frames { payloadBytes += frame.payload.count }
-    check(payloadBytes <= input.count, "more payload than input")
+    Fuzzer.check(payloadBytes <= input.count, "more payload than input")
     return 0
 }
 
-var argc = CommandLine.argc
-var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
-#else
-print("Fuzz target: build with -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING")
-#endif
+Fuzzer.run(fuzzOne)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 
 /// credentials.txt: parsing, appending, and the startup import that re-hashes only what changed.
@@ -147,16 +148,23 @@ final class CredentialsTests: XCTestCase {
         XCTAssertEqual(try fixture.store.loadSnapshot().accounts, [])
     }
 
-    func testImportIntoMemoryStoreWithoutMeta() throws {
+    /// The import needs nothing beyond the store protocol: an in-memory store works as SQLite does, digest and all.
+    func testImportIntoAnyStore() throws {
         let store = MemoryStore()
+        store.autoRun = true
         let dir = try TestDirectory()
         let path = dir.url.appendingPathComponent("credentials.txt").path
         try Data("ann pw1\nbad-line\n".utf8).write(to: URL(fileURLWithPath: path))
-        let hasher = Argon2Hasher(memoryKiB: 64, iterations: 1, runsInline: true)
+        let hasher = Argon2Hasher(memoryKiB: 64, iterations: 1)
+        defer { hasher.shutdown() }
         let result = try CredentialsImport.run(path: path, store: store, hasher: hasher,
                                                snapshot: try store.loadSnapshot(), now: 5)
         XCTAssertEqual(result.created, 1)
         XCTAssertEqual(try store.loadSnapshot().accounts.first?.createdAt, 5)
+        XCTAssertNotNil(try store.metaValue(CredentialsImport.digestKey))
+        let again = try CredentialsImport.run(path: path, store: store, hasher: hasher,
+                                              snapshot: try store.loadSnapshot(), now: 6)
+        XCTAssertEqual([again.created, again.updated, again.unchanged], [0, 0, 1], "an unchanged file is skipped")
     }
 }
 

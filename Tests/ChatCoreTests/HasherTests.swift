@@ -20,7 +20,7 @@ final class HasherTests: XCTestCase {
     }
 
     func testSaltDiffersPerHash() throws {
-        let hasher = Argon2Hasher(memoryKiB: 64, iterations: 1, runsInline: true)
+        let hasher = tinyHasher()
         let first = try hashAndWait(hasher, "same")
         let second = try hashAndWait(hasher, "same")
         XCTAssertNotEqual(first, second)
@@ -32,15 +32,15 @@ final class HasherTests: XCTestCase {
 
     /// Verification reads the parameters from the encoded string, so old hashes survive a parameter change.
     func testVerifyUsesTheStoredParameters() throws {
-        let tiny = Argon2Hasher(memoryKiB: 64, iterations: 1, runsInline: true)
+        let tiny = tinyHasher()
         let encoded = try hashAndWait(tiny, "pw")
         XCTAssertTrue(encoded.hasPrefix("$argon2id$v=19$m=64,t=1,p=1$"), encoded)
-        let other = Argon2Hasher(memoryKiB: 128, iterations: 3, runsInline: true)
+        let other = Argon2Hasher(memoryKiB: 128, iterations: 3, pool: sharedPool())
         XCTAssertTrue(try verifyAndWait(other, "pw", encoded))
     }
 
     func testMalformedEncodedStringsNeverMatch() throws {
-        let hasher = Argon2Hasher(memoryKiB: 64, iterations: 1, runsInline: true)
+        let hasher = tinyHasher()
         let good = try hashAndWait(hasher, "pw")
         for bad in ["", "pw", "$argon2i$v=19$m=64,t=1,p=1$AAAA$AAAA", String(good.dropLast(3)), "test$pw",
                     good.replacingOccurrences(of: "$argon2id$", with: "$argon2d$")] {
@@ -71,13 +71,21 @@ final class HasherTests: XCTestCase {
         wait(for: [hashed, verified], timeout: 20)
     }
 
-    func testInlineModeCompletesBeforeReturning() {
-        let hasher = Argon2Hasher(memoryKiB: 64, iterations: 1, runsInline: true)
-        let log = CompletionLog()
-        hasher.hash("pw") { _ in log.append(1) }
-        log.append(2)
-        XCTAssertEqual(log.values, [1, 2])
-        XCTAssertEqual(hasher.backlog, 0)
+    /// A hasher with its own pool hashes at the lowest priority, so a login storm takes only spare CPU.
+    func testItsOwnPoolRunsAtTheWorkerNiceness() throws {
+        let hasher = Argon2Hasher(memoryKiB: 64, iterations: 1)
+        defer { hasher.shutdown() }
+        let niceness = AsyncResult<Int32>()
+        hasher.hash("pw") { _ in niceness.set(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)) }
+        XCTAssertEqual(try niceness.wait(), Argon2Hasher.workerNiceness)
+        XCTAssertEqual(Argon2Hasher.workerNiceness, 19)
+    }
+
+    func testDefaultPoolSizeFollowsTheCoreCount() {
+        XCTAssertEqual(WorkerPool.defaultThreadCount, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        let pool = WorkerPool()
+        defer { pool.shutdown() }
+        XCTAssertEqual(pool.threadCount, WorkerPool.defaultThreadCount)
     }
 
     /// `backlog` counts queued and running jobs; past the pool's capacity the answer fails closed.
@@ -141,6 +149,22 @@ final class HasherTests: XCTestCase {
     }
 
     // MARK: - Helpers
+
+    private var pool: WorkerPool?
+
+    /// One pool per test, shut down when it ends.
+    private func sharedPool() -> WorkerPool {
+        if let pool { return pool }
+        let pool = WorkerPool(threads: 2)
+        self.pool = pool
+        addTeardownBlock { pool.shutdown() }
+        return pool
+    }
+
+    /// The real argon2id code with tiny parameters, on the test's pool.
+    private func tinyHasher() -> Argon2Hasher {
+        Argon2Hasher(memoryKiB: 64, iterations: 1, pool: sharedPool())
+    }
 
     private func hashAndWait(_ hasher: Argon2Hasher, _ password: String) throws -> String {
         let box = AsyncResult<String>()

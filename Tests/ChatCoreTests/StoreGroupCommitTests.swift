@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 
 /// Group commit (many calls, few transactions) and error isolation (one bad call fails alone).

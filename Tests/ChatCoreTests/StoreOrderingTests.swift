@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 
 /// The serial-queue contract: reads see the writes submitted before them and complete after them; history pages.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 
 /// Every `StoreWrite` read back through the snapshot and the queries, on both stores; reopening; durability.

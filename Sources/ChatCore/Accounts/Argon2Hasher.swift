@@ -16,9 +16,8 @@ public protocol PasswordHasher: Sendable {
 /// CSPRNG, a 32-byte hash, in the standard encoded form `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`.
 /// About 34 ms per hash on this machine class (RELIABILITY.md §4.8), so it runs on a `WorkerPool`.
 ///
-/// Tests use the same code with tiny parameters (`memoryKiB: 64, iterations: 1`), and may ask for `runsInline`
-/// so `done` is called before `hash`/`verify` return. Verification always uses the parameters stored in the
-/// encoded string, so hashes made with other parameters keep working.
+/// Tests use the same code with tiny parameters (`memoryKiB: 64, iterations: 1`). Verification always uses the
+/// parameters stored in the encoded string, so hashes made with other parameters keep working.
 public final class Argon2Hasher: PasswordHasher {
     /// OWASP's minimum memory for argon2id: 19 MiB.
     public static let defaultMemoryKiB: UInt32 = 19_456
@@ -27,43 +26,40 @@ public final class Argon2Hasher: PasswordHasher {
     /// 128 bits, as RFC 9106 recommends.
     static let saltLength = 16
     static let hashLength = 32
-    /// The hashing threads' nice value: CFS gives a nice-10 thread about a tenth of a nice-0 thread's share.
+    /// The hashing threads' nice value, the lowest priority there is: CFS weighs a nice-19 thread at 15 against
+    /// a nice-0 thread's 1024, so a hash runs in the CPU time the event loops leave over.
     public static let workerNiceness: Int32 = 19
 
     public let memoryKiB: UInt32
     public let iterations: UInt32
     /// Lanes. 1: the pool already keeps the cores busy with separate logins.
     public let parallelism: UInt32
-    /// True: work runs on the caller's thread and `done` is called before the method returns (tests only).
-    public let runsInline: Bool
-    private let pool: WorkerPool?
+    private let pool: WorkerPool
     private let logger: Logger
 
-    /// A hasher with its own pool (`WorkerPool.defaultThreadCount` threads) unless `pool` is given or
-    /// `runsInline` is set.
+    /// A hasher with its own pool (`WorkerPool.defaultThreadCount` threads at `workerNiceness`) unless `pool`
+    /// is given.
     public init(memoryKiB: UInt32 = Argon2Hasher.defaultMemoryKiB, iterations: UInt32 = Argon2Hasher.defaultIterations,
-                parallelism: UInt32 = 1, pool: WorkerPool? = nil, runsInline: Bool = false,
-                logger: Logger = Logger(label: "parley.passwords")) {
+                parallelism: UInt32 = 1, pool: WorkerPool? = nil, logger: Logger = Logger(label: "parley.passwords")) {
         // libargon2's own lower bounds; checked here so a bad configuration fails at start, not at first login.
         precondition(iterations >= 1 && parallelism >= 1 && memoryKiB >= 8 * parallelism, "argon2id parameters out of range")
         self.memoryKiB = memoryKiB
         self.iterations = iterations
         self.parallelism = parallelism
-        self.runsInline = runsInline
-        // Niceness 10: a hash waits while an event loop has work (DESIGN.md principle 2: a login storm must not
-        // stall other users' messages); the bounded backlog turns the excess into `busy` refusals.
-        self.pool = runsInline ? nil : (pool ?? WorkerPool(name: "parley-hash", niceness: Self.workerNiceness))
+        // Nice 19: a hash waits while an event loop has work (a login storm must not stall other users'
+        // messages); the bounded backlog turns the excess into `busy` refusals.
+        self.pool = pool ?? WorkerPool(name: "parley-hash", niceness: Self.workerNiceness)
         self.logger = logger
     }
 
-    public var backlog: Int { pool?.backlog ?? 0 }
+    public var backlog: Int { pool.backlog }
 
     /// The encoded-string prefix this hasher writes, e.g. `$argon2id$v=19$m=19456,t=2,p=1$`.
     public var encodedPrefix: String { "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$" }
 
     /// Stops the pool after the queued work. Call once at shutdown, not from a completion.
     public func shutdown() {
-        pool?.shutdown()
+        pool.shutdown()
     }
 
     public func hash(_ password: String, done: @escaping @Sendable (String) -> Void) {
@@ -79,11 +75,10 @@ public final class Argon2Hasher: PasswordHasher {
         run(done, refused: false) { Self.matches(password, encoded: encoded) }
     }
 
-    /// Runs `work` on the pool (or inline) and hands its result to `done`. When the pool is full or stopped the
+    /// Runs `work` on the pool and hands its result to `done`. When the pool is full or stopped the
     /// answer fails closed — an unusable hash, a failed check — so an overloaded server never lets anyone in.
     /// The hub checks `backlog` before asking, so this is a last line of defence, not a normal path.
     private func run<T: Sendable>(_ done: @escaping @Sendable (T) -> Void, refused: T, work: @escaping @Sendable () -> T) {
-        guard let pool else { return done(work()) }
         if !pool.submit({ done(work()) }) {
             logger.error("password hashing refused: the worker pool is full or stopped", metadata: ["backlog": "\(pool.backlog)"])
             done(refused)

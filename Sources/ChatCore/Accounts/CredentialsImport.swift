@@ -1,6 +1,7 @@
 import COpenSSL
 import Foundation
 import Logging
+import ParleySupport
 
 /// Startup import: every listed user exists with that password. Only lines whose password changed are re-hashed:
 /// keep the file's SHA-256 in a `meta` table and skip everything when unchanged; otherwise verify each entry against its stored hash (on the pool, in parallel) and re-hash only mismatches and new users.
@@ -34,8 +35,7 @@ public struct CredentialsImport {
         let (entries, problems) = CredentialsFile.parseLines(String(decoding: bytes, as: UTF8.self))
         for problem in problems { logger.warning("credentials file: \(problem)") }
 
-        let metaStore = store as? any MetaStoring
-        let (firstLine, isSameFile) = try firstChangedLine(bytes, metaStore)
+        let (firstLine, isSameFile) = try firstChangedLine(bytes, store)
         var hashes: [String: String] = [:]
         for account in snapshot.accounts { hashes[account.name] = account.passwordHash }
         // Lines before `firstLine` were imported already; a missing account still gets created whatever the file says.
@@ -63,8 +63,8 @@ public struct CredentialsImport {
             }
         }
         let meta = [digestKey: sha256Hex(bytes[...]), lengthKey: String(bytes.count)]
-        if !writes.isEmpty || (metaStore != nil && !isSameFile) {
-            try commit(writes, meta: meta, store: store, metaStore: metaStore)
+        if !writes.isEmpty || !isSameFile {
+            try commit(writes, meta: meta, store: store)
         }
         let result = (created: created.count, updated: changed.count, unchanged: unchanged)
         logger.info("credentials imported", metadata: [
@@ -77,10 +77,9 @@ public struct CredentialsImport {
     /// The first line that may differ from the last import: 1 (everything) unless the stored digest matches a
     /// prefix of `bytes`; and whether the whole file is the one imported last. A prefix cut inside a line makes
     /// that line count as changed (it may have grown).
-    private static func firstChangedLine(_ bytes: [UInt8], _ metaStore: (any MetaStoring)?) throws -> (Int, Bool) {
-        guard let metaStore,
-              let digest = try metaStore.metaValue(digestKey),
-              let length = try metaStore.metaValue(lengthKey).flatMap({ Int($0) }),
+    private static func firstChangedLine(_ bytes: [UInt8], _ store: any ChatStore) throws -> (Int, Bool) {
+        guard let digest = try store.metaValue(digestKey),
+              let length = try store.metaValue(lengthKey).flatMap({ Int($0) }),
               length <= bytes.count,
               sha256Hex(bytes[..<length]) == digest
         else { return (1, false) }
@@ -100,17 +99,10 @@ public struct CredentialsImport {
         return gate.waitForAll()
     }
 
-    /// One perform (with the new digest when the store can keep it), waited for.
-    private static func commit(_ writes: [StoreWrite], meta: [String: String], store: any ChatStore,
-                               metaStore: (any MetaStoring)?) throws {
+    /// One perform, the new digest with it, waited for.
+    private static func commit(_ writes: [StoreWrite], meta: [String: String], store: any ChatStore) throws {
         let gate = ResultGate<Result<Void, any Error>>(count: 1)
-        if let metaStore {
-            metaStore.perform(writes, meta: meta) { gate.finish(0, $0) }
-        } else {
-            store.perform(writes) { gate.finish(0, $0) }
-        }
-        // A MemoryStore only runs when told; this keeps the import usable with it in tests.
-        (store as? MemoryStore)?.runPending()
+        store.perform(writes, meta: meta) { gate.finish(0, $0) }
         try gate.waitForAll()[0].get()
     }
 

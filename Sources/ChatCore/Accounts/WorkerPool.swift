@@ -1,6 +1,5 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import Foundation
+import ParleySupport
 
 /// A few threads that run closures from one bounded FIFO, for CPU-heavy work that must stay off the event
 /// loops (password hashing, DESIGN.md principle 2).
@@ -9,8 +8,10 @@ import Glibc
 /// without limit; callers check `backlog` first and refuse politely (RELIABILITY.md §0.6). Idle threads sleep on
 /// a condition variable. `shutdown()` stops intake, lets the queued jobs finish, and joins the threads.
 public final class WorkerPool: Sendable {
-    /// Worker threads when none is given: this machine class has 2 cores, and the event loops need CPU too.
-    public static let defaultThreadCount = 2
+    /// Worker threads when none is given: one per core the process may run on. More could not hash any faster,
+    /// and the event loops (also one per core) keep their share because the hashing pool runs at a low priority
+    /// (`niceness`); a login storm on an otherwise idle machine still gets every core.
+    public static var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
     /// Waiting jobs allowed when none is given.
     public static let defaultCapacity = 1024
 
@@ -21,12 +22,12 @@ public final class WorkerPool: Sendable {
 
     private let queue: JobQueue
     // Filled once in `init`, read only by `shutdown`.
-    private let threads: [NativeThread]
+    private let threads: [JoinableThread]
 
     /// Starts `threads` workers named `name-1`, `name-2`, …
-    /// - Parameter niceness: added to the workers' nice value (Linux: per thread). Password hashing runs at a
-    ///   lower priority than the event loops, so a login storm takes the CPU the loops leave over instead of a
-    ///   fair share of it; on an idle core it runs as fast as ever.
+    /// - Parameter niceness: the workers' nice value (0: the process's own). Password hashing runs at a lower
+    ///   priority than the event loops, so a login storm takes the CPU the loops leave over instead of a fair
+    ///   share of it; on an idle core it runs as fast as ever.
     public init(threads: Int = WorkerPool.defaultThreadCount, capacity: Int = WorkerPool.defaultCapacity,
                 name: String = "parley-worker", niceness: Int32 = 0) {
         precondition(threads > 0 && capacity > 0, "a worker pool needs at least one thread and one slot")
@@ -36,12 +37,11 @@ public final class WorkerPool: Sendable {
         self.queue = queue
         // The threads hold the queue, not the pool, so a pool nobody references can still be shut down by deinit.
         self.threads = (1...threads).map { index in
-            NativeThread(name: "\(name)-\(index)") {
-                #if canImport(Glibc)
-                // Linux applies PRIO_PROCESS with who = 0 to the calling thread only; failure leaves the default.
-                if niceness > 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
-                #endif
-                queue.runJobs()
+            do {
+                return try JoinableThread(name: "\(name)-\(index)", niceness: niceness) { queue.runJobs() }
+            } catch {
+                // Without its threads the pool cannot run anything; there is no useful way to go on.
+                fatalError("\(error)")
             }
         }
     }

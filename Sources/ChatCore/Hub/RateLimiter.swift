@@ -1,3 +1,5 @@
+import ParleySupport
+
 /// A rate: at most `burst` events at once, and `burst` per `period` sustained. "10 per 5 s" allows ten
 /// messages in a row, then one every half second. Written `10/5s` on the command line.
 public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
@@ -115,34 +117,14 @@ public struct AbuseLimits: Sendable, Equatable {
         return limitLoopback || !Self.isLoopback(host)
     }
 
-    /// 127.0.0.0/8, ::1 and IPv4-mapped loopback (the gateway's `PeerAddress.isLoopback`, restated here because
-    /// ChatCore does not see the gateway).
+    /// 127.0.0.0/8, ::1 and IPv4-mapped loopback, as the gateway judges its peers (`ClientAddress.isLoopback`).
     public static func isLoopback(_ host: String) -> Bool {
-        host.hasPrefix("127.") || host == "::1" || host.lowercased().hasPrefix("::ffff:127.")
+        ClientAddress.isLoopback(host)
     }
-}
 
-extension AbuseLimits {
-    /// The key per-address limits count under: the IPv4 address (an IPv4-mapped IPv6 address counts as its IPv4
-    /// form), or the /64 prefix of an IPv6 address, since one subscriber usually holds a whole /64 (Ergo keys
-    /// IPv6 the same way).
+    /// The key per-address limits count under, the same one the gateway counts connections under: IPv4 as is,
+    /// IPv6 by its /64 (`ClientAddress.limitKey`).
     static func addressKey(_ host: String) -> String {
-        let lower = host.lowercased()
-        if lower.hasPrefix("::ffff:"), lower.contains(".") { return String(lower.dropFirst(7)) }
-        guard lower.contains(":") else { return lower }
-        var address = in6_addr()
-        guard inet_pton(AF_INET6, lower, &address) == 1 else { return lower }
-        let bytes = withUnsafeBytes(of: &address) { Array($0.prefix(8)) }
-        var groups: [String] = []
-        for index in stride(from: 0, to: 8, by: 2) {
-            groups.append(String(UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1]), radix: 16))
-        }
-        return groups.joined(separator: ":") + "::/64"
+        ClientAddress.limitKey(host)
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

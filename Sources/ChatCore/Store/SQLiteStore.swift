@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import GRDB
 import Logging
+import ParleySupport
 
 /// The durable store: one SQLite file (`parley.db`) in the data directory, WAL mode, `synchronous = FULL`.
 ///
@@ -13,7 +14,7 @@ import Logging
 /// Threading: `perform`/`pendingMessages`/`history`/`close` may be called from any thread and never block on
 /// disk. Completions run on the writer thread, so they must not block for long (they delay every later commit).
 /// The writer thread keeps the store alive until `close()`, which the owner calls at shutdown.
-public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
+public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// The database file's name inside the data directory.
     public static let fileName = "parley.db"
     /// A batch takes at most this many queued calls, so one transaction (and the wait for its fsync) stays short
@@ -31,10 +32,11 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
     private var isClosed = false
     private var commits = 0
     /// Set once in `init`; the thread itself never reads it.
-    private var writer: NativeThread?
+    private var writer: JoinableThread?
 
     /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
-    /// - Throws: GRDB errors, or `StoreError.notDurable` when `synchronous` cannot be set to FULL.
+    /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
+    ///   `ThreadStartError` when the writer thread cannot start.
     public init(directory: URL, logger: Logger) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(Self.fileName).path
@@ -63,7 +65,7 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
             try? pool.close()
             throw StoreError.notDurable(synchronous: level)
         }
-        writer = NativeThread(name: "parley-store") { [self] in runWriter() }
+        writer = try JoinableThread(name: "parley-store") { [self] in runWriter() }
         logger.info("store opened", metadata: ["file": "\(path)"])
     }
 
@@ -86,8 +88,9 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
         return try pool.read(StoreSchema.snapshot)
     }
 
-    public func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        enqueue(.write(writes, meta: [:], done: done))
+    public func perform(_ writes: [StoreWrite], meta: [String: String],
+                        done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        enqueue(.write(writes, meta: meta, done: done))
     }
 
     public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
@@ -114,15 +117,9 @@ public final class SQLiteStore: ChatStore, MetaStoring, @unchecked Sendable {
         if first && !onWriter { writer?.join() }
     }
 
-    // MARK: - MetaStoring
-
-    func metaValue(_ key: String) throws -> String? {
+    public func metaValue(_ key: String) throws -> String? {
         guard !state.withLock({ isClosing }) else { throw StoreError.closed }
         return try pool.read { try StoreSchema.meta(key, $0) }
-    }
-
-    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        enqueue(.write(writes, meta: meta, done: done))
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL), read through the same queue GRDB writes on.

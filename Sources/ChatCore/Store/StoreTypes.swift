@@ -113,31 +113,42 @@ public struct HistoryQuery: Sendable, Equatable {
     }
 
     /// `limit` within 0…maxLimit.
-    var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
+    public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
 }
 
-/// Persistence as the hub sees it.
+/// Persistence as the hub sees it, plus a small key/value table for bookkeeping (the credentials import keeps
+/// the digest of the file it last imported there, so any store can serve it).
 ///
 /// Ordering contract: `perform`, `pendingMessages` and `history` go through one serial queue. Each sees every
 /// write submitted before it, and completions run in submission order. Completions are never called on the
-/// caller's thread (except `MemoryStore` with `autoRun`, which exists for tests), so a caller may hold its own
-/// lock while submitting.
+/// caller's thread (a test double may choose to, when its test asks), so a caller may hold its own lock while
+/// submitting.
 public protocol ChatStore: AnyObject, Sendable {
     /// Everything the hub keeps in memory, read once at start.
     func loadSnapshot() throws -> StoreSnapshot
-    /// Applies `writes` in order. Calls from many threads are group-committed: one serial writer thread drains
-    /// everything queued, runs it in ONE transaction, commits (synchronous=FULL: fsync of the WAL), then calls each
-    /// `done` in submission order on the writer thread. `done` is called only after the commit is durable.
+    /// Applies `writes` in order and sets the `meta` keys, all in one all-or-nothing unit. Calls from many
+    /// threads are group-committed: one serial writer thread drains everything queued, runs it in ONE
+    /// transaction, commits (synchronous=FULL: fsync of the WAL), then calls each `done` in submission order on
+    /// the writer thread. `done` is called only after the commit is durable.
     /// One call's writes are all-or-nothing: if one fails, that call's `done` gets the error and the other calls
     /// in the batch still commit; if the commit itself fails, every call in the batch gets the error.
-    func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
+    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
     /// The recipient's offline queue, oldest first. Runs on the same serial writer queue, ordered with perform():
     /// it sees every write submitted before it, and its `done` runs after the `done`s of those writes.
     func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// Direct messages between owner and `with` (or owner and anyone), newest first, id < before, at most limit. Same ordering rule.
     func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
+    func metaValue(_ key: String) throws -> String?
     /// Drains queued work, then closes the database. Further calls fail with an error.
     func close()
+}
+
+extension ChatStore {
+    /// `perform(_:meta:done:)` without bookkeeping: what the hub uses for every chat write.
+    public func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        perform(writes, meta: [:], done: done)
+    }
 }
 
 /// Failures that come from the store itself rather than from SQLite.
@@ -158,33 +169,24 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// Work waiting for a store's serial queue, in submission order.
-enum StoreJob: Sendable {
+/// Work waiting for a store's serial queue, in submission order: what a `ChatStore` implementation queues.
+public enum StoreJob: Sendable {
     /// `meta` rides in the same savepoint as `writes` (credentials import: accounts and file digest together).
     case write([StoreWrite], meta: [String: String], done: @Sendable (Result<Void, any Error>) -> Void)
     case pending(user: String, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
 
-    var isWrite: Bool {
+    public var isWrite: Bool {
         if case .write = self { return true }
         return false
     }
 
     /// Reports `error` to the job's completion.
-    func fail(_ error: any Error) {
+    public func fail(_ error: any Error) {
         switch self {
         case .write(_, _, let done): done(.failure(error))
         case .pending(_, let done): done(.failure(error))
         case .history(_, let done): done(.failure(error))
         }
     }
-}
-
-/// Internal extension of the store contract: a small key/value table for bookkeeping such as the digest of
-/// the last imported credentials file. Kept out of `ChatStore` so the hub's API stays about chat.
-protocol MetaStoring: ChatStore {
-    /// The stored value, nil if never set. Reads committed data.
-    func metaValue(_ key: String) throws -> String?
-    /// Like `perform`, and sets `meta` keys in the same all-or-nothing unit.
-    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
 }

@@ -1,4 +1,5 @@
 import Glibc
+import ParleySupport
 import Synchronization
 
 /// Work handed to an event loop, applied on the loop's thread in the order it was posted.
@@ -37,7 +38,7 @@ final class Inbox: Sendable {
         var isClosed = false
     }
 
-    /// A pthread mutex rather than `Mutex`, so ThreadSanitizer sees every hand-off through the inbox (PThreadMutex).
+    /// A pthread mutex rather than `Mutex`, so ThreadSanitizer sees every hand-off through the inbox.
     private let state = PThreadMutex(State())
     /// The loop thread's pthread_t, or 0 before it runs. Read without the mutex on every post.
     private let owner = Atomic<UInt>(0)

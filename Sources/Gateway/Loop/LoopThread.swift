@@ -1,39 +1,17 @@
-import CLinuxShims
-import Glibc
+import ParleySupport
 
-/// A joinable OS thread that runs one event loop. Foundation's `Thread` cannot be joined, and
-/// `stop()` promises that the loops have finished when it returns.
-struct LoopThread: Sendable {
-    private let handle: pthread_t
+/// Each event loop runs on its own joinable thread: `stop()` promises that the loops have finished when it
+/// returns, which only a join can keep.
+typealias LoopThread = JoinableThread
 
-    /// Starts a thread named `name` (Linux keeps the first 15 bytes) that runs `body` once.
-    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> LoopThread {
-        final class Box: Sendable {
-            let name: String
-            let body: @Sendable () -> Void
-            init(name: String, body: @escaping @Sendable () -> Void) { self.name = name; self.body = body }
+extension JoinableThread {
+    /// Starts a thread named `name` that runs `body` once; a failure comes back as a `SystemError`, like every
+    /// other system call the gateway makes.
+    static func start(name: String, _ body: @escaping @Sendable () -> Void) throws(SystemError) -> JoinableThread {
+        do {
+            return try JoinableThread(name: name, body)
+        } catch {
+            throw SystemError(code: error.code, call: "pthread_create")
         }
-        let box = Unmanaged.passRetained(Box(name: name, body: body))
-        var handle = pthread_t()
-        let result = pthread_create(&handle, nil, { argument in
-            let box = Unmanaged<Box>.fromOpaque(argument!).takeRetainedValue()
-            parley_set_thread_name(String(box.name.utf8.prefix(15))!)
-            box.body()
-            return nil
-        }, box.toOpaque())
-        guard result == 0 else {
-            box.release()
-            // pthread_create returns its error instead of setting errno.
-            throw SystemError(code: result, call: "pthread_create")
-        }
-        return LoopThread(handle: handle)
-    }
-
-    /// True when called on this thread (a thread cannot join itself).
-    var isCurrent: Bool { pthread_equal(handle, pthread_self()) != 0 }
-
-    /// Waits for the thread to finish.
-    func join() {
-        _ = pthread_join(handle, nil)
     }
 }

@@ -1,4 +1,4 @@
-import Glibc
+import ParleySupport
 import Synchronization
 
 /// New connections allowed per client address: `burst` at once, and `burst` per `period` sustained
@@ -98,19 +98,7 @@ final class AddressLimiter: Sendable {
 }
 
 extension PeerAddress {
-    /// The key per-address limits count under: the IPv4 address (an IPv4-mapped IPv6 address counts as its
-    /// IPv4 form) or the /64 prefix of an IPv6 address, since one subscriber usually holds a whole /64.
-    public var limitKey: String {
-        let lower = host.lowercased()
-        if lower.hasPrefix("::ffff:"), lower.contains(".") { return String(lower.dropFirst(7)) }
-        guard lower.contains(":") else { return lower }
-        var address = in6_addr()
-        guard inet_pton(AF_INET6, lower, &address) == 1 else { return lower }
-        let bytes = withUnsafeBytes(of: &address) { Array($0.prefix(8)) }
-        var groups: [String] = []
-        for index in stride(from: 0, to: 8, by: 2) {
-            groups.append(String(UInt16(bytes[index]) << 8 | UInt16(bytes[index + 1]), radix: 16))
-        }
-        return groups.joined(separator: ":") + "::/64"
-    }
+    /// The key per-address limits count under: IPv4 as is, IPv6 by its /64 (`ClientAddress.limitKey`, the
+    /// same key the hub's login and registration limits use).
+    public var limitKey: String { ClientAddress.limitKey(host) }
 }

@@ -1,3 +1,5 @@
+import ParleySupport
+
 /// How a connection frames its messages, decided once per connection.
 public enum StreamKind: Sendable {
     /// Newline-delimited JSON over raw TCP: the client's first byte was `{`.
@@ -23,9 +25,7 @@ public struct PeerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// True for 127.0.0.0/8, ::1 and IPv4-mapped loopback (::ffff:127.x.y.z).
-    public var isLoopback: Bool {
-        host.hasPrefix("127.") || host == "::1" || host.lowercased().hasPrefix("::ffff:127.")
-    }
+    public var isLoopback: Bool { ClientAddress.isLoopback(host) }
 
     public var description: String {
         host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"

@@ -1,3 +1,6 @@
+import ChatCore
+import Foundation
+
 /// An in-memory `ChatStore` for hub unit tests: the same rules as `SQLiteStore` (uniqueness, references to
 /// existing accounts, per-call all-or-nothing, one "commit" per batch, completions in submission order), but the
 /// test decides when a batch "commits".
@@ -5,8 +8,8 @@
 /// By default calls only queue; `runPending()` runs everything queued, completions included, on the calling
 /// thread. With `autoRun` each call runs at once, inline. `failNextBatch(with:)` simulates a failed commit.
 /// Thread-safe: any thread may submit; one thread at a time drains.
-public final class MemoryStore: ChatStore, MetaStoring, @unchecked Sendable {
-    private let lock = ConditionLock()
+public final class MemoryStore: ChatStore, @unchecked Sendable {
+    private let lock = NSLock()
     // Guarded by `lock`.
     private var data = MemoryData()
     private var jobs: [StoreJob] = []
@@ -66,8 +69,9 @@ public final class MemoryStore: ChatStore, MetaStoring, @unchecked Sendable {
         }
     }
 
-    public func perform(_ writes: [StoreWrite], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        submit(.write(writes, meta: [:], done: done))
+    public func perform(_ writes: [StoreWrite], meta: [String: String],
+                        done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        submit(.write(writes, meta: meta, done: done))
     }
 
     public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
@@ -84,14 +88,8 @@ public final class MemoryStore: ChatStore, MetaStoring, @unchecked Sendable {
         lock.withLock { isClosed = true }
     }
 
-    // MARK: - MetaStoring
-
-    func metaValue(_ key: String) throws -> String? {
+    public func metaValue(_ key: String) throws -> String? {
         lock.withLock { data.meta[key] }
-    }
-
-    func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
-        submit(.write(writes, meta: meta, done: done))
     }
 
     // MARK: - Batches
