@@ -65,7 +65,7 @@ let package = Package(
         // and REST tests and the text-mode fuzzer.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
-        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport", "ParleySupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
         .testTarget(name: "EndToEndTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
     ]
