@@ -132,6 +132,8 @@ final class EventLoop: @unchecked Sendable {
     let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: maxIOVecsPerWrite)
     private var events: [ReadyEvent] = []
     private var inboxItems: [InboxItem] = []
+    /// True while `inboxItems` is being applied, so a nested `applyPostedWork` leaves it alone.
+    private var isDrainingInbox = false
     var flushList: [Connection] = []
     /// Connections holding coalesced output; flushed when the `flushCoalesced` timer fires (armed while non-empty).
     var coalescedList: [Connection] = []
@@ -281,7 +283,18 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Applies what the application (or another thread) posted so far, before the loop queues output of its
+    /// own that must not overtake it: a WebSocket pong or close frame answering the frame that followed the
+    /// message the application is replying to. Posted work may take effect early, never out of order.
+    /// A no-op inside the inbox's own drain (an upgrade's leftover bytes can lead back here).
+    func applyPostedWork() {
+        drainInbox()
+    }
+
     private func drainInbox() {
+        guard !isDrainingInbox else { return }
+        isDrainingInbox = true
+        defer { isDrainingInbox = false }
         inbox.takeAll(into: &inboxItems)
         for item in inboxItems {
             switch item {

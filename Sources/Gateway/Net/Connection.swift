@@ -41,8 +41,11 @@ final class Connection {
     var wantsRead = true
     /// What epoll currently has registered for this descriptor.
     var registeredInterest: Interest = .readable
-    /// True once `streamOpened` was delivered and until `streamClosed` is.
-    var isOpenedToApp = false
+    /// The application told `streamOpened`, until it is told `streamClosed`: the gateway's own, or a
+    /// WebSocket route's.
+    var openedTo: (any StreamApplication)?
+    /// The slow-consumer limit: the gateway's, or the WebSocket route's after an upgrade.
+    var maxQueuedOutputBytes: Int
     /// The application asked to close: later sends are dropped, as they came after the close.
     var isCloseRequested = false
     /// The reason `streamClosed` will carry.
@@ -58,12 +61,13 @@ final class Connection {
     var isInCoalescedList = false
     var isInReapList = false
 
-    init(fd: Int32, id: ConnectionID, token: UInt64, peer: PeerAddress, maxLineBytes: Int) {
+    init(fd: Int32, id: ConnectionID, token: UInt64, peer: PeerAddress, maxLineBytes: Int, maxQueuedOutputBytes: Int) {
         self.fd = fd
         self.id = id
         self.token = token
         self.peer = peer
         framer = LineFramer(maxLineBytes: maxLineBytes)
+        self.maxQueuedOutputBytes = maxQueuedOutputBytes
     }
 
     /// Moves to `open` with the kind its first byte decided.
@@ -84,6 +88,15 @@ final class Connection {
     /// closing the stream (the app has not been told yet), but not after the app's own close.
     var acceptsOutput: Bool {
         guard !isCloseRequested else { return false }
+        switch phase {
+        case .open, .draining: return true
+        case .awaitingFirstByte, .lingering, .closed: return false
+        }
+    }
+
+    /// Whether a control frame of the gateway's own should be queued now: as `acceptsOutput`, but also after
+    /// the application's close, which must not cut the close handshake short.
+    var acceptsControlFrames: Bool {
         switch phase {
         case .open, .draining: return true
         case .awaitingFirstByte, .lingering, .closed: return false

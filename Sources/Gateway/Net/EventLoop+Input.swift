@@ -83,7 +83,8 @@ extension EventLoop {
         let id = ConnectionID(loop: index, sequence: nextSequence)
         let maxLineBytes = min(configuration.initialMessageBytes ?? .max, configuration.maxLineBytes)
         let connection = connections.insert { token in
-            Connection(fd: fd, id: id, token: token, peer: peer, maxLineBytes: maxLineBytes)
+            Connection(fd: fd, id: id, token: token, peer: peer, maxLineBytes: maxLineBytes,
+                       maxQueuedOutputBytes: configuration.maxQueuedOutputBytes)
         }
         if isHTTP, let httpServices {
             connection.http = HTTPExchange(parser: HTTPParser(configuration: httpServices.parserConfiguration))
@@ -169,7 +170,7 @@ extension EventLoop {
             let kind: StreamKind = bytes.first == UInt8(ascii: "{") ? .jsonLines : .textLines
             connection.open(as: kind)
             cancelDeadline(for: connection)
-            connection.isOpenedToApp = true
+            connection.openedTo = application
             application.streamOpened(connection.id, kind: kind, peer: connection.peer)
         }
         let id = connection.id

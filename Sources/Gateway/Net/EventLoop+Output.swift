@@ -5,16 +5,23 @@ import Synchronization
 extension EventLoop {
     // MARK: - Queueing and flushing
 
-    /// Queues `outbound` on `connection`, enforcing the slow-consumer limit. `raw` queues the payload
-    /// bytes as they are (HTTP responses, WebSocket control frames) whatever the connection's framing.
+    /// Queues `outbound` on `connection` in the connection's framing, enforcing the slow-consumer limit.
     /// `coalescing` leaves the flush to the connection's next other output or the coalescing timer.
-    func enqueue(_ outbound: Outbound, on connection: Connection, raw: Bool = false, coalescing: Bool = false) {
+    func enqueue(_ outbound: Outbound, on connection: Connection, coalescing: Bool = false) {
         guard connection.acceptsOutput else { return }
-        let part = raw ? .payload : connection.outputPart
+        queue(outbound, part: connection.outputPart, on: connection, coalescing: coalescing)
+    }
+
+    /// Queues a WebSocket control frame of the gateway's own (ping, pong, close) as it is. Unlike the
+    /// application's sends it is still taken after the application's close: the close handshake must finish.
+    func enqueueControlFrame(_ frame: [UInt8], on connection: Connection) {
+        guard connection.acceptsControlFrames else { return }
+        queue(Outbound(frame), part: .payload, on: connection, coalescing: false)
+    }
+
+    private func queue(_ outbound: Outbound, part: Outbound.Part, on connection: Connection, coalescing: Bool) {
         let size = outbound.range(of: part).count
-        // The conformance echo endpoint sends back messages of up to 16 MiB; it is off unless asked for.
-        let limit = connection.webSocket?.isEcho == true ? max(configuration.maxQueuedOutputBytes, 40 * 1_048_576)
-                                                           : configuration.maxQueuedOutputBytes
+        let limit = connection.maxQueuedOutputBytes
         if connection.output.queuedBytes + size > limit {
             // The limit is on what the kernel would not take: try it before judging the reader.
             flush(connection)
@@ -232,8 +239,8 @@ extension EventLoop {
                 connections.remove(connection)
                 counters.socketClosed(from: connection.peer)
             }
-            if connection.isOpenedToApp, let reason = connection.closeReason {
-                connection.isOpenedToApp = false
+            if let application = connection.openedTo, let reason = connection.closeReason {
+                connection.openedTo = nil
                 application.streamClosed(connection.id, reason: reason)
             }
         }

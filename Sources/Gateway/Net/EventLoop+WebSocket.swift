@@ -1,36 +1,42 @@
 import Logging
 
-/// The WebSocket side of a loop: frames in through `WebSocketSession`, messages to the application (or
-/// straight back on the echo endpoint), control frames out, keepalive pings, and close frames on every
-/// way the gateway ends a WebSocket.
+/// The WebSocket side of a loop: frames in through `WebSocketSession`, messages to the route's application,
+/// control frames out, keepalive pings, and close frames on every way the gateway ends a WebSocket.
 extension EventLoop {
     func receiveWebSocket(_ bytes: ArraySlice<UInt8>, link: WebSocketLink, on connection: Connection) {
         link.awaitingPong = false  // any frame from the peer proves it is alive
         let actions = bytes.withUnsafeBytes { link.session.receive($0) }
+        // Whether the application heard of a message since the loop last applied its inbox. The gateway's own
+        // answer to a later frame of the same read (a pong, a close frame) must not overtake the application's
+        // reply to the message before it, so that work is applied first (`applyPostedWork`).
+        var applicationSpoke = false
         for action in actions {
             guard !connection.isClosed else { return }
             switch action {
             case .text(let message):
-                if link.isEcho {
-                    enqueue(Outbound(WebSocketFrame.encode(opcode: .text, fin: true, payload: message)), on: connection, raw: true)
-                } else if connection.isOpenedToApp && connection.drainingReason == nil {
-                    application.streamReceived(message[...], on: connection.id)
+                if connection.drainingReason == nil {
+                    link.application.streamReceived(message[...], on: connection.id)
+                    applicationSpoke = true
                 }
             case .binary(let message):
-                if link.isEcho {
-                    enqueue(Outbound(WebSocketFrame.binary(message)), on: connection, raw: true)
+                if let application = link.binaryApplication {
+                    if connection.drainingReason == nil {
+                        application.streamReceivedBinary(message[...], on: connection.id)
+                        applicationSpoke = true
+                    }
                 } else {
-                    // PROTOCOL.md: one JSON object per *text* message.
+                    if applicationSpoke { applyPostedWork(); applicationSpoke = false }
+                    // docs/PROTOCOL.md: one JSON object per *text* message.
                     sendWebSocketClose(on: connection, code: .unsupportedData, reason: "binary messages are not accepted")
                     beginDrain(connection, reason: .closedByApplication)
                 }
             case .pong:
                 break
             case .send(let frame):
-                enqueue(Outbound(frame), on: connection, raw: true)
+                if applicationSpoke { applyPostedWork(); applicationSpoke = false }
+                enqueueControlFrame(frame, on: connection)
             case .close(let code):
-                if code == .messageTooBig, !link.isEcho, let services = httpServices,
-                   link.session.maxMessageBytes < services.configuration.maxWebSocketMessageBytes {
+                if code == .messageTooBig, link.session.maxMessageBytes < link.maxMessageBytes {
                     counters.initialLimitExceeded.add(1, ordering: .relaxed)
                 }
                 // The close frame (ours or the echo of theirs) is queued; RFC 6455 §7.1.1: the server closes the TCP connection.
@@ -43,7 +49,7 @@ extension EventLoop {
     func sendWebSocketClose(on connection: Connection, code: WebSocketCloseCode, reason: String = "") {
         guard let link = connection.webSocket else { return }
         for case .send(let frame) in link.session.close(code: code, reason: reason) {
-            enqueue(Outbound(frame), on: connection, raw: true)
+            enqueueControlFrame(frame, on: connection)
         }
     }
 
@@ -51,8 +57,8 @@ extension EventLoop {
     func setMessageLimit(_ bytes: Int, on connection: Connection) {
         guard bytes > 0 else { return }
         connection.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
-        if let link = connection.webSocket, !link.isEcho, let services = httpServices {
-            link.session.maxMessageBytes = min(bytes, services.configuration.maxWebSocketMessageBytes)
+        if let link = connection.webSocket {
+            link.session.maxMessageBytes = min(bytes, link.maxMessageBytes)
         }
     }
 
@@ -65,7 +71,7 @@ extension EventLoop {
             return
         }
         link.awaitingPong = true
-        enqueue(Outbound(WebSocketFrame.ping()), on: connection, raw: true)
+        enqueueControlFrame(WebSocketFrame.ping(), on: connection)
         setDeadline(for: connection, after: interval)
     }
 }

@@ -21,16 +21,23 @@ final class HTTPExchange {
     }
 }
 
-/// The WebSocket side of one connection after the upgrade. Loop-confined. Not Sendable.
+/// The WebSocket side of one connection after the upgrade: its session and the route it came in on.
+/// Loop-confined. Not Sendable.
 final class WebSocketLink {
     let session: WebSocketSession
-    /// Conformance echo endpoint: messages go straight back, the application never hears of them.
-    let isEcho: Bool
+    /// The route's application, told of this connection's messages.
+    let application: any StreamApplication
+    /// The same application if it takes binary messages; nil refuses them (1003). Cast once, at the upgrade.
+    let binaryApplication: (any BinaryMessageApplication)?
+    /// The route's ceiling for `session.maxMessageBytes` (which starts lower until the application lifts it).
+    let maxMessageBytes: Int
     /// A ping was sent and no frame has arrived since: the next ping deadline drops the connection.
     var awaitingPong = false
 
-    init(session: WebSocketSession, isEcho: Bool) {
-        self.session = session
-        self.isEcho = isEcho
+    init(route: WebSocketRoute) {
+        session = WebSocketSession(maxMessageBytes: route.startingMessageBytes)
+        application = route.application
+        binaryApplication = route.application as? any BinaryMessageApplication
+        maxMessageBytes = route.maxMessageBytes
     }
 }

@@ -32,14 +32,15 @@ public final class GatewayServer: Sendable {
     private let boundHTTPPort = Atomic<Int>(0)
 
     /// - Parameters:
-    ///   - http: the HTTP port (WebSocket at its `webSocketPath`, static files, and `httpApplication`'s routes); nil for none.
+    ///   - http: the HTTP port (WebSocket at its `webSocketPath` and `webSocketRoutes`, static files, and
+    ///     `httpApplication`'s routes); nil for none.
     public init(configuration: GatewayConfiguration, application: any StreamApplication,
                 http: HTTPServerConfiguration? = nil, httpApplication: (any HTTPApplication)? = nil, logger: Logger) {
         self.configuration = configuration
         self.application = application
         self.logger = logger
         self.httpApplication = httpApplication
-        httpServices = http.map(HTTPServices.init)
+        httpServices = http.map { HTTPServices(configuration: $0, gateway: configuration, application: application) }
         let loopCount = min(max(configuration.loopCount, 1), 255)
         inboxes = (0..<loopCount).map { _ in Inbox() }
         counters = GatewayCounters(addresses: AddressLimiter(configuration))
@@ -204,7 +205,7 @@ public final class GatewayServer: Sendable {
     }
 
     /// Thread-safe, ordered like `send`: sets the longest line or WebSocket message `id` may send from now
-    /// on, clamped to the configured maximum (`maxLineBytes`, `maxWebSocketMessageBytes`). An application
+    /// on, clamped to the configured maximum (`maxLineBytes`, or the WebSocket route's `maxMessageBytes`). An application
     /// calls it when a client has authenticated, to lift `initialMessageBytes`.
     public func setMessageLimit(_ bytes: Int, for id: ConnectionID) {
         guard id.loop < inboxes.count else { return }
