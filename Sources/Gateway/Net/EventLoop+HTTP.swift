@@ -18,7 +18,7 @@ extension EventLoop {
 
     /// Answers queued requests until one waits on the application or none is left; then acts on the ending.
     private func answerNext(on connection: Connection, exchange: HTTPExchange) {
-        while exchange.current == nil, !connection.isClosed, connection.drainingReason == nil {
+        while exchange.current == nil, case .http = connection.state {
             guard !exchange.queued.isEmpty else {
                 finishEnding(on: connection, exchange: exchange)
                 return
@@ -62,7 +62,7 @@ extension EventLoop {
 
     /// Queues the response to the current request, then moves on to the next one.
     func respond(_ response: HTTPResponse, on connection: Connection) {
-        guard let exchange = connection.http, let request = exchange.current else { return }
+        guard let exchange = connection.httpExchange, let request = exchange.current else { return }
         exchange.current = nil
         let keepAlive = request.keepAlive && !response.closeConnection
         enqueue(Outbound(response.serialize(keepAlive: keepAlive, isHeadRequest: request.method == .head,
@@ -103,10 +103,8 @@ extension EventLoop {
             respond(response.closing(), on: connection)
         case .accept(let response):
             enqueue(Outbound(response.serialize(keepAlive: true, date: HTTPDate.now())), on: connection)
-            connection.http = nil
             let link = WebSocketLink(route: route)
-            connection.webSocket = link
-            connection.open(as: .webSocket)
+            connection.state = .webSocket(link)
             connection.maxQueuedOutputBytes = route.maxQueuedOutputBytes
             setDeadline(for: connection, after: services.configuration.webSocketPingInterval)
             connection.openedTo = link.application
@@ -118,8 +116,7 @@ extension EventLoop {
     /// Idle between requests: the keep-alive deadline. Mid-head or mid-body: the head deadline (408),
     /// counted from the request's first byte and not restarted by later bytes (slowloris).
     private func armHTTPDeadline(on connection: Connection, exchange: HTTPExchange) {
-        guard let services = httpServices, connection.http != nil, connection.drainingReason == nil,
-              !connection.isClosed else { return }
+        guard let services = httpServices, case .http = connection.state else { return }
         if exchange.current != nil || !exchange.queued.isEmpty {
             cancelDeadline(for: connection)  // the application is working; the client is not at fault
             exchange.headClockRunning = false

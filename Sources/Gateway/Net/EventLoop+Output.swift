@@ -132,13 +132,13 @@ extension EventLoop {
 
     /// `GatewayServer.close(_:)` arriving through the inbox: flush, FIN, then `.closedByApplication`.
     func closeByApplication(_ connection: Connection) {
-        if case .open(.webSocket) = connection.phase {
+        if case .webSocket = connection.state {
             // RFC 6455 §7.1.2: a WebSocket ends with a close frame, queued after everything sent before.
             sendWebSocketClose(on: connection, code: .normalClosure)
         }
         connection.isCloseRequested = true
-        switch connection.phase {
-        case .awaitingFirstByte, .open:
+        switch connection.state {
+        case .awaitingFirstByte, .lines, .http, .webSocket:
             beginDrain(connection, reason: .closedByApplication)
         case .draining, .lingering, .closed:
             // Already ending: the reason in force stays, and later sends are now refused.
@@ -148,7 +148,7 @@ extension EventLoop {
 
     /// Stops delivering input and flushes what is queued; `finishDrain` follows when it is out.
     func beginDrain(_ connection: Connection, reason: CloseReason) {
-        connection.phase = .draining(reason)
+        connection.state = .draining(reason, was: connection.stream)
         connection.wantsRead = false
         setDeadline(for: connection, after: configuration.closeFlushTimeout)
         // Even with nothing queued, the flush pass is where the FIN is sent: after this tick's
@@ -168,7 +168,7 @@ extension EventLoop {
             return
         }
         connection.closeReason = reason
-        connection.phase = .lingering
+        connection.state = .lingering
         connection.wantsRead = true
         updateInterest(connection)
         setDeadline(for: connection, after: configuration.lingerTimeout)
@@ -182,28 +182,26 @@ extension EventLoop {
         if !connection.isLingering { connection.closeReason = reason }
         cancelDeadline(for: connection)
         epoll.remove(connection.fd)
-        connection.phase = .closed
+        connection.state = .closed
         connection.output.removeAll()
         reportQueuedBytes(of: connection)
         markForReap(connection)
     }
 
-    /// The deadline of `connection`'s current phase has passed.
+    /// The deadline of `connection`'s current state has passed.
     func deadlinePassed(for connection: Connection) {
-        switch connection.phase {
+        switch connection.state {
         case .awaitingFirstByte:
             logger.debug("no first byte in time", metadata: ["peer": "\(connection.peer)"])
             close(connection, reason: .handshakeTimeout)
-        case .open:
-            if let link = connection.webSocket {
-                webSocketDeadlinePassed(on: connection, link: link)
-            } else if let exchange = connection.http {
-                httpDeadlinePassed(on: connection, exchange: exchange)
-            } else {
-                // Only a line-too-long stream the app left open has a deadline while open.
-                beginDrain(connection, reason: .lineTooLong)
-            }
-        case .draining(let reason):
+        case .lines:
+            // Only a line-too-long stream the app left open has a deadline while open.
+            beginDrain(connection, reason: .lineTooLong)
+        case .http(let exchange):
+            httpDeadlinePassed(on: connection, exchange: exchange)
+        case .webSocket(let link):
+            webSocketDeadlinePassed(on: connection, link: link)
+        case .draining(let reason, _):
             // The peer would not take our output in time.
             close(connection, reason: reason)
         case .lingering:

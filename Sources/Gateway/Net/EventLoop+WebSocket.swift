@@ -47,7 +47,7 @@ extension EventLoop {
 
     /// Starts the close handshake with `code` (if not already started) by queueing the close frame.
     func sendWebSocketClose(on connection: Connection, code: WebSocketCloseCode, reason: String = "") {
-        guard let link = connection.webSocket else { return }
+        guard let link = connection.webSocketLink else { return }
         for case .send(let frame) in link.session.close(code: code, reason: reason) {
             enqueueControlFrame(frame, on: connection)
         }
@@ -56,9 +56,10 @@ extension EventLoop {
     /// `GatewayServer.setMessageLimit`: the stream's line or message limit, clamped to the configured maximum.
     func setMessageLimit(_ bytes: Int, on connection: Connection) {
         guard bytes > 0 else { return }
-        connection.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
-        if let link = connection.webSocket {
-            link.session.maxMessageBytes = min(bytes, link.maxMessageBytes)
+        switch connection.state {
+        case .lines(let stream): stream.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
+        case .webSocket(let link): link.session.maxMessageBytes = min(bytes, link.maxMessageBytes)
+        case .awaitingFirstByte, .http, .draining, .lingering, .closed: break  // no input is read under a limit
         }
     }
 

@@ -1,3 +1,20 @@
+// The protocol state each open case of `Connection.State` carries. Classes, so that the state mutated on
+// every read (a line framer, a parser) is changed in place through the reference bound by a `switch`,
+// never copied out of the enum and written back.
+
+/// A line stream's state: how it frames (decided by its first byte) and the framer holding a partial line.
+/// Loop-confined. Not Sendable.
+final class LineStream {
+    /// `.jsonLines` or `.textLines`.
+    let kind: StreamKind
+    var framer: LineFramer
+
+    init(kind: StreamKind, maxLineBytes: Int) {
+        self.kind = kind
+        framer = LineFramer(maxLineBytes: maxLineBytes)
+    }
+}
+
 /// The HTTP side of one connection on the HTTP port: its parser and the requests waiting their turn.
 ///
 /// Requests are answered strictly one at a time in arrival order (pipelining keeps its order because the
