@@ -118,7 +118,7 @@ final class EventLoop: @unchecked Sendable {
     /// The HTTP port's listener (loop 0 only, when HTTP is on).
     var httpListener: Listener?
     let httpApplication: (any HTTPApplication)?
-    /// Static files and the WebSocket handshake policy, shared read-only by all loops.
+    /// Static files, WebSocket routes and the handshake policy, shared read-only by all loops.
     let httpServices: HTTPServices?
     var nextAcceptTarget = 0
     var nextSequence: UInt64 = 0

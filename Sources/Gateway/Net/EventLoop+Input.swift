@@ -114,7 +114,7 @@ extension EventLoop {
         if connection.wantsRead {
             readAvailable(from: connection)
         } else if event.isHangup {
-            // Not reading (line too long, draining), yet the socket failed or hung up entirely:
+            // Not reading (line too long, HTTP requests waiting, draining), yet the socket failed or hung up entirely:
             // act now, since a level-triggered HUP is repeated on every tick until we do.
             close(connection, reason: connection.drainingReason ?? .peerClosed)
         }

@@ -2,11 +2,13 @@ import Glibc
 import Logging
 import Synchronization
 
-/// The gateway: a TCP listener and `loopCount` epoll threads serving line streams to one
-/// `StreamApplication`.
+/// The gateway: `loopCount` epoll threads serving two ports. The line port carries JSON or text line
+/// streams to the gateway's `StreamApplication`. The optional HTTP port answers requests (through the
+/// `HTTPApplication`, else static files or 404) and upgrades WebSocket connections, each to the
+/// application of its route (`webSocketPath` to the gateway's own, `webSocketRoutes` to theirs).
 ///
 /// Threading: each connection belongs to one loop for its whole life (its `ConnectionID` names
-/// the loop). Loop 0 accepts and deals sockets out round-robin. All app callbacks for a connection
+/// the loop). Loop 0 accepts on both ports and deals sockets out round-robin. All app callbacks for a connection
 /// run on its loop thread. `send`, `close`, `scheduleRepeating` and `stop` may be called from any
 /// thread; they post to the owning loop's inbox, which the loop drains every tick.
 public final class GatewayServer: Sendable {
