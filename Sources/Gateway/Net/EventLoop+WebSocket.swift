@@ -9,23 +9,27 @@ extension EventLoop {
         // Whether the application heard of a message since the loop last applied its inbox. The gateway's own
         // answer to a later frame of the same read (a pong, a close frame) must not overtake the application's
         // reply to the message before it, so that work is applied first (`applyPostedWork`).
-        var applicationSpoke = false
+        var applicationMayHaveReplied = false
         for action in actions {
             guard !connection.isClosed else { return }
             switch action {
             case .text(let message):
                 if connection.drainingReason == nil {
                     link.application.streamReceived(message[...], on: connection.id)
-                    applicationSpoke = true
+                    applicationMayHaveReplied = true
                 }
             case .binary(let message):
                 if let application = link.binaryApplication {
                     if connection.drainingReason == nil {
                         application.streamReceivedBinary(message[...], on: connection.id)
-                        applicationSpoke = true
+                        applicationMayHaveReplied = true
                     }
                 } else {
-                    if applicationSpoke { applyPostedWork(); applicationSpoke = false }
+                    if applicationMayHaveReplied {
+                        applyPostedWork()
+                        applicationMayHaveReplied = false
+                        guard !connection.isClosed else { return }
+                    }
                     // docs/PROTOCOL.md: one JSON object per *text* message.
                     sendWebSocketClose(on: connection, code: .unsupportedData, reason: "binary messages are not accepted")
                     beginDrain(connection, reason: .closedByApplication)
@@ -33,7 +37,11 @@ extension EventLoop {
             case .pong:
                 break
             case .send(let frame):
-                if applicationSpoke { applyPostedWork(); applicationSpoke = false }
+                if applicationMayHaveReplied {
+                    applyPostedWork()
+                    applicationMayHaveReplied = false
+                    guard !connection.isClosed else { return }
+                }
                 enqueueControlFrame(frame, on: connection)
             case .close(let code):
                 if code == .messageTooBig, link.session.maxMessageBytes < link.maxMessageBytes {
