@@ -8,9 +8,9 @@ import Synchronization
 /// application of its route (`webSocketPath` to the gateway's own, `webSocketRoutes` to theirs).
 ///
 /// Threading: each connection belongs to one loop for its whole life (its `ConnectionID` names
-/// the loop). Loop 0 accepts on both ports and deals sockets out round-robin. All app callbacks for a connection
-/// run on its loop thread. `send`, `close`, `scheduleRepeating` and `stop` may be called from any
-/// thread; they post to the owning loop's inbox, which the loop drains every tick.
+/// the loop). Loop 0 accepts on both ports and deals sockets out round-robin. All app callbacks for a
+/// connection run on its loop thread. `send`, `close`, `scheduleRepeating` and `stop` may be called
+/// from any thread; they post to the owning loop's inbox, which the loop drains every tick.
 public final class GatewayServer: Sendable {
     private enum Lifecycle {
         case idle
@@ -207,8 +207,8 @@ public final class GatewayServer: Sendable {
     }
 
     /// Thread-safe, ordered like `send`: sets the longest line or WebSocket message `id` may send from now
-    /// on, clamped to the configured maximum (`maxLineBytes`, or the WebSocket route's `maxMessageBytes`). An application
-    /// calls it when a client has authenticated, to lift `initialMessageBytes`.
+    /// on, clamped to the configured maximum (`maxLineBytes`, or the WebSocket route's `maxMessageBytes`).
+    /// An application calls it when a client has authenticated, to lift `initialMessageBytes`.
     public func setMessageLimit(_ bytes: Int, for id: ConnectionID) {
         guard id.loop < inboxes.count else { return }
         inboxes[id.loop].post(.setMessageLimit(id, bytes))
