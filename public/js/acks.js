@@ -99,7 +99,11 @@ export class InboxAcks {
   #timer = null;
   #stopped = false;
 
-  constructor({ send, save = () => {}, floor = 0, now = () => Date.now(), setTimer = setTimeout, clearTimer = clearTimeout }) {
+  constructor({
+    send, save = () => {}, floor = 0, now = () => Date.now(),
+    // Wrapped: a browser refuses setTimeout called as a method of another object.
+    setTimer = (fn, ms) => setTimeout(fn, ms), clearTimer = (id) => clearTimeout(id),
+  }) {
     this.#shown = new ShownSeqs(floor);
     this.#send = send;
     this.#save = save;
