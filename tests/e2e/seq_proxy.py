@@ -6,7 +6,8 @@ page's `ack` requests are recorded and not passed on (the server does not know t
 the messages above the user's acknowledged cursor are sent again with `"offline": true`, as the server will.
 Everything else (the page itself, REST, other frames) passes through unchanged. `add_seq=False` leaves the
 events as they are and only records what the page sends. `repeat` sends every message event twice (the second
-time under another id, so only its seq tells). `cut()` drops every connection at once.
+time under another id, so only its seq tells). `stalled` stops passing anything from the server on, like a page
+that stopped reading. `cut()` drops every connection at once.
 """
 import json
 import socket
@@ -61,6 +62,7 @@ class SeqProxy:
         self.add_seq = add_seq
         self.repeat = False  # send every message event twice
         self.lose_acks = False  # record acks without moving the cursor, as if they were lost in a drop
+        self.stalled = False  # stop reading from the server: what it sends piles up here and dies with cut()
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.lock = threading.Lock()
@@ -149,6 +151,8 @@ class SeqProxy:
             buf = bytearray(buf)
             while True:
                 frame = parse_frame(buf)
+                while self.stalled:
+                    time.sleep(0.01)
                 if frame is None:
                     data = server.recv(65536)
                     if not data:
