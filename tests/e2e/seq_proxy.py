@@ -1,5 +1,6 @@
-"""A forwarder between the browser and a version-1 server that plays the version-2 inbox (docs/PROTOCOL.md
-§11.2) on the page's WebSocket, so the page's side can be tested before the server serves it.
+"""A forwarder between the browser and the server that plays an inbox of its own on the page's WebSocket, so
+the page's side can be tested in cases the server does not make on demand (repeats, lost acks, a version-1
+server without seq). It logs the page in without acks, so the server keeps version 1's behaviour under it.
 
 Every `message` event to a user signed in with `"acks": true` gets the next `seq` of that user's inbox; the
 page's `ack` requests are recorded and not passed on (the server does not know them); after each `welcome`
@@ -130,6 +131,10 @@ class SeqProxy:
                         self.sent.append((time.monotonic(), request))
                         if request.get("type") == "login" or request.get("type") == "register":
                             link["acks"][request.get("id")] = request.get("acks") is True
+                            # The server itself serves the inbox now: asked without acks, it keeps version 1's
+                            # behaviour, and the forwarder alone plays the inbox the test controls.
+                            if "acks" in request:
+                                raw = text_frame({k: v for k, v in request.items() if k != "acks"}, masked=True)
                         if self.add_seq and request.get("type") == "ack" and link["user"]:
                             inbox = self.inbox(link["user"])
                             if not self.lose_acks:
@@ -185,9 +190,12 @@ class SeqProxy:
                     inbox = self.inbox(link["user"])
                     event = dict(event, seq=len(inbox["messages"]) + 1)
                     inbox["messages"].append(event)
+                if not self.add_seq:
+                    # A version-1 server: the server's own seq is taken off.
+                    event = {k: v for k, v in event.items() if k != "seq"}
                 self.delivered.append((time.monotonic(), link["user"], event))
                 if not self.add_seq:
-                    return None
+                    return text_frame(event)
                 if self.repeat:
                     # The same inbox place again under another id: only its seq tells it is a repeat.
                     return text_frame(event) + text_frame(dict(event, id=event["id"] + 10**9, offline=True))

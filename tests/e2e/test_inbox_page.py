@@ -1,10 +1,10 @@
-"""The browser page and the inbox (docs/PROTOCOL.md §11.2): each seq shown once, acks coalesced.
+"""The browser page and the inbox (docs/PROTOCOL.md): each seq shown once, acks coalesced.
 
 The page's logic (public/js/acks.js) runs under node (tests/e2e/js/acks.test.mjs), and the whole page runs in
-Chromium behind a forwarder that plays the inbox on today's server (seq_proxy.py). The test marked
-`needs_inbox` runs against the real server once it serves the inbox: the page stops reading in the middle of a
-flood and its connection is then cut, and every message is shown exactly once, on the same page after it
-reconnects, after a reload, and on a new page signed in with the password.
+Chromium, behind a forwarder that plays an inbox the test controls (seq_proxy.py) and against the server's own:
+the page stops reading in the middle of a flood and its connection is then cut, and every message is shown
+exactly once, on the same page after it reconnects, after a reload, and on a new page signed in with the
+password.
 """
 import pathlib
 import shutil
@@ -202,7 +202,6 @@ def assert_each_once(page, where):
     assert not wrong, f"{where}: not shown exactly once: {dict(list(wrong.items())[:20])} ({len(wrong)} in all)"
 
 
-@pytest.mark.needs_inbox
 def test_a_page_cut_off_mid_flood_shows_every_message_once(browsers):
     server = start_server(block=30, timeout=600, extra=["--limit", "messages=off"])
     proxy = SeqProxy(server.http_port, add_seq=False)  # the server numbers the inbox itself

@@ -1,10 +1,9 @@
-"""`parley connect` and the inbox (docs/PROTOCOL.md §11.2): each seq shown once, acks coalesced.
+"""`parley connect` and the inbox (docs/PROTOCOL.md): each seq shown once, acks coalesced.
 
 Against a stand-in server on the native TCP port, which runs today: with `seq` the client shows a repeated seq
 once and acknowledges what it showed, not once per message, with a trailing ack and never after logging out;
-without `seq` (a version-1 server) it never sends an ack. The test marked `needs_inbox` runs against the real
-server once it serves the inbox: a recipient killed with its socket full of unread messages gets every one of
-them exactly once at its next login.
+without `seq` (a version-1 server) it never sends an ack. Against the real server: a recipient killed with its
+socket full of unread messages gets every one of them exactly once at its next login.
 """
 import json
 import os
@@ -214,7 +213,6 @@ def log_in_while_the_old_session_lingers(client, user, password, tries=30):
     raise AssertionError(f"{user} stayed logged in")
 
 
-@pytest.mark.needs_inbox
 def test_a_recipient_killed_with_a_full_socket_gets_every_message_once_next_time():
     server = ParleyServer(timeout=600, credentials="hans solo\nluke sky\n", extra=["--limit", "messages=off"]).start()
     first = TerminalClient(server.tcp_port, timeout=30)
