@@ -10,14 +10,14 @@ enum RequestEncoder {
         switch request {
         case .lookup(let user):
             w.field("user", user)
-        case .login(let user, let credential, let peer):
+        case .login(let user, let credential, let peer, _):
             w.field("user", user)
             switch credential {
             case .password(let password): w.field("password", password)
             case .token(let token): w.field("token", token)
             }
             encode(peer, into: &w)
-        case .register(let user, let password, let peer):
+        case .register(let user, let password, let peer, _):
             w.field("user", user)
             w.field("password", password)
             encode(peer, into: &w)
@@ -42,6 +42,10 @@ enum RequestEncoder {
         case .signal(let to, let data):
             w.field("to", to)
             w.field("data", data)
+        case .ack(let seq):
+            w.field("seq", seq)
+        case .inbox:
+            break  // REST only: never sent on a socket
         }
         return w.finish()
     }

@@ -27,12 +27,14 @@ public final class ChatService: @unchecked Sendable {
     let accounts: any AccountDirectory
     let blocks: any BlockList
     let loginGuard: any LoginGuard
-    let inbox: InboxRouter
+    let inbox: Inboxes
     var sessions: [ClientID: Session] = [:]
     var nextMessageID: Int64
     var privateChats = PrivateChats()
     var metrics = HubMetrics()
     var lastTokenSweep: Int64 = 0
+    /// When coalesced cursor moves were last handed to the store.
+    var lastCursorFlush: Int64 = 0
     /// REST replies decided under the lock, run once it is released.
     private var afterUnlock: [() -> Void] = []
 
@@ -40,15 +42,15 @@ public final class ChatService: @unchecked Sendable {
                             hasher: any PasswordHasher, output: any ChatOutput, clock: any ChatClock = SystemClock(),
                             logger: Logger = Logger(label: "parley.hub")) {
         self.init(configuration: configuration, store: store, hasher: hasher, output: output, clock: clock,
-                  logger: logger, presence: LocalPresence(),
+                  logger: logger, presence: LocalPresence(lastSeen: snapshot.lastSeen),
                   accounts: LocalAccounts(accounts: snapshot.accounts, tokens: snapshot.tokens),
                   blocks: LocalBlockList(snapshot.blocks), loginGuard: LocalLoginGuard(configuration),
-                  nextMessageID: snapshot.lastMessageID + 1)
+                  inboxes: Inboxes(snapshot.inboxes), nextMessageID: snapshot.lastMessageID + 1)
     }
 
     init(configuration: HubConfiguration, store: any ChatStore, hasher: any PasswordHasher, output: any ChatOutput,
          clock: any ChatClock, logger: Logger, presence: any PresenceDirectory, accounts: any AccountDirectory,
-         blocks: any BlockList, loginGuard: any LoginGuard, nextMessageID: Int64) {
+         blocks: any BlockList, loginGuard: any LoginGuard, inboxes: Inboxes, nextMessageID: Int64) {
         self.configuration = configuration
         self.store = store
         self.hasher = hasher
@@ -59,7 +61,7 @@ public final class ChatService: @unchecked Sendable {
         self.accounts = accounts
         self.blocks = blocks
         self.loginGuard = loginGuard
-        self.inbox = InboxRouter()
+        self.inbox = inboxes
         self.nextMessageID = nextMessageID
     }
 
@@ -137,6 +139,8 @@ public final class ChatService: @unchecked Sendable {
                 }
             }
             expirePrivateRequests(now: now)
+            for waiter in inbox.expire(now: now) { answerWaiter(waiter, with: []) }
+            flushCursors(now: now, force: true)
             loginGuard.sweep(now: now)
             if now - lastTokenSweep >= Self.tokenSweepInterval {
                 lastTokenSweep = now
@@ -148,6 +152,15 @@ public final class ChatService: @unchecked Sendable {
     }
 
     static let tokenSweepInterval: Int64 = 60_000
+
+    /// The server is stopping: cursor moves go to the store (before it drains) and waiting REST readers get
+    /// what they have (nothing), so their responses go out before the gateway closes.
+    public func prepareToStop() {
+        serialized {
+            flushCursors(now: clock.now(), force: true)
+            for waiter in inbox.expire(everyone: true) { answerWaiter(waiter, with: []) }
+        }
+    }
 
     public func metricsSnapshot() -> HubMetrics {
         serialized {

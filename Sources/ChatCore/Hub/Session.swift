@@ -36,6 +36,8 @@ final class Session: @unchecked Sendable {
     /// Last valid command (SPEC.md §3: only valid commands count as activity).
     var lastActivity: Int64
     var peer: PeerCapability = .none
+    /// The client acknowledges what it receives (`ack`); without it, handing a message over counts as received.
+    var acks = false
     /// Token handed out with `welcome`; revoked by `logout`.
     var tokenDigest: String?
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.

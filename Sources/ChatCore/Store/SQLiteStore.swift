@@ -93,8 +93,12 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.write(writes, meta: meta, done: done))
     }
 
-    public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
-        enqueue(.pending(user: user, done: done))
+    public func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void) {
+        enqueue(.append(message, done: done))
+    }
+
+    public func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        enqueue(.inbox(query, done: done))
     }
 
     public func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
@@ -229,8 +233,23 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                     logger.error("store write failed", metadata: ["error": "\(error)"])
                     completions.append { done(.failure(error)) }
                 }
-            case .pending(let user, let done):
-                let result = Result { try StoreSchema.pendingMessages(for: user, db) }
+            case .append(let message, let done) where !isolatingWrites:
+                let stored: StoredMessage
+                do { stored = try StoreSchema.append(message, db) } catch { throw BareWriteFailed() }
+                completions.append { done(.success(stored)) }
+            case .append(let message, let done):
+                do {
+                    var stored = message
+                    try db.inSavepoint {
+                        stored = try StoreSchema.append(message, db)
+                        return .commit
+                    }
+                    completions.append { [stored] in done(.success(stored)) }
+                } catch {
+                    completions.append { done(.failure(error)) }
+                }
+            case .inbox(let query, let done):
+                let result = Result { try StoreSchema.inbox(query, db) }
                 completions.append { done(result) }
             case .history(let query, let done):
                 let result = Result { try StoreSchema.history(query, db) }

@@ -62,6 +62,19 @@ enum StoreSchema {
                 CREATE INDEX messages_pending ON messages(recipient, id) WHERE pending = 1;
                 """)
         }
+        // v3 (interim): per-recipient inbox seqs, acked cursors and login history.
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: """
+                ALTER TABLE messages ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+                UPDATE messages SET seq = (SELECT COUNT(*) FROM messages AS m WHERE m.recipient = messages.recipient AND m.id <= messages.id);
+                CREATE INDEX messages_inbox ON messages(recipient, seq);
+                CREATE TABLE cursors (user TEXT PRIMARY KEY NOT NULL REFERENCES accounts(name), acked INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO cursors (user, acked)
+                    SELECT recipient, COALESCE((SELECT MIN(seq) - 1 FROM messages AS p WHERE p.recipient = m.recipient AND p.pending = 1), MAX(seq))
+                    FROM messages AS m GROUP BY recipient;
+                CREATE TABLE logins (user TEXT PRIMARY KEY NOT NULL REFERENCES accounts(name), last_seen INTEGER NOT NULL) WITHOUT ROWID;
+                """)
+        }
         return migrator
     }
 
@@ -76,16 +89,14 @@ enum StoreSchema {
         case .setPasswordHash(let user, let hash):
             try db.execute(sql: "UPDATE accounts SET password_hash = ? WHERE name = ?", arguments: [hash, user])
             if db.changesCount == 0 { throw StoreError.constraint("no account named \(user)") }
-        case .insertMessage(let m, let pending):
-            // Cached: preparing this statement (five indexes, two foreign keys) costs more than running it.
-            try db.cachedStatement(sql: "INSERT INTO messages (id, sender, recipient, body, sent_at, pending) VALUES (?, ?, ?, ?, ?, ?)")
-                .execute(arguments: [m.id, m.from, m.to, m.text, m.at, pending ? 1 : 0])
-        case .markDelivered(let ids):
-            // One statement per id keeps the SQL cached and the parameter count bounded for any list length.
-            let statement = try db.cachedStatement(sql: "UPDATE messages SET pending = 0 WHERE id = ? AND pending = 1")
-            for id in ids { try statement.execute(arguments: [id]) }
-        case .markPending(let id):
-            try db.cachedStatement(sql: "UPDATE messages SET pending = 1 WHERE id = ?").execute(arguments: [id])
+        case .advanceCursor(let user, let seq):
+            try db.cachedStatement(sql: """
+                INSERT INTO cursors (user, acked) VALUES (?1, ?2) ON CONFLICT(user) DO UPDATE SET acked = MAX(acked, ?2)
+                """).execute(arguments: [user, seq])
+        case .recordLogout(let user, let at):
+            try db.cachedStatement(sql: """
+                INSERT INTO logins (user, last_seen) VALUES (?1, ?2) ON CONFLICT(user) DO UPDATE SET last_seen = ?2
+                """).execute(arguments: [user, at])
         case .setBlock(let blocker, let blocked, let isBlocked):
             if isBlocked {
                 try db.execute(sql: "INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?, ?)", arguments: [blocker, blocked])
@@ -125,14 +136,32 @@ enum StoreSchema {
             TokenRecord(digest: $0[0], user: $0[1], expiresAt: $0[2])
         }
         let lastID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 0
-        return StoreSnapshot(accounts: accounts, blocks: blocks, tokens: tokens, lastMessageID: lastID)
+        var inboxes: [String: InboxHead] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT recipient, MAX(seq) FROM messages GROUP BY recipient") {
+            inboxes[row[0] as String] = InboxHead(last: row[1], acked: 0)
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT user, acked FROM cursors") {
+            inboxes[row[0] as String, default: InboxHead(last: 0, acked: 0)].acked = row[1]
+        }
+        var lastSeen: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT user, last_seen FROM logins") { lastSeen[row[0] as String] = row[1] }
+        return StoreSnapshot(accounts: accounts, blocks: blocks, tokens: tokens, lastMessageID: lastID,
+                             inboxes: inboxes, lastSeen: lastSeen)
     }
 
-    static func pendingMessages(for user: String, _ db: Database) throws -> [StoredMessage] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT \(columns) FROM messages WHERE recipient = ? AND pending = 1 ORDER BY id"),
-                         arguments: [user]).map {
-            StoredMessage(id: $0[0], from: $0[1], to: $0[2], text: $0[3], at: $0[4])
-        }
+    static func append(_ m: StoredMessage, _ db: Database) throws -> StoredMessage {
+        let last = try Int64.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM messages WHERE recipient = ?"),
+                                      arguments: [m.to]) ?? 0
+        var stored = m
+        stored.seq = last + 1
+        try db.cachedStatement(sql: "INSERT INTO messages (id, seq, sender, recipient, body, sent_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [m.id, stored.seq, m.from, m.to, m.text, m.at])
+        return stored
+    }
+
+    static func inbox(_ query: InboxQuery, _ db: Database) throws -> [StoredMessage] {
+        try fetchMessages(db, sql: "SELECT \(columns) FROM messages WHERE recipient = ? AND seq > ? ORDER BY seq LIMIT ?",
+                          arguments: [query.user, query.after, query.effectiveLimit])
     }
 
     /// Newest first. Each direction is its own index range, limited on its own, and the union is cut to the
@@ -159,11 +188,11 @@ enum StoreSchema {
         return try fetchMessages(db, sql: sql, arguments: arguments)
     }
 
-    private static let columns = "id, sender, recipient, body, sent_at"
+    private static let columns = "id, seq, sender, recipient, body, sent_at"
 
     private static func fetchMessages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [StoredMessage] {
         try Row.fetchAll(db, sql: sql, arguments: arguments).map {
-            StoredMessage(id: $0[0], from: $0[1], to: $0[2], text: $0[3], at: $0[4])
+            StoredMessage(id: $0[0], seq: $0[1], from: $0[2], to: $0[3], text: $0[4], at: $0[5])
         }
     }
 

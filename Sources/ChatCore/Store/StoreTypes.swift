@@ -9,14 +9,18 @@
 public struct StoredMessage: Sendable, Equatable, Codable {
     /// Chosen by the hub (`StoreSnapshot.lastMessageID` + 1, + 2, …), unique, increasing in send order.
     public var id: Int64
+    /// The message's place in its recipient's inbox (1, 2, 3, … per recipient, gap-free), assigned by the store
+    /// when it commits the message: 0 in a message handed to `append`, > 0 in everything a store returns.
+    public var seq: Int64
     public var from: String
     public var to: String
     public var text: String
     /// Milliseconds since the Unix epoch.
     public var at: Int64
 
-    public init(id: Int64, from: String, to: String, text: String, at: Int64) {
+    public init(id: Int64, seq: Int64 = 0, from: String, to: String, text: String, at: Int64) {
         self.id = id
+        self.seq = seq
         self.from = from
         self.to = to
         self.text = text
@@ -62,13 +66,50 @@ public struct StoreSnapshot: Sendable {
     public var tokens: [TokenRecord]
     /// The highest stored message id, 0 for an empty store.
     public var lastMessageID: Int64
+    /// Every user with a non-empty inbox or a cursor (others are 0/0).
+    public var inboxes: [String: InboxHead]
+    /// Login history: user → when they were last online (ms), for whoelsesince.
+    public var lastSeen: [String: Int64]
 
-    public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64) {
+    public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64,
+                inboxes: [String: InboxHead] = [:], lastSeen: [String: Int64] = [:]) {
         self.accounts = accounts
         self.blocks = blocks
         self.tokens = tokens
         self.lastMessageID = lastMessageID
+        self.inboxes = inboxes
+        self.lastSeen = lastSeen
     }
+}
+
+/// Where a user's inbox stands: the seq of its newest message and the highest seq the user acknowledged.
+public struct InboxHead: Sendable, Equatable {
+    public var last: Int64
+    public var acked: Int64
+
+    public init(last: Int64, acked: Int64) {
+        self.last = last
+        self.acked = acked
+    }
+}
+
+/// Messages of `user`'s inbox with seq > `after`, oldest first, at most `limit`.
+public struct InboxQuery: Sendable, Equatable {
+    /// The largest page a store returns (a login's replay reads in pages of this size).
+    public static let maxLimit = 10_000
+
+    public var user: String
+    public var after: Int64
+    public var limit: Int
+
+    public init(user: String, after: Int64, limit: Int) {
+        self.user = user
+        self.after = after
+        self.limit = limit
+    }
+
+    /// `limit` within 0…maxLimit.
+    public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
 }
 
 /// One change to the store. A `perform` call applies its list of writes all or nothing.
@@ -77,12 +118,11 @@ public enum StoreWrite: Sendable, Equatable {
     case createAccount(AccountRecord)
     /// Fails if there is no such account.
     case setPasswordHash(user: String, hash: String)
-    /// `pending`: the message is in the recipient's offline queue. Fails if the id exists.
-    case insertMessage(StoredMessage, pending: Bool)
-    /// The messages leave the offline queue and stay in history. Unknown ids are ignored.
-    case markDelivered([Int64])
-    /// The message goes back to the offline queue (delivery to an online client failed).
-    case markPending(Int64)
+    /// The user's acked cursor becomes max(current, seq). The hub only submits seq ≤ the inbox's last seq.
+    /// Fails if there is no such account.
+    case advanceCursor(user: String, to: Int64)
+    /// Login history: `user` was last online at `at` (ms).
+    case recordLogout(user: String, at: Int64)
     /// Idempotent: blocking twice or unblocking someone not blocked is not an error here.
     case setBlock(blocker: String, blocked: String, isBlocked: Bool)
     /// Fails if the digest exists.
@@ -119,7 +159,7 @@ public struct HistoryQuery: Sendable, Equatable {
 /// Persistence as the hub sees it, plus a small key/value table for bookkeeping (the credentials import keeps
 /// the digest of the file it last imported there, so any store can serve it).
 ///
-/// Ordering contract: `perform`, `pendingMessages` and `history` go through one serial queue. Each sees every
+/// Ordering contract: `perform`, `append`, `inbox` and `history` go through one serial queue. Each sees every
 /// write submitted before it, and completions run in submission order. Completions are never called on the
 /// caller's thread (a test double may choose to, when its test asks), so a caller may hold its own lock while
 /// submitting.
@@ -133,9 +173,12 @@ public protocol ChatStore: AnyObject, Sendable {
     /// One call's writes are all-or-nothing: if one fails, that call's `done` gets the error and the other calls
     /// in the batch still commit; if the commit itself fails, every call in the batch gets the error.
     func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
-    /// The recipient's offline queue, oldest first. Runs on the same serial writer queue, ordered with perform():
-    /// it sees every write submitted before it, and its `done` runs after the `done`s of those writes.
-    func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    /// Appends a direct message to the log and its recipient's inbox with seq = that inbox's last seq + 1, in the
+    /// same group commit as everything else queued; `done` (after the commit is durable) gets it with its seq.
+    /// Fails if the id exists or an account is missing; a failed append consumes no seq.
+    func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void)
+    /// A page of an inbox, oldest first. Same serial queue and ordering rule as `perform`.
+    func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// Direct messages between owner and `with` (or owner and anyone), newest first, id < before, at most limit. Same ordering rule.
     func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
@@ -173,19 +216,23 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum StoreJob: Sendable {
     /// `meta` rides in the same savepoint as `writes` (credentials import: accounts and file digest together).
     case write([StoreWrite], meta: [String: String], done: @Sendable (Result<Void, any Error>) -> Void)
-    case pending(user: String, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    case append(StoredMessage, done: @Sendable (Result<StoredMessage, any Error>) -> Void)
+    case inbox(InboxQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
 
     public var isWrite: Bool {
-        if case .write = self { return true }
-        return false
+        switch self {
+        case .write, .append: return true
+        case .inbox, .history: return false
+        }
     }
 
     /// Reports `error` to the job's completion.
     public func fail(_ error: any Error) {
         switch self {
         case .write(_, _, let done): done(.failure(error))
-        case .pending(_, let done): done(.failure(error))
+        case .append(_, let done): done(.failure(error))
+        case .inbox(_, let done): done(.failure(error))
         case .history(_, let done): done(.failure(error))
         }
     }

@@ -1,0 +1,146 @@
+/// Inboxes on every door (docs/PROTOCOL.md §4, §7, §10): a committed direct message reaching its recipient,
+/// the replay after the acked cursor at login, acks, and REST readers that long-poll. Every method here runs with
+/// the hub's lock held; store completions come back through `resume(_:)`.
+extension ChatService {
+    /// A login's replay reads the inbox in pages of this many messages.
+    static let replayPageSize = 1000
+    /// How often coalesced cursor moves are handed to the store (the sweep runs every 250 ms).
+    static let cursorFlushInterval: Int64 = 200
+
+    // MARK: Delivery of a committed message
+
+    /// `message` is committed with its seq: to the recipient's replay if one runs (it follows the replay, in
+    /// order), else live to the recipient's session, else it waits in the inbox. Returns whether it waits.
+    func route(_ message: StoredMessage) -> Bool {
+        inbox.committed(message)
+        for waiter in inbox.wake(message.to, seq: message.seq) {
+            readInbox(of: message.to, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
+        }
+        if inbox.holdForReplay(message) { return false }
+        guard let recipient = presence.session(of: message.to) else {
+            metrics.offlineStored += 1
+            return true
+        }
+        fanOut(.message(message, offline: false), to: [recipient])
+        received(by: recipient, message.to, upTo: message.seq)
+        return false
+    }
+
+    /// Messages up to `seq` went to `session`. A client without acks has received them now (version 1: handed
+    /// to the connection); one with acks says so itself.
+    private func received(by session: Session, _ user: String, upTo seq: Int64) {
+        if !session.acks { _ = inbox.acknowledge(user, upTo: seq) }
+    }
+
+    // MARK: The replay at login
+
+    func readReplayPage(of user: String, after seq: Int64,
+                        then done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        store.inbox(InboxQuery(user: user, after: seq, limit: Self.replayPageSize), done: done)
+    }
+
+    /// A page of `user`'s replay arrived for `session` (online by now): hand it over, then read on, or end the
+    /// replay with what was committed meanwhile.
+    func replayPageRead(_ user: String, _ session: Session, _ result: Result<[StoredMessage], any Error>) {
+        guard session.onlineUser == user, inbox.replay(of: user, into: session) != nil else { return }
+        let page: [StoredMessage]
+        switch result {
+        case .success(let messages):
+            page = messages
+        case .failure(let error):
+            // The messages stay in the inbox: they come at the next login. The session goes on meanwhile, but its
+            // cursor must not move past them, so from now on only the client's own acks move it.
+            logger.error("inbox read failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            session.acks = true
+            page = []
+        }
+        for message in page { reply(session, .message(message, offline: true)) }
+        metrics.offlineDelivered += page.count
+        if let last = page.last?.seq {
+            inbox.replayed(user, upTo: last)
+            received(by: session, user, upTo: last)
+            if page.count == Self.replayPageSize {
+                return readReplayPage(of: user, after: last) { [self] result in
+                    resume(.replayPageRead(user, session, result))
+                }
+            }
+        }
+        let late = inbox.finishReplay(of: user, into: session)
+        for message in late { reply(session, .message(message, offline: false)) }
+        if let last = late.last?.seq { received(by: session, user, upTo: last) }
+    }
+
+    // MARK: Acks
+
+    func acknowledge(_ user: String, upTo seq: Int64, re: RequestID?, _ session: Session) {
+        switch inbox.acknowledge(user, upTo: seq) {
+        case .beyondInbox(let last):
+            reply(session, .error(re: re, ChatError(.badRequest, "ack beyond the inbox: last seq is \(last)")))
+        case .advanced, .unchanged:
+            // An ack asks for no answer; one that carries an id (or comes over REST) gets `ok`.
+            if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
+        }
+    }
+
+    /// Hands the coalesced cursor moves to the store, at most every `cursorFlushInterval` unless `force`d.
+    func flushCursors(now: Int64, force: Bool = false) {
+        guard inbox.hasUnsavedCursors, force || now - lastCursorFlush >= Self.cursorFlushInterval else { return }
+        lastCursorFlush = now
+        store.perform(inbox.takeCursorWrites()) { [logger] result in
+            // Not fatal: the messages stay after the stored cursor and come again at the next login.
+            if case .failure(let error) = result {
+                logger.error("cursor not saved", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    // MARK: REST readers
+
+    /// `GET /api/inbox`: the page after `after` (default: the cursor) at once if there is one, else after up to
+    /// `wait` seconds, holding nothing but an entry in the waiting list meanwhile.
+    func readInbox(of user: String, after: Int64?, limit: Int, wait: Int, re: RequestID?, _ session: Session) {
+        let after = after ?? inbox.head(of: user).acked
+        if inbox.head(of: user).last > after || wait <= 0 {
+            return readInbox(of: user, after: after, limit: limit, session, re: re)
+        }
+        inbox.wait(user, .init(session: session, after: after, limit: limit,
+                               deadline: clock.now() + Int64(wait) * 1000, re: re))
+    }
+
+    private func readInbox(of user: String, after: Int64, limit: Int, _ session: Session, re: RequestID?) {
+        let read = InboxRead(user: user, session: session, re: re)
+        store.inbox(InboxQuery(user: user, after: after, limit: limit)) { [self] result in
+            resume(.inboxRead(read, result))
+        }
+    }
+
+    func inboxRead(_ read: InboxRead, _ result: Result<[StoredMessage], any Error>) {
+        switch result {
+        case .success(let messages):
+            reply(read.session, .inbox(re: read.re, messages: messages, last: inbox.head(of: read.user).last))
+        case .failure(let error):
+            logger.error("inbox read failed", metadata: ["error": "\(error)"])
+            reply(read.session, .error(re: read.re, ChatError(.internalError, "the inbox is unavailable; try again")))
+        }
+    }
+
+    /// A reader's wait ended without news.
+    func answerWaiter(_ waiter: Inboxes.Waiter, with messages: [StoredMessage]) {
+        let user = waiter.session.onlineUser ?? ""
+        reply(waiter.session, .inbox(re: waiter.re, messages: messages, last: inbox.head(of: user).last))
+    }
+
+    /// Revokes a token: it stops working at once, and readers waiting with it get their (empty) answer.
+    func revoke(digest: String) {
+        _ = accounts.removeToken(digest: digest)
+        store.perform([.deleteToken(digest: digest)]) { _ in }
+        for waiter in inbox.expire(token: digest) { answerWaiter(waiter, with: []) }
+    }
+}
+
+/// A page of an inbox being read for a REST reader.
+struct InboxRead {
+    let user: String
+    let session: Session
+    let re: RequestID?
+}
