@@ -102,7 +102,7 @@ final class InboxDeliveryTests: XCTestCase {
         let total = ChatService.replayPageSize * 2 + 500
         send(h, hans, to: "luke", (1...total).map { "m\($0)" })
         let luke = h.connect()
-        h.hub.receive(Array(#"{"type":"login","user":"luke","password":"sky","acks":true}"#.utf8), from: luke)
+        h.hub.receive(Array(#"{"type":"login","user":"luke","password":"sky","acks":false}"#.utf8), from: luke)
         h.hasher.runPending()
         h.store.runPending()  // the password, then the first page: luke is online, the next page is queued
         h.hub.receive(Array(#"{"type":"message","to":"luke","text":"late"}"#.utf8), from: hans)
@@ -111,6 +111,26 @@ final class InboxDeliveryTests: XCTestCase {
         XCTAssertEqual(seen.map(\.seq), (1...Int64(total + 1)).map { $0 }, "every seq once, in order")
         XCTAssertEqual(seen.last?.text, "late")
         XCTAssertTrue(seen.dropLast().allSatisfy(\.offline))
+    }
+
+    func testAClientWithAcksPacesItsReplayPageByPageAndOneThatNeverAcksIsNotStalledForever() {
+        let h = hub()
+        let hans = h.login("hans", "solo")
+        let page = ChatService.replayPageSize
+        send(h, hans, to: "luke", (1...(page * 2 + 10)).map { "m\($0)" })
+        let luke = login(h, "luke", "sky", acks: true)
+        XCTAssertEqual(messages(h.events(luke)).count, page, "one page, then it waits for the client")
+        send(h, hans, to: "luke", ["live"])
+        XCTAssertEqual(h.events(luke), [], "a message arriving meanwhile waits behind the replay")
+        h.send(luke, #"{"type":"ack","seq":\#(page)}"#)
+        XCTAssertEqual(messages(h.events(luke)).map(\.seq), (Int64(page + 1)...Int64(page * 2)).map { $0 })
+        h.clock.advance(seconds: Double(ChatService.replayAckPatience) / 1000)
+        h.hub.sweep()
+        h.settle()
+        let rest = messages(h.events(luke))
+        XCTAssertEqual(rest.map(\.seq), (Int64(page * 2 + 1)...Int64(page * 2 + 11)).map { $0 },
+                       "no ack for too long: the replay goes on, then the live message follows it")
+        XCTAssertEqual(rest.last?.text, "live")
     }
 
     func testCursorMovesReachTheStoreAtTheSweepAndLoginHistorySurvivesARestart() throws {

@@ -2,6 +2,8 @@ import ChatCore
 
 /// Writes a `ClientRequest` as the one-line JSON object of PROTOCOL.md, with the client's request id.
 /// The server's `RequestDecoder` reads exactly these fields; the end-to-end tests run the two against each other.
+/// `login` and `register` always ask for acknowledgements (`"acks": true`), whatever the request's own flag
+/// says: this client acks what it shows, and a version-1 server ignores the field like any it does not know.
 enum RequestEncoder {
     static func encode(_ request: ClientRequest, id: Int64) -> [UInt8] {
         var w = JSONWriter()
@@ -17,10 +19,12 @@ enum RequestEncoder {
             case .token(let token): w.field("token", token)
             }
             encode(peer, into: &w)
+            w.field("acks", true)
         case .register(let user, let password, let peer, _):
             w.field("user", user)
             w.field("password", password)
             encode(peer, into: &w)
+            w.field("acks", true)
         case .message(let to, let text):
             w.field("to", to)
             w.field("text", text)
@@ -47,6 +51,14 @@ enum RequestEncoder {
         case .inbox:
             break  // REST only: never sent on a socket
         }
+        return w.finish()
+    }
+
+    /// `{"type":"ack","seq":N}`, without an id: the client needs no answer.
+    static func encodeAck(upTo seq: Int64) -> [UInt8] {
+        var w = JSONWriter()
+        w.field("type", "ack")
+        w.field("seq", seq)
         return w.finish()
     }
 

@@ -6,6 +6,8 @@ extension ChatService {
     static let replayPageSize = 1000
     /// How often coalesced cursor moves are handed to the store (the sweep runs every 250 ms).
     static let cursorFlushInterval: Int64 = 200
+    /// How long a replay waits for a client with acks to confirm a page before it sends the next one anyway.
+    static let replayAckPatience: Int64 = 5_000
 
     // MARK: Delivery of a committed message
 
@@ -60,14 +62,25 @@ extension ChatService {
             inbox.replayed(user, upTo: last)
             received(by: session, user, upTo: last)
             if page.count == Self.replayPageSize {
-                return readReplayPage(of: user, after: last) { [self] result in
-                    resume(.replayPageRead(user, session, result))
-                }
+                // A client with acks paces the replay: the next page follows its ack of this one.
+                if session.acks { return inbox.awaitAck(user, upTo: last, since: clock.now()) }
+                return readNextReplayPage(of: user, into: session, after: last)
             }
         }
         let late = inbox.finishReplay(of: user, into: session)
         for message in late { reply(session, .message(message, offline: false)) }
         if let last = late.last?.seq { received(by: session, user, upTo: last) }
+    }
+
+    func readNextReplayPage(of user: String, into session: Session, after seq: Int64) {
+        readReplayPage(of: user, after: seq) { [self] result in resume(.replayPageRead(user, session, result)) }
+    }
+
+    /// Replays waiting on an ack that came, or on a client that has not acked for too long.
+    func resumeReplays(overdueAt now: Int64? = nil) {
+        for replay in inbox.replaysToResume(olderThan: now.map { $0 - Self.replayAckPatience }) {
+            readNextReplayPage(of: replay.user, into: replay.session, after: replay.after)
+        }
     }
 
     // MARK: Acks
@@ -76,7 +89,10 @@ extension ChatService {
         switch inbox.acknowledge(user, upTo: seq) {
         case .beyondInbox(let last):
             reply(session, .error(re: re, ChatError(.badRequest, "ack beyond the inbox: last seq is \(last)")))
-        case .advanced, .unchanged:
+        case .advanced:
+            resumeReplays()
+            if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
+        case .unchanged:
             // An ack asks for no answer; one that carries an id (or comes over REST) gets `ok`.
             if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
         }

@@ -141,6 +141,7 @@ public final class ChatService: @unchecked Sendable {
             expirePrivateRequests(now: now)
             for waiter in inbox.expire(now: now) { answerWaiter(waiter, with: []) }
             flushCursors(now: now, force: true)
+            resumeReplays(overdueAt: now)
             loginGuard.sweep(now: now)
             if now - lastTokenSweep >= Self.tokenSweepInterval {
                 lastTokenSweep = now

@@ -20,6 +20,10 @@ final class Inboxes {
         /// The highest seq handed to the session so far (by the replay or, afterwards, live).
         var delivered: Int64
         var late: [StoredMessage] = []
+        /// A client with acks gets the next page once it has acknowledged this seq (the end of the page before),
+        /// so a long inbox flows at the pace the client reads it instead of piling up in its output queue.
+        /// `since`: when the wait began, so a client that never acks is not stalled forever.
+        var awaitingAck: (seq: Int64, since: Int64)?
     }
 
     /// A REST reader waiting for its inbox to grow past `after`.
@@ -93,6 +97,27 @@ final class Inboxes {
     /// A page of the replay reached the session up to `seq`.
     func replayed(_ user: String, upTo seq: Int64) {
         if let delivered = replays[user]?.delivered, seq > delivered { replays[user]?.delivered = seq }
+    }
+
+    /// The replay into `session` reads on once `user` has acknowledged `seq`.
+    func awaitAck(_ user: String, upTo seq: Int64, since now: Int64) {
+        replays[user]?.awaitingAck = (seq, now)
+    }
+
+    /// Replays whose client has acknowledged the page they wait on, or has made them wait past `deadline`:
+    /// they read on from where they are (user, session, the last seq handed over).
+    func replaysToResume(olderThan deadline: Int64? = nil) -> [(user: String, session: Session, after: Int64)] {
+        var ready: [(String, Session, Int64)] = []
+        for (user, replay) in replays {
+            guard let waiting = replay.awaitingAck else { continue }
+            let acked = head(of: user).acked >= waiting.seq
+            let overdue = deadline.map { waiting.since <= $0 } ?? false
+            if acked || overdue {
+                replays[user]?.awaitingAck = nil
+                ready.append((user, replay.session, replay.delivered))
+            }
+        }
+        return ready
     }
 
     /// Holds a message committed while `user`'s replay runs; false when no replay runs for `user`.
