@@ -65,7 +65,7 @@ let package = Package(
         // and REST tests and the text-mode fuzzer.
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
-        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport"]),
+        .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport", "ParleySupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
         // The REST router and /metrics over a real hub (no sockets): requests in, HTTP responses out.
         .testTarget(name: "RESTTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),

@@ -75,3 +75,10 @@ public struct ThreadStartError: Error, Equatable, CustomStringConvertible {
 
     public var description: String { "pthread_create failed: \(String(cString: strerror(code)))" }
 }
+
+/// The rule for how many threads of one kind are worth running: one per online core. The gateway runs that many
+/// event loops and the password-hashing pool that many workers, so both follow the machine they run on.
+public enum CoreCount {
+    /// Cores the system has online, at least 1.
+    public static var online: Int { max(sysconf(Int32(_SC_NPROCESSORS_ONLN)), 1) }
+}

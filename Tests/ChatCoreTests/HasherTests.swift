@@ -1,4 +1,5 @@
 import Foundation
+import ParleySupport
 import XCTest
 @testable import ChatCore
 
@@ -82,7 +83,7 @@ final class HasherTests: XCTestCase {
     }
 
     func testDefaultPoolSizeFollowsTheCoreCount() {
-        XCTAssertEqual(WorkerPool.defaultThreadCount, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        XCTAssertEqual(WorkerPool.defaultThreadCount, CoreCount.online)
         let pool = WorkerPool()
         defer { pool.shutdown() }
         XCTAssertEqual(pool.threadCount, WorkerPool.defaultThreadCount)

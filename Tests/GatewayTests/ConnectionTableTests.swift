@@ -9,7 +9,8 @@ final class ConnectionTableTests: XCTestCase {
         sequence += 1
         let id = ConnectionID(loop: 0, sequence: sequence)
         return table.insert { token in
-            Connection(fd: -1, id: id, token: token, peer: PeerAddress(host: "127.0.0.1", port: 1), maxLineBytes: 10)
+            Connection(fd: -1, id: id, token: token, peer: PeerAddress(host: "127.0.0.1", port: 1), door: .lines,
+                       maxQueuedOutputBytes: 10)
         }
     }
 

@@ -152,6 +152,13 @@ final class OutputQueueTests: XCTestCase {
         XCTAssertEqual(Outbound([UInt8](repeating: 1, count: 65_536)).webSocketHeader, [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0])
     }
 
+    func testABinaryOutboundHasABinaryFrameHeaderAndTheSamePayload() {
+        let message = Outbound([1, 2, 3], webSocketOpcode: .binary)
+        XCTAssertEqual(message.webSocketHeader, [0x82, 3])
+        XCTAssertEqual(message.payload, [1, 2, 3])
+        XCTAssertEqual(Outbound([UInt8](repeating: 0, count: 300), webSocketOpcode: .binary).webSocketHeader, [0x82, 126, 1, 44])
+    }
+
     func testOutboundKeepsPayloadAsGiven() {
         let message = Outbound("héllo\n")
         XCTAssertEqual(message.payload, Array("héllo\n".utf8))

@@ -55,6 +55,11 @@ final class ThreadTests: XCTestCase {
         XCTAssertEqual(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0), before, "the caller keeps its own")
     }
 
+    func testCoreCountIsAtLeastOneAndAtMostTheConfiguredCores() {
+        XCTAssertGreaterThanOrEqual(CoreCount.online, 1)
+        XCTAssertLessThanOrEqual(CoreCount.online, max(ProcessInfo.processInfo.processorCount, 1), "online, not configured")
+    }
+
     func testStartFailureDescribesItself() {
         XCTAssertTrue(ThreadStartError(code: EAGAIN).description.hasPrefix("pthread_create failed: "))
     }

@@ -63,12 +63,13 @@ final class ServerAssembly {
         config.initialMessageBytes = options.preloginMaxBytes
         var http: HTTPServerConfiguration?
         var router: RESTRouter?
+        let echo = options.wsEcho ? WebSocketEchoApplication() : nil
         if !options.noHTTP {
             let publicDirectory = options.publicDir ?? PublicDirectory.locate()
             if publicDirectory == nil { logger.warning("no public/ folder found: the browser page is not served") }
             var settings = HTTPServerConfiguration(port: options.httpPort, publicDirectory: publicDirectory)
             settings.allowedOrigins = options.allowedOrigins
-            if options.wsEcho { settings.webSocketEchoPath = "/ws/echo" }
+            if let echo { settings.webSocketRoutes["/ws/echo"] = echo.route }
             http = settings
             router = RESTRouter(chat: chat, openAPI: OpenAPIDocument.load(publicDirectory: publicDirectory),
                                 doors: bridge.doors, openSockets: { [bridge] in bridge.openSockets },
@@ -78,6 +79,7 @@ final class ServerAssembly {
         gateway = GatewayServer(configuration: config, application: bridge, http: http, httpApplication: router,
                                 logger: Logger(label: "parley.gateway"))
         bridge.attach(chat: chat, gateway: gateway)
+        echo?.attach(gateway)
     }
 
     func start() throws -> (tcp: Int, http: Int?) {

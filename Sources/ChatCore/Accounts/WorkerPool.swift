@@ -1,4 +1,3 @@
-import Foundation
 import ParleySupport
 
 /// A few threads that run closures from one bounded FIFO, for CPU-heavy work that must stay off the event
@@ -8,10 +7,10 @@ import ParleySupport
 /// without limit; callers check `backlog` first and refuse politely (RELIABILITY.md §0.6). Idle threads sleep on
 /// a condition variable. `shutdown()` stops intake, lets the queued jobs finish, and joins the threads.
 public final class WorkerPool: Sendable {
-    /// Worker threads when none is given: one per core the process may run on. More could not hash any faster,
-    /// and the event loops (also one per core) keep their share because the hashing pool runs at a low priority
-    /// (`niceness`); a login storm on an otherwise idle machine still gets every core.
-    public static var defaultThreadCount: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// Worker threads when none is given: one per online core (`CoreCount.online`). More could not hash any
+    /// faster, and the event loops (also one per core) keep their share because the hashing pool runs at a low
+    /// priority (`niceness`); a login storm on an otherwise idle machine still gets every core.
+    public static var defaultThreadCount: Int { CoreCount.online }
     /// Waiting jobs allowed when none is given.
     public static let defaultCapacity = 1024
 

@@ -1,11 +1,12 @@
-/// Checks the raw bytes of a request head for the shapes the linked llhttp build accepts but a
-/// strict server must refuse, and enforces the head size limits, byte by byte in arrival order.
+/// Checks the raw bytes of a request head for the shapes a strict server must refuse, and enforces
+/// the head size limits, byte by byte in arrival order.
 ///
-/// Why it exists: llhttp has no size limits, and the packaged build (not compiled in strict mode)
-/// lets through bare LF line ends, obs-fold, whitespace before the colon, a doubled space in the
-/// request line and non-ASCII targets. Each of these lets two parsers disagree about where a
-/// message ends (request smuggling), so each is a 400 here. Because the checks run in byte order,
-/// the first violation wins whatever way the input was split into reads.
+/// Why it exists: llhttp has no size limits, and which lenient shapes it lets through depends on how
+/// it was built. scripts/bootstrap builds it strict (LLHTTP_STRICT_MODE=1), but the gateway does not
+/// rely on that: bare LF line ends, obs-fold, whitespace before the colon, a doubled space in the
+/// request line and non-ASCII targets are refused here whatever llhttp is linked. Each of these lets
+/// two parsers disagree about where a message ends (request smuggling), so each is a 400. Because the
+/// checks run in byte order, the first violation wins whatever way the input was split into reads.
 ///
 /// Loop-confined: owned by one `HTTPParser`. Not Sendable.
 struct HTTPHeadScanner {

@@ -11,7 +11,7 @@ import Glibc
 /// the unterminated tail of a chunk is kept, so the buffer never holds more than one partial line
 /// (at most `maxLineBytes + 1` bytes, the possible "\r" included) between calls.
 ///
-/// Loop-confined: a value owned by one `Connection`. Public for the fuzz target (Fuzz/FuzzLineFramer).
+/// Loop-confined: a value owned by one `LineStream`. Public for the fuzz target (Fuzz/FuzzLineFramer).
 public struct LineFramer: Sendable {
     public enum Outcome: Sendable, Equatable {
         /// Every complete line was delivered; any tail waits for more bytes.

@@ -8,17 +8,18 @@ import Synchronization
 //     eventfd) or connections wait to be reaped; otherwise until the next timer deadline; otherwise
 //     forever. A zero timeout is never chosen without work, so an idle loop never spins.
 //  2. epoll_wait into a reused event array.
-//  3. Dispatch each event. The eventfd: reset its counter (the work itself is in the inbox). The
-//     listener (loop 0): accept a bounded batch and hand sockets out round-robin. A connection:
-//     look it up by token, which checks the slot's generation, so an event for a freed slot is
-//     dropped; a connection closed earlier in this batch ignores its events. Writable → flush.
-//     Readable → read up to a per-event cap so one flooding client cannot starve the rest, decide
-//     the kind on the first byte, and hand complete lines to the application.
-//  4. Run expired timers: per-connection deadlines (first byte, flush, linger), the app's
-//     repeating jobs, the accept back-off, the stop deadline.
+//  3. Dispatch each event. The eventfd: reset its counter (the work itself is in the inbox). A
+//     listener (loop 0: the line port, and the HTTP port when on): accept a bounded batch and hand
+//     sockets out round-robin. A connection: look it up by token, which checks the slot's
+//     generation, so an event for a freed slot is dropped; a connection closed earlier in this batch
+//     ignores its events. Writable → flush. Readable → read up to a per-event cap so one flooding
+//     client cannot starve the rest, and hand the bytes to what the connection is (`Connection.State`):
+//     the first byte opens it, then lines, HTTP requests or WebSocket messages go to the application.
+//  4. Run expired timers: per-connection deadlines (first byte, HTTP head and keep-alive, WebSocket
+//     ping, flush, linger), the app's repeating jobs, the accept back-off, the stop deadline.
 //  5. Drain the inbox in FIFO order: adopt sockets, enqueue sends, begin closes. The app's calls
 //     from steps 3 and 4 take effect here, after the callbacks, in exactly the order they were made
-//     on every thread.
+//     on every thread. (A WebSocket read may apply them earlier, never out of order: `applyPostedWork`.)
 //  6. Flush every connection that gained output this tick (Redis's before-sleep write). Most
 //     replies leave in the tick that caused them, and EPOLLOUT is armed only where bytes remain.
 //  7. Reap connections closed this tick: close the descriptor, free the slot (bumping its
@@ -91,7 +92,7 @@ final class EventLoop: @unchecked Sendable {
     static let acceptBackoff: Duration = .milliseconds(100)
 
     enum TimerAction {
-        /// The deadline of a connection's current phase; what it means depends on the phase.
+        /// The deadline of a connection's current state; what it means depends on the state.
         case connectionDeadline(token: UInt64)
         case repeating(@Sendable () -> Void)
         case resumeAccepting
@@ -117,7 +118,7 @@ final class EventLoop: @unchecked Sendable {
     /// The HTTP port's listener (loop 0 only, when HTTP is on).
     var httpListener: Listener?
     let httpApplication: (any HTTPApplication)?
-    /// Static files and the WebSocket handshake policy, shared read-only by all loops.
+    /// Static files, WebSocket routes and the handshake policy, shared read-only by all loops.
     let httpServices: HTTPServices?
     var nextAcceptTarget = 0
     var nextSequence: UInt64 = 0
@@ -132,6 +133,8 @@ final class EventLoop: @unchecked Sendable {
     let iovecs = UnsafeMutablePointer<iovec>.allocate(capacity: maxIOVecsPerWrite)
     private var events: [ReadyEvent] = []
     private var inboxItems: [InboxItem] = []
+    /// True while `inboxItems` is being applied, so a nested `applyPostedWork` leaves it alone.
+    private var isDrainingInbox = false
     var flushList: [Connection] = []
     /// Connections holding coalesced output; flushed when the `flushCoalesced` timer fires (armed while non-empty).
     var coalescedList: [Connection] = []
@@ -281,7 +284,18 @@ final class EventLoop: @unchecked Sendable {
         }
     }
 
+    /// Applies what the application (or another thread) posted so far, before the loop queues output of its
+    /// own that must not overtake it: a WebSocket pong or close frame answering the frame that followed the
+    /// message the application is replying to. Posted work may take effect early, never out of order.
+    /// A no-op inside the inbox's own drain (an upgrade's leftover bytes can lead back here).
+    func applyPostedWork() {
+        drainInbox()
+    }
+
     private func drainInbox() {
+        guard !isDrainingInbox else { return }
+        isDrainingInbox = true
+        defer { isDrainingInbox = false }
         inbox.takeAll(into: &inboxItems)
         for item in inboxItems {
             switch item {
@@ -314,7 +328,7 @@ final class EventLoop: @unchecked Sendable {
         inboxItems.removeAll(keepingCapacity: true)
     }
 
-    /// Schedules (or replaces) the deadline of `connection`'s current phase.
+    /// Schedules (or replaces) the deadline of `connection`'s current state.
     func setDeadline(for connection: Connection, after delay: Duration) {
         if let old = connection.deadline { timers.cancel(old) }
         connection.deadline = timers.schedule(
@@ -344,14 +358,14 @@ final class EventLoop: @unchecked Sendable {
         }
         timers.schedule(at: deadline, .stopDeadline)
         for connection in connections.all {
-            switch connection.phase {
+            switch connection.state {
             case .awaitingFirstByte, .lingering:
                 close(connection, reason: .serverStopping)
-            case .open(.webSocket):
+            case .webSocket:
                 // RFC 6455 §7.4.1: 1001, going away.
                 sendWebSocketClose(on: connection, code: .goingAway)
                 beginDrain(connection, reason: .serverStopping)
-            case .open:
+            case .lines, .http:
                 beginDrain(connection, reason: .serverStopping)
             case .draining, .closed:
                 break

@@ -7,8 +7,8 @@
 /// tick) this keeps stale events from ever reaching a newer connection.
 ///
 /// Token layout: generation in the high 32 bits, slot in the low 32. Generations wrap before
-/// 0xFFFF_FFFF, so the two reserved tokens (wake-up and listener, all ones in the high half) can
-/// never collide with a connection.
+/// 0xFFFF_FFFF, so the three reserved tokens (wake-up, line listener and HTTP listener, all ones in
+/// the high half) can never collide with a connection.
 ///
 /// Loop-confined: a value owned by one `EventLoop`.
 struct ConnectionTable {

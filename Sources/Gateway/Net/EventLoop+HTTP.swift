@@ -1,7 +1,7 @@
 import Logging
 
-/// The HTTP side of a loop: parse, answer in order (application, WebSocket upgrade, static file or
-/// 404), keep-alive, and the head and idle deadlines.
+/// The HTTP side of a loop: parse, answer in order (application, upgrade to a WebSocket route, static
+/// file or 404), keep-alive, and the head and idle deadlines.
 extension EventLoop {
     func receiveHTTP(_ bytes: ArraySlice<UInt8>, exchange: HTTPExchange, on connection: Connection) {
         guard exchange.ending == nil else { return }  // after an error, close or upgrade: ignore the rest
@@ -18,7 +18,7 @@ extension EventLoop {
 
     /// Answers queued requests until one waits on the application or none is left; then acts on the ending.
     private func answerNext(on connection: Connection, exchange: HTTPExchange) {
-        while exchange.current == nil, !connection.isClosed, connection.drainingReason == nil {
+        while exchange.current == nil, case .http = connection.state {
             guard !exchange.queued.isEmpty else {
                 finishEnding(on: connection, exchange: exchange)
                 return
@@ -41,9 +41,8 @@ extension EventLoop {
         guard let services = httpServices else { return }
         var request = request
         request.peer = connection.peer
-        let path = String(request.path)
-        if path == services.configuration.webSocketPath || path == services.configuration.webSocketEchoPath {
-            // A plain GET of the WebSocket path (no upgrade headers): the handshake explains what is missing.
+        if services.webSocketRoutes[String(request.path)] != nil {
+            // A plain GET of a WebSocket path (no upgrade headers): the handshake explains what is missing.
             if case .reject(let response) = services.handshake.evaluate(request) {
                 return respond(response.closing(), on: connection)
             }
@@ -63,7 +62,7 @@ extension EventLoop {
 
     /// Queues the response to the current request, then moves on to the next one.
     func respond(_ response: HTTPResponse, on connection: Connection) {
-        guard let exchange = connection.http, let request = exchange.current else { return }
+        guard let exchange = connection.httpExchange, let request = exchange.current else { return }
         exchange.current = nil
         let keepAlive = request.keepAlive && !response.closeConnection
         enqueue(Outbound(response.serialize(keepAlive: keepAlive, isHeadRequest: request.method == .head,
@@ -94,9 +93,7 @@ extension EventLoop {
     /// RFC 6455 §4.2.2: answer 101 and switch the connection to WebSocket, or refuse and close.
     private func upgrade(_ request: HTTPRequest, on connection: Connection, exchange: HTTPExchange) {
         guard let services = httpServices, case .upgrade(let leftover) = exchange.ending else { return }
-        let path = String(request.path)
-        let isEcho = services.configuration.webSocketEchoPath.map { path == $0 } ?? false
-        guard path == services.configuration.webSocketPath || isEcho else {
+        guard let route = services.webSocketRoutes[String(request.path)] else {
             exchange.current = request
             return respond(HTTPResponse.notFound().closing(), on: connection)
         }
@@ -106,17 +103,12 @@ extension EventLoop {
             respond(response.closing(), on: connection)
         case .accept(let response):
             enqueue(Outbound(response.serialize(keepAlive: true, date: HTTPDate.now())), on: connection)
-            connection.http = nil
-            let limit = isEcho ? services.configuration.maxEchoMessageBytes
-                : min(configuration.initialMessageBytes ?? .max, services.configuration.maxWebSocketMessageBytes)
-            let link = WebSocketLink(session: WebSocketSession(maxMessageBytes: limit), isEcho: isEcho)
-            connection.webSocket = link
-            connection.open(as: .webSocket)
+            let link = WebSocketLink(route: route)
+            connection.state = .webSocket(link)
+            connection.maxQueuedOutputBytes = route.maxQueuedOutputBytes
             setDeadline(for: connection, after: services.configuration.webSocketPingInterval)
-            if !isEcho {
-                connection.isOpenedToApp = true
-                application.streamOpened(connection.id, kind: .webSocket, peer: connection.peer)
-            }
+            connection.openedTo = link.application
+            link.application.streamOpened(connection.id, kind: .webSocket, peer: connection.peer)
             if !leftover.isEmpty { receiveWebSocket(leftover[...], link: link, on: connection) }
         }
     }
@@ -124,8 +116,7 @@ extension EventLoop {
     /// Idle between requests: the keep-alive deadline. Mid-head or mid-body: the head deadline (408),
     /// counted from the request's first byte and not restarted by later bytes (slowloris).
     private func armHTTPDeadline(on connection: Connection, exchange: HTTPExchange) {
-        guard let services = httpServices, connection.http != nil, connection.drainingReason == nil,
-              !connection.isClosed else { return }
+        guard let services = httpServices, case .http = connection.state else { return }
         if exchange.current != nil || !exchange.queued.isEmpty {
             cancelDeadline(for: connection)  // the application is working; the client is not at fault
             exchange.headClockRunning = false

@@ -81,12 +81,10 @@ extension EventLoop {
         Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         nextSequence += 1
         let id = ConnectionID(loop: index, sequence: nextSequence)
-        let maxLineBytes = min(configuration.initialMessageBytes ?? .max, configuration.maxLineBytes)
+        let door: Connection.Door = isHTTP && httpServices != nil ? .http : .lines
         let connection = connections.insert { token in
-            Connection(fd: fd, id: id, token: token, peer: peer, maxLineBytes: maxLineBytes)
-        }
-        if isHTTP, let httpServices {
-            connection.http = HTTPExchange(parser: HTTPParser(configuration: httpServices.parserConfiguration))
+            Connection(fd: fd, id: id, token: token, peer: peer, door: door,
+                       maxQueuedOutputBytes: configuration.maxQueuedOutputBytes)
         }
         do {
             try epoll.add(fd, interest: .readable, token: connection.token)
@@ -98,8 +96,8 @@ extension EventLoop {
             return
         }
         // On the HTTP port the first deadline is the request-head deadline (408 if it passes mid-head).
-        setDeadline(for: connection, after: isHTTP ? (httpServices?.configuration.headTimeout ?? configuration.firstByteTimeout)
-                                                   : configuration.firstByteTimeout)
+        setDeadline(for: connection, after: door == .http ? (httpServices?.configuration.headTimeout ?? configuration.firstByteTimeout)
+                                                          : configuration.firstByteTimeout)
     }
 
     // MARK: - Events
@@ -116,7 +114,7 @@ extension EventLoop {
         if connection.wantsRead {
             readAvailable(from: connection)
         } else if event.isHangup {
-            // Not reading (line too long, draining), yet the socket failed or hung up entirely:
+            // Not reading (line too long, HTTP requests waiting, draining), yet the socket failed or hung up entirely:
             // act now, since a level-triggered HUP is repeated on every tick until we do.
             close(connection, reason: connection.drainingReason ?? .peerClosed)
         }
@@ -154,31 +152,44 @@ extension EventLoop {
         }
     }
 
-    /// Turns received bytes into app calls: the first byte opens the stream, complete lines follow.
+    /// Turns received bytes into app calls, by what the connection is: the first byte opens the stream.
     private func deliver(_ bytes: ArraySlice<UInt8>, to connection: Connection) {
-        if let link = connection.webSocket {
+        switch connection.state {
+        case .lines(let stream):
+            receiveLines(bytes, stream: stream, on: connection)
+        case .webSocket(let link):
             receiveWebSocket(bytes, link: link, on: connection)
-            return
-        }
-        if let exchange = connection.http {
-            if connection.isAwaitingFirstByte { connection.open(as: .http) }
+        case .http(let exchange):
             receiveHTTP(bytes, exchange: exchange, on: connection)
-            return
-        }
-        if connection.isAwaitingFirstByte {
+        case .awaitingFirstByte(.lines):
             let kind: StreamKind = bytes.first == UInt8(ascii: "{") ? .jsonLines : .textLines
-            connection.open(as: kind)
+            let stream = LineStream(kind: kind, maxLineBytes: min(configuration.initialMessageBytes ?? .max,
+                                                                  configuration.maxLineBytes))
+            connection.state = .lines(stream)
             cancelDeadline(for: connection)
-            connection.isOpenedToApp = true
+            connection.openedTo = application
             application.streamOpened(connection.id, kind: kind, peer: connection.peer)
+            receiveLines(bytes, stream: stream, on: connection)
+        case .awaitingFirstByte(.http):
+            // The head deadline armed at accept keeps running: it counts from the connection, not the byte.
+            guard let httpServices else { return }
+            let exchange = HTTPExchange(parser: HTTPParser(configuration: httpServices.parserConfiguration))
+            connection.state = .http(exchange)
+            receiveHTTP(bytes, exchange: exchange, on: connection)
+        case .draining, .lingering, .closed:
+            break  // input is no longer delivered (a lingering connection discards it before this)
         }
+    }
+
+    /// Complete lines to the application; a too-long line stops reading and warns the application.
+    private func receiveLines(_ bytes: ArraySlice<UInt8>, stream: LineStream, on connection: Connection) {
         let id = connection.id
         let application = self.application
-        let outcome = connection.framer.feed(bytes) { line in
+        let outcome = stream.framer.feed(bytes) { line in
             application.streamReceived(line, on: id)
         }
         if outcome == .lineTooLong {
-            if connection.framer.maxLineBytes < configuration.maxLineBytes {
+            if stream.framer.maxLineBytes < configuration.maxLineBytes {
                 counters.initialLimitExceeded.add(1, ordering: .relaxed)
             }
             connection.wantsRead = false
@@ -193,8 +204,8 @@ extension EventLoop {
     /// EOF: the peer will send nothing more. An unterminated last line is dropped (lines end in
     /// "\n"). Output already queued is still flushed: a half-closed peer may be reading.
     private func peerFinishedSending(_ connection: Connection) {
-        switch connection.phase {
-        case .open:
+        switch connection.state {
+        case .lines, .http, .webSocket:
             beginDrain(connection, reason: .peerClosed)
         case .awaitingFirstByte, .lingering:
             close(connection, reason: .peerClosed)

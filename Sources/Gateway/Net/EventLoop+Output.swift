@@ -5,16 +5,23 @@ import Synchronization
 extension EventLoop {
     // MARK: - Queueing and flushing
 
-    /// Queues `outbound` on `connection`, enforcing the slow-consumer limit. `raw` queues the payload
-    /// bytes as they are (HTTP responses, WebSocket control frames) whatever the connection's framing.
+    /// Queues `outbound` on `connection` in the connection's framing, enforcing the slow-consumer limit.
     /// `coalescing` leaves the flush to the connection's next other output or the coalescing timer.
-    func enqueue(_ outbound: Outbound, on connection: Connection, raw: Bool = false, coalescing: Bool = false) {
+    func enqueue(_ outbound: Outbound, on connection: Connection, coalescing: Bool = false) {
         guard connection.acceptsOutput else { return }
-        let part = raw ? .payload : connection.outputPart
+        queue(outbound, part: connection.outputPart, on: connection, coalescing: coalescing)
+    }
+
+    /// Queues a WebSocket control frame of the gateway's own (ping, pong, close) as it is. Unlike the
+    /// application's sends it is still taken after the application's close: the close handshake must finish.
+    func enqueueControlFrame(_ frame: [UInt8], on connection: Connection) {
+        guard connection.acceptsControlFrames else { return }
+        queue(Outbound(frame), part: .payload, on: connection, coalescing: false)
+    }
+
+    private func queue(_ outbound: Outbound, part: Outbound.Part, on connection: Connection, coalescing: Bool) {
         let size = outbound.range(of: part).count
-        // The conformance echo endpoint sends back messages of up to 16 MiB; it is off unless asked for.
-        let limit = connection.webSocket?.isEcho == true ? max(configuration.maxQueuedOutputBytes, 40 * 1_048_576)
-                                                           : configuration.maxQueuedOutputBytes
+        let limit = connection.maxQueuedOutputBytes
         if connection.output.queuedBytes + size > limit {
             // The limit is on what the kernel would not take: try it before judging the reader.
             flush(connection)
@@ -125,13 +132,13 @@ extension EventLoop {
 
     /// `GatewayServer.close(_:)` arriving through the inbox: flush, FIN, then `.closedByApplication`.
     func closeByApplication(_ connection: Connection) {
-        if case .open(.webSocket) = connection.phase {
+        if case .webSocket = connection.state {
             // RFC 6455 §7.1.2: a WebSocket ends with a close frame, queued after everything sent before.
             sendWebSocketClose(on: connection, code: .normalClosure)
         }
         connection.isCloseRequested = true
-        switch connection.phase {
-        case .awaitingFirstByte, .open:
+        switch connection.state {
+        case .awaitingFirstByte, .lines, .http, .webSocket:
             beginDrain(connection, reason: .closedByApplication)
         case .draining, .lingering, .closed:
             // Already ending: the reason in force stays, and later sends are now refused.
@@ -141,7 +148,7 @@ extension EventLoop {
 
     /// Stops delivering input and flushes what is queued; `finishDrain` follows when it is out.
     func beginDrain(_ connection: Connection, reason: CloseReason) {
-        connection.phase = .draining(reason)
+        connection.state = .draining(reason, was: connection.stream)
         connection.wantsRead = false
         setDeadline(for: connection, after: configuration.closeFlushTimeout)
         // Even with nothing queued, the flush pass is where the FIN is sent: after this tick's
@@ -161,7 +168,7 @@ extension EventLoop {
             return
         }
         connection.closeReason = reason
-        connection.phase = .lingering
+        connection.state = .lingering
         connection.wantsRead = true
         updateInterest(connection)
         setDeadline(for: connection, after: configuration.lingerTimeout)
@@ -175,28 +182,26 @@ extension EventLoop {
         if !connection.isLingering { connection.closeReason = reason }
         cancelDeadline(for: connection)
         epoll.remove(connection.fd)
-        connection.phase = .closed
+        connection.state = .closed
         connection.output.removeAll()
         reportQueuedBytes(of: connection)
         markForReap(connection)
     }
 
-    /// The deadline of `connection`'s current phase has passed.
+    /// The deadline of `connection`'s current state has passed.
     func deadlinePassed(for connection: Connection) {
-        switch connection.phase {
+        switch connection.state {
         case .awaitingFirstByte:
             logger.debug("no first byte in time", metadata: ["peer": "\(connection.peer)"])
             close(connection, reason: .handshakeTimeout)
-        case .open:
-            if let link = connection.webSocket {
-                webSocketDeadlinePassed(on: connection, link: link)
-            } else if let exchange = connection.http {
-                httpDeadlinePassed(on: connection, exchange: exchange)
-            } else {
-                // Only a line-too-long stream the app left open has a deadline while open.
-                beginDrain(connection, reason: .lineTooLong)
-            }
-        case .draining(let reason):
+        case .lines:
+            // Only a line-too-long stream the app left open has a deadline while open.
+            beginDrain(connection, reason: .lineTooLong)
+        case .http(let exchange):
+            httpDeadlinePassed(on: connection, exchange: exchange)
+        case .webSocket(let link):
+            webSocketDeadlinePassed(on: connection, link: link)
+        case .draining(let reason, _):
             // The peer would not take our output in time.
             close(connection, reason: reason)
         case .lingering:
@@ -232,8 +237,8 @@ extension EventLoop {
                 connections.remove(connection)
                 counters.socketClosed(from: connection.peer)
             }
-            if connection.isOpenedToApp, let reason = connection.closeReason {
-                connection.isOpenedToApp = false
+            if let application = connection.openedTo, let reason = connection.closeReason {
+                connection.openedTo = nil
                 application.streamClosed(connection.id, reason: reason)
             }
         }

@@ -1,36 +1,50 @@
 import Logging
 
-/// The WebSocket side of a loop: frames in through `WebSocketSession`, messages to the application (or
-/// straight back on the echo endpoint), control frames out, keepalive pings, and close frames on every
-/// way the gateway ends a WebSocket.
+/// The WebSocket side of a loop: frames in through `WebSocketSession`, messages to the route's application,
+/// control frames out, keepalive pings, and close frames on every way the gateway ends a WebSocket.
 extension EventLoop {
     func receiveWebSocket(_ bytes: ArraySlice<UInt8>, link: WebSocketLink, on connection: Connection) {
         link.awaitingPong = false  // any frame from the peer proves it is alive
         let actions = bytes.withUnsafeBytes { link.session.receive($0) }
+        // Whether the application heard of a message since the loop last applied its inbox. The gateway's own
+        // answer to a later frame of the same read (a pong, a close frame) must not overtake the application's
+        // reply to the message before it, so that work is applied first (`applyPostedWork`).
+        var applicationMayHaveReplied = false
         for action in actions {
             guard !connection.isClosed else { return }
             switch action {
             case .text(let message):
-                if link.isEcho {
-                    enqueue(Outbound(WebSocketFrame.encode(opcode: .text, fin: true, payload: message)), on: connection, raw: true)
-                } else if connection.isOpenedToApp && connection.drainingReason == nil {
-                    application.streamReceived(message[...], on: connection.id)
+                if connection.drainingReason == nil {
+                    link.application.streamReceived(message[...], on: connection.id)
+                    applicationMayHaveReplied = true
                 }
             case .binary(let message):
-                if link.isEcho {
-                    enqueue(Outbound(WebSocketFrame.binary(message)), on: connection, raw: true)
+                if let application = link.binaryApplication {
+                    if connection.drainingReason == nil {
+                        application.streamReceivedBinary(message[...], on: connection.id)
+                        applicationMayHaveReplied = true
+                    }
                 } else {
-                    // PROTOCOL.md: one JSON object per *text* message.
+                    if applicationMayHaveReplied {
+                        applyPostedWork()
+                        applicationMayHaveReplied = false
+                        guard !connection.isClosed else { return }
+                    }
+                    // docs/PROTOCOL.md: one JSON object per *text* message.
                     sendWebSocketClose(on: connection, code: .unsupportedData, reason: "binary messages are not accepted")
                     beginDrain(connection, reason: .closedByApplication)
                 }
             case .pong:
                 break
             case .send(let frame):
-                enqueue(Outbound(frame), on: connection, raw: true)
+                if applicationMayHaveReplied {
+                    applyPostedWork()
+                    applicationMayHaveReplied = false
+                    guard !connection.isClosed else { return }
+                }
+                enqueueControlFrame(frame, on: connection)
             case .close(let code):
-                if code == .messageTooBig, !link.isEcho, let services = httpServices,
-                   link.session.maxMessageBytes < services.configuration.maxWebSocketMessageBytes {
+                if code == .messageTooBig, link.session.maxMessageBytes < link.maxMessageBytes {
                     counters.initialLimitExceeded.add(1, ordering: .relaxed)
                 }
                 // The close frame (ours or the echo of theirs) is queued; RFC 6455 §7.1.1: the server closes the TCP connection.
@@ -41,18 +55,19 @@ extension EventLoop {
 
     /// Starts the close handshake with `code` (if not already started) by queueing the close frame.
     func sendWebSocketClose(on connection: Connection, code: WebSocketCloseCode, reason: String = "") {
-        guard let link = connection.webSocket else { return }
+        guard let link = connection.webSocketLink else { return }
         for case .send(let frame) in link.session.close(code: code, reason: reason) {
-            enqueue(Outbound(frame), on: connection, raw: true)
+            enqueueControlFrame(frame, on: connection)
         }
     }
 
     /// `GatewayServer.setMessageLimit`: the stream's line or message limit, clamped to the configured maximum.
     func setMessageLimit(_ bytes: Int, on connection: Connection) {
         guard bytes > 0 else { return }
-        connection.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
-        if let link = connection.webSocket, !link.isEcho, let services = httpServices {
-            link.session.maxMessageBytes = min(bytes, services.configuration.maxWebSocketMessageBytes)
+        switch connection.state {
+        case .lines(let stream): stream.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
+        case .webSocket(let link): link.session.maxMessageBytes = min(bytes, link.maxMessageBytes)
+        case .awaitingFirstByte, .http, .draining, .lingering, .closed: break  // no input is read under a limit
         }
     }
 
@@ -65,7 +80,7 @@ extension EventLoop {
             return
         }
         link.awaitingPong = true
-        enqueue(Outbound(WebSocketFrame.ping()), on: connection, raw: true)
+        enqueueControlFrame(WebSocketFrame.ping(), on: connection)
         setDeadline(for: connection, after: interval)
     }
 }

@@ -2,10 +2,10 @@ import Glibc
 
 /// A bound, listening, non-blocking TCP socket and the accept call that drains it.
 ///
-/// One listener, owned by loop 0, hands accepted sockets to the loops round-robin (see
-/// `EventLoop.acceptConnections`). The alternative, an SO_REUSEPORT listener per loop, lets the
-/// kernel spread connections by a hash of the 4-tuple instead: no hand-off, but an uneven split
-/// for few clients, a second bind dance for port 0, and no single place to enforce
+/// Each port has one listener, owned by loop 0, which hands accepted sockets to the loops
+/// round-robin (see `EventLoop.acceptConnections`). The alternative, an SO_REUSEPORT listener per
+/// loop, lets the kernel spread connections by a hash of the 4-tuple instead: no hand-off, but an
+/// uneven split for few clients, a second bind dance for port 0, and no single place to enforce
 /// `maxConnections`. At chat scale one accepting thread is far from a bottleneck.
 ///
 /// Loop-confined: created by `start()`, then touched only on loop 0's thread.

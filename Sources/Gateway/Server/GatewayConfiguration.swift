@@ -12,7 +12,7 @@ public struct GatewayConfiguration: Sendable {
     /// Longest line, terminator excluded, inclusive: this many bytes are allowed, one more is too long.
     public var maxLineBytes: Int
     /// A connection whose unwritten output would pass this is closed with `.slowConsumer`, so memory
-    /// per connection is bounded no matter how far behind a reader falls.
+    /// per connection is bounded no matter how far behind a reader falls. A `WebSocketRoute` has its own.
     public var maxQueuedOutputBytes: Int
     /// A connection that sends nothing for this long after accept is closed (`.handshakeTimeout`).
     public var firstByteTimeout: Duration
@@ -36,7 +36,7 @@ public struct GatewayConfiguration: Sendable {
     public var limitLoopback = false
     /// Until the application calls `GatewayServer.setMessageLimit(_:for:)`, a stream's lines and WebSocket
     /// messages are limited to this many bytes (an unauthenticated client gets a smaller buffer). nil: the
-    /// full limits from the first byte. The WebSocket echo endpoint always has its own limit.
+    /// full limits from the first byte. Applies to `webSocketPath`; each `WebSocketRoute` has its own.
     public var initialMessageBytes: Int?
 
     public init(

@@ -2,13 +2,15 @@ import Glibc
 import Logging
 import Synchronization
 
-/// The gateway: a TCP listener and `loopCount` epoll threads serving line streams to one
-/// `StreamApplication`.
+/// The gateway: `loopCount` epoll threads serving two ports. The line port carries JSON or text line
+/// streams to the gateway's `StreamApplication`. The optional HTTP port answers requests (through the
+/// `HTTPApplication`, else static files or 404) and upgrades WebSocket connections, each to the
+/// application of its route (`webSocketPath` to the gateway's own, `webSocketRoutes` to theirs).
 ///
 /// Threading: each connection belongs to one loop for its whole life (its `ConnectionID` names
-/// the loop). Loop 0 accepts and deals sockets out round-robin. All app callbacks for a connection
-/// run on its loop thread. `send`, `close`, `scheduleRepeating` and `stop` may be called from any
-/// thread; they post to the owning loop's inbox, which the loop drains every tick.
+/// the loop). Loop 0 accepts on both ports and deals sockets out round-robin. All app callbacks for a
+/// connection run on its loop thread. `send`, `close`, `scheduleRepeating` and `stop` may be called
+/// from any thread; they post to the owning loop's inbox, which the loop drains every tick.
 public final class GatewayServer: Sendable {
     private enum Lifecycle {
         case idle
@@ -32,14 +34,15 @@ public final class GatewayServer: Sendable {
     private let boundHTTPPort = Atomic<Int>(0)
 
     /// - Parameters:
-    ///   - http: the HTTP port (WebSocket at its `webSocketPath`, static files, and `httpApplication`'s routes); nil for none.
+    ///   - http: the HTTP port (WebSocket at its `webSocketPath` and `webSocketRoutes`, static files, and
+    ///     `httpApplication`'s routes); nil for none.
     public init(configuration: GatewayConfiguration, application: any StreamApplication,
                 http: HTTPServerConfiguration? = nil, httpApplication: (any HTTPApplication)? = nil, logger: Logger) {
         self.configuration = configuration
         self.application = application
         self.logger = logger
         self.httpApplication = httpApplication
-        httpServices = http.map(HTTPServices.init)
+        httpServices = http.map { HTTPServices(configuration: $0, gateway: configuration, application: application) }
         let loopCount = min(max(configuration.loopCount, 1), 255)
         inboxes = (0..<loopCount).map { _ in Inbox() }
         counters = GatewayCounters(addresses: AddressLimiter(configuration))
@@ -204,8 +207,8 @@ public final class GatewayServer: Sendable {
     }
 
     /// Thread-safe, ordered like `send`: sets the longest line or WebSocket message `id` may send from now
-    /// on, clamped to the configured maximum (`maxLineBytes`, `maxWebSocketMessageBytes`). An application
-    /// calls it when a client has authenticated, to lift `initialMessageBytes`.
+    /// on, clamped to the configured maximum (`maxLineBytes`, or the WebSocket route's `maxMessageBytes`).
+    /// An application calls it when a client has authenticated, to lift `initialMessageBytes`.
     public func setMessageLimit(_ bytes: Int, for id: ConnectionID) {
         guard id.loop < inboxes.count else { return }
         inboxes[id.loop].post(.setMessageLimit(id, bytes))

@@ -13,7 +13,7 @@ public final class Outbound: @unchecked Sendable {
     /// The bytes as given; for line streams this is exactly what goes on the wire.
     public let payload: [UInt8]
 
-    /// For webSocket streams: a precomputed unmasked text-frame header (2/4/10 bytes, RFC 6455 §5.2;
+    /// For webSocket streams: a precomputed unmasked frame header (2/4/10 bytes, RFC 6455 §5.2;
     /// server frames are never masked), so a WebSocket connection queues header and payload without
     /// building a frame per receiver.
     public let webSocketHeader: [UInt8]
@@ -21,9 +21,12 @@ public final class Outbound: @unchecked Sendable {
     /// Header followed by payload, in storage the kernel may read from directly.
     private let storage: UnsafeMutableRawBufferPointer
 
-    public init(_ payload: [UInt8]) {
+    /// - Parameter webSocketOpcode: how a WebSocket connection frames the message, `.text` (every chat
+    ///   message) or `.binary`; line streams send the payload either way.
+    public init(_ payload: [UInt8], webSocketOpcode: WebSocketOpcode = .text) {
+        precondition(webSocketOpcode == .text || webSocketOpcode == .binary, "an Outbound is a data message")
         self.payload = payload
-        let header = Self.textFrameHeader(length: payload.count)
+        let header = WebSocketFrame.header(opcode: webSocketOpcode, payloadLength: payload.count)
         webSocketHeader = header
         // Header, payload, then one "\n": every framing of the message is a contiguous range of one buffer.
         storage = .allocate(byteCount: header.count + payload.count + 1, alignment: 16)
@@ -62,23 +65,5 @@ public final class Outbound: @unchecked Sendable {
     /// The stable address of byte `offset` of the combined header-and-payload storage.
     func address(at offset: Int) -> UnsafeRawPointer {
         UnsafeRawPointer(storage.baseAddress!) + offset
-    }
-
-    /// RFC 6455 §5.2: FIN + opcode 0x1 (text), no mask bit; a 7-bit length, or 126 plus a 16-bit
-    /// length, or 127 plus a 64-bit length, both in network byte order.
-    static func textFrameHeader(length: Int) -> [UInt8] {
-        let finAndText: UInt8 = 0x81
-        switch length {
-        case ..<126:
-            return [finAndText, UInt8(length)]
-        case ...0xFFFF:
-            return [finAndText, 126, UInt8(length >> 8), UInt8(length & 0xFF)]
-        default:
-            var header: [UInt8] = [finAndText, 127]
-            for shift in stride(from: 56, through: 0, by: -8) {
-                header.append(UInt8(truncatingIfNeeded: UInt64(length) >> UInt64(shift)))
-            }
-            return header
-        }
     }
 }

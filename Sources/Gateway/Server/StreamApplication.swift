@@ -50,7 +50,9 @@ public enum CloseReason: Sendable, Equatable {
     case serverStopping
 }
 
-/// The application seam: what the gateway tells the application about its streams.
+/// The application seam: what the gateway tells an application about its streams. The line port and the
+/// HTTP port's `webSocketPath` share the gateway's application; each `WebSocketRoute` has its own, which
+/// hears only of that route's connections.
 ///
 /// Every call for a connection happens on that connection's loop thread, in order:
 /// `streamOpened`, then any number of `streamReceived` / `streamLineTooLong`, then exactly one
@@ -63,8 +65,8 @@ public protocol StreamApplication: AnyObject, Sendable {
     /// A connection sent its first byte, which decided `kind`.
     func streamOpened(_ id: ConnectionID, kind: StreamKind, peer: PeerAddress)
 
-    /// One complete line (without "\n" and without a trailing "\r") or, later, one WebSocket text
-    /// message. Empty lines are delivered too. The slice is a view of the loop's read buffer: keep
+    /// One complete line (without "\n" and without a trailing "\r") or one WebSocket text message.
+    /// Empty lines are delivered too. The slice is a view of the loop's read buffer: keep
     /// a copy, not the slice, if it must outlive the call (keeping it is safe, just not free).
     func streamReceived(_ message: ArraySlice<UInt8>, on id: ConnectionID)
 
@@ -74,4 +76,12 @@ public protocol StreamApplication: AnyObject, Sendable {
 
     /// The stream is finished; sends to `id` are ignored from now on.
     func streamClosed(_ id: ConnectionID, reason: CloseReason)
+}
+
+/// A `StreamApplication` that also takes binary WebSocket messages. On a route whose application is not one,
+/// a binary message closes the connection with 1003 (unsupported data) and the application never sees it:
+/// the chat's protocol is one JSON object per text message (docs/PROTOCOL.md).
+public protocol BinaryMessageApplication: StreamApplication {
+    /// One complete binary WebSocket message; the slice lives as long as the call (as in `streamReceived`).
+    func streamReceivedBinary(_ message: ArraySlice<UInt8>, on id: ConnectionID)
 }
