@@ -210,9 +210,10 @@ final class LineEditorTests: XCTestCase {
     func testEncodedRequestsDecodeOnTheServerSide() throws {
         let requests: [ClientRequest] = [
             .lookup(user: "hans"),
-            .login(user: "hans", credential: .password("p \"w\""), peer: .none),
-            .login(user: "hans", credential: .password("pw"), peer: .tcp(port: 4100)),
-            .register(user: "new", password: "pw", peer: .none),
+            // The client always asks for acks (RequestEncoder), so its login and register decode with acks on.
+            .login(user: "hans", credential: .password("p \"w\""), peer: .none, acks: true),
+            .login(user: "hans", credential: .password("pw"), peer: .tcp(port: 4100), acks: true),
+            .register(user: "new", password: "pw", peer: .none, acks: true),
             .message(to: "luke", text: "hi there\nyou"),
             .broadcast(text: "all"),
             .whoelse, .whoelsesince(seconds: 30), .block(user: "x"), .unblock(user: "x"),
