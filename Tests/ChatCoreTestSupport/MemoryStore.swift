@@ -19,12 +19,14 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
     private var injectedFailure: (any Error)?
     private var runsInline = false
 
-    /// An empty store, or one holding `snapshot` (accounts, blocks, tokens; no messages).
+    /// An empty store, or one holding `snapshot` (accounts, blocks, tokens, login history; no messages, so no
+    /// inboxes or cursors).
     public init(snapshot: StoreSnapshot? = nil) {
         if let snapshot {
             for account in snapshot.accounts { data.accounts[account.name] = account }
             data.blocks = snapshot.blocks
             for token in snapshot.tokens { data.tokens[token.digest] = token }
+            data.lastSeen = snapshot.lastSeen
         }
     }
 
@@ -163,12 +165,24 @@ struct MemoryData {
     var blocks: [String: Set<String>] = [:]
     /// By id.
     var messages: [Int64: StoredMessage] = [:]
-    /// Per recipient: its messages' ids in seq order (seq n is at index n - 1), and its acked cursor.
+    /// Recipient → the ids of their inbox in seq order: seq n is `inboxes[user][n - 1]`.
     var inboxes: [String: [Int64]] = [:]
+    /// Recipient → the highest acknowledged seq.
     var cursors: [String: Int64] = [:]
     var lastSeen: [String: Int64] = [:]
     var tokens: [String: TokenRecord] = [:]
     var meta: [String: String] = [:]
+
+    /// Checks everything before changing anything, so a failed append consumes no seq.
+    mutating func append(_ message: StoredMessage) throws -> StoredMessage {
+        guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
+        try requireAccounts(message.from, message.to)
+        var stored = message
+        stored.seq = Int64(inboxes[message.to, default: []].count + 1)
+        messages[message.id] = stored
+        inboxes[message.to, default: []].append(message.id)
+        return stored
+    }
 
     mutating func apply(_ write: StoreWrite) throws {
         switch write {
@@ -180,6 +194,8 @@ struct MemoryData {
             accounts[user]?.passwordHash = hash
         case .advanceCursor(let user, let seq):
             try requireAccounts(user)
+            let last = Int64(inboxes[user]?.count ?? 0)
+            guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond the inbox of \(user) (last \(last))") }
             cursors[user] = max(cursors[user] ?? 0, seq)
         case .recordLogout(let user, let at):
             try requireAccounts(user)
@@ -211,24 +227,16 @@ struct MemoryData {
     }
 
     func snapshot() -> StoreSnapshot {
-        StoreSnapshot(accounts: accounts.values.sorted { $0.name < $1.name },
-                      blocks: blocks,
-                      tokens: tokens.values.sorted { $0.expiresAt < $1.expiresAt },
-                      lastMessageID: messages.keys.max() ?? 0,
-                      inboxes: Dictionary(uniqueKeysWithValues: Set(inboxes.keys).union(cursors.keys).map { user in
-                          (user, InboxHead(last: Int64(inboxes[user]?.count ?? 0), acked: cursors[user] ?? 0))
-                      }),
-                      lastSeen: lastSeen)
-    }
-
-    mutating func append(_ message: StoredMessage) throws -> StoredMessage {
-        guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
-        try requireAccounts(message.from, message.to)
-        var stored = message
-        stored.seq = Int64(inboxes[message.to, default: []].count + 1)
-        messages[message.id] = stored
-        inboxes[message.to, default: []].append(message.id)
-        return stored
+        var heads: [String: InboxHead] = [:]
+        for user in Set(inboxes.keys).union(cursors.keys) {
+            heads[user] = InboxHead(last: Int64(inboxes[user]?.count ?? 0), acked: cursors[user] ?? 0)
+        }
+        return StoreSnapshot(accounts: accounts.values.sorted { $0.name < $1.name },
+                             blocks: blocks,
+                             tokens: tokens.values.sorted { $0.expiresAt < $1.expiresAt },
+                             lastMessageID: messages.keys.max() ?? 0,
+                             inboxes: heads,
+                             lastSeen: lastSeen)
     }
 
     func inbox(_ query: InboxQuery) -> [StoredMessage] {

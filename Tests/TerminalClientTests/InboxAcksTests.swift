@@ -125,8 +125,10 @@ final class InboxAcksTests: XCTestCase {
     // -- On the wire --------------------------------------------------------------------------------------
 
     func testLoginAndRegisterAskForAcksAndTheAckHasNoID() throws {
-        let login = try JSONParser.parse(RequestEncoder.encode(.login(user: "a", credential: .password("p"), peer: .none), id: 1))
-        let register = try JSONParser.parse(RequestEncoder.encode(.register(user: "a", password: "p", peer: .none), id: 2))
+        let login = try JSONParser.parse(RequestEncoder.encode(.login(user: "a", credential: .password("p"), peer: .none,
+                                                                      acks: true), id: 1))
+        let register = try JSONParser.parse(RequestEncoder.encode(.register(user: "a", password: "p", peer: .none,
+                                                                            acks: true), id: 2))
         let lookup = try JSONParser.parse(RequestEncoder.encode(.lookup(user: "a"), id: 3))
         XCTAssertEqual(login["acks"]?.boolValue, true)
         XCTAssertEqual(register["acks"]?.boolValue, true)

@@ -210,10 +210,9 @@ final class LineEditorTests: XCTestCase {
     func testEncodedRequestsDecodeOnTheServerSide() throws {
         let requests: [ClientRequest] = [
             .lookup(user: "hans"),
-            // The client always asks for acks (RequestEncoder), so its login and register decode with acks on.
-            .login(user: "hans", credential: .password("p \"w\""), peer: .none, acks: true),
+            .login(user: "hans", credential: .password("p \"w\""), peer: .none),
             .login(user: "hans", credential: .password("pw"), peer: .tcp(port: 4100), acks: true),
-            .register(user: "new", password: "pw", peer: .none, acks: true),
+            .register(user: "new", password: "pw", peer: .none, acks: true), .ack(seq: 12),
             .message(to: "luke", text: "hi there\nyou"),
             .broadcast(text: "all"),
             .whoelse, .whoelsesince(seconds: 30), .block(user: "x"), .unblock(user: "x"),

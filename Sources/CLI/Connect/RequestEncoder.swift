@@ -2,8 +2,8 @@ import ChatCore
 
 /// Writes a `ClientRequest` as the one-line JSON object of PROTOCOL.md, with the client's request id.
 /// The server's `RequestDecoder` reads exactly these fields; the end-to-end tests run the two against each other.
-/// `login` and `register` always ask for acknowledgements (`"acks": true`), whatever the request's own flag
-/// says: this client acks what it shows, and a version-1 server ignores the field like any it does not know.
+/// The terminal client logs in with `acks` (it acks what it shows); a version-1 server ignores the field like any
+/// it does not know.
 enum RequestEncoder {
     static func encode(_ request: ClientRequest, id: Int64) -> [UInt8] {
         var w = JSONWriter()
@@ -12,19 +12,19 @@ enum RequestEncoder {
         switch request {
         case .lookup(let user):
             w.field("user", user)
-        case .login(let user, let credential, let peer, _):
+        case .login(let user, let credential, let peer, let acks):
             w.field("user", user)
             switch credential {
             case .password(let password): w.field("password", password)
             case .token(let token): w.field("token", token)
             }
             encode(peer, into: &w)
-            w.field("acks", true)
-        case .register(let user, let password, let peer, _):
+            if acks { w.field("acks", true) }
+        case .register(let user, let password, let peer, let acks):
             w.field("user", user)
             w.field("password", password)
             encode(peer, into: &w)
-            w.field("acks", true)
+            if acks { w.field("acks", true) }
         case .message(let to, let text):
             w.field("to", to)
             w.field("text", text)

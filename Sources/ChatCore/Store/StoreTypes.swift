@@ -5,12 +5,12 @@
 /// a list of writes. The store's job is to make them durable in order and to say when they are, so the hub can
 /// acknowledge only what is on disk (DESIGN.md principle 3).
 
-/// One direct message, as stored for history and for the recipient's offline queue.
+/// One direct message, as stored for history and for the recipient's inbox.
 public struct StoredMessage: Sendable, Equatable, Codable {
     /// Chosen by the hub (`StoreSnapshot.lastMessageID` + 1, + 2, …), unique, increasing in send order.
     public var id: Int64
-    /// The message's place in its recipient's inbox (1, 2, 3, … per recipient, gap-free), assigned by the store
-    /// when it commits the message: 0 in a message handed to `append`, > 0 in everything a store returns.
+    /// The message's place in the recipient's inbox (1, 2, 3, … per recipient, gap-free). 0 in a message handed
+    /// to `append` (the store assigns it), above 0 in everything a store returns.
     public var seq: Int64
     public var from: String
     public var to: String
@@ -25,6 +25,18 @@ public struct StoredMessage: Sendable, Equatable, Codable {
         self.to = to
         self.text = text
         self.at = at
+    }
+}
+
+/// Where one user's inbox stands: the last seq given out and the highest seq the user acknowledged. The
+/// messages with `acked < seq <= last` are the ones still to be delivered (the offline queue).
+public struct InboxHead: Sendable, Equatable {
+    public var last: Int64
+    public var acked: Int64
+
+    public init(last: Int64, acked: Int64) {
+        self.last = last
+        self.acked = acked
     }
 }
 
@@ -66,9 +78,9 @@ public struct StoreSnapshot: Sendable {
     public var tokens: [TokenRecord]
     /// The highest stored message id, 0 for an empty store.
     public var lastMessageID: Int64
-    /// Every user with a non-empty inbox or a cursor (others are 0/0).
+    /// Every user with a non-empty inbox or a cursor; everyone else stands at 0/0.
     public var inboxes: [String: InboxHead]
-    /// Login history: user → when they were last online (ms), for whoelsesince.
+    /// Login history: user → when they were last online (their last logout), milliseconds.
     public var lastSeen: [String: Int64]
 
     public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64,
@@ -82,46 +94,17 @@ public struct StoreSnapshot: Sendable {
     }
 }
 
-/// Where a user's inbox stands: the seq of its newest message and the highest seq the user acknowledged.
-public struct InboxHead: Sendable, Equatable {
-    public var last: Int64
-    public var acked: Int64
-
-    public init(last: Int64, acked: Int64) {
-        self.last = last
-        self.acked = acked
-    }
-}
-
-/// Messages of `user`'s inbox with seq > `after`, oldest first, at most `limit`.
-public struct InboxQuery: Sendable, Equatable {
-    /// The largest page a store returns (a login's replay reads in pages of this size).
-    public static let maxLimit = 10_000
-
-    public var user: String
-    public var after: Int64
-    public var limit: Int
-
-    public init(user: String, after: Int64, limit: Int) {
-        self.user = user
-        self.after = after
-        self.limit = limit
-    }
-
-    /// `limit` within 0…maxLimit.
-    public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
-}
-
 /// One change to the store. A `perform` call applies its list of writes all or nothing.
 public enum StoreWrite: Sendable, Equatable {
     /// Fails if the name exists.
     case createAccount(AccountRecord)
     /// Fails if there is no such account.
     case setPasswordHash(user: String, hash: String)
-    /// The user's acked cursor becomes max(current, seq). The hub only submits seq ≤ the inbox's last seq.
-    /// Fails if there is no such account.
+    /// The user's acknowledged cursor becomes max(current, seq). Fails if there is no such account or `seq` is
+    /// beyond the last seq of the user's inbox (the hub checks first).
     case advanceCursor(user: String, to: Int64)
-    /// Login history: `user` was last online at `at` (ms).
+    /// Login history for whoelsesince: the time the user was last online. Only the latest per user is kept.
+    /// Fails if there is no such account.
     case recordLogout(user: String, at: Int64)
     /// Idempotent: blocking twice or unblocking someone not blocked is not an error here.
     case setBlock(blocker: String, blocked: String, isBlocked: Bool)
@@ -156,6 +139,26 @@ public struct HistoryQuery: Sendable, Equatable {
     public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
 }
 
+/// One user's inbox after a seq, oldest first: the messages with `seq > after`, at most `limit`.
+public struct InboxQuery: Sendable, Equatable {
+    /// The largest page a store returns, whatever `limit` asks for.
+    public static let maxLimit = 10_000
+
+    public var user: String
+    public var after: Int64
+    /// At most this many (clamped to `maxLimit`; 0 or less gives an empty page).
+    public var limit: Int
+
+    public init(user: String, after: Int64, limit: Int) {
+        self.user = user
+        self.after = after
+        self.limit = limit
+    }
+
+    /// `limit` within 0…maxLimit.
+    public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
+}
+
 /// Persistence as the hub sees it, plus a small key/value table for bookkeeping (the credentials import keeps
 /// the digest of the file it last imported there, so any store can serve it).
 ///
@@ -173,11 +176,13 @@ public protocol ChatStore: AnyObject, Sendable {
     /// One call's writes are all-or-nothing: if one fails, that call's `done` gets the error and the other calls
     /// in the batch still commit; if the commit itself fails, every call in the batch gets the error.
     func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
-    /// Appends a direct message to the log and its recipient's inbox with seq = that inbox's last seq + 1, in the
-    /// same group commit as everything else queued; `done` (after the commit is durable) gets it with its seq.
-    /// Fails if the id exists or an account is missing; a failed append consumes no seq.
+    /// Appends a direct message to the log and to the recipient's inbox with seq = the recipient's last seq + 1,
+    /// in the same group commit as everything else queued; `done` (once the commit is durable) gets the message
+    /// with its seq. Fails (constraint) if the id exists or the sender or recipient is unknown. Per recipient,
+    /// seqs are gap-free: a failed append consumes no seq.
     func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void)
-    /// A page of an inbox, oldest first. Same serial queue and ordering rule as `perform`.
+    /// The user's inbox after `query.after`, oldest first. Same ordering rule: it sees every write submitted
+    /// before it, and its `done` runs after the `done`s of those writes.
     func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// Direct messages between owner and `with` (or owner and anyone), newest first, id < before, at most limit. Same ordering rule.
     func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
@@ -198,7 +203,8 @@ extension ChatStore {
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `close()` was called; nothing more is accepted.
     case closed
-    /// A write broke a rule: duplicate account, message id or token, or an update of a missing account.
+    /// A write broke a rule: duplicate account, message id or token, a missing account, or a cursor beyond the
+    /// inbox.
     case constraint(String)
     /// After migrating, the writer's `PRAGMA synchronous` did not read back FULL (2).
     case notDurable(synchronous: Int)
@@ -220,10 +226,11 @@ public enum StoreJob: Sendable {
     case inbox(InboxQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
 
+    /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
         switch self {
-        case .write, .append: return true
-        case .inbox, .history: return false
+        case .write, .append: true
+        case .inbox, .history: false
         }
     }
 
