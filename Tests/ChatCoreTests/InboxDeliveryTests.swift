@@ -156,6 +156,23 @@ final class InboxDeliveryTests: XCTestCase {
         XCTAssertEqual(try reply.wait(), .users(re: nil, ["luke"]), "luke logged out before the restart")
     }
 
+    func testAtTheStopEveryoneStillOnlineIsInTheLoginHistoryAndWaitingReadersAreAnswered() throws {
+        let h = hub()
+        let luke = login(h, "luke", "sky", acks: true)
+        let hans = h.login("hans", "solo")
+        send(h, hans, to: "luke", ["a"])
+        h.send(luke, #"{"type":"ack","seq":1}"#)
+        let waiting = h.rest(.inbox(after: 1, limit: 50, wait: 60), as: "leia")
+        h.clock.advance(seconds: 42)
+        h.hub.prepareToStop()
+        h.settle()
+        XCTAssertEqual(try waiting.wait(), .inbox(re: nil, messages: [], last: 0))
+        let snapshot = try h.store.loadSnapshot()
+        XCTAssertEqual(snapshot.lastSeen["luke"], h.clock.now(), "online until the stop, not only since the login")
+        XCTAssertEqual(snapshot.lastSeen["hans"], h.clock.now())
+        XCTAssertEqual(snapshot.inboxes["luke"]?.acked, 1, "the cursor reached the store before it closed")
+    }
+
     func testARESTReaderWaitsForTheNextMessageOrItsDeadlineAndEndsWithItsToken() throws {
         let h = hub()
         let hans = h.login("hans", "solo")

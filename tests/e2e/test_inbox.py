@@ -216,8 +216,6 @@ def test_whoelsesince_answers_the_same_after_a_restart(server):
     assert response.json() == {"users": ["hans", "leia", "luke"]}
 
 
-@pytest.mark.xfail(strict=True, reason="the logouts of users still online at shutdown reach the store after it "
-                                       "has closed, so only their login time is kept")
 def test_a_user_online_at_the_stop_was_online_until_the_stop(server):
     leia = json_client(server, "leia", "alder")
     time.sleep(5)

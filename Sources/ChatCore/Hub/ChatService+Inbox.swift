@@ -4,8 +4,6 @@
 extension ChatService {
     /// A login's replay reads the inbox in pages of this many messages.
     static let replayPageSize = 1000
-    /// How often coalesced cursor moves are handed to the store (the sweep runs every 250 ms).
-    static let cursorFlushInterval: Int64 = 200
     /// How long a replay waits for a client with acks to confirm a page before it sends the next one anyway.
     static let replayAckPatience: Int64 = 5_000
 
@@ -98,10 +96,11 @@ extension ChatService {
         }
     }
 
-    /// Hands the coalesced cursor moves to the store, at most every `cursorFlushInterval` unless `force`d.
-    func flushCursors(now: Int64, force: Bool = false) {
-        guard inbox.hasUnsavedCursors, force || now - lastCursorFlush >= Self.cursorFlushInterval else { return }
-        lastCursorFlush = now
+    /// Hands the coalesced cursor moves to the store: called by the sweep (every 250 ms) and at shutdown, so a
+    /// flood of acks costs one small write per user per sweep. The ack itself is answered at once: an ack that a
+    /// crash loses only means its messages come again, and clients drop a seq they have shown.
+    func flushCursors() {
+        guard inbox.hasUnsavedCursors else { return }
         store.perform(inbox.takeCursorWrites()) { [logger] result in
             // Not fatal: the messages stay after the stored cursor and come again at the next login.
             if case .failure(let error) = result {

@@ -33,8 +33,6 @@ public final class ChatService: @unchecked Sendable {
     var privateChats = PrivateChats()
     var metrics = HubMetrics()
     var lastTokenSweep: Int64 = 0
-    /// When coalesced cursor moves were last handed to the store.
-    var lastCursorFlush: Int64 = 0
     /// REST replies decided under the lock, run once it is released.
     private var afterUnlock: [() -> Void] = []
 
@@ -140,7 +138,7 @@ public final class ChatService: @unchecked Sendable {
             }
             expirePrivateRequests(now: now)
             for waiter in inbox.expire(now: now) { answerWaiter(waiter, with: []) }
-            flushCursors(now: now, force: true)
+            flushCursors()
             resumeReplays(overdueAt: now)
             loginGuard.sweep(now: now)
             if now - lastTokenSweep >= Self.tokenSweepInterval {
@@ -154,11 +152,17 @@ public final class ChatService: @unchecked Sendable {
 
     static let tokenSweepInterval: Int64 = 60_000
 
-    /// The server is stopping: cursor moves go to the store (before it drains) and waiting REST readers get
-    /// what they have (nothing), so their responses go out before the gateway closes.
+    /// The server is stopping: cursor moves and the login history of everyone still online (they are online
+    /// until now) go to the store before it drains, and waiting REST readers get what they have (nothing), so
+    /// their responses go out before the gateway closes.
     public func prepareToStop() {
         serialized {
-            flushCursors(now: clock.now(), force: true)
+            let now = clock.now()
+            var seen: [StoreWrite] = []
+            presence.forEachOnline { user, _ in seen.append(.recordLogout(user: user, at: now)) }
+            for case .recordLogout(let user, _) in seen { presence.setSeen(user, at: now) }
+            if !seen.isEmpty { store.perform(seen) { _ in } }
+            flushCursors()
             for waiter in inbox.expire(everyone: true) { answerWaiter(waiter, with: []) }
         }
     }
