@@ -2,10 +2,16 @@
 
     python tests/crash/crash_harness.py --rounds 100
 
-Each round: start the server on the same data folder, let four clients send direct messages (half to a user
-who is offline, half to one who is online) and record every `ok`, kill the server with SIGKILL after a random
-0.1–1.5 s, restart it, check `PRAGMA integrity_check`, then read every conversation back through `history`
-and check that each acknowledged message is there exactly once with its text. RELIABILITY.md §4.7.
+Each round: start the server on the same data folder, let four clients send direct messages (in turn to a user
+who is offline, to one who is online without acks, and to two recipients that ack) and record every `ok`, kill
+the server with SIGKILL after a random 0.1–1.5 s, restart it, check `PRAGMA integrity_check`, then read every
+conversation back through `history` and check that each acknowledged message is there exactly once with its
+text. RELIABILITY.md §4.7.
+
+The recipients that ack (tests/crash/acking_receiver.py) stay for the whole run, reconnect after every restart
+and sometimes drop their own connection mid-round; they remember what they showed, as a client does. After each
+restart they catch up with their inbox, and every acknowledged message to them must have been shown exactly
+once, in seq order without gaps (docs/PROTOCOL.md §11.2).
 """
 import argparse
 import os
@@ -19,8 +25,13 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 from parley_harness import JsonClient, ParleyServer  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))
+from acking_receiver import AckingReceiver  # noqa: E402
+
 SENDERS = ["s0", "s1", "s2", "s3"]
-CREDENTIALS = "".join(f"{u} pw{u}\n" for u in SENDERS + ["online", "offline"])
+ACKING = ["a0", "a1"]
+RECIPIENTS = ["online", "offline", *ACKING]
+CREDENTIALS = "".join(f"{u} pw{u}\n" for u in SENDERS + RECIPIENTS)
 
 
 def sender(port, user, round_no, acked, stop):
@@ -32,7 +43,7 @@ def sender(port, user, round_no, acked, stop):
             return
         seq = 0
         while not stop.is_set():
-            to = "offline" if seq % 2 else "online"
+            to = RECIPIENTS[seq % len(RECIPIENTS)]
             text = f"r{round_no}-{user}-{seq}"
             reply = c.request({"type": "message", "to": to, "text": text}, timeout=5)
             if reply.get("type") == "ok":
@@ -68,13 +79,31 @@ def read_back(server, acked):
     return lost, duplicated
 
 
+def check_acking(receiver, acked):
+    """Counts for one acking recipient: (acknowledged to it, shown, lost, shown twice, out of order, resent)."""
+    shown, order, out_of_order, resent, errors, _ = receiver.snapshot()
+    by_id = {}
+    for seq, (message_id, _, text) in shown.items():
+        by_id.setdefault(message_id, []).append(text)
+    to_it = [a for a in acked if a[2] == receiver.user]
+    lost = [a for a in to_it if a[3] not in by_id.get(a[0], [])]
+    twice = [i for i, texts in by_id.items() if len(texts) > 1]
+    # Shown in seq order from 1 without a gap: exactly 1, 2, 3, ... in the order they came.
+    disorder = len(out_of_order) + (order != list(range(1, len(order) + 1)))
+    return len(to_it), len(shown), len(lost), len(twice), disorder, resent, len(errors)
+
+
 def run(rounds, seed):
     rng = random.Random(seed)
     # The senders flood on purpose (as many acknowledged messages per kill as possible), so the per-user message
     # limit (docs/SECURITY.md) is switched off here rather than loosened for everyone.
     server = ParleyServer(block=60, timeout=600, credentials=CREDENTIALS, extra=["--limit", "messages=off"]).start()
+    receivers = [AckingReceiver(u, "pw" + u, lambda: server.tcp_port) for u in ACKING]
+    for receiver in receivers:
+        receiver.start()
     acked_all = []
     lost_total = dup_total = 0
+    counts, failed, r = [0] * 7, False, -1
     try:
         for r in range(rounds):
             online = JsonClient(server.tcp_port)
@@ -85,7 +114,16 @@ def run(rounds, seed):
             threads = [threading.Thread(target=sender, args=(server.tcp_port, u, r, acked, stop)) for u in SENDERS]
             for t in threads:
                 t.start()
-            time.sleep(rng.uniform(0.1, 1.5))
+            kill_at = rng.uniform(0.1, 1.5)
+            # Now and then a recipient drops its own connection mid-round and stays away a moment: what it was
+            # sent live and had not acked yet comes again in its next replay, which may itself be cut by the kill.
+            drops = sorted((rng.uniform(0, kill_at), rng.uniform(0, 0.3), receiver)
+                           for receiver in receivers if rng.random() < 0.5)
+            started = time.monotonic()
+            for at, away, receiver in drops:
+                time.sleep(max(0.0, started + at - time.monotonic()))
+                receiver.drop(offline_for=away)
+            time.sleep(max(0.0, started + kill_at - time.monotonic()))
             server.stop(signal.SIGKILL)
             stop.set()
             for t in threads:
@@ -100,13 +138,27 @@ def run(rounds, seed):
             lost_total, dup_total = len(lost), len(dup)
             print(f"round {r + 1}: {len(acked)} acknowledged this round, {len(acked_all)} in all, "
                   f"integrity {integrity}, lost {len(lost)}, duplicated {len(dup)}", flush=True)
-            if integrity != "ok" or lost or dup:
-                return 1
+            settled = all(receiver.settle() for receiver in receivers)
+            counts = [sum(c) for c in zip(*(check_acking(receiver, acked_all) for receiver in receivers))]
+            to_acking, shown, a_lost, twice, disorder, resent, errors = counts
+            print(f"  acking recipients: {to_acking} acknowledged to them, {shown} shown, lost {a_lost}, "
+                  f"twice {twice}, out of order {disorder}, sent again and dropped by seq {resent}, "
+                  f"ack errors {errors}{'' if settled else ', did not catch up with their inbox'}", flush=True)
+            if integrity != "ok" or lost or dup or a_lost or twice or disorder or errors or not settled:
+                failed = True
+                break
     finally:
+        for receiver in receivers:
+            receiver.stop()
         server.stop()
-    print(f"{rounds} rounds killed with SIGKILL: {len(acked_all)} acknowledged messages, "
+    logins = sum(receiver.snapshot()[5] for receiver in receivers)
+    to_acking, shown, a_lost, twice, disorder, resent, errors = counts
+    print(f"{r + 1} rounds killed with SIGKILL: {len(acked_all)} acknowledged messages, "
           f"{lost_total} lost, {dup_total} duplicated")
-    return 0
+    print(f"acking recipients over {r + 1} rounds and {logins} logins: {to_acking} acknowledged to them, "
+          f"{shown} shown, {a_lost} lost, {twice} shown twice, {disorder} out of order, {resent} sent again "
+          f"and dropped by seq, {errors} ack errors")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
