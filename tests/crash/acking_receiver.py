@@ -50,6 +50,11 @@ class AckingReceiver(threading.Thread):
         self.drop()
         self.join(10)
 
+    def come_back(self):
+        """Ends an absence that `drop` began."""
+        with self.lock:
+            self.offline_until = 0.0
+
     def drop(self, offline_for=0.0):
         """Resets the connection (as a client that crashes or loses its network would) and stays away a while."""
         with self.lock:
@@ -91,7 +96,7 @@ class AckingReceiver(threading.Thread):
         while not self.quit.is_set():
             wait = self.offline_until - time.monotonic()
             if wait > 0:
-                self.quit.wait(wait)
+                self.quit.wait(min(wait, 0.05))  # short steps: `come_back` may end the absence early
                 continue
             try:
                 self.connection()
