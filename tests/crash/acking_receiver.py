@@ -111,7 +111,7 @@ class AckingReceiver(threading.Thread):
         try:
             self.send(sock, {"type": "login", "user": self.user, "password": self.password, "acks": True, "id": 1})
             buf, online, last_ack_at = b"", False, 0.0
-            while not self.quit.is_set():
+            while not self.quit.is_set() and time.monotonic() >= self.offline_until:  # a drop ends it
                 if online and self.probe.is_set():
                     self.probe.clear()
                     self.send(sock, {"type": "ack", "seq": PROBE_SEQ, "id": 2})
