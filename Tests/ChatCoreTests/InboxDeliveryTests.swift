@@ -133,6 +133,44 @@ final class InboxDeliveryTests: XCTestCase {
         XCTAssertEqual(rest.last?.text, "live")
     }
 
+    func testAFailedReplayReadKeepsTheClientsAcksFromMovingTheCursorPastWhatItNeverGot() {
+        let h = hub()
+        let hans = h.login("hans", "solo")
+        send(h, hans, to: "luke", ["one", "two", "three"])
+        var luke = h.connect()
+        h.hub.receive(Array(#"{"type":"login","user":"luke","password":"sky","acks":true}"#.utf8), from: luke)
+        h.hasher.runPending()
+        h.store.failNextBatch(with: StoreError.closed)
+        h.store.runPending()  // the first page of the replay cannot be read: luke is online without it
+        XCTAssertEqual(h.types(luke), ["welcome"])
+        send(h, hans, to: "luke", ["live"])
+        XCTAssertEqual(messages(h.events(luke)).map(\.seq), [4])
+        h.send(luke, #"{"type":"ack","seq":4,"id":1}"#)  // the highest seq shown, as a client acks
+        XCTAssertEqual(h.types(luke), ["ok"], "a seq within the inbox is a valid ack")
+        h.hub.disconnected(luke)
+        h.hub.sweep()
+        h.settle()
+        luke = login(h, "luke", "sky", acks: true)
+        XCTAssertEqual(messages(h.events(luke)).map(\.text), ["one", "two", "three", "live"],
+                       "the replay that failed comes at the next login; the ack could not skip it")
+    }
+
+    func testAFailedReplayReadKeepsWhatIsHandedToAClientWithoutAcksFromMovingTheCursorPastIt() {
+        let h = hub()
+        let hans = h.login("hans", "solo")
+        send(h, hans, to: "luke", ["one"])
+        var luke = h.connect()
+        h.hub.receive(Array(#"{"type":"login","user":"luke","password":"sky"}"#.utf8), from: luke)
+        h.hasher.runPending()
+        h.store.failNextBatch(with: StoreError.closed)
+        h.store.runPending()
+        send(h, hans, to: "luke", ["live"])
+        XCTAssertEqual(messages(h.events(luke)).map(\.seq), [2])
+        h.hub.disconnected(luke)
+        luke = login(h, "luke", "sky", acks: false)
+        XCTAssertEqual(messages(h.events(luke)).map(\.text), ["one", "live"], "handing seq 2 over did not skip seq 1")
+    }
+
     func testCursorMovesReachTheStoreAtTheSweepAndLoginHistorySurvivesARestart() throws {
         let h = hub()
         let hans = h.login("hans", "solo")

@@ -29,7 +29,7 @@ extension ChatService {
     /// Messages up to `seq` went to `session`. A client without acks has received them now (version 1: handed
     /// to the connection); one with acks says so itself.
     private func received(by session: Session, _ user: String, upTo seq: Int64) {
-        if !session.acks { _ = inbox.acknowledge(user, upTo: seq) }
+        if !session.acks { _ = inbox.acknowledge(user, upTo: seq, ceiling: session.cursorCeiling) }
     }
 
     // MARK: The replay at login
@@ -42,16 +42,17 @@ extension ChatService {
     /// A page of `user`'s replay arrived for `session` (online by now): hand it over, then read on, or end the
     /// replay with what was committed meanwhile.
     func replayPageRead(_ user: String, _ session: Session, _ result: Result<[StoredMessage], any Error>) {
-        guard session.onlineUser == user, inbox.replay(of: user, into: session) != nil else { return }
+        guard session.onlineUser == user, let replay = inbox.replay(of: user, into: session) else { return }
         let page: [StoredMessage]
         switch result {
         case .success(let messages):
             page = messages
         case .failure(let error):
-            // The messages stay in the inbox: they come at the next login. The session goes on meanwhile, but its
-            // cursor must not move past them, so from now on only the client's own acks move it.
+            // The messages stay in the inbox: they come at the next login. The session goes on meanwhile and gets
+            // what arrives live, but its cursor must not move past the ones it never got: not by handing over, and
+            // not by the client's acks either (a client acks the highest seq it has shown, gap or not).
             logger.error("inbox read failed", metadata: ["user": "\(user)", "error": "\(error)"])
-            session.acks = true
+            session.cursorCeiling = replay.delivered
             page = []
         }
         for message in page { reply(session, .message(message, offline: true)) }
@@ -84,7 +85,7 @@ extension ChatService {
     // MARK: Acks
 
     func acknowledge(_ user: String, upTo seq: Int64, re: RequestID?, _ session: Session) {
-        switch inbox.acknowledge(user, upTo: seq) {
+        switch inbox.acknowledge(user, upTo: seq, ceiling: session.cursorCeiling) {
         case .beyondInbox(let last):
             reply(session, .error(re: re, ChatError(.badRequest, "ack beyond the inbox: last seq is \(last)")))
         case .advanced:

@@ -62,10 +62,12 @@ final class Inboxes {
         case beyondInbox(last: Int64)
     }
 
-    /// `user` has received everything up to `seq`.
-    func acknowledge(_ user: String, upTo seq: Int64) -> AckOutcome {
+    /// `user` has received everything up to `seq`. With a `ceiling` the cursor moves no further than it, whatever
+    /// `seq` says: the session acking has not been sent the inbox beyond it (its replay could not be read).
+    func acknowledge(_ user: String, upTo seq: Int64, ceiling: Int64? = nil) -> AckOutcome {
         var head = head(of: user)
         guard seq <= head.last else { return .beyondInbox(last: head.last) }
+        let seq = min(seq, ceiling ?? seq)
         guard seq > head.acked else { return .unchanged }
         head.acked = seq
         heads[user] = head
