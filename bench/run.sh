@@ -10,6 +10,7 @@
 #   sat      the same clients at 40 and 80 msg/s per sender: 400k and 800k deliveries/s offered (saturation)
 #   rate     R msg/s per sender from $RATES (default "120 160"): find where one server tops out
 #   direct   1000 clients, 200 senders at 100 msg/s of direct messages: 20k/s, one recipient each
+#   direct-sat  the same clients at 300 and 400 msg/s per sender: 60k and 80k durable direct messages/s offered
 #   idle     log in $STEPS clients (default 1000,5000) and read the server's RSS: KiB per connection
 #   storm    fixed load, first quiet (SERVER-storm-base), then with a login storm of $LOGINS attempts/s (default 200)
 #   guess    the same with wrong passwords: a password-guessing storm, hashing without presence lines
@@ -17,6 +18,7 @@
 # SERVER
 #   parley | parley-tcp          the release build, one event loop pinned to CPU 1 (WebSocket / native TCP)
 #   parley-2cpu | parley-tcp-2cpu  two event loops, unpinned (shares CPU 0 with the driver)
+#   parley-acks | parley-tcp-acks  as parley, the driver's clients log in with acks and ack what they read
 #   chatd | chatd-tcp            shared/bench/c-epoll/chatd --mode batch --parley: the physical floor
 #   node                         shared/bench/node-ws on Debian's node-ws (the peer protocol; WebSocket only)
 #   hummingbird                  shared/bench/hummingbird-chat (SwiftNIO; the peer protocol; WebSocket only)
@@ -127,6 +129,7 @@ wsload() {
   local door=(--port "$PORT")
   case "$name" in *tcp*) door=(--port "$TCP_PORT" --tcp) ;; esac
   case "$name" in parley*|chatd*) door+=(--parley) ;; esac
+  case "$name" in *-acks) door+=(--acks) ;; esac
   taskset -c 0 "$BENCH/wsload" --pid "$PID" --inflight 32 "${door[@]}" "$@" | tee -a "$OUT"
 }
 
@@ -157,6 +160,11 @@ for server in "$@"; do
         start "$server"; LABEL=$server-$((r * 10))k; drive "$server" "$LABEL" 1000 10 "$r"; stop
       done ;;
     direct) start "$server"; LABEL=$server-direct; drive "$server" "$LABEL" 1000 200 100 --direct 1; stop ;;
+    direct-sat)
+      for r in ${RATES:-300 400}; do
+        start "$server"; LABEL=$server-direct-$((r * 200 / 1000))k
+        drive "$server" "$LABEL" 1000 200 "$r" --direct 1; stop
+      done ;;
     idle)
       start "$server"; LABEL=$server-idle
       wsload "$server" --mode idle --steps "${STEPS:-1000,5000}" --label "$LABEL"

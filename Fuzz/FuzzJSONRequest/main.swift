@@ -66,7 +66,7 @@ private func checkBounds(_ request: ClientRequest) {
         Fuzzer.check(before.map { $0 > 0 } ?? true, "history before must be positive")
     case .whoelsesince(let seconds):
         Fuzzer.check(seconds >= 0 && seconds <= Int(Int32.max), "whoelsesince seconds out of bounds")
-    case .login(_, _, let peer), .register(_, _, let peer):
+    case .login(_, _, let peer, _), .register(_, _, let peer, _):
         if case .tcp(let port) = peer { Fuzzer.check((1...65_535).contains(port), "p2pPort out of range") }
     case .signal(_, let data):
         if case .object = data {} else { Fuzzer.check(false, "signal data must be an object") }

@@ -19,12 +19,14 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
     private var injectedFailure: (any Error)?
     private var runsInline = false
 
-    /// An empty store, or one holding `snapshot` (accounts, blocks, tokens; no messages).
+    /// An empty store, or one holding `snapshot` (accounts, blocks, tokens, login history; no messages, so no
+    /// inboxes or cursors).
     public init(snapshot: StoreSnapshot? = nil) {
         if let snapshot {
             for account in snapshot.accounts { data.accounts[account.name] = account }
             data.blocks = snapshot.blocks
             for token in snapshot.tokens { data.tokens[token.digest] = token }
+            data.lastSeen = snapshot.lastSeen
         }
     }
 
@@ -74,8 +76,12 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
         submit(.write(writes, meta: meta, done: done))
     }
 
-    public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
-        submit(.pending(user: user, done: done))
+    public func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void) {
+        submit(.append(message, done: done))
+    }
+
+    public func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        submit(.inbox(query, done: done))
     }
 
     public func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
@@ -127,8 +133,15 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
                         data = savepoint
                         completions.append { done(.failure(error)) }
                     }
-                case .pending(let user, let done):
-                    let messages = data.pendingMessages(for: user)
+                case .append(let message, let done):
+                    do {
+                        let stored = try data.append(message)
+                        completions.append { done(.success(stored)) }
+                    } catch {
+                        completions.append { done(.failure(error)) }
+                    }
+                case .inbox(let query, let done):
+                    let messages = data.inbox(query)
                     completions.append { done(.success(messages)) }
                 case .history(let query, let done):
                     let messages = data.history(query)
@@ -150,11 +163,26 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
 struct MemoryData {
     var accounts: [String: AccountRecord] = [:]
     var blocks: [String: Set<String>] = [:]
-    /// By id; `pending` ids are the offline queue.
+    /// By id.
     var messages: [Int64: StoredMessage] = [:]
-    var pending: Set<Int64> = []
+    /// Recipient → the ids of their inbox in seq order: seq n is `inboxes[user][n - 1]`.
+    var inboxes: [String: [Int64]] = [:]
+    /// Recipient → the highest acknowledged seq.
+    var cursors: [String: Int64] = [:]
+    var lastSeen: [String: Int64] = [:]
     var tokens: [String: TokenRecord] = [:]
     var meta: [String: String] = [:]
+
+    /// Checks everything before changing anything, so a failed append consumes no seq.
+    mutating func append(_ message: StoredMessage) throws -> StoredMessage {
+        guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
+        try requireAccounts(message.from, message.to)
+        var stored = message
+        stored.seq = Int64(inboxes[message.to, default: []].count + 1)
+        messages[message.id] = stored
+        inboxes[message.to, default: []].append(message.id)
+        return stored
+    }
 
     mutating func apply(_ write: StoreWrite) throws {
         switch write {
@@ -164,15 +192,14 @@ struct MemoryData {
         case .setPasswordHash(let user, let hash):
             guard accounts[user] != nil else { throw StoreError.constraint("no account named \(user)") }
             accounts[user]?.passwordHash = hash
-        case .insertMessage(let message, let isPending):
-            guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
-            try requireAccounts(message.from, message.to)
-            messages[message.id] = message
-            if isPending { pending.insert(message.id) }
-        case .markDelivered(let ids):
-            pending.subtract(ids)
-        case .markPending(let id):
-            if messages[id] != nil { pending.insert(id) }
+        case .advanceCursor(let user, let seq):
+            try requireAccounts(user)
+            let last = Int64(inboxes[user]?.count ?? 0)
+            guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond the inbox of \(user) (last \(last))") }
+            cursors[user] = max(cursors[user] ?? 0, seq)
+        case .recordLogout(let user, let at):
+            try requireAccounts(user)
+            lastSeen[user] = at
         case .setBlock(let blocker, let blocked, let isBlocked):
             if isBlocked {
                 try requireAccounts(blocker, blocked)
@@ -200,14 +227,22 @@ struct MemoryData {
     }
 
     func snapshot() -> StoreSnapshot {
-        StoreSnapshot(accounts: accounts.values.sorted { $0.name < $1.name },
-                      blocks: blocks,
-                      tokens: tokens.values.sorted { $0.expiresAt < $1.expiresAt },
-                      lastMessageID: messages.keys.max() ?? 0)
+        var heads: [String: InboxHead] = [:]
+        for user in Set(inboxes.keys).union(cursors.keys) {
+            heads[user] = InboxHead(last: Int64(inboxes[user]?.count ?? 0), acked: cursors[user] ?? 0)
+        }
+        return StoreSnapshot(accounts: accounts.values.sorted { $0.name < $1.name },
+                             blocks: blocks,
+                             tokens: tokens.values.sorted { $0.expiresAt < $1.expiresAt },
+                             lastMessageID: messages.keys.max() ?? 0,
+                             inboxes: heads,
+                             lastSeen: lastSeen)
     }
 
-    func pendingMessages(for user: String) -> [StoredMessage] {
-        pending.compactMap { messages[$0] }.filter { $0.to == user }.sorted { $0.id < $1.id }
+    func inbox(_ query: InboxQuery) -> [StoredMessage] {
+        let ids = inboxes[query.user] ?? []
+        let start = Int(max(0, min(query.after, Int64(ids.count))))
+        return ids[start...].prefix(query.effectiveLimit).compactMap { messages[$0] }
     }
 
     /// A linear scan: fine for test data sizes.

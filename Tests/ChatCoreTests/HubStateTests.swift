@@ -147,42 +147,61 @@ final class HubStateTests: XCTestCase {
         XCTAssertEqual(guard_.registrationsPerAddress.trackedKeys, 0)
     }
 
-    // MARK: Inbox routing
+    // MARK: Inboxes
 
-    private func message(_ id: Int64, to: String = "luke") -> StoredMessage {
-        StoredMessage(id: id, from: "hans", to: to, text: "m\(id)", at: clock.now())
+    private func message(_ id: Int64, seq: Int64, to: String = "luke") -> StoredMessage {
+        StoredMessage(id: id, seq: seq, from: "hans", to: to, text: "m\(id)", at: clock.now())
     }
 
-    func testRoutesToTheLiveSessionOrTheOfflineQueueWithTheRightStoreFix() {
-        let inbox = InboxRouter()
-        let luke = session(2)
-        XCTAssertEqual(inbox.route(message(1), storedPending: false, live: luke), .live(luke, markDelivered: false))
-        XCTAssertEqual(inbox.route(message(2), storedPending: true, live: luke), .live(luke, markDelivered: true),
-                       "written as pending, then the recipient came online: it leaves the queue")
-        XCTAssertEqual(inbox.route(message(3), storedPending: true, live: nil), .queued(markPending: false))
-        XCTAssertEqual(inbox.route(message(4), storedPending: false, live: nil), .queued(markPending: true),
-                       "written as delivered, then the recipient left: it joins the queue")
+    func testAcksMoveTheCursorForwardOnlyWithinTheInboxAndAreCoalescedIntoOneWritePerUser() {
+        let inbox = Inboxes(["luke": InboxHead(last: 3, acked: 1)])
+        XCTAssertEqual(inbox.acknowledge("luke", upTo: 4), .beyondInbox(last: 3))
+        XCTAssertEqual(inbox.acknowledge("luke", upTo: 1), .unchanged, "at the cursor: nothing to do")
+        XCTAssertFalse(inbox.hasUnsavedCursors)
+        XCTAssertEqual(inbox.acknowledge("luke", upTo: 2), .advanced)
+        XCTAssertEqual(inbox.acknowledge("luke", upTo: 3), .advanced)
+        XCTAssertEqual(inbox.acknowledge("luke", upTo: 2), .unchanged, "a late, lower ack never moves it back")
+        inbox.committed(message(9, seq: 4))
+        XCTAssertEqual(inbox.head(of: "luke"), InboxHead(last: 4, acked: 3))
+        XCTAssertEqual(inbox.takeCursorWrites(), [.advanceCursor(user: "luke", to: 3)], "one write for three acks")
+        XCTAssertEqual(inbox.takeCursorWrites(), [])
+        XCTAssertEqual(inbox.acknowledge("leia", upTo: 0), .unchanged, "an empty inbox takes an ack of 0")
+        XCTAssertEqual(inbox.acknowledge("leia", upTo: 1), .beyondInbox(last: 0))
     }
 
-    func testMessagesCommittedDuringALoginsReplayJoinItOnce() {
-        let inbox = InboxRouter()
+    func testMessagesCommittedDuringAReplayFollowItOnceInSeqOrder() {
+        let inbox = Inboxes(["luke": InboxHead(last: 2, acked: 0)])
         let luke = session(2), stale = session(3)
         inbox.startReplay(of: "luke", into: luke)
-        // Stored as pending: the offline fetch, queued after it, contains it already.
-        XCTAssertEqual(inbox.route(message(1), storedPending: true, live: nil), .replaying)
-        // Stored as delivered: the fetch cannot contain it, so it is handed over after the fetched ones.
-        XCTAssertEqual(inbox.route(message(2), storedPending: false, live: nil), .replaying)
-        XCTAssertEqual(inbox.route(message(3, to: "yoda"), storedPending: false, live: nil), .queued(markPending: true))
+        XCTAssertTrue(inbox.holdForReplay(message(2, seq: 2)), "committed before the read: also in the page")
+        XCTAssertTrue(inbox.holdForReplay(message(4, seq: 4)))
+        XCTAssertTrue(inbox.holdForReplay(message(3, seq: 3)))
+        XCTAssertFalse(inbox.holdForReplay(message(5, seq: 1, to: "yoda")), "no replay for yoda")
+        inbox.replayed("luke", upTo: 2)
         XCTAssertEqual(inbox.finishReplay(of: "luke", into: stale), [], "only the session that started it")
-        XCTAssertEqual(inbox.finishReplay(of: "luke", into: luke).map(\.id), [2])
+        XCTAssertEqual(inbox.finishReplay(of: "luke", into: luke).map(\.seq), [3, 4], "seq 2 came with the page")
         XCTAssertEqual(inbox.replayCount, 0)
-        XCTAssertEqual(inbox.route(message(4), storedPending: false, live: nil), .queued(markPending: true))
+        XCTAssertFalse(inbox.holdForReplay(message(6, seq: 5)))
 
         inbox.startReplay(of: "luke", into: luke)
         inbox.cancelReplay(of: "luke", into: stale)
         XCTAssertEqual(inbox.replayCount, 1, "another session's end leaves it alone")
         inbox.cancelReplay(of: "luke", into: luke)
         XCTAssertEqual(inbox.replayCount, 0)
+    }
+
+    func testWaitingReadersWakeOnANewerMessageOrEndAtTheirDeadlineOrWithTheirToken() {
+        let inbox = Inboxes([:])
+        let early = session(4), late = session(5), revoked = session(6)
+        revoked.tokenDigest = "digest"
+        inbox.wait("luke", .init(session: early, after: 0, limit: 50, deadline: 1_000, re: nil))
+        inbox.wait("luke", .init(session: late, after: 1, limit: 50, deadline: 5_000, re: nil))
+        inbox.wait("leia", .init(session: revoked, after: 0, limit: 50, deadline: 5_000, re: nil))
+        XCTAssertEqual(inbox.wake("luke", seq: 1).map(\.session.id), [early.id], "seq 1 is news only after 0")
+        XCTAssertEqual(inbox.expire(now: 4_999).count, 0)
+        XCTAssertEqual(inbox.expire(token: "digest").map(\.session.id), [revoked.id])
+        XCTAssertEqual(inbox.expire(now: 5_000).map(\.session.id), [late.id])
+        XCTAssertEqual(inbox.waiterCount, 0)
     }
 
     // MARK: The text dialogue's line interpreter

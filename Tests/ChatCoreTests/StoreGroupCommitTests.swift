@@ -29,7 +29,7 @@ final class StoreGroupCommitTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             for i in 0..<125 {
                 let id = Int64(thread * 125 + i + 1)
-                store.perform([.insertMessage(sampleMessage(id, "ann", "bob", "t\(thread)"), pending: true)]) { result in
+                store.append(sampleMessage(id, "ann", "bob", "t\(thread)")) { result in
                     if case .failure = result { failures.append(Int(id)) }
                     all.fulfill()
                 }
@@ -40,7 +40,9 @@ final class StoreGroupCommitTests: XCTestCase {
         wait(for: [all], timeout: 60)
 
         XCTAssertEqual(failures.values, [])
-        XCTAssertEqual(try store.pendingAndWait("bob").count, 1_000)
+        let inbox = try store.inboxAndWait("bob")
+        XCTAssertEqual(inbox.map(\.seq), Array(1...1_000), "gap-free, in commit order")
+        XCTAssertEqual(Set(inbox.map(\.id)).count, 1_000)
         let transactions = store.commitCount - commitsBefore
         XCTAssertLessThanOrEqual(transactions, 3, "1 for the gate call, then the 1,000 queued calls in one batch")
     }
@@ -57,7 +59,7 @@ final class StoreGroupCommitTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: 8) { thread in
             for i in 0..<125 {
                 let id = Int64(thread * 125 + i + 1)
-                store.perform([.insertMessage(sampleMessage(id, "bob", "ann", "x"), pending: false)]) { result in
+                store.append(sampleMessage(id, "bob", "ann", "x")) { result in
                     assertSuccess(result)
                     all.fulfill()
                 }
@@ -85,7 +87,7 @@ final class StoreGroupCommitTests: XCTestCase {
         wait(for: [held], timeout: 10)
         let commitsBefore = store.commitCount
         let outcomes = try submitGoodBadGood(store) { gate.signal() }
-        XCTAssertEqual(outcomes, ["ok", "failed", "ok"])
+        XCTAssertEqual(outcomes, ["ok", "failed", "failed", "ok", "ok"])
         XCTAssertEqual(store.commitCount - commitsBefore, 1, "one batch for all three (the gate call counted before)")
         try checkAfterGoodBadGood(store)
     }
@@ -95,7 +97,7 @@ final class StoreGroupCommitTests: XCTestCase {
         try store.performAndWait([.createAccount(sampleAccount("ann")), .createAccount(sampleAccount("bob"))])
         let commitsBefore = store.commitCount
         let outcomes = try submitGoodBadGood(store) { store.runPending() }
-        XCTAssertEqual(outcomes, ["ok", "failed", "ok"])
+        XCTAssertEqual(outcomes, ["ok", "failed", "failed", "ok", "ok"])
         XCTAssertEqual(store.commitCount - commitsBefore, 1)
         try checkAfterGoodBadGood(store)
     }
@@ -107,15 +109,16 @@ final class StoreGroupCommitTests: XCTestCase {
         struct DiskFull: Error {}
         store.failNextBatch(with: DiskFull())
         let log = CompletionLog()
-        store.perform([.insertMessage(sampleMessage(1, "ann", "bob", "a"), pending: true)]) { result in
+        store.append(sampleMessage(1, "ann", "bob", "a")) { result in
             log.append((try? result.get()) == nil ? 0 : 1)
         }
-        store.pendingMessages(for: "bob") { result in log.append((try? result.get()) == nil ? 0 : 1) }
+        store.perform([.recordLogout(user: "ann", at: 5)]) { result in log.append((try? result.get()) == nil ? 0 : 1) }
+        store.inbox(InboxQuery(user: "bob", after: 0, limit: 10)) { result in log.append((try? result.get()) == nil ? 0 : 1) }
         store.runPending()
-        XCTAssertEqual(log.values, [0, 0])
-        XCTAssertEqual(try store.pendingAndWait("bob"), [])
-        try store.performAndWait([.insertMessage(sampleMessage(1, "ann", "bob", "a"), pending: true)])
-        XCTAssertEqual(try store.pendingAndWait("bob").count, 1)
+        XCTAssertEqual(log.values, [0, 0, 0])
+        XCTAssertEqual(try store.inboxAndWait("bob"), [])
+        XCTAssertEqual(try store.loadSnapshot().lastSeen, [:])
+        XCTAssertEqual(try store.appendAll([sampleMessage(1, "ann", "bob", "a")]).map(\.seq), [1], "the failed batch took no seq")
     }
 
     func testMemoryStoreQueuesUntilRunAndBatchesEverything() throws {
@@ -124,10 +127,14 @@ final class StoreGroupCommitTests: XCTestCase {
         let before = store.commitCount
         let log = CompletionLog()
         for id in Int64(1)...10 {
-            store.perform([.insertMessage(sampleMessage(id, "ann", "bob", "x"), pending: true)]) { _ in
+            store.append(sampleMessage(id, "ann", "bob", "x")) { _ in
                 log.append(Int(id))
                 // Work queued by a completion runs in the same runPending call, as a later batch.
-                if id == 10 { store.pendingMessages(for: "bob") { result in log.append((try? result.get().count) ?? -1) } }
+                if id == 10 {
+                    store.inbox(InboxQuery(user: "bob", after: 0, limit: 100)) { result in
+                        log.append((try? result.get().count) ?? -1)
+                    }
+                }
             }
         }
         XCTAssertEqual(store.queuedCount, 10)
@@ -140,24 +147,36 @@ final class StoreGroupCommitTests: XCTestCase {
 
     // MARK: - Helpers
 
-    /// Submits good, bad (second write breaks a rule; its first write must roll back too), good; then `release`.
+    /// Submits good, a bad append (duplicate id), a bad call (its second write breaks a rule, so its first, a new
+    /// account and a cursor, must roll back too), then two good appends; then `release`.
     private func submitGoodBadGood(_ store: any ChatStore, release: () -> Void) throws -> [String] {
-        let boxes = (0..<3).map { _ in AsyncResult<Result<Void, any Error>>() }
-        store.perform([.insertMessage(sampleMessage(1, "ann", "bob", "good 1"), pending: true)]) { boxes[0].set($0) }
-        store.perform([.insertMessage(sampleMessage(2, "ann", "bob", "bad"), pending: true),
-                       .createAccount(sampleAccount("ann"))]) { boxes[1].set($0) }
-        store.perform([.insertMessage(sampleMessage(3, "bob", "ann", "good 2"), pending: true)]) { boxes[2].set($0) }
+        let appends = (0..<4).map { _ in AsyncResult<Result<StoredMessage, any Error>>() }
+        let bad = AsyncResult<Result<Void, any Error>>()
+        store.append(sampleMessage(1, "ann", "bob", "good 1")) { appends[0].set($0) }
+        store.append(sampleMessage(1, "ann", "bob", "same id")) { appends[1].set($0) }
+        store.perform([.createAccount(sampleAccount("cy")), .advanceCursor(user: "bob", to: 1),
+                       .createAccount(sampleAccount("ann"))]) { bad.set($0) }
+        store.append(sampleMessage(3, "bob", "ann", "good 2")) { appends[2].set($0) }
+        store.append(sampleMessage(4, "ann", "bob", "good 3")) { appends[3].set($0) }
         release()
-        return try boxes.map { box in
-            if case .success = try box.wait() { return "ok" }
+        func outcome<T>(_ result: Result<T, any Error>) -> String {
+            if case .success = result { return "ok" }
             return "failed"
         }
+        return [outcome(try appends[0].wait()), outcome(try appends[1].wait()), outcome(try bad.wait()),
+                outcome(try appends[2].wait()), outcome(try appends[3].wait())]
     }
 
     private func checkAfterGoodBadGood(_ store: any ChatStore) throws {
-        XCTAssertEqual(try store.pendingAndWait("bob").map(\.id), [1], "message 2 rolled back with its failed call")
-        XCTAssertEqual(try store.pendingAndWait("ann").map(\.id), [3])
-        try store.performAndWait([.insertMessage(sampleMessage(2, "ann", "bob", "retry"), pending: true)])
-        XCTAssertEqual(try store.pendingAndWait("bob").map(\.id), [1, 2], "the store is still usable")
+        XCTAssertEqual(try store.inboxAndWait("bob").map(\.id), [1, 4])
+        XCTAssertEqual(try store.inboxAndWait("bob").map(\.seq), [1, 2], "the failed append took no seq")
+        XCTAssertEqual(try store.inboxAndWait("ann").map(\.id), [3])
+        let snapshot = try store.loadSnapshot()
+        XCTAssertEqual(snapshot.accounts.map(\.name), ["ann", "bob"], "cy rolled back with its failed call")
+        XCTAssertEqual(snapshot.inboxes["bob"], InboxHead(last: 2, acked: 0), "the cursor rolled back too")
+        try store.performAndWait([.createAccount(sampleAccount("cy"))])
+        XCTAssertEqual(try store.appendAll([sampleMessage(2, "ann", "cy", "retry"), sampleMessage(5, "cy", "bob", "hi")]).map(\.seq),
+                       [1, 3], "the store is still usable")
+        XCTAssertEqual(try store.inboxAndWait("cy").map(\.text), ["retry"])
     }
 }

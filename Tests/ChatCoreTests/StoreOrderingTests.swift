@@ -5,14 +5,14 @@ import ChatCoreTestSupport
 
 /// The serial-queue contract: reads see the writes submitted before them and complete after them; history pages.
 final class StoreOrderingTests: XCTestCase {
-    func testPendingSeesEarlierWritesAndCompletesAfterThemInSQLite() throws {
+    func testInboxSeesEarlierWritesAndCompletesAfterThemInSQLite() throws {
         let dir = try TestDirectory()
         let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
         defer { store.close() }
         try checkReadsFollowWrites(store)
     }
 
-    func testPendingSeesEarlierWritesAndCompletesAfterThemInMemory() throws {
+    func testInboxSeesEarlierWritesAndCompletesAfterThemInMemory() throws {
         try checkReadsFollowWrites(MemoryStore())
     }
 
@@ -23,38 +23,73 @@ final class StoreOrderingTests: XCTestCase {
         try checkHistoryPaging(store)
     }
 
+    /// The same pages when part of the history is in the index tables and part in the unindexed tail.
+    func testHistoryPagingAcrossTheIndexInSQLite() throws {
+        let dir = try TestDirectory()
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 4)
+        defer { store.close() }
+        try checkHistoryPaging(store)
+    }
+
     func testHistoryPagingInMemory() throws {
         let store = MemoryStore()
         store.autoRun = true
         try checkHistoryPaging(store)
     }
 
-    /// The same random-ish conversation, queried many ways, gives the same pages from both stores.
-    func testBothStoresAnswerHistoryAlike() throws {
+    /// The same random-ish conversation, queried many ways, gives the same pages from both stores, whether the
+    /// messages sit in the index tables, in the unindexed tail, or across both (an index batch of 7 leaves some
+    /// of each), and again after a reopen rebuilt the tail from the log.
+    func testBothStoresAnswerHistoryAndInboxAlike() throws {
         let dir = try TestDirectory()
-        let sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
+        var sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7)
         defer { sqlite.close() }
         let memory = MemoryStore()
         let names = ["ann", "bob", "cy", "dee"]
-        var writes: [StoreWrite] = names.map { .createAccount(sampleAccount($0)) }
+        let accounts: [StoreWrite] = names.map { .createAccount(sampleAccount($0)) }
+        try sqlite.performAndWait(accounts)
+        try memory.performAndWait(accounts)
         for id in Int64(1)...120 {
             let from = names[Int(id * 7 % 4)]
             let to = names[Int((id * 7 + 1 + id % 3) % 4)]
-            writes.append(.insertMessage(sampleMessage(id, from, to, "m\(id)"), pending: id % 5 == 0))
+            // Batches of 1 to 4 appends: some end exactly at an index batch, most do not.
+            let message = sampleMessage(id, from, to, "m\(id)")
+            if id % 4 == 0 {
+                XCTAssertEqual(try sqlite.appendAll([message]), try memory.appendAll([message]))
+            } else {
+                sqlite.append(message) { assertSuccess($0) }
+                memory.append(message) { assertSuccess($0) }
+            }
         }
-        try sqlite.performAndWait(writes)
-        try memory.performAndWait(writes)
+        let last = sampleMessage(121, "dee", "ann", "last")
+        XCTAssertEqual(try sqlite.appendAll([last]), try memory.appendAll([last]))
+        try compareStores(sqlite, memory, names: names)
+        XCTAssertGreaterThan(sqlite.unindexedCount, 0, "part of the log is in the tail")
+        sqlite.close()
+        sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7)
+        try compareStores(sqlite, memory, names: names)
+    }
+
+    private func compareStores(_ sqlite: SQLiteStore, _ memory: MemoryStore, names: [String]) throws {
         for owner in names {
-            for with in [nil] + names.map(Optional.some) {
-                for before in [nil, 60, 7] as [Int64?] {
+            for with in [nil, "nobody"] + names.map(Optional.some) {
+                for before in [nil, 118, 60, 7] as [Int64?] {
                     for limit in [0, 1, 5, 500] {
                         let query = HistoryQuery(owner: owner, with: with, before: before, limit: limit)
                         XCTAssertEqual(try sqlite.historyAndWait(query), try memory.historyAndWait(query), "\(query)")
                     }
                 }
             }
-            XCTAssertEqual(try sqlite.pendingAndWait(owner), try memory.pendingAndWait(owner))
+            for after in [-1, 0, 3, 20, 29, 30, 1_000] as [Int64] {
+                for limit in [0, 1, 4, 100] {
+                    XCTAssertEqual(try sqlite.inboxAndWait(owner, after: after, limit: limit),
+                                   try memory.inboxAndWait(owner, after: after, limit: limit), "\(owner) after \(after) limit \(limit)")
+                }
+            }
         }
+        let (left, right) = (try sqlite.loadSnapshot(), try memory.loadSnapshot())
+        XCTAssertEqual(left.inboxes, right.inboxes)
+        XCTAssertEqual(left.lastMessageID, right.lastMessageID)
     }
 
     func testCompletionsRunInSubmissionOrder() throws {
@@ -68,11 +103,11 @@ final class StoreOrderingTests: XCTestCase {
         for i in 0..<300 {
             switch i % 3 {
             case 0:
-                store.perform([.insertMessage(sampleMessage(Int64(i + 1), "ann", "bob", "x"), pending: true)]) { _ in
+                store.append(sampleMessage(Int64(i + 1), "ann", "bob", "x")) { _ in
                     log.append(i); all.fulfill()
                 }
             case 1:
-                store.pendingMessages(for: "bob") { _ in log.append(i); all.fulfill() }
+                store.inbox(InboxQuery(user: "bob", after: 0, limit: 5)) { _ in log.append(i); all.fulfill() }
             default:
                 store.history(HistoryQuery(owner: "ann", limit: 3)) { _ in log.append(i); all.fulfill() }
             }
@@ -91,18 +126,20 @@ final class StoreOrderingTests: XCTestCase {
         let wrote2 = expectation(description: "second write")
         let read2 = expectation(description: "second read")
         let history = expectation(description: "history")
-        store.perform([.insertMessage(sampleMessage(1, "ann", "bob", "hi"), pending: true)]) { result in
-            assertSuccess(result)
+        store.append(sampleMessage(1, "ann", "bob", "hi")) { result in
+            XCTAssertEqual(try? result.get().seq, 1)
             log.append(1); wrote1.fulfill()
         }
-        store.pendingMessages(for: "bob") { result in
+        store.inbox(InboxQuery(user: "bob", after: 0, limit: 10)) { result in
             XCTAssertEqual(try? result.get().map(\.id), [1])
             log.append(2); read1.fulfill()
         }
-        store.perform([.insertMessage(sampleMessage(2, "ann", "bob", "again"), pending: true), .markDelivered([1])]) { _ in
+        store.append(sampleMessage(2, "ann", "bob", "again")) { _ in }
+        store.perform([.advanceCursor(user: "bob", to: 2)]) { result in
+            assertSuccess(result)
             log.append(3); wrote2.fulfill()
         }
-        store.pendingMessages(for: "bob") { result in
+        store.inbox(InboxQuery(user: "bob", after: 1, limit: 10)) { result in
             XCTAssertEqual(try? result.get().map(\.id), [2])
             log.append(4); read2.fulfill()
         }
@@ -116,13 +153,13 @@ final class StoreOrderingTests: XCTestCase {
     }
 
     private func checkHistoryPaging(_ store: any ChatStore) throws {
-        var writes: [StoreWrite] = ["ann", "bob", "cy"].map { .createAccount(sampleAccount($0)) }
+        try store.performAndWait(["ann", "bob", "cy"].map { .createAccount(sampleAccount($0)) })
         // ids 1…30: ann↔bob alternate; every third is between bob and cy instead.
-        for id in Int64(1)...30 {
+        let messages = (Int64(1)...30).map { id in
             let (from, to) = id % 3 == 0 ? ("bob", "cy") : (id % 2 == 0 ? ("ann", "bob") : ("bob", "ann"))
-            writes.append(.insertMessage(sampleMessage(id, from, to, "m\(id)"), pending: false))
+            return sampleMessage(id, from, to, "m\(id)")
         }
-        try store.performAndWait(writes)
+        _ = try store.appendAll(messages)
         let annAndBob = (1...30).filter { $0 % 3 != 0 }.reversed().map(Int64.init)
 
         let first = try store.historyAndWait(HistoryQuery(owner: "ann", with: "bob", limit: 5))
@@ -143,7 +180,7 @@ final class StoreOrderingTests: XCTestCase {
         XCTAssertEqual(try store.historyAndWait(HistoryQuery(owner: "bob", limit: 0)), [])
         XCTAssertEqual(try store.historyAndWait(HistoryQuery(owner: "bob", limit: -3)), [])
         XCTAssertEqual(try store.historyAndWait(HistoryQuery(owner: "nobody", limit: 10)), [])
-        XCTAssertEqual(first.first, StoredMessage(id: 29, from: "bob", to: "ann", text: "m29", at: 1_029))
+        XCTAssertEqual(first.first, StoredMessage(id: 29, seq: 10, from: "bob", to: "ann", text: "m29", at: 1_029))
     }
 }
 

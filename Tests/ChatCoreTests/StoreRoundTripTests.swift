@@ -26,10 +26,11 @@ final class StoreRoundTripTests: XCTestCase {
             try store.performAndWait([
                 .createAccount(sampleAccount("ann")), .createAccount(sampleAccount("bob")), .createAccount(sampleAccount("cy")),
                 .setBlock(blocker: "bob", blocked: "cy", isBlocked: true),
-                .insertMessage(sampleMessage(7, "ann", "bob", "while you were out"), pending: true),
-                .insertMessage(sampleMessage(8, "cy", "ann", "seen"), pending: false),
                 .insertToken(TokenRecord(digest: "d1", user: "ann", expiresAt: 5_000)),
             ])
+            _ = try store.appendAll([sampleMessage(7, "ann", "bob", "while you were out"), sampleMessage(8, "cy", "ann", "seen"),
+                                     sampleMessage(9, "cy", "bob", "later")])
+            try store.performAndWait([.advanceCursor(user: "ann", to: 1), .recordLogout(user: "cy", at: 4_000)])
             store.close()
         }
         let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
@@ -38,9 +39,14 @@ final class StoreRoundTripTests: XCTestCase {
         XCTAssertEqual(snapshot.accounts.map(\.name), ["ann", "bob", "cy"])
         XCTAssertEqual(snapshot.blocks, ["bob": ["cy"]])
         XCTAssertEqual(snapshot.tokens, [TokenRecord(digest: "d1", user: "ann", expiresAt: 5_000)])
-        XCTAssertEqual(snapshot.lastMessageID, 8)
-        XCTAssertEqual(try store.pendingAndWait("bob").map(\.text), ["while you were out"])
+        XCTAssertEqual(snapshot.lastMessageID, 9)
+        XCTAssertEqual(snapshot.inboxes, ["bob": InboxHead(last: 2, acked: 0), "ann": InboxHead(last: 1, acked: 1)])
+        XCTAssertEqual(snapshot.lastSeen, ["cy": 4_000])
+        XCTAssertEqual(try store.inboxAndWait("bob").map(\.text), ["while you were out", "later"])
+        XCTAssertEqual(try store.inboxAndWait("bob").map(\.seq), [1, 2])
         XCTAssertEqual(try store.historyAndWait(HistoryQuery(owner: "ann", limit: 10)).map(\.id), [8, 7])
+        XCTAssertEqual(try store.appendAll([sampleMessage(10, "ann", "bob", "more")]).map(\.seq), [3],
+                       "the inbox head is restored at open")
     }
 
     /// RELIABILITY.md §0.5: GRDB's pool turns the writer down to NORMAL; the store must turn it back to FULL.
@@ -105,20 +111,24 @@ final class StoreRoundTripTests: XCTestCase {
 
         let first = sampleMessage(1, "ann", "bob", "one")
         let second = sampleMessage(2, "ann", "bob", "two")
-        try store.performAndWait([.insertMessage(first, pending: true), .insertMessage(second, pending: true),
-                                  .insertMessage(sampleMessage(3, "bob", "ann", "live"), pending: false)])
-        XCTAssertEqual(try store.pendingAndWait("bob"), [first, second], file: file, line: line)
-        XCTAssertEqual(try store.pendingAndWait("ann"), [], file: file, line: line)
-        XCTAssertThrowsError(try store.performAndWait([.insertMessage(first, pending: false)]), "duplicate id", file: file, line: line)
-        XCTAssertThrowsError(try store.performAndWait([.insertMessage(sampleMessage(9, "ann", "ghost", "x"), pending: true)]),
-                             "recipient must exist", file: file, line: line)
+        let appended = try store.appendAll([first, second, sampleMessage(3, "bob", "ann", "back")])
+        XCTAssertEqual(appended.map(\.seq), [1, 2, 1], "seq per recipient", file: file, line: line)
+        XCTAssertEqual(try store.inboxAndWait("bob"), [first.withSeq(1), second.withSeq(2)], file: file, line: line)
+        XCTAssertEqual(try store.inboxAndWait("ann"), [sampleMessage(3, "bob", "ann", "back").withSeq(1)], file: file, line: line)
+        XCTAssertThrowsError(try store.appendAll([first]), "duplicate id", file: file, line: line)
+        XCTAssertThrowsError(try store.appendAll([sampleMessage(9, "ann", "ghost", "x")]), "recipient must exist", file: file, line: line)
+        XCTAssertThrowsError(try store.appendAll([sampleMessage(9, "ghost", "ann", "x")]), "sender must exist", file: file, line: line)
 
-        try store.performAndWait([.markDelivered([1, 2, 999])])
-        XCTAssertEqual(try store.pendingAndWait("bob"), [], file: file, line: line)
+        try store.performAndWait([.advanceCursor(user: "bob", to: 2)])
+        XCTAssertEqual(try store.inboxAndWait("bob", after: 2), [], file: file, line: line)
         XCTAssertEqual(try store.historyAndWait(HistoryQuery(owner: "bob", limit: 10)).map(\.id), [3, 2, 1],
-                       "delivered messages stay in history", file: file, line: line)
-        try store.performAndWait([.markPending(2)])
-        XCTAssertEqual(try store.pendingAndWait("bob"), [second], file: file, line: line)
+                       "acknowledged messages stay in history", file: file, line: line)
+        XCTAssertEqual(try store.loadSnapshot().inboxes, ["bob": InboxHead(last: 2, acked: 2), "ann": InboxHead(last: 1, acked: 0)],
+                       file: file, line: line)
+        XCTAssertThrowsError(try store.performAndWait([.advanceCursor(user: "ghost", to: 0)]), file: file, line: line)
+        try store.performAndWait([.recordLogout(user: "ann", at: 50), .recordLogout(user: "ann", at: 70)])
+        XCTAssertEqual(try store.loadSnapshot().lastSeen, ["ann": 70], "only the latest", file: file, line: line)
+        XCTAssertThrowsError(try store.performAndWait([.recordLogout(user: "ghost", at: 1)]), file: file, line: line)
 
         try store.performAndWait([.setBlock(blocker: "ann", blocked: "bob", isBlocked: true),
                                   .setBlock(blocker: "ann", blocked: "bob", isBlocked: true)])
@@ -151,6 +161,15 @@ func sampleAccount(_ name: String) -> AccountRecord {
 
 func sampleMessage(_ id: Int64, _ from: String, _ to: String, _ text: String) -> StoredMessage {
     StoredMessage(id: id, from: from, to: to, text: text, at: 1_000 + id)
+}
+
+extension StoredMessage {
+    /// The same message at `seq` in its recipient's inbox.
+    func withSeq(_ seq: Int64) -> StoredMessage {
+        var copy = self
+        copy.seq = seq
+        return copy
+    }
 }
 
 /// A fresh directory under the system temp folder, removed when released.
@@ -193,9 +212,18 @@ extension ChatStore {
         try box.wait().get()
     }
 
-    func pendingAndWait(_ user: String) throws -> [StoredMessage] {
+    /// Appends each message (one call each, submitted back to back), waited for; the stored messages with
+    /// their seqs. Throws the first failure.
+    func appendAll(_ messages: [StoredMessage]) throws -> [StoredMessage] {
+        let boxes = messages.map { _ in AsyncResult<Result<StoredMessage, any Error>>() }
+        for (message, box) in zip(messages, boxes) { append(message) { box.set($0) } }
+        (self as? MemoryStore)?.runPending()
+        return try boxes.map { try $0.wait().get() }
+    }
+
+    func inboxAndWait(_ user: String, after: Int64 = 0, limit: Int = 1_000) throws -> [StoredMessage] {
         let box = AsyncResult<Result<[StoredMessage], any Error>>()
-        pendingMessages(for: user) { box.set($0) }
+        inbox(InboxQuery(user: user, after: after, limit: limit)) { box.set($0) }
         (self as? MemoryStore)?.runPending()
         return try box.wait().get()
     }

@@ -29,6 +29,7 @@ final class RESTRouterTests: XCTestCase {
             (.get, "/api/login", "POST"), (.put, "/api/messages", "POST"), (.delete, "/api/logout", "POST"),
             (.post, "/api/whoelse", "GET, HEAD"), (.patch, "/api/history", "GET, HEAD"),
             (.post, "/api/blocks", "GET, HEAD"), (.get, "/api/blocks/luke", "PUT, DELETE"),
+            (.post, "/api/inbox", "GET, HEAD"), (.get, "/api/inbox/ack", "POST"), (.put, "/api/inbox/ack", "POST"),
             (.post, "/healthz", "GET, HEAD"), (.delete, "/metrics", "GET, HEAD"), (.options, "/openapi.yaml", "GET, HEAD"),
             (HTTPMethod(rawValue: "TRACE"), "/api/register", "POST"),
         ]
@@ -179,7 +180,7 @@ final class RESTRouterTests: XCTestCase {
         let text = try String(contentsOf: repo.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
         XCTAssertTrue(text.hasPrefix("openapi: 3.1"), "an OpenAPI 3.1 document")
         let routes: [RESTRoute] = [.login, .register, .logout, .whoelse, .whoelsesince, .history, .messages,
-                                   .broadcasts, .blocks, .block("x"), .health, .metrics, .openAPI]
+                                   .broadcasts, .blocks, .block("x"), .inbox, .inboxAck, .health, .metrics, .openAPI]
         for route in routes {
             XCTAssertTrue(text.contains("\n  \(route.label):\n"), "\(route.label) is described")
             for method in route.methods {

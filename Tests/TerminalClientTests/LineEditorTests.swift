@@ -211,8 +211,8 @@ final class LineEditorTests: XCTestCase {
         let requests: [ClientRequest] = [
             .lookup(user: "hans"),
             .login(user: "hans", credential: .password("p \"w\""), peer: .none),
-            .login(user: "hans", credential: .password("pw"), peer: .tcp(port: 4100)),
-            .register(user: "new", password: "pw", peer: .none),
+            .login(user: "hans", credential: .password("pw"), peer: .tcp(port: 4100), acks: true),
+            .register(user: "new", password: "pw", peer: .none, acks: true), .ack(seq: 12),
             .message(to: "luke", text: "hi there\nyou"),
             .broadcast(text: "all"),
             .whoelse, .whoelsesince(seconds: 30), .block(user: "x"), .unblock(user: "x"),

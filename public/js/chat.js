@@ -1,10 +1,13 @@
 // The chat controller: signs in over the WebSocket, keeps the session alive across drops, turns server
 // events into state, and carries out what the user asks (send, block, page back through history).
 
+import { InboxAcks } from './acks.js';
 import { Api, ApiError } from './api.js';
 import { ConnectionClosed, Fatal } from './connection.js';
 import { EVERYONE } from './state.js';
-import { clearSession, loadSession, loadView, saveSession, saveView } from './session.js';
+import {
+  clearSession, loadInboxSeq, loadSession, loadView, saveInboxSeq, saveSession, saveView,
+} from './session.js';
 import { texts } from './texts.js';
 
 export const PAGE_SIZE = 50;
@@ -29,6 +32,7 @@ export class Chat extends EventTarget {
     this.session = null; // { user, token } once signed in
     this.alreadyOnline = 0; // resume attempts in a row refused with already_online
     this.needPeople = false; // the people of recent messages are still to be listed (once per page load or sign-in)
+    this.inbox = null; // InboxAcks of the signed-in user: seqs shown, acks (docs/PROTOCOL.md §11.2)
     this.api = new Api(() => this.session?.token ?? '');
     connection.addEventListener('message', (e) => this.#onEvent(e.detail));
     connection.addEventListener('fatal', (e) => this.#signedOut(e.detail.message, 'error'));
@@ -42,6 +46,7 @@ export class Chat extends EventTarget {
     if (!saved) return false;
     this.session = saved;
     this.needPeople = true;
+    this.#newInbox(saved.user);
     this.state.reset(saved.user);
     const view = loadView();
     if (view) this.state.select(view);
@@ -61,11 +66,11 @@ export class Chat extends EventTarget {
 
   /** Resolves with null once signed in, or with the error reply ({code, message, attemptsLeft, ...}). */
   login(user, password) {
-    return this.#enter({ type: 'login', user, password, webrtc: true });
+    return this.#enter({ type: 'login', user, password, webrtc: true, acks: true });
   }
 
   register(user, password) {
-    return this.#enter({ type: 'register', user, password, webrtc: true });
+    return this.#enter({ type: 'register', user, password, webrtc: true, acks: true });
   }
 
   async #enter(request) {
@@ -106,7 +111,7 @@ export class Chat extends EventTarget {
   /** Logs in again with the token after a drop or a reload (never asks for the password). */
   async #resume(conn) {
     const { user, token } = this.session;
-    const reply = await conn.request({ type: 'login', user, token, webrtc: true });
+    const reply = await conn.request({ type: 'login', user, token, webrtc: true, acks: true });
     if (reply.type === 'welcome') {
       this.alreadyOnline = 0;
       this.#welcomed(reply, true);
@@ -131,12 +136,27 @@ export class Chat extends EventTarget {
     saveSession(reply.user, reply.token);
     if (!resumed) {
       this.needPeople = true;
+      this.#newInbox(reply.user);
       this.state.reset(reply.user);
       this.state.note(EVERYONE, texts.welcome, 'welcome');
       this.connection.keepAlive((conn) => this.#resume(conn));
       this.dispatchEvent(new Event('signedin'));
+    } else {
+      this.inbox?.reconnected();
     }
     this.#refresh(resumed);
+  }
+
+  /** Seqs are per recipient: every signed-in user gets a fresh inbox, seeded with what this tab already
+   *  showed them before a reload. */
+  #newInbox(user) {
+    this.inbox?.stop();
+    this.inbox = new InboxAcks({
+      floor: loadInboxSeq(user),
+      // Only on a live, signed-in connection: an ack during a resume would be refused as "not logged in".
+      send: (seq) => this.canSend() && this.connection.notify({ type: 'ack', seq }),
+      save: (seq) => saveInboxSeq(user, seq),
+    });
   }
 
   /** After every welcome: who is online, whom I blocked, and the open conversation's latest page. */
@@ -182,6 +202,8 @@ export class Chat extends EventTarget {
     const me = this.session.user;
     switch (msg.type) {
       case 'message':
+        // A message sent again because it was never acknowledged (after a reconnect) is shown once.
+        if (Number.isSafeInteger(msg.seq) && this.inbox && !this.inbox.received(msg.seq)) return;
         if (typeof msg.from !== 'string' || typeof msg.text !== 'string') return;
         this.state.addLive(msg.from, {
           key: `m${msg.id}`, kind: 'message', id: msg.id, from: msg.from, to: me, text: msg.text,
@@ -213,6 +235,7 @@ export class Chat extends EventTarget {
         break;
       }
       case 'timeout':
+        this.inbox?.stop();
         this.connection.forget();
         this.dispatchEvent(new Event('leaving'));
         this.#signedOut(texts.timedOut, 'warning');
@@ -332,6 +355,7 @@ export class Chat extends EventTarget {
 
   async logout() {
     this.dispatchEvent(new Event('leaving')); // private chats say goodbye first (p2p/private.js)
+    this.inbox?.stop(true); // what was shown is acknowledged before the logout, never after it
     this.connection.forget();
     try {
       await this.connection.request({ type: 'logout' }, 5000);
@@ -357,6 +381,8 @@ export class Chat extends EventTarget {
     if (!this.session) return;
     this.session = null;
     this.alreadyOnline = 0;
+    this.inbox?.stop();
+    this.inbox = null;
     clearSession();
     this.dispatchEvent(new CustomEvent('signedout', { detail: { message, tone } }));
   }

@@ -95,6 +95,13 @@ export class Connection extends EventTarget {
     });
   }
 
+  /** Sends a request that wants no reply (no id). False if the socket is not open. */
+  notify(message) {
+    if (!this.isOpen) return false;
+    this.#ws.send(JSON.stringify(message));
+    return true;
+  }
+
   /** From now on, reconnect after a drop; `resume(connection)` logs in again (throw Fatal to give up). */
   keepAlive(resume) {
     this.#resume = resume;

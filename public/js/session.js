@@ -3,6 +3,7 @@
 
 const SESSION_KEY = 'parley.session';
 const VIEW_KEY = 'parley.view';
+const INBOX_KEY = 'parley.inbox';
 
 export function loadSession() {
   try {
@@ -26,6 +27,7 @@ export function clearSession() {
   try {
     sessionStorage.removeItem(SESSION_KEY);
     sessionStorage.removeItem(VIEW_KEY);
+    sessionStorage.removeItem(INBOX_KEY);
   } catch {
     // Nothing to clear.
   }
@@ -44,6 +46,25 @@ export function loadView() {
 export function saveView(peer) {
   try {
     sessionStorage.setItem(VIEW_KEY, peer);
+  } catch {
+    // Not important.
+  }
+}
+
+/** The highest inbox seq this tab has shown to `user` (0: none), so a reload does not show it again. */
+export function loadInboxSeq(user) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(INBOX_KEY));
+    if (saved && saved.user === user && Number.isSafeInteger(saved.seq) && saved.seq > 0) return saved.seq;
+  } catch {
+    // Unreadable: the server's replay and the conversation's history still show everything once.
+  }
+  return 0;
+}
+
+export function saveInboxSeq(user, seq) {
+  try {
+    sessionStorage.setItem(INBOX_KEY, JSON.stringify({ user, seq }));
   } catch {
     // Not important.
   }

@@ -26,7 +26,7 @@ def commands(block):
 def test_the_block_covers_every_endpoint():
     block = readme_block()
     for endpoint in ["/register", "/login", "/logout", "/whoelse", "/whoelsesince", "/history", "/messages",
-                     "/broadcasts", "/blocks", "/blocks/yoda", "-X PUT", "-X DELETE", "/healthz", "/metrics",
+                     "/broadcasts", "/inbox?", "/inbox/ack", "/blocks", "/blocks/yoda", "-X PUT", "-X DELETE", "/healthz", "/metrics",
                      "/openapi.yaml"]:
         assert endpoint in block, endpoint
 
@@ -48,6 +48,8 @@ def test_readme_curl_examples_run_against_a_live_server():
         out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, f"stdout:\n{out.stdout[-3000:]}\nstderr:\n{out.stderr[-3000:]}"
         assert out.stdout.count("== ok:") == len([c for c in commands(block) if "=" not in c.split(" ", 1)[0]])
+        # luke's inbox holds the README's message at seq 1, whatever door he reads it on.
+        assert '"seq":1,"from":"hans","text":"hello from curl"' in out.stdout and '"last":1' in out.stdout
         assert '"user":"rey"' in out.stdout and '"users":["yoda"]' in out.stdout and "ok\n" in out.stdout
         # The message the README sends is the one luke's terminal session receives.
         event = luke.wait_for(lambda e: e.get("type") == "message", timeout=2)

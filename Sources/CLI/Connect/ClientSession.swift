@@ -22,6 +22,8 @@ protocol SessionPhase: AnyObject {
     func handle(_ event: InputEvent) -> PhaseStep
     /// A reply or an event from the server.
     func handle(_ frame: ServerFrame) -> PhaseStep
+    /// Every frame of one read has been handled (the point where acknowledgements are coalesced).
+    func framesHandled() -> PhaseStep
     /// SIGINT (input not a terminal), SIGTERM or SIGHUP.
     func interrupted() -> PhaseStep
     /// The server closed the connection (or a write found it closed).
@@ -40,6 +42,7 @@ protocol SessionPhase: AnyObject {
 extension SessionPhase {
     var peerPollFDs: [pollfd] { [] }
     func peerEventsReady(_ ready: [pollfd]) -> PhaseStep { .stay }
+    func framesHandled() -> PhaseStep { .stay }
 }
 
 /// The client's whole life after connecting: one thread, one poll() over the socket, the keyboard, the
@@ -112,6 +115,7 @@ final class ClientSession {
                     for frame in frames {
                         if let end = apply(phase.handle(frame)) { return end }
                     }
+                    if !frames.isEmpty, let end = apply(phase.framesHandled()) { return end }
                 }
             }
             if readKeyboard, fds[2].revents != 0 { readKeyboardBytes() }

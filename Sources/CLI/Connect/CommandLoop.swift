@@ -13,6 +13,9 @@ import Darwin
 /// Private messaging (`PrivateSessions`) goes straight to the peer; the server only introduces the two clients
 /// and hears an `activity` for each P2P command, since those count against the idle timeout (SPEC.md §3).
 /// A request to private message us is asked in place of the prompt (`ConsentQueue`).
+///
+/// What the screen has shown is acknowledged (`AckSchedule`, docs/PROTOCOL.md §11.2) once per read of the
+/// socket, with a trailing ack through the poll() timeout (`waitLimit`), and never after asking to log out.
 final class CommandLoop: SessionPhase {
     /// The server's line limit (PROTOCOL.md): a longer request would cost the connection.
     static let maxRequestBytes = 65_536
@@ -27,6 +30,7 @@ final class CommandLoop: SessionPhase {
     private let p2p: PrivateSessions
     private var questions = ConsentQueue()
     private var printer = ReplyPrinter()
+    private var acks = AckSchedule()
     private var pending: [Int64: ClientRequest] = [:]
     private var logoutDeadline: ContinuousClock.Instant?
     /// Set while the next prompt waits for replies.
@@ -43,7 +47,8 @@ final class CommandLoop: SessionPhase {
     func start() { prompt() }
 
     var waitLimit: ContinuousClock.Instant? {
-        [logoutDeadline ?? promptDeferredUntil, p2p.nextDeadline, questions.nextExpiry].compactMap { $0 }.min()
+        [logoutDeadline ?? promptDeferredUntil, logoutDeadline == nil ? acks.deadline : nil, p2p.nextDeadline,
+         questions.nextExpiry].compactMap { $0 }.min()
     }
 
     func waitLimitReached() -> PhaseStep {
@@ -51,10 +56,15 @@ final class CommandLoop: SessionPhase {
         if let deadline = logoutDeadline {
             // The server never answered the logout: the user asked to leave, so leave.
             if now >= deadline { return finish(.loggedOut) }
-        } else if let deferred = promptDeferredUntil, now >= deferred {
-            // A slow reply doesn't hold the keyboard any longer; it is printed when it comes.
-            promptDeferredUntil = nil
-            prompt()
+        } else {
+            if let deferred = promptDeferredUntil, now >= deferred {
+                // A slow reply doesn't hold the keyboard any longer; it is printed when it comes.
+                promptDeferredUntil = nil
+                prompt()
+            }
+            if let due = acks.deadline, now >= due, case .end(let end) = acknowledgeShown(now: now) {
+                return .end(end)
+            }
         }
         show(p2p.expire(now: now))
         if questions.expire(now: now) { questionChanged() }
@@ -62,6 +72,16 @@ final class CommandLoop: SessionPhase {
     }
 
     var peerPollFDs: [pollfd] { p2p.pollFDs() }
+
+    func framesHandled() -> PhaseStep { acknowledgeShown(now: .now) }
+
+    /// Sends the ack the schedule says is due, if any. Only the socket hears of it: no line, no prompt change.
+    private func acknowledgeShown(now: ContinuousClock.Instant) -> PhaseStep {
+        guard logoutDeadline == nil, let seq = acks.due(highestShown: printer.shown.highestSeq, now: now) else {
+            return .stay
+        }
+        return connection.sendAck(upTo: seq) ? .stay : connectionClosed()
+    }
 
     func peerEventsReady(_ ready: [pollfd]) -> PhaseStep {
         show(p2p.handle(ready, now: .now))
@@ -207,6 +227,10 @@ final class CommandLoop: SessionPhase {
     /// `logout`, ^D, ^C: ask the server and wait (briefly) for `bye`. Asked twice: leave at once.
     private func logout() -> PhaseStep {
         guard logoutDeadline == nil else { return finish(.loggedOut) }
+        // What was shown is acknowledged before the logout, never after it: otherwise the next login gets it again.
+        if let seq = acks.final(highestShown: printer.shown.highestSeq, now: .now), !connection.sendAck(upTo: seq) {
+            return finish(.loggedOut)
+        }
         logoutDeadline = ContinuousClock.now + Self.logoutGrace
         console.cancelPrompt()
         p2p.closeAll(announcingLogout: true)

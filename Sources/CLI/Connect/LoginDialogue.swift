@@ -79,8 +79,8 @@ final class LoginDialogue: SessionPhase {
                 return .stay
             }
             let request: ClientRequest = isNew
-                ? .register(user: user, password: line, peer: peer)
-                : .login(user: user, credential: .password(line), peer: peer)
+                ? .register(user: user, password: line, peer: peer, acks: true)
+                : .login(user: user, credential: .password(line), peer: peer, acks: true)
             return send(request, then: .loggingIn(user: user, isNew: isNew))
         case .lookingUp, .loggingIn:
             return .stay  // not asked for; the console only reads at a prompt

@@ -15,23 +15,23 @@ enum SessionEnd: Int32, Equatable {
 }
 
 /// Turns what the server sends after login into the SPEC.md lines the user sees (PROTOCOL.md → SPEC.md §3–4).
-/// Pure apart from remembering which messages it has shown, so a message delivered twice (offline delivery
-/// racing a reconnect) is printed once.
+/// Pure apart from remembering which messages it has shown (`ShownMessages`), so a message delivered twice
+/// (offline delivery racing a live one, or one sent again because it was never acknowledged) is printed once.
 struct ReplyPrinter {
     struct Output: Equatable {
         var lines: [String] = []
         var end: SessionEnd?
     }
 
-    private var seenMessageIDs = Set<Int64>()
-    private var seenOrder: [Int64] = []
-    private let memory = 4096
+    private(set) var shown = ShownMessages()
 
     /// `request`: the request this frame answers, when it is a reply the session was waiting for.
     mutating func output(for frame: ServerFrame, answering request: ClientRequest?) -> Output {
         switch frame.type {
         case "message":
-            if let id = frame["id"]?.integerValue, !remember(id) { return Output() }
+            guard shown.firstShowing(seq: frame["seq"]?.integerValue, id: frame["id"]?.integerValue) else {
+                return Output()
+            }
             return chatLine(frame)
         case "broadcast":
             return chatLine(frame)
@@ -93,15 +93,5 @@ struct ReplyPrinter {
     private func chatLine(_ frame: ServerFrame) -> Output {
         guard let from = frame.string("from"), let text = frame.string("text") else { return Output() }
         return Output(lines: [Texts.chatLine(from: LineRenderer.printable(from), text: LineRenderer.printable(text))])
-    }
-
-    /// False if the message id was seen before.
-    private mutating func remember(_ id: Int64) -> Bool {
-        guard seenMessageIDs.insert(id).inserted else { return false }
-        seenOrder.append(id)
-        if seenOrder.count > memory {
-            seenMessageIDs.remove(seenOrder.removeFirst())
-        }
-        return true
     }
 }

@@ -2,6 +2,8 @@ import ChatCore
 
 /// Writes a `ClientRequest` as the one-line JSON object of PROTOCOL.md, with the client's request id.
 /// The server's `RequestDecoder` reads exactly these fields; the end-to-end tests run the two against each other.
+/// The terminal client logs in with `acks` (it acks what it shows); a version-1 server ignores the field like any
+/// it does not know.
 enum RequestEncoder {
     static func encode(_ request: ClientRequest, id: Int64) -> [UInt8] {
         var w = JSONWriter()
@@ -10,17 +12,19 @@ enum RequestEncoder {
         switch request {
         case .lookup(let user):
             w.field("user", user)
-        case .login(let user, let credential, let peer):
+        case .login(let user, let credential, let peer, let acks):
             w.field("user", user)
             switch credential {
             case .password(let password): w.field("password", password)
             case .token(let token): w.field("token", token)
             }
             encode(peer, into: &w)
-        case .register(let user, let password, let peer):
+            if acks { w.field("acks", true) }
+        case .register(let user, let password, let peer, let acks):
             w.field("user", user)
             w.field("password", password)
             encode(peer, into: &w)
+            if acks { w.field("acks", true) }
         case .message(let to, let text):
             w.field("to", to)
             w.field("text", text)
@@ -42,7 +46,19 @@ enum RequestEncoder {
         case .signal(let to, let data):
             w.field("to", to)
             w.field("data", data)
+        case .ack(let seq):
+            w.field("seq", seq)
+        case .inbox:
+            break  // REST only: never sent on a socket
         }
+        return w.finish()
+    }
+
+    /// `{"type":"ack","seq":N}`, without an id: the client needs no answer.
+    static func encodeAck(upTo seq: Int64) -> [UInt8] {
+        var w = JSONWriter()
+        w.field("type", "ack")
+        w.field("seq", seq)
         return w.finish()
     }
 

@@ -76,8 +76,8 @@ extension RESTRouter {
 /// caller first (401 before anything else, so nothing about the request is judged for a stranger), then takes
 /// the same hub path as the socket doors: same block rules, same error codes, same durability.
 extension RESTRouter {
-    /// Seconds reach back to server start at most, so any larger window means the same; the cap keeps the
-    /// hub's millisecond arithmetic far from overflow.
+    /// 68 years reach back further than any login history, so any larger window means the same; the cap keeps
+    /// the hub's millisecond arithmetic far from overflow.
     static let maxSinceSeconds: Int64 = 2_147_483_647
     /// Message ids are JSON numbers, exact up to 2^53 - 1.
     static let maxMessageID: Int64 = 9_007_199_254_740_991

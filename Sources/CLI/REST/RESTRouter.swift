@@ -77,6 +77,8 @@ final class RESTRouter: HTTPApplication, Sendable {
         case .messages: postMessage(request, respond)
         case .broadcasts: postBroadcast(request, respond)
         case .blocks: listBlocks(request, respond)
+        case .inbox: inbox(request, respond)
+        case .inboxAck: acknowledgeInbox(request, respond)
         case .block(let other): setBlock(request, respond, other: other, blocked: method == .put)
         case .health: respond.respond(.text("ok\n"))
         case .metrics: respond.respond(.text(renderMetrics(), contentType: MetricsPage.contentType))
@@ -125,7 +127,7 @@ final class RESTRouter: HTTPApplication, Sendable {
 
 /// The endpoints, matched on the path alone so that a wrong method gets 405 (with `Allow`), not 404.
 enum RESTRoute: Equatable, Sendable {
-    case login, register, logout, whoelse, whoelsesince, history, messages, broadcasts, blocks
+    case login, register, logout, whoelse, whoelsesince, history, messages, broadcasts, blocks, inbox, inboxAck
     /// `/api/blocks/{user}`, the name already percent-decoded.
     case block(String)
     case health, metrics, openAPI
@@ -162,6 +164,8 @@ enum RESTRoute: Equatable, Sendable {
         case "/api/messages": return .route(.messages)
         case "/api/broadcasts": return .route(.broadcasts)
         case "/api/blocks": return .route(.blocks)
+        case "/api/inbox": return .route(.inbox)
+        case "/api/inbox/ack": return .route(.inboxAck)
         default: break
         }
         let blockPrefix = "/api/blocks/"
@@ -181,8 +185,8 @@ enum RESTRoute: Equatable, Sendable {
     /// Methods this route answers (HEAD is implied by GET).
     var methods: [HTTPMethod] {
         switch self {
-        case .login, .register, .logout, .messages, .broadcasts: [.post]
-        case .whoelse, .whoelsesince, .history, .blocks, .health, .metrics, .openAPI: [.get]
+        case .login, .register, .logout, .messages, .broadcasts, .inboxAck: [.post]
+        case .whoelse, .whoelsesince, .history, .blocks, .inbox, .health, .metrics, .openAPI: [.get]
         case .block: [.put, .delete]
         }
     }
@@ -198,6 +202,8 @@ enum RESTRoute: Equatable, Sendable {
         case .messages: "/api/messages"
         case .broadcasts: "/api/broadcasts"
         case .blocks: "/api/blocks"
+        case .inbox: "/api/inbox"
+        case .inboxAck: "/api/inbox/ack"
         case .block: "/api/blocks/{user}"
         case .health: "/healthz"
         case .metrics: "/metrics"

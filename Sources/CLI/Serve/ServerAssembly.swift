@@ -97,11 +97,13 @@ final class ServerAssembly {
         sigwait(&set, &received)
     }
 
-    /// Graceful stop. The store drains first: every write already queued commits and its acknowledgement is
+    /// Graceful stop. The hub first hands its coalesced inbox cursors to the store and answers the REST readers
+    /// still waiting. The store drains next: every write already queued commits and its acknowledgement is
     /// queued to its connection; requests arriving meanwhile are refused, not half-done. Then the gateway
     /// flushes those acknowledgements and closes every connection. Nothing acknowledged is lost, and nothing
     /// stored goes unacknowledged to a client that is still connected.
     func stop() {
+        chat.prepareToStop()
         store.close()
         gateway.stop()
         hasher.shutdown()

@@ -17,8 +17,9 @@ extension ChatService {
             handleLogin(request, re: re, session)
             return
         }
-        // SPEC.md §3: any well-formed, known command counts as activity, whatever its outcome.
-        session.lastActivity = clock.now()
+        // Any well-formed, known command counts as activity, whatever its outcome; an ack is the client's
+        // bookkeeping, not the person's doing, so it keeps nobody logged in.
+        if case .ack = request {} else { session.lastActivity = clock.now() }
         switch request {
         case .lookup, .login, .register:
             reply(session, .error(re: re, ChatError(.alreadyLoggedIn, "already logged in as \(user)")))
@@ -33,6 +34,8 @@ extension ChatService {
         case .privatereply(let asker, let accept): answerPrivate(user, asker: asker, accept: accept, re: re, session)
         case .signal(let to, let data): relaySignal(from: user, to: to, data: data, re: re, session)
         case .activity: reply(session, .ok(re: re, .init()))
+        case .ack(let seq): acknowledge(user, upTo: seq, re: re, session)
+        case .inbox(let after, let limit, let wait): readInbox(of: user, after: after, limit: limit, wait: wait, re: re, session)
         case .logout: logOut(session, re: re)
         }
     }
@@ -44,8 +47,10 @@ extension ChatService {
             case .passwordChecked(let check, let matches): passwordChecked(check, matches: matches)
             case .registrationHashed(let registration, let encoded): registrationHashed(registration, encoded: encoded)
             case .registrationStored(let registration, let new, let error): registrationStored(registration, new, error: error)
-            case .offlineFetched(let entry, let messages): goOnline(entry, offline: messages)
-            case .messageStored(let direct, let error): messageStored(direct, error: error)
+            case .offlineFetched(let entry, let result): goOnline(entry, offline: result)
+            case .replayPageRead(let user, let session, let result): replayPageRead(user, session, result)
+            case .inboxRead(let read, let result): inboxRead(read, result)
+            case .messageStored(let direct, let result): messageStored(direct, result)
             case .blockStored(let change, let error): blockStored(change, error: error)
             case .historyRead(let page, let result): historyRead(page, result)
             }
@@ -123,8 +128,10 @@ enum HubStep: @unchecked Sendable {
     case passwordChecked(PasswordCheck, matches: Bool)
     case registrationHashed(Registration, encoded: String)
     case registrationStored(Registration, NewAccount, error: (any Error)?)
-    case offlineFetched(Entry, [StoredMessage])
-    case messageStored(DirectMessage, error: (any Error)?)
+    case offlineFetched(Entry, Result<[StoredMessage], any Error>)
+    case replayPageRead(String, Session, Result<[StoredMessage], any Error>)
+    case inboxRead(InboxRead, Result<[StoredMessage], any Error>)
+    case messageStored(DirectMessage, Result<StoredMessage, any Error>)
     case blockStored(BlockChange, error: (any Error)?)
     case historyRead(HistoryPage, Result<[StoredMessage], any Error>)
 }
@@ -167,10 +174,8 @@ struct Entry {
     let token: String
 }
 
-/// A direct message being committed; `storedPending` says how it was written (the recipient was offline).
+/// A direct message being committed, and who waits for its `ok`.
 struct DirectMessage {
-    let message: StoredMessage
-    let storedPending: Bool
     let session: Session
     let re: RequestID?
 }

@@ -12,9 +12,10 @@ extension ChatService {
         case .lookup(let user):
             // Lets a terminal client choose the password or the new-user prompt; counts no attempt.
             reply(session, .ok(re: re, .init(exists: accounts.exists(user))))
-        case .login(let user, let credential, let peer):
+        case .login(let user, let credential, let peer, let acks):
             guard session.state == .anonymous else { return refuseBusy(session, re: re) }
             session.peer = peer
+            session.acks = acks
             guard accounts.exists(user) else {
                 return reply(session, .error(re: re, ChatError(.noSuchUser, Texts.invalidUser)))
             }
@@ -35,12 +36,13 @@ extension ChatService {
                 checkPassword(PasswordCheck(user: user, password: password, peerHost: session.peerHost,
                                             purpose: .login(session, re: re)))
             }
-        case .register(let user, let password, let peer):
+        case .register(let user, let password, let peer, let acks):
             guard session.state == .anonymous else { return refuseBusy(session, re: re) }
             if let error = registrationRefusal(user, password, peerHost: session.peerHost) {
                 return reply(session, .error(re: re, error))
             }
             session.peer = peer
+            session.acks = acks
             session.state = .authenticating(user: user)
             presence.reserve(user)
             let registration = Registration(user: user, password: password, session: session, re: re)
@@ -150,12 +152,12 @@ extension ChatService {
             token = newToken(for: user)
             session.tokenDigest = Tokens.digest(token)
         }
-        // The offline fetch is ordered after every message committed before it (ChatStore's contract); the ones
-        // committed while it runs are routed into this replay by the inbox router.
+        // The first page of the inbox after the cursor. The read is ordered after every message committed before
+        // it (ChatStore's contract); the ones committed while the replay runs are held by it and follow it.
         inbox.startReplay(of: user, into: session)
         let entry = Entry(user: user, session: session, re: re, token: token)
-        store.pendingMessages(for: user) { [self] result in
-            resume(.offlineFetched(entry, (try? result.get()) ?? []))
+        readReplayPage(of: user, after: inbox.head(of: user).acked) { [self] result in
+            resume(.offlineFetched(entry, result))
         }
     }
 
@@ -238,7 +240,7 @@ extension ChatService {
         }
         session.state = .entering(user: user)
         session.tokenDigest = new.record.digest
-        goOnline(Entry(user: user, session: session, re: re, token: new.token), offline: [], created: true)
+        goOnline(Entry(user: user, session: session, re: re, token: new.token), offline: .success([]), created: true)
     }
 
     static func rateLimited(_ what: String, retryAfter: Int) -> ChatError {
@@ -247,26 +249,22 @@ extension ChatService {
 
     // MARK: Online and offline
 
-    /// Welcome, then the offline queue oldest first, then presence to the others (PROTOCOL.md order).
-    func goOnline(_ entry: Entry, offline: [StoredMessage], created: Bool = false) {
+    /// Welcome, then the inbox after the cursor oldest first, then presence to the others (PROTOCOL.md order).
+    /// A long inbox follows in further pages once the user is online; messages committed meanwhile wait for it.
+    func goOnline(_ entry: Entry, offline: Result<[StoredMessage], any Error>, created: Bool = false) {
         let (user, session) = (entry.user, entry.session)
         guard session.state == .entering(user: user) else { return }  // it ended meanwhile, and released the name
         presence.release(user)
-        let late = inbox.finishReplay(of: user, into: session)
+        let now = clock.now()
         session.state = .online(user: user)
-        session.lastActivity = clock.now()
+        session.lastActivity = now
         presence.setOnline(user, session)
+        presence.setSeen(user, at: now)
+        store.perform([.recordLogout(user: user, at: now)]) { _ in }
         metrics.loginsSucceeded += 1
         output.authenticated(session.id)
         reply(session, .welcome(re: entry.re, user: user, token: entry.token, created: created))
-        var seen = Set<Int64>()
-        for message in offline + late where seen.insert(message.id).inserted {
-            reply(session, .message(message, offline: true))
-        }
-        if !offline.isEmpty {
-            metrics.offlineDelivered += offline.count
-            store.perform([.markDelivered(offline.map(\.id))]) { _ in }
-        }
+        replayPageRead(user, session, offline)
         announcePresence(of: user, online: true, except: session)
         replayDeferred(session)
     }
@@ -299,8 +297,7 @@ extension ChatService {
     func logOut(_ session: Session, re: RequestID?) {
         if let digest = session.tokenDigest {
             // PROTOCOL.md: logout revokes the token handed out with welcome.
-            _ = accounts.removeToken(digest: digest)
-            store.perform([.deleteToken(digest: digest)]) { _ in }
+            revoke(digest: digest)
         }
         reply(session, .bye(re: re))
         end(session, notifyOthers: true)
@@ -320,7 +317,10 @@ extension ChatService {
         session.state = .closed
         switch previous {
         case .online(let user):
-            presence.setOffline(user, at: clock.now())
+            let now = clock.now()
+            presence.setOffline(user, at: now)
+            store.perform([.recordLogout(user: user, at: now)]) { _ in }
+            inbox.cancelReplay(of: user, into: session)
             endPrivateChats(of: user)
             if notifyOthers { announcePresence(of: user, online: false, except: session) }
         case .entering(let user):

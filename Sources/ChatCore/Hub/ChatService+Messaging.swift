@@ -16,37 +16,22 @@ extension ChatService {
         let message = StoredMessage(id: nextMessageID, from: user, to: recipient, text: text, at: clock.now())
         nextMessageID += 1
         metrics.messages += 1
-        let direct = DirectMessage(message: message, storedPending: presence.session(of: recipient) == nil,
-                                   session: session, re: re)
-        store.perform([.insertMessage(message, pending: direct.storedPending)]) { [self] result in
-            if case .failure(let error) = result { resume(.messageStored(direct, error: error)) }
-            else { resume(.messageStored(direct, error: nil)) }
-        }
+        let direct = DirectMessage(session: session, re: re)
+        store.append(message) { [self] result in resume(.messageStored(direct, result)) }
     }
 
-    /// The commit finished: deliver the message to wherever its recipient is *now*, keeping the store's pending
-    /// flag true exactly while it waits in the offline queue, then acknowledge.
-    func messageStored(_ direct: DirectMessage, error: (any Error)?) {
-        if let error {
+    /// The commit finished (the message has its seq): deliver it to wherever its recipient is *now*, then
+    /// acknowledge the sender.
+    func messageStored(_ direct: DirectMessage, _ result: Result<StoredMessage, any Error>) {
+        switch result {
+        case .failure(let error):
             logger.error("message not stored", metadata: ["error": "\(error)"])
-            return reply(direct.session, .error(re: direct.re,
-                                                ChatError(.internalError, "the message could not be stored; try again")))
+            reply(direct.session, .error(re: direct.re,
+                                         ChatError(.internalError, "the message could not be stored; try again")))
+        case .success(let message):
+            let waits = route(message)
+            reply(direct.session, .ok(re: direct.re, .init(id: message.id, stored: waits)))
         }
-        let message = direct.message
-        let queued: Bool
-        switch inbox.route(message, storedPending: direct.storedPending, live: presence.session(of: message.to)) {
-        case .live(let recipient, let markDelivered):
-            fanOut(.message(message, offline: false), to: [recipient])
-            if markDelivered { store.perform([.markDelivered([message.id])]) { _ in } }
-            queued = false
-        case .replaying:
-            queued = false
-        case .queued(let markPending):
-            if markPending { store.perform([.markPending(message.id)]) { _ in } }
-            metrics.offlineStored += 1
-            queued = true
-        }
-        reply(direct.session, .ok(re: direct.re, .init(id: message.id, stored: queued)))
     }
 
     /// Broadcasts are live only (SPEC.md §5): never stored, so nothing to wait for.

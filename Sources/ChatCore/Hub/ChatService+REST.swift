@@ -29,10 +29,12 @@ extension ChatService {
 
     /// One request as a REST session for `user` (nil: anonymous, for `login` and `register`, which end in a
     /// `welcome` carrying a new token rather than in going online). `reply` gets exactly one event.
+    /// `bearerToken`: the token the caller presented, so a long poll made with it ends when it is revoked.
     public func handle(_ request: ClientRequest, from user: String?, peerHost: String? = nil,
-                       reply: @escaping @Sendable (ServerEvent) -> Void) {
+                       bearerToken: String? = nil, reply: @escaping @Sendable (ServerEvent) -> Void) {
         serialized {
             let session = Session(restUser: user, peerHost: peerHost, now: clock.now(), reply: reply)
+            session.tokenDigest = bearerToken.map(Tokens.digest)
             handle(request, re: nil, session)
         }
     }
@@ -41,8 +43,8 @@ extension ChatService {
     public func revokeToken(_ token: String) -> Bool {
         serialized {
             let digest = Tokens.digest(token)
-            guard accounts.removeToken(digest: digest) else { return false }
-            store.perform([.deleteToken(digest: digest)]) { _ in }
+            guard accounts.token(digest: digest) != nil else { return false }
+            revoke(digest: digest)
             return true
         }
     }

@@ -27,7 +27,7 @@ public final class ChatService: @unchecked Sendable {
     let accounts: any AccountDirectory
     let blocks: any BlockList
     let loginGuard: any LoginGuard
-    let inbox: InboxRouter
+    let inbox: Inboxes
     var sessions: [ClientID: Session] = [:]
     var nextMessageID: Int64
     var privateChats = PrivateChats()
@@ -40,15 +40,15 @@ public final class ChatService: @unchecked Sendable {
                             hasher: any PasswordHasher, output: any ChatOutput, clock: any ChatClock = SystemClock(),
                             logger: Logger = Logger(label: "parley.hub")) {
         self.init(configuration: configuration, store: store, hasher: hasher, output: output, clock: clock,
-                  logger: logger, presence: LocalPresence(),
+                  logger: logger, presence: LocalPresence(lastSeen: snapshot.lastSeen),
                   accounts: LocalAccounts(accounts: snapshot.accounts, tokens: snapshot.tokens),
                   blocks: LocalBlockList(snapshot.blocks), loginGuard: LocalLoginGuard(configuration),
-                  nextMessageID: snapshot.lastMessageID + 1)
+                  inboxes: Inboxes(snapshot.inboxes), nextMessageID: snapshot.lastMessageID + 1)
     }
 
     init(configuration: HubConfiguration, store: any ChatStore, hasher: any PasswordHasher, output: any ChatOutput,
          clock: any ChatClock, logger: Logger, presence: any PresenceDirectory, accounts: any AccountDirectory,
-         blocks: any BlockList, loginGuard: any LoginGuard, nextMessageID: Int64) {
+         blocks: any BlockList, loginGuard: any LoginGuard, inboxes: Inboxes, nextMessageID: Int64) {
         self.configuration = configuration
         self.store = store
         self.hasher = hasher
@@ -59,7 +59,7 @@ public final class ChatService: @unchecked Sendable {
         self.accounts = accounts
         self.blocks = blocks
         self.loginGuard = loginGuard
-        self.inbox = InboxRouter()
+        self.inbox = inboxes
         self.nextMessageID = nextMessageID
     }
 
@@ -137,6 +137,9 @@ public final class ChatService: @unchecked Sendable {
                 }
             }
             expirePrivateRequests(now: now)
+            for waiter in inbox.expire(now: now) { answerWaiter(waiter, with: []) }
+            flushCursors()
+            resumeReplays(overdueAt: now)
             loginGuard.sweep(now: now)
             if now - lastTokenSweep >= Self.tokenSweepInterval {
                 lastTokenSweep = now
@@ -148,6 +151,21 @@ public final class ChatService: @unchecked Sendable {
     }
 
     static let tokenSweepInterval: Int64 = 60_000
+
+    /// The server is stopping: cursor moves and the login history of everyone still online (they are online
+    /// until now) go to the store before it drains, and waiting REST readers get what they have (nothing), so
+    /// their responses go out before the gateway closes.
+    public func prepareToStop() {
+        serialized {
+            let now = clock.now()
+            var seen: [StoreWrite] = []
+            presence.forEachOnline { user, _ in seen.append(.recordLogout(user: user, at: now)) }
+            for case .recordLogout(let user, _) in seen { presence.setSeen(user, at: now) }
+            if !seen.isEmpty { store.perform(seen) { _ in } }
+            flushCursors()
+            for waiter in inbox.expire(everyone: true) { answerWaiter(waiter, with: []) }
+        }
+    }
 
     public func metricsSnapshot() -> HubMetrics {
         serialized {

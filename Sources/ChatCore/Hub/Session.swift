@@ -36,6 +36,11 @@ final class Session: @unchecked Sendable {
     /// Last valid command (SPEC.md §3: only valid commands count as activity).
     var lastActivity: Int64
     var peer: PeerCapability = .none
+    /// The client acknowledges what it receives (`ack`); without it, handing a message over counts as received.
+    var acks = false
+    /// Set when this login's replay could not be read: the inbox after this seq never reached the session, so
+    /// nothing it is handed or acks moves the cursor past it, and those messages come at the next login.
+    var cursorCeiling: Int64?
     /// Token handed out with `welcome`; revoked by `logout`.
     var tokenDigest: String?
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.

@@ -22,16 +22,21 @@ protocol PresenceDirectory: AnyObject {
     func setOnline(_ user: String, _ session: Session)
     /// `user` logged out (or timed out, or dropped) at `time`.
     func setOffline(_ user: String, at time: Int64)
+    /// Login history: `user` was online at `time` (written at login too, so a crash still leaves a trace).
+    func setSeen(_ user: String, at time: Int64)
 }
 
-/// The single-node presence directory. Login history covers logouts since server start only, as SPEC.md's
-/// whoelsesince asks of a server that keeps it in memory.
+/// The single-node presence directory. Who is online lives here only; login history starts from what the store
+/// kept (the hub writes every login and logout through to it), so whoelsesince reaches back across restarts.
 final class LocalPresence: PresenceDirectory {
     private var online: [String: Session] = [:]
     private var reserved: Set<String> = []
     private var lastSeen: [String: Int64] = [:]
 
-    init() {}
+    /// `lastSeen`: the login history kept in the store, so whoelsesince answers the same after a restart.
+    init(lastSeen: [String: Int64] = [:]) {
+        self.lastSeen = lastSeen
+    }
 
     func session(of user: String) -> Session? { online[user] }
 
@@ -54,6 +59,10 @@ final class LocalPresence: PresenceDirectory {
     func isReserved(_ user: String) -> Bool { reserved.contains(user) }
 
     func setOnline(_ user: String, _ session: Session) { online[user] = session }
+
+    func setSeen(_ user: String, at time: Int64) {
+        lastSeen[user] = time
+    }
 
     func setOffline(_ user: String, at time: Int64) {
         online[user] = nil

@@ -17,8 +17,10 @@ public enum LoginCredential: Sendable, Equatable {
 /// One request of PROTOCOL.md, decoded and type-checked.
 public enum ClientRequest: Sendable, Equatable {
     case lookup(user: String)
-    case login(user: String, credential: LoginCredential, peer: PeerCapability)
-    case register(user: String, password: String, peer: PeerCapability)
+    /// `acks`: the client acknowledges what it received (`ack`), so its inbox is replayed from its acked cursor
+    /// at every login; without it a message counts as received once handed to the connection.
+    case login(user: String, credential: LoginCredential, peer: PeerCapability, acks: Bool = false)
+    case register(user: String, password: String, peer: PeerCapability, acks: Bool = false)
     case message(to: String, text: String)
     case broadcast(text: String)
     case whoelse
@@ -30,6 +32,11 @@ public enum ClientRequest: Sendable, Equatable {
     case activity
     case history(with: String?, before: Int64?, limit: Int)
     case signal(to: String, data: JSONValue)
+    /// Everything in the caller's inbox up to and including `seq` has been received.
+    case ack(seq: Int64)
+    /// REST only (`GET /api/inbox`): the caller's inbox after `after` (nil: the acked cursor), at most `limit`,
+    /// waiting up to `wait` seconds for something to arrive. The JSON decoder never produces it.
+    case inbox(after: Int64?, limit: Int, wait: Int)
     case logout
 
     /// Requests allowed before login (PROTOCOL.md): everything else gets `not_logged_in`.
@@ -57,6 +64,8 @@ public enum ClientRequest: Sendable, Equatable {
         case .activity: return "activity"
         case .history: return "history"
         case .signal: return "signal"
+        case .ack: return "ack"
+        case .inbox: return "inbox"
         case .logout: return "logout"
         }
     }

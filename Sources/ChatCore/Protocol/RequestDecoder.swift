@@ -53,10 +53,10 @@ public enum RequestDecoder {
             } else {
                 credential = .password(try string("password", in: value))
             }
-            return .login(user: user, credential: credential, peer: try peer(in: value))
+            return .login(user: user, credential: credential, peer: try peer(in: value), acks: try acks(in: value))
         case "register":
             return .register(user: try string("user", in: value), password: try string("password", in: value),
-                             peer: try peer(in: value))
+                             peer: try peer(in: value), acks: try acks(in: value))
         case "message":
             return .message(to: try string("to", in: value), text: try string("text", in: value))
         case "broadcast":
@@ -86,6 +86,11 @@ public enum RequestDecoder {
                 throw ChatError(.badRequest, "data must be an object")
             }
             return .signal(to: try string("to", in: value), data: data)
+        case "ack":
+            guard let seq = value["seq"]?.integerValue, seq >= 0 else {
+                throw ChatError(.badRequest, "seq must be a non-negative integer")
+            }
+            return .ack(seq: seq)
         case "logout":
             return .logout
         default:
@@ -107,6 +112,13 @@ public enum RequestDecoder {
         }
         if value["webrtc"]?.boolValue == true { return .webRTC }
         return .none
+    }
+
+    /// `"acks": true` asks for acknowledged delivery; absent, null or false is version 1's behaviour.
+    private static func acks(in value: JSONValue) throws(ChatError) -> Bool {
+        guard let flag = value["acks"], flag != .null else { return false }
+        guard let on = flag.boolValue else { throw ChatError(.badRequest, "acks must be a boolean") }
+        return on
     }
 
     private static func history(in value: JSONValue) throws(ChatError) -> ClientRequest {

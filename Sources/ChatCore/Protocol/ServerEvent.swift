@@ -18,6 +18,8 @@ public enum ServerEvent: Sendable, Equatable {
     case ok(re: RequestID?, OK)
     case users(re: RequestID?, [String])
     case history(re: RequestID?, messages: [StoredMessage], next: Int64?)
+    /// A page of the caller's inbox (REST): oldest first; `last` is the inbox's newest seq.
+    case inbox(re: RequestID?, messages: [StoredMessage], last: Int64)
     case welcome(re: RequestID?, user: String, token: String, created: Bool)
     case error(re: RequestID?, ChatError)
     case message(StoredMessage, offline: Bool)
@@ -52,6 +54,11 @@ public enum ServerEvent: Sendable, Equatable {
             if let re { w.field("re", re) }
             w.field("messages", raw: Self.encodeMessages(messages))
             if let next { w.field("next", next) } else { w.fieldNull("next") }
+        case .inbox(let re, let messages, let last):
+            w.field("type", "inbox")
+            if let re { w.field("re", re) }
+            w.field("messages", raw: Self.encodeMessages(messages, withSeq: true))
+            w.field("last", last)
         case .welcome(let re, let user, let token, let created):
             w.field("type", "welcome")
             if let re { w.field("re", re) }
@@ -68,6 +75,7 @@ public enum ServerEvent: Sendable, Equatable {
         case .message(let m, let offline):
             w.field("type", "message")
             w.field("id", m.id)
+            w.field("seq", m.seq)
             w.field("from", m.from)
             w.field("text", m.text)
             w.field("at", m.at)
@@ -111,15 +119,18 @@ public enum ServerEvent: Sendable, Equatable {
         return w.finish()
     }
 
-    /// A JSON array of stored messages, as `history` replies and the REST API return them.
-    public static func encodeMessages(_ messages: [StoredMessage]) -> [UInt8] {
+    /// A JSON array of stored messages, as `history` replies and the REST API return them. History lists both
+    /// directions, so it carries `to` and no seq (a seq is a place in one recipient's inbox); an inbox page
+    /// carries each message's seq instead.
+    public static func encodeMessages(_ messages: [StoredMessage], withSeq: Bool = false) -> [UInt8] {
         var out: [UInt8] = [UInt8(ascii: "[")]
         for (i, m) in messages.enumerated() {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             var w = JSONWriter()
             w.field("id", m.id)
+            if withSeq { w.field("seq", m.seq) }
             w.field("from", m.from)
-            w.field("to", m.to)
+            if !withSeq { w.field("to", m.to) }
             w.field("text", m.text)
             w.field("at", m.at)
             out.append(contentsOf: w.finish())

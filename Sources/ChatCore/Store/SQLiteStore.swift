@@ -11,7 +11,7 @@ import ParleySupport
 /// is one fsync of the WAL for the whole batch — and then calls the completions in submission order. Under
 /// load, many messages share one fsync; when idle, a lone message is committed at once.
 ///
-/// Threading: `perform`/`pendingMessages`/`history`/`close` may be called from any thread and never block on
+/// Threading: `perform`/`append`/`inbox`/`history`/`close` may be called from any thread and never block on
 /// disk. Completions run on the writer thread, so they must not block for long (they delay every later commit).
 /// The writer thread keeps the store alive until `close()`, which the owner calls at shutdown.
 public final class SQLiteStore: ChatStore, @unchecked Sendable {
@@ -22,6 +22,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     static let maxBatchJobs = 4096
     /// The writer connection's page cache, KiB.
     static let writerCacheKiB = 32_768
+    /// The unindexed tail of the log is indexed in one sorted batch once it holds this many messages (StoreSchema
+    /// explains why): large enough that each user's entries of a batch share a page, small enough that the tail
+    /// held in memory and the batch's own transaction stay small.
+    public static let defaultIndexBatch = 16_384
 
     private let pool: DatabasePool
     private let logger: Logger
@@ -33,11 +37,15 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     private var commits = 0
     /// Set once in `init`; the thread itself never reads it.
     private var writer: JoinableThread?
+    /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
+    private let ledger: LogLedger
+    private let indexBatch: Int
 
     /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
     /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
     ///   `ThreadStartError` when the writer thread cannot start.
-    public init(directory: URL, logger: Logger) throws {
+    /// `indexBatch`: how many messages the unindexed tail holds before it is indexed (tests make it small).
+    public init(directory: URL, logger: Logger, indexBatch: Int = SQLiteStore.defaultIndexBatch) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(Self.fileName).path
         var configuration = Configuration()
@@ -49,15 +57,16 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         configuration.busyMode = .timeout(2)
         pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
+        self.indexBatch = max(1, indexBatch)
         try StoreSchema.migrator.migrate(pool)
         // RELIABILITY.md §0.5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
         // runs, so FULL must be set here, after opening, and checked. With NORMAL an acknowledged message can
         // vanish on power loss; with FULL every commit waits for the WAL's fsync.
         let level = try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
-            // The writer's page cache (SQLite's default is 2 MiB): message inserts touch the newest page of each
-            // sender's and recipient's index ranges, a few thousand pages with a few thousand active users; when
-            // they do not fit, every insert re-reads evicted pages from the file. Filled only as pages are used.
+            // The writer's page cache (SQLite's default is 2 MiB): a batch of indexing touches the newest page of
+            // each user's and conversation's index ranges, a few thousand pages with a few thousand active users;
+            // when they do not fit, every entry re-reads evicted pages from the file. Filled only as pages are used.
             try db.execute(sql: "PRAGMA cache_size = -\(Self.writerCacheKiB)")
             return try StoreSchema.synchronousLevel(db)
         }
@@ -65,6 +74,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
             try? pool.close()
             throw StoreError.notDurable(synchronous: level)
         }
+        ledger = try pool.read(StoreSQL.loadLedger)
         writer = try JoinableThread(name: "parley-store") { [self] in runWriter() }
         logger.info("store opened", metadata: ["file": "\(path)"])
     }
@@ -85,7 +95,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
 
     public func loadSnapshot() throws -> StoreSnapshot {
         guard !state.withLock({ isClosing }) else { throw StoreError.closed }
-        return try pool.read(StoreSchema.snapshot)
+        return try pool.read(StoreSQL.snapshot)
     }
 
     public func perform(_ writes: [StoreWrite], meta: [String: String],
@@ -93,8 +103,12 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.write(writes, meta: meta, done: done))
     }
 
-    public func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
-        enqueue(.pending(user: user, done: done))
+    public func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void) {
+        enqueue(.append(message, done: done))
+    }
+
+    public func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        enqueue(.inbox(query, done: done))
     }
 
     public func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
@@ -119,13 +133,16 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
 
     public func metaValue(_ key: String) throws -> String? {
         guard !state.withLock({ isClosing }) else { throw StoreError.closed }
-        return try pool.read { try StoreSchema.meta(key, $0) }
+        return try pool.read { try StoreSQL.meta(key, $0) }
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL), read through the same queue GRDB writes on.
     func writerSynchronousLevel() throws -> Int {
         try pool.writeWithoutTransaction(StoreSchema.synchronousLevel)
     }
+
+    /// Messages in the log not yet in the index tables.
+    var unindexedCount: Int { pool.writeWithoutTransaction { _ in ledger.tailCount } }
 
     /// The database's journal mode ("wal").
     func journalMode() throws -> String {
@@ -178,7 +195,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// Writes run bare first: a savepoint per call costs two more statements per message, which is most of a
     /// message's insert. Writes do not fail in normal operation (the hub checks first), so when one does, the
     /// whole transaction is rolled back and the batch runs again with a savepoint per call, where the failing
-    /// call is refused alone and everybody else's writes still commit.
+    /// call is refused alone and everybody else's writes still commit. An append needs neither: it is checked
+    /// before its one statement, and a failing statement undoes only itself.
+    ///
+    /// The ledger's changes are taken back with the transaction, so memory never runs ahead of the database.
     private func runBatch(_ batch: [StoreJob]) {
         let completions: [() -> Void]
         do {
@@ -186,20 +206,35 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 do {
                     completions = try pool.write { db in try run(batch, db, isolatingWrites: false) }
                 } catch is BareWriteFailed {
+                    ledger.rollBack(to: 0)
                     completions = try pool.write { db in try run(batch, db, isolatingWrites: true) }
                 }
                 state.withLock { commits += 1 }
             } else {
                 completions = try pool.writeWithoutTransaction { db in try run(batch, db, isolatingWrites: true) }
             }
+            ledger.commit()
         } catch {
             // The commit (or the transaction around it) failed: nothing in the batch is durable, so nothing in
             // it may be acknowledged. The store stays usable for the next batch.
+            ledger.rollBack(to: 0)
             logger.error("store batch failed", metadata: ["error": "\(error)", "calls": "\(batch.count)"])
             for job in batch { job.fail(error) }
             return
         }
         for complete in completions { complete() }
+        if ledger.tailCount >= indexBatch { indexTail() }
+    }
+
+    /// Indexes the unindexed tail in its own transaction, between batches. If it fails, the tail stays in
+    /// memory and the next batch tries again; nothing is lost, reads still see it.
+    private func indexTail() {
+        do {
+            let upTo = try pool.write { db in try StoreSQL.indexLog(after: ledger.indexedUpTo, db) }
+            ledger.indexed(upTo: upTo)
+        } catch {
+            logger.error("indexing the log failed", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Runs each job; returns the completions to call once the transaction is committed. Without
@@ -211,29 +246,39 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
             switch job {
             case .write(let writes, let meta, let done) where !isolatingWrites:
                 do {
-                    try Self.apply(writes, meta, db)
+                    try apply(writes, meta, db)
                 } catch {
                     throw BareWriteFailed()
                 }
                 completions.append { done(.success(())) }
             case .write(let writes, let meta, let done):
+                let mark = ledger.mark
                 do {
-                    // A savepoint per call: one caller's bad write (say, a duplicate id) rolls back only that
+                    // A savepoint per call: one caller's bad write (say, a duplicate name) rolls back only that
                     // caller's writes instead of failing everybody's messages in the same batch.
                     try db.inSavepoint {
-                        try Self.apply(writes, meta, db)
+                        try apply(writes, meta, db)
                         return .commit
                     }
                     completions.append { done(.success(())) }
                 } catch {
+                    ledger.rollBack(to: mark)
                     logger.error("store write failed", metadata: ["error": "\(error)"])
                     completions.append { done(.failure(error)) }
                 }
-            case .pending(let user, let done):
-                let result = Result { try StoreSchema.pendingMessages(for: user, db) }
+            case .append(let message, let done):
+                do {
+                    let stored = try StoreSQL.append(message, ledger, db)
+                    completions.append { done(.success(stored)) }
+                } catch {
+                    logger.error("message append failed", metadata: ["error": "\(error)"])
+                    completions.append { done(.failure(error)) }
+                }
+            case .inbox(let query, let done):
+                let result = Result { try StoreSQL.inbox(query, ledger, db) }
                 completions.append { done(result) }
             case .history(let query, let done):
-                let result = Result { try StoreSchema.history(query, db) }
+                let result = Result { try StoreSQL.history(query, ledger, db) }
                 completions.append { done(result) }
             }
         }
@@ -241,9 +286,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     }
 
     /// One call's writes and metadata, in order: the same with or without a savepoint around them.
-    private static func apply(_ writes: [StoreWrite], _ meta: [String: String], _ db: Database) throws {
-        for write in writes { try StoreSchema.apply(write, db) }
-        for (key, value) in meta { try StoreSchema.setMeta(key, value, db) }
+    private func apply(_ writes: [StoreWrite], _ meta: [String: String], _ db: Database) throws {
+        for write in writes { try StoreSQL.apply(write, ledger, db) }
+        for (key, value) in meta { try StoreSQL.setMeta(key, value, db) }
     }
 }
 

@@ -1,10 +1,29 @@
 import GRDB
 
-/// The SQLite schema (as GRDB migrations) and every statement `SQLiteStore` runs. Only this file knows table
-/// and column names.
+/// The SQLite schema, as GRDB migrations. `StoreSQL` holds every statement `SQLiteStore` runs; only these two
+/// files know table and column names.
 ///
 /// Names are compared byte for byte (SQLite's default BINARY collation), matching the case-sensitive names of
 /// SPEC.md §1 and Swift's `==` for the ASCII-only names `AccountRules` allows.
+///
+/// Version 3 (inboxes) makes the write path append-shaped. Up to v2 every message inserted an entry into three
+/// secondary indexes (by recipient, by sender, by pair), each at a random place: each commit dirtied about one
+/// page per message per index, and the WAL carried 0.7–2 pages (one `pwrite` each) per message.
+///
+/// - `log` holds each message once, in rowid (= message id) order, with integer user ids and a `stream` (the
+///   conversation: for a direct pair `(low id << 32) | high id`; a group room will be a stream of its own that
+///   many inboxes follow). `seq` is the message's place in the recipient's inbox. A message is ONE insert at
+///   the end of one B-tree: about 40 messages share a page.
+/// - The inbox heads (each user's last seq) are not stored per message: the writer loads them once at open (one
+///   index seek per user plus the unindexed tail) and keeps them in memory, so giving out a seq costs no search.
+/// - The lookups history and the inbox need (`inbox_index` by recipient and seq, `history_index` by user and id
+///   for both sender and recipient, `stream_index` by conversation and id) are built in sorted batches: once the
+///   unindexed tail of the log reaches a threshold, one transaction indexes all of it with `INSERT … SELECT …
+///   ORDER BY`, so each user's new entries land together at the end of that user's range (a page per user per
+///   batch instead of a page per message). `log_indexed.upto` is the last id indexed; the writer keeps the tail
+///   after it indexed in memory (per user, rebuilt from the log at open), so reads see what is not indexed yet.
+/// - Cursors (`cursors`: the highest acknowledged seq per user and stream; stream 0 is the direct inbox) and
+///   login history (`logins`) are small upserts in the same group commits.
 enum StoreSchema {
     /// Migrations are append-only: a shipped one is never edited, a change is a new one.
     static var migrator: DatabaseMigrator {
@@ -62,110 +81,63 @@ enum StoreSchema {
                 CREATE INDEX messages_pending ON messages(recipient, id) WHERE pending = 1;
                 """)
         }
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: v3)
+            try StoreSQL.indexLog(after: 0, db)
+        }
         return migrator
     }
 
-    // MARK: - Writes
 
-    /// Applies one write. Constraint failures surface as GRDB's `DatabaseError` or `StoreError.constraint`.
-    static func apply(_ write: StoreWrite, _ db: Database) throws {
-        switch write {
-        case .createAccount(let account):
-            try db.execute(sql: "INSERT INTO accounts (name, password_hash, created_at) VALUES (?, ?, ?)",
-                           arguments: [account.name, account.passwordHash, account.createdAt])
-        case .setPasswordHash(let user, let hash):
-            try db.execute(sql: "UPDATE accounts SET password_hash = ? WHERE name = ?", arguments: [hash, user])
-            if db.changesCount == 0 { throw StoreError.constraint("no account named \(user)") }
-        case .insertMessage(let m, let pending):
-            // Cached: preparing this statement (five indexes, two foreign keys) costs more than running it.
-            try db.cachedStatement(sql: "INSERT INTO messages (id, sender, recipient, body, sent_at, pending) VALUES (?, ?, ?, ?, ?, ?)")
-                .execute(arguments: [m.id, m.from, m.to, m.text, m.at, pending ? 1 : 0])
-        case .markDelivered(let ids):
-            // One statement per id keeps the SQL cached and the parameter count bounded for any list length.
-            let statement = try db.cachedStatement(sql: "UPDATE messages SET pending = 0 WHERE id = ? AND pending = 1")
-            for id in ids { try statement.execute(arguments: [id]) }
-        case .markPending(let id):
-            try db.cachedStatement(sql: "UPDATE messages SET pending = 1 WHERE id = ?").execute(arguments: [id])
-        case .setBlock(let blocker, let blocked, let isBlocked):
-            if isBlocked {
-                try db.execute(sql: "INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?, ?)", arguments: [blocker, blocked])
-            } else {
-                try db.execute(sql: "DELETE FROM blocks WHERE blocker = ? AND blocked = ?", arguments: [blocker, blocked])
-            }
-        case .insertToken(let token):
-            try db.cachedStatement(sql: "INSERT INTO tokens (digest, user, expires_at) VALUES (?, ?, ?)")
-                .execute(arguments: [token.digest, token.user, token.expiresAt])
-        case .deleteToken(let digest):
-            try db.cachedStatement(sql: "DELETE FROM tokens WHERE digest = ?").execute(arguments: [digest])
-        case .deleteExpiredTokens(let now):
-            try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [now])
-        }
-    }
+    /// v2 → v3: integer account ids, the log, cursors and login history. Blocks and tokens keep their names
+    /// (their foreign keys now point at the rebuilt `accounts`, whose names stay unique). Seqs are given per
+    /// recipient in id order, and each cursor stands just before the first message that was pending (or at the
+    /// last seq when none was), so exactly the v2 offline queue is still to be delivered.
+    private static let v3 = """
+        CREATE TABLE accounts_v3 (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        INSERT INTO accounts_v3 (name, password_hash, created_at)
+            SELECT name, password_hash, created_at FROM accounts ORDER BY created_at, name;
 
-    static func setMeta(_ key: String, _ value: String, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                       arguments: [key, value])
-    }
+        CREATE TABLE log (
+            id INTEGER PRIMARY KEY,
+            stream INTEGER NOT NULL,
+            sender INTEGER NOT NULL,
+            recipient INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            sent_at INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        INSERT INTO log (id, stream, sender, recipient, seq, sent_at, body)
+            SELECT m.id, (min(s.id, r.id) << 32) | max(s.id, r.id), s.id, r.id,
+                   row_number() OVER (PARTITION BY r.id ORDER BY m.id), m.sent_at, m.body
+            FROM messages m JOIN accounts_v3 s ON s.name = m.sender JOIN accounts_v3 r ON r.name = m.recipient
+            ORDER BY m.id;
 
-    // MARK: - Reads
+        CREATE TABLE inbox_index (
+            user INTEGER NOT NULL, seq INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE history_index (user INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user, id)) WITHOUT ROWID;
+        CREATE TABLE stream_index (stream INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (stream, id)) WITHOUT ROWID;
+        CREATE TABLE log_indexed (only INTEGER PRIMARY KEY CHECK (only = 1), upto INTEGER NOT NULL);
+        INSERT INTO log_indexed (only, upto) VALUES (1, 0);
 
-    static func meta(_ key: String, _ db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
-    }
+        CREATE TABLE cursors (
+            user INTEGER NOT NULL, stream INTEGER NOT NULL, acked INTEGER NOT NULL, PRIMARY KEY (user, stream)
+        ) WITHOUT ROWID;
+        INSERT INTO cursors (user, stream, acked)
+            SELECT l.recipient, 0, coalesce(min(CASE WHEN m.pending = 1 THEN l.seq END) - 1, max(l.seq))
+            FROM log l JOIN messages m ON m.id = l.id GROUP BY l.recipient;
+        CREATE TABLE logins (user INTEGER PRIMARY KEY, last_seen INTEGER NOT NULL);
 
-    static func snapshot(_ db: Database) throws -> StoreSnapshot {
-        let accounts = try Row.fetchAll(db, sql: "SELECT name, password_hash, created_at FROM accounts ORDER BY name").map {
-            AccountRecord(name: $0[0], passwordHash: $0[1], createdAt: $0[2])
-        }
-        var blocks: [String: Set<String>] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT blocker, blocked FROM blocks") {
-            blocks[row[0] as String, default: []].insert(row[1])
-        }
-        let tokens = try Row.fetchAll(db, sql: "SELECT digest, user, expires_at FROM tokens ORDER BY expires_at").map {
-            TokenRecord(digest: $0[0], user: $0[1], expiresAt: $0[2])
-        }
-        let lastID = try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM messages") ?? 0
-        return StoreSnapshot(accounts: accounts, blocks: blocks, tokens: tokens, lastMessageID: lastID)
-    }
-
-    static func pendingMessages(for user: String, _ db: Database) throws -> [StoredMessage] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT \(columns) FROM messages WHERE recipient = ? AND pending = 1 ORDER BY id"),
-                         arguments: [user]).map {
-            StoredMessage(id: $0[0], from: $0[1], to: $0[2], text: $0[3], at: $0[4])
-        }
-    }
-
-    /// Newest first. Each direction is its own index range, limited on its own, and the union is cut to the
-    /// limit again: the page never needs more than 2 × limit rows, however long the history is.
-    static func history(_ query: HistoryQuery, _ db: Database) throws -> [StoredMessage] {
-        let limit = query.effectiveLimit
-        guard limit > 0 else { return [] }
-        let before = query.before ?? Int64.max
-        let sent: String
-        let received: String
-        let arguments: StatementArguments
-        if let other = query.with {
-            sent = "SELECT \(columns) FROM messages WHERE sender = ?1 AND recipient = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4"
-            received = "SELECT \(columns) FROM messages WHERE sender = ?2 AND recipient = ?1 AND id < ?3 ORDER BY id DESC LIMIT ?4"
-            arguments = [query.owner, other, before, limit]
-        } else {
-            sent = "SELECT \(columns) FROM messages WHERE sender = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-            received = "SELECT \(columns) FROM messages WHERE recipient = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
-            arguments = [query.owner, before, limit]
-        }
-        // UNION (not UNION ALL) so a row matching both halves is listed once.
-        let limitParameter = query.with == nil ? "?3" : "?4"
-        let sql = "SELECT * FROM (\(sent)) UNION SELECT * FROM (\(received)) ORDER BY id DESC LIMIT \(limitParameter)"
-        return try fetchMessages(db, sql: sql, arguments: arguments)
-    }
-
-    private static let columns = "id, sender, recipient, body, sent_at"
-
-    private static func fetchMessages(_ db: Database, sql: String, arguments: StatementArguments) throws -> [StoredMessage] {
-        try Row.fetchAll(db, sql: sql, arguments: arguments).map {
-            StoredMessage(id: $0[0], from: $0[1], to: $0[2], text: $0[3], at: $0[4])
-        }
-    }
+        DROP TABLE messages;
+        DROP TABLE accounts;
+        ALTER TABLE accounts_v3 RENAME TO accounts;
+        """
 
     /// The writer's durability level: 2 is FULL (an fsync of the WAL at every commit), 1 NORMAL.
     static func synchronousLevel(_ db: Database) throws -> Int {

@@ -5,22 +5,38 @@
 /// a list of writes. The store's job is to make them durable in order and to say when they are, so the hub can
 /// acknowledge only what is on disk (DESIGN.md principle 3).
 
-/// One direct message, as stored for history and for the recipient's offline queue.
+/// One direct message, as stored for history and for the recipient's inbox.
 public struct StoredMessage: Sendable, Equatable, Codable {
     /// Chosen by the hub (`StoreSnapshot.lastMessageID` + 1, + 2, …), unique, increasing in send order.
     public var id: Int64
+    /// The message's place in the recipient's inbox (1, 2, 3, … per recipient, gap-free). 0 in a message handed
+    /// to `append` (the store assigns it), above 0 in everything a store returns.
+    public var seq: Int64
     public var from: String
     public var to: String
     public var text: String
     /// Milliseconds since the Unix epoch.
     public var at: Int64
 
-    public init(id: Int64, from: String, to: String, text: String, at: Int64) {
+    public init(id: Int64, seq: Int64 = 0, from: String, to: String, text: String, at: Int64) {
         self.id = id
+        self.seq = seq
         self.from = from
         self.to = to
         self.text = text
         self.at = at
+    }
+}
+
+/// Where one user's inbox stands: the last seq given out and the highest seq the user acknowledged. The
+/// messages with `acked < seq <= last` are the ones still to be delivered (the offline queue).
+public struct InboxHead: Sendable, Equatable {
+    public var last: Int64
+    public var acked: Int64
+
+    public init(last: Int64, acked: Int64) {
+        self.last = last
+        self.acked = acked
     }
 }
 
@@ -62,12 +78,19 @@ public struct StoreSnapshot: Sendable {
     public var tokens: [TokenRecord]
     /// The highest stored message id, 0 for an empty store.
     public var lastMessageID: Int64
+    /// Every user with a non-empty inbox or a cursor; everyone else stands at 0/0.
+    public var inboxes: [String: InboxHead]
+    /// Login history: user → when they were last online (their last logout), milliseconds.
+    public var lastSeen: [String: Int64]
 
-    public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64) {
+    public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64,
+                inboxes: [String: InboxHead] = [:], lastSeen: [String: Int64] = [:]) {
         self.accounts = accounts
         self.blocks = blocks
         self.tokens = tokens
         self.lastMessageID = lastMessageID
+        self.inboxes = inboxes
+        self.lastSeen = lastSeen
     }
 }
 
@@ -77,12 +100,12 @@ public enum StoreWrite: Sendable, Equatable {
     case createAccount(AccountRecord)
     /// Fails if there is no such account.
     case setPasswordHash(user: String, hash: String)
-    /// `pending`: the message is in the recipient's offline queue. Fails if the id exists.
-    case insertMessage(StoredMessage, pending: Bool)
-    /// The messages leave the offline queue and stay in history. Unknown ids are ignored.
-    case markDelivered([Int64])
-    /// The message goes back to the offline queue (delivery to an online client failed).
-    case markPending(Int64)
+    /// The user's acknowledged cursor becomes max(current, seq). Fails if there is no such account or `seq` is
+    /// beyond the last seq of the user's inbox (the hub checks first).
+    case advanceCursor(user: String, to: Int64)
+    /// Login history for whoelsesince: the time the user was last online. Only the latest per user is kept.
+    /// Fails if there is no such account.
+    case recordLogout(user: String, at: Int64)
     /// Idempotent: blocking twice or unblocking someone not blocked is not an error here.
     case setBlock(blocker: String, blocked: String, isBlocked: Bool)
     /// Fails if the digest exists.
@@ -116,10 +139,30 @@ public struct HistoryQuery: Sendable, Equatable {
     public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
 }
 
+/// One user's inbox after a seq, oldest first: the messages with `seq > after`, at most `limit`.
+public struct InboxQuery: Sendable, Equatable {
+    /// The largest page a store returns, whatever `limit` asks for.
+    public static let maxLimit = 10_000
+
+    public var user: String
+    public var after: Int64
+    /// At most this many (clamped to `maxLimit`; 0 or less gives an empty page).
+    public var limit: Int
+
+    public init(user: String, after: Int64, limit: Int) {
+        self.user = user
+        self.after = after
+        self.limit = limit
+    }
+
+    /// `limit` within 0…maxLimit.
+    public var effectiveLimit: Int { max(0, min(limit, Self.maxLimit)) }
+}
+
 /// Persistence as the hub sees it, plus a small key/value table for bookkeeping (the credentials import keeps
 /// the digest of the file it last imported there, so any store can serve it).
 ///
-/// Ordering contract: `perform`, `pendingMessages` and `history` go through one serial queue. Each sees every
+/// Ordering contract: `perform`, `append`, `inbox` and `history` go through one serial queue. Each sees every
 /// write submitted before it, and completions run in submission order. Completions are never called on the
 /// caller's thread (a test double may choose to, when its test asks), so a caller may hold its own lock while
 /// submitting.
@@ -133,9 +176,14 @@ public protocol ChatStore: AnyObject, Sendable {
     /// One call's writes are all-or-nothing: if one fails, that call's `done` gets the error and the other calls
     /// in the batch still commit; if the commit itself fails, every call in the batch gets the error.
     func perform(_ writes: [StoreWrite], meta: [String: String], done: @escaping @Sendable (Result<Void, any Error>) -> Void)
-    /// The recipient's offline queue, oldest first. Runs on the same serial writer queue, ordered with perform():
-    /// it sees every write submitted before it, and its `done` runs after the `done`s of those writes.
-    func pendingMessages(for user: String, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    /// Appends a direct message to the log and to the recipient's inbox with seq = the recipient's last seq + 1,
+    /// in the same group commit as everything else queued; `done` (once the commit is durable) gets the message
+    /// with its seq. Fails (constraint) if the id exists or the sender or recipient is unknown. Per recipient,
+    /// seqs are gap-free: a failed append consumes no seq.
+    func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void)
+    /// The user's inbox after `query.after`, oldest first. Same ordering rule: it sees every write submitted
+    /// before it, and its `done` runs after the `done`s of those writes.
+    func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// Direct messages between owner and `with` (or owner and anyone), newest first, id < before, at most limit. Same ordering rule.
     func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
@@ -155,7 +203,8 @@ extension ChatStore {
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `close()` was called; nothing more is accepted.
     case closed
-    /// A write broke a rule: duplicate account, message id or token, or an update of a missing account.
+    /// A write broke a rule: duplicate account, message id or token, a missing account, or a cursor beyond the
+    /// inbox.
     case constraint(String)
     /// After migrating, the writer's `PRAGMA synchronous` did not read back FULL (2).
     case notDurable(synchronous: Int)
@@ -173,19 +222,24 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 public enum StoreJob: Sendable {
     /// `meta` rides in the same savepoint as `writes` (credentials import: accounts and file digest together).
     case write([StoreWrite], meta: [String: String], done: @Sendable (Result<Void, any Error>) -> Void)
-    case pending(user: String, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    case append(StoredMessage, done: @Sendable (Result<StoredMessage, any Error>) -> Void)
+    case inbox(InboxQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
 
+    /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
-        if case .write = self { return true }
-        return false
+        switch self {
+        case .write, .append: true
+        case .inbox, .history: false
+        }
     }
 
     /// Reports `error` to the job's completion.
     public func fail(_ error: any Error) {
         switch self {
         case .write(_, _, let done): done(.failure(error))
-        case .pending(_, let done): done(.failure(error))
+        case .append(_, let done): done(.failure(error))
+        case .inbox(_, let done): done(.failure(error))
         case .history(_, let done): done(.failure(error))
         }
     }

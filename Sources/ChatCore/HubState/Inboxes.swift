@@ -1,0 +1,178 @@
+/// Every user's inbox as the hub sees it: where it stands (the newest seq and the acked cursor), the logins that
+/// are replaying it, and the REST readers waiting on it. It only decides; the hub delivers and writes.
+///
+/// An inbox is the user's direct messages in seq order (1, 2, 3, … gap-free, assigned by the store at commit).
+/// The cursor is the highest seq the user has received: acknowledged by a client that acks, or handed to the
+/// connection of one that does not. "Offline messages" are simply the inbox after the cursor, so a connection
+/// that drops with messages still queued loses nothing an acking client has not confirmed.
+///
+/// Cursor moves are coalesced: the hub takes them (`takeCursorWrites`) at most every few hundred milliseconds
+/// and at shutdown, so a flood of acks costs one small write per user per flush. A crash loses at most that
+/// window of cursor moves, which only means those messages come again (clients drop a seq they have shown).
+///
+/// A room would be one more stream that many members follow, each with a cursor of their own; the shapes here
+/// (head, cursor, replay after the cursor) are the same.
+final class Inboxes {
+    /// A login reading the inbox after its cursor, page by page. Messages committed meanwhile are held back and
+    /// handed over after the last page, so the session sees its inbox in seq order.
+    struct Replay {
+        let session: Session
+        /// The highest seq handed to the session so far (by the replay or, afterwards, live).
+        var delivered: Int64
+        var late: [StoredMessage] = []
+        /// A client with acks gets the next page once it has acknowledged this seq (the end of the page before),
+        /// so a long inbox flows at the pace the client reads it instead of piling up in its output queue.
+        /// `since`: when the wait began, so a client that never acks is not stalled forever.
+        var awaitingAck: (seq: Int64, since: Int64)?
+    }
+
+    /// A REST reader waiting for its inbox to grow past `after`.
+    struct Waiter {
+        let session: Session
+        let after: Int64
+        let limit: Int
+        let deadline: Int64
+        let re: RequestID?
+    }
+
+    private var heads: [String: InboxHead]
+    private var unsavedCursors: [String: Int64] = [:]
+    private var replays: [String: Replay] = [:]
+    private var waiters: [String: [Waiter]] = [:]
+
+    init(_ heads: [String: InboxHead]) {
+        self.heads = heads
+    }
+
+    func head(of user: String) -> InboxHead {
+        heads[user] ?? InboxHead(last: 0, acked: 0)
+    }
+
+    // MARK: Messages and cursors
+
+    /// `message` was committed with its seq.
+    func committed(_ message: StoredMessage) {
+        heads[message.to, default: InboxHead(last: 0, acked: 0)].last = max(head(of: message.to).last, message.seq)
+    }
+
+    enum AckOutcome: Equatable {
+        case advanced
+        case unchanged
+        /// The seq is past the newest message of the inbox.
+        case beyondInbox(last: Int64)
+    }
+
+    /// `user` has received everything up to `seq`. With a `ceiling` the cursor moves no further than it, whatever
+    /// `seq` says: the session acking has not been sent the inbox beyond it (its replay could not be read).
+    func acknowledge(_ user: String, upTo seq: Int64, ceiling: Int64? = nil) -> AckOutcome {
+        var head = head(of: user)
+        guard seq <= head.last else { return .beyondInbox(last: head.last) }
+        let seq = min(seq, ceiling ?? seq)
+        guard seq > head.acked else { return .unchanged }
+        head.acked = seq
+        heads[user] = head
+        unsavedCursors[user] = seq
+        return .advanced
+    }
+
+    var hasUnsavedCursors: Bool { !unsavedCursors.isEmpty }
+
+    /// The cursor moves since the last call, as store writes.
+    func takeCursorWrites() -> [StoreWrite] {
+        defer { unsavedCursors.removeAll(keepingCapacity: true) }
+        return unsavedCursors.map { .advanceCursor(user: $0.key, to: $0.value) }
+    }
+
+    // MARK: Replays at login
+
+    /// `session`'s login for `user` reads the inbox after the cursor from now on.
+    func startReplay(of user: String, into session: Session) {
+        replays[user] = Replay(session: session, delivered: head(of: user).acked)
+    }
+
+    /// The replay for `user` into `session`, if that session started it.
+    func replay(of user: String, into session: Session) -> Replay? {
+        guard let replay = replays[user], replay.session === session else { return nil }
+        return replay
+    }
+
+    /// A page of the replay reached the session up to `seq`.
+    func replayed(_ user: String, upTo seq: Int64) {
+        if let delivered = replays[user]?.delivered, seq > delivered { replays[user]?.delivered = seq }
+    }
+
+    /// The replay into `session` reads on once `user` has acknowledged `seq`.
+    func awaitAck(_ user: String, upTo seq: Int64, since now: Int64) {
+        replays[user]?.awaitingAck = (seq, now)
+    }
+
+    /// Replays whose client has acknowledged the page they wait on, or has made them wait past `deadline`:
+    /// they read on from where they are (user, session, the last seq handed over).
+    func replaysToResume(olderThan deadline: Int64? = nil) -> [(user: String, session: Session, after: Int64)] {
+        var ready: [(String, Session, Int64)] = []
+        for (user, replay) in replays {
+            guard let waiting = replay.awaitingAck else { continue }
+            let acked = head(of: user).acked >= waiting.seq
+            let overdue = deadline.map { waiting.since <= $0 } ?? false
+            if acked || overdue {
+                replays[user]?.awaitingAck = nil
+                ready.append((user, replay.session, replay.delivered))
+            }
+        }
+        return ready
+    }
+
+    /// Holds a message committed while `user`'s replay runs; false when no replay runs for `user`.
+    func holdForReplay(_ message: StoredMessage) -> Bool {
+        guard replays[message.to] != nil else { return false }
+        replays[message.to]?.late.append(message)
+        return true
+    }
+
+    /// The replay is over: the held messages it has not handed over yet, in seq order.
+    func finishReplay(of user: String, into session: Session) -> [StoredMessage] {
+        guard let replay = replay(of: user, into: session) else { return [] }
+        replays[user] = nil
+        return replay.late.filter { $0.seq > replay.delivered }.sorted { $0.seq < $1.seq }
+    }
+
+    /// The login ended before its replay did.
+    func cancelReplay(of user: String, into session: Session) {
+        if replay(of: user, into: session) != nil { replays[user] = nil }
+    }
+
+    var replayCount: Int { replays.count }
+
+    // MARK: REST readers
+
+    func wait(_ user: String, _ waiter: Waiter) {
+        waiters[user, default: []].append(waiter)
+    }
+
+    /// The readers of `user` whose wait a message with `seq` ends (they are no longer waiting).
+    func wake(_ user: String, seq: Int64) -> [Waiter] {
+        guard let waiting = waiters[user] else { return [] }
+        let (woken, still) = (waiting.filter { seq > $0.after }, waiting.filter { seq <= $0.after })
+        waiters[user] = still.isEmpty ? nil : still
+        return woken
+    }
+
+    /// Readers whose wait ended without news: past their deadline, or (with `token`) holding a revoked token,
+    /// or (with `everyone`) all of them, at shutdown.
+    func expire(now: Int64? = nil, token: String? = nil, everyone: Bool = false) -> [Waiter] {
+        var ended: [Waiter] = []
+        for (user, waiting) in waiters {
+            let (gone, still) = (waiting.filter(isOver), waiting.filter { !isOver($0) })
+            ended += gone
+            waiters[user] = still.isEmpty ? nil : still
+        }
+        return ended
+
+        func isOver(_ waiter: Waiter) -> Bool {
+            everyone || now.map { waiter.deadline <= $0 } == true
+                || (token != nil && waiter.session.tokenDigest == token)
+        }
+    }
+
+    var waiterCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
+}

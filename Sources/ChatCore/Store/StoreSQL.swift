@@ -1,0 +1,214 @@
+import GRDB
+
+/// Every statement `SQLiteStore` runs on the version 3 schema (StoreSchema explains its shape). Writes and the
+/// writer's reads go through the writer's `LogLedger`, which maps names to ids and holds the unindexed tail.
+enum StoreSQL {
+    // MARK: - The hot path
+
+    /// One insert at the end of the log; the recipient's seq comes from memory. Checks the accounts first (the
+    /// log declares no foreign keys: they would cost two lookups per message), so a refused message changes
+    /// nothing; a duplicate id fails on the primary key, which undoes only that statement.
+    static func append(_ message: StoredMessage, _ ledger: LogLedger, _ db: Database) throws -> StoredMessage {
+        let sender = try ledger.requireID(of: message.from)
+        let recipient = try ledger.requireID(of: message.to)
+        var stored = message
+        stored.seq = ledger.last(of: recipient) + 1
+        try db.cachedStatement(sql: "INSERT INTO log (id, stream, sender, recipient, seq, sent_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [message.id, directStream(sender, recipient), sender, recipient, stored.seq, message.at, message.text])
+        ledger.appended(id: message.id, sender: sender, recipient: recipient, seq: stored.seq)
+        return stored
+    }
+
+    /// The conversation of a direct pair, the same both ways. Room streams will be numbered apart from these.
+    static func directStream(_ a: Int64, _ b: Int64) -> Int64 { (min(a, b) << 32) | max(a, b) }
+
+    // MARK: - Other writes
+
+    /// Applies one write. Constraint failures surface as GRDB's `DatabaseError` or `StoreError.constraint`.
+    static func apply(_ write: StoreWrite, _ ledger: LogLedger, _ db: Database) throws {
+        switch write {
+        case .createAccount(let account):
+            try db.execute(sql: "INSERT INTO accounts (name, password_hash, created_at) VALUES (?, ?, ?)",
+                           arguments: [account.name, account.passwordHash, account.createdAt])
+            ledger.addAccount(name: account.name, id: db.lastInsertedRowID)
+        case .setPasswordHash(let user, let hash):
+            try db.execute(sql: "UPDATE accounts SET password_hash = ? WHERE name = ?", arguments: [hash, user])
+            if db.changesCount == 0 { throw StoreError.constraint("no account named \(user)") }
+        case .advanceCursor(let user, let seq):
+            let id = try ledger.requireID(of: user)
+            let last = ledger.last(of: id)
+            guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond the inbox of \(user) (last \(last))") }
+            try db.cachedStatement(sql: """
+                INSERT INTO cursors (user, stream, acked) VALUES (?, 0, ?)
+                ON CONFLICT (user, stream) DO UPDATE SET acked = max(acked, excluded.acked)
+                """).execute(arguments: [id, seq])
+        case .recordLogout(let user, let at):
+            let id = try ledger.requireID(of: user)
+            try db.cachedStatement(sql: """
+                INSERT INTO logins (user, last_seen) VALUES (?, ?) ON CONFLICT (user) DO UPDATE SET last_seen = excluded.last_seen
+                """).execute(arguments: [id, at])
+        case .setBlock(let blocker, let blocked, let isBlocked):
+            if isBlocked {
+                try db.execute(sql: "INSERT OR IGNORE INTO blocks (blocker, blocked) VALUES (?, ?)", arguments: [blocker, blocked])
+            } else {
+                try db.execute(sql: "DELETE FROM blocks WHERE blocker = ? AND blocked = ?", arguments: [blocker, blocked])
+            }
+        case .insertToken(let token):
+            try db.cachedStatement(sql: "INSERT INTO tokens (digest, user, expires_at) VALUES (?, ?, ?)")
+                .execute(arguments: [token.digest, token.user, token.expiresAt])
+        case .deleteToken(let digest):
+            try db.cachedStatement(sql: "DELETE FROM tokens WHERE digest = ?").execute(arguments: [digest])
+        case .deleteExpiredTokens(let now):
+            try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [now])
+        }
+    }
+
+    static func setMeta(_ key: String, _ value: String, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       arguments: [key, value])
+    }
+
+    // MARK: - Batch indexing
+
+    /// Indexes the log after `after` in three sorted passes, so each user's (and conversation's) new entries go
+    /// in together at the end of its range; returns the new `log_indexed.upto`.
+    @discardableResult
+    static func indexLog(after: Int64, _ db: Database) throws -> Int64 {
+        let upTo = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM log") ?? 0
+        guard upTo > after else { return after }
+        let range: StatementArguments = [after, upTo]
+        try db.execute(sql: """
+            INSERT INTO inbox_index (user, seq, id)
+                SELECT recipient, seq, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY recipient, seq
+            """, arguments: range)
+        // UNION drops the second entry of a message to oneself.
+        try db.execute(sql: """
+            INSERT INTO history_index (user, id)
+                SELECT sender, id FROM log WHERE id > ?1 AND id <= ?2
+                UNION SELECT recipient, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY 1, 2
+            """, arguments: range)
+        try db.execute(sql: """
+            INSERT INTO stream_index (stream, id) SELECT stream, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY stream, id
+            """, arguments: range)
+        try db.execute(sql: "UPDATE log_indexed SET upto = ?", arguments: [upTo])
+        return upTo
+    }
+
+    // MARK: - The writer's memory
+
+    static func loadLedger(_ db: Database) throws -> LogLedger {
+        let accounts = try Row.fetchAll(db, sql: "SELECT id, name FROM accounts").map { (id: $0[0] as Int64, name: $0[1] as String) }
+        let upTo = try Int64.fetchOne(db, sql: "SELECT upto FROM log_indexed") ?? 0
+        let tail = try Row.fetchAll(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? ORDER BY id", arguments: [upTo])
+            .map { (id: $0[0] as Int64, sender: $0[1] as Int64, recipient: $0[2] as Int64, seq: $0[3] as Int64) }
+        return LogLedger(accounts: accounts, lasts: try indexedLasts(db), indexedUpTo: upTo, tail: tail)
+    }
+
+    /// Each user's last indexed seq: one seek per account (the tail after it is added by the caller).
+    private static func indexedLasts(_ db: Database) throws -> [Int64: Int64] {
+        var lasts: [Int64: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: """
+            SELECT a.id, (SELECT max(seq) FROM inbox_index WHERE user = a.id) FROM accounts a
+            """) {
+            if let last = row[1] as Int64? { lasts[row[0]] = last }
+        }
+        return lasts
+    }
+
+    // MARK: - Reads
+
+    static func meta(_ key: String, _ db: Database) throws -> String? {
+        try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [key])
+    }
+
+    static func snapshot(_ db: Database) throws -> StoreSnapshot {
+        let accounts = try Row.fetchAll(db, sql: "SELECT name, password_hash, created_at FROM accounts ORDER BY name").map {
+            AccountRecord(name: $0[0], passwordHash: $0[1], createdAt: $0[2])
+        }
+        var blocks: [String: Set<String>] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT blocker, blocked FROM blocks") {
+            blocks[row[0] as String, default: []].insert(row[1])
+        }
+        let tokens = try Row.fetchAll(db, sql: "SELECT digest, user, expires_at FROM tokens ORDER BY expires_at").map {
+            TokenRecord(digest: $0[0], user: $0[1], expiresAt: $0[2])
+        }
+        let lastID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM log") ?? 0
+        let ledger = try loadLedger(db)
+        var inboxes: [String: InboxHead] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT a.id, a.name FROM accounts a") {
+            let last = ledger.last(of: row[0])
+            if last > 0 { inboxes[row[1]] = InboxHead(last: last, acked: 0) }
+        }
+        for row in try Row.fetchAll(db, sql: "SELECT a.name, c.acked FROM cursors c JOIN accounts a ON a.id = c.user WHERE c.stream = 0") {
+            inboxes[row[0], default: InboxHead(last: 0, acked: 0)].acked = row[1]
+        }
+        var lastSeen: [String: Int64] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT a.name, l.last_seen FROM logins l JOIN accounts a ON a.id = l.user") {
+            lastSeen[row[0]] = row[1]
+        }
+        return StoreSnapshot(accounts: accounts, blocks: blocks, tokens: tokens, lastMessageID: lastID,
+                             inboxes: inboxes, lastSeen: lastSeen)
+    }
+
+    /// Oldest first: the indexed part, then (if the page is not full) the unindexed tail, which comes after it
+    /// in seq order because seqs grow with ids.
+    static func inbox(_ query: InboxQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
+        let limit = query.effectiveLimit
+        guard limit > 0, let user = ledger.id(of: query.user) else { return [] }
+        var page = try messages(db, ledger, sql: """
+            SELECT \(columns) FROM inbox_index i JOIN log l ON l.id = i.id
+            WHERE i.user = ? AND i.seq > ? ORDER BY i.seq LIMIT ?
+            """, arguments: [user, query.after, limit])
+        if page.count < limit {
+            page += try messages(ids: ledger.tailInbox(of: user, after: query.after, limit: limit - page.count), ledger, db)
+        }
+        return page
+    }
+
+    /// Newest first: the unindexed tail (the newest messages), then the indexed part below it. With a partner,
+    /// the pair's conversation; without, everything the owner sent or received.
+    static func history(_ query: HistoryQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
+        let limit = query.effectiveLimit
+        guard limit > 0, let owner = ledger.id(of: query.owner) else { return [] }
+        var partner: Int64?
+        if let other = query.with {
+            guard let id = ledger.id(of: other) else { return [] }
+            partner = id
+        }
+        let before = query.before ?? Int64.max
+        var page = try messages(ids: ledger.tailHistory(of: owner, with: partner, before: before, limit: limit), ledger, db)
+        guard page.count < limit else { return page }
+        let below = min(before, ledger.indexedUpTo + 1)
+        if let partner {
+            page += try messages(db, ledger, sql: """
+                SELECT \(columns) FROM stream_index s JOIN log l ON l.id = s.id
+                WHERE s.stream = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?
+                """, arguments: [directStream(owner, partner), below, limit - page.count])
+        } else {
+            page += try messages(db, ledger, sql: """
+                SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id
+                WHERE h.user = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?
+                """, arguments: [owner, below, limit - page.count])
+        }
+        return page
+    }
+
+    private static let columns = "l.id, l.seq, l.sender, l.recipient, l.body, l.sent_at"
+
+    private static func messages(_ db: Database, _ ledger: LogLedger, sql: String,
+                                 arguments: StatementArguments) throws -> [StoredMessage] {
+        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { message($0, ledger) }
+    }
+
+    /// Tail rows by id: one rowid seek each.
+    private static func messages(ids: [Int64], _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
+        guard !ids.isEmpty else { return [] }
+        let statement = try db.cachedStatement(sql: "SELECT \(columns) FROM log l WHERE l.id = ?")
+        return try ids.compactMap { id in try Row.fetchOne(statement, arguments: [id]).map { message($0, ledger) } }
+    }
+
+    private static func message(_ row: Row, _ ledger: LogLedger) -> StoredMessage {
+        StoredMessage(id: row[0], seq: row[1], from: ledger.name(of: row[2]), to: ledger.name(of: row[3]),
+                      text: row[4], at: row[5])
+    }
+}
