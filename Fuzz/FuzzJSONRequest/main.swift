@@ -2,8 +2,8 @@
 // request decoder that turns a line or WebSocket message into a ClientRequest.
 //
 // Oracles: whatever the parser accepts, written back out by an independent writer below, parses to the same
-// value (and decodes to the same request or the same error); a decoded request keeps PROTOCOL.md's bounds;
-// text the parser refuses is a `bad_request` without an id. Build and run: see Fuzz/README.md.
+// value (and decodes to the same request or the same error); a decoded request keeps the bounds of
+// docs/PROTOCOL.md §2; text the parser refuses is a `bad_request` without an id. Build and run: see Fuzz/README.md.
 import FuzzSupport
 import ChatCore
 

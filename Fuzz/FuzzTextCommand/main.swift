@@ -1,5 +1,5 @@
 // libFuzzer target for the text mode: the typed-command parser (TypedCommand, shared with `parley connect`)
-// and the server's SPEC.md dialogue (username, password or new-user prompts, then commands), driven through a
+// and the server's terminal dialogue (username, password or new-user prompts, then commands), driven through a
 // real hub with in-memory doubles (no sockets, no threads).
 //
 // Input layout: lines ("\n"-separated). Each line's first byte picks who types it: two text-mode clients, one

@@ -140,7 +140,7 @@ final class AbuseLimitTests: XCTestCase {
     func testFailedAttemptsPerAccountAreRefusedFromAnyAddressBeforeHashing() {
         let h = HubHarness(blockSeconds: 0, accounts: [("yoda", "wise"), ("luke", "sky")]) {
             $0.limits.loginAttemptsPerAccount = RateLimit(2, per: 60_000)
-            $0.maxFailedAttempts = 100  // the SPEC.md lockout out of the way: this limit stands alone here
+            $0.maxFailedAttempts = 100  // the lockout out of the way: this limit stands alone here
         }
         for address in [remote, otherRemote] {
             let c = h.connect(from: address)

@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChatCore
 
-/// SPEC.md §2: login, registration, lockout.
+/// docs/PROTOCOL.md §3: login, registration, lockout.
 final class LoginTests: XCTestCase {
     func testRightPasswordIsWelcomedWithAToken() {
         let h = HubHarness(accounts: [("yoda", "wise")])
@@ -25,7 +25,7 @@ final class LoginTests: XCTestCase {
             XCTAssertEqual(e["attemptsLeft"]?.integerValue, Int64(expected))
             XCTAssertEqual(e["message"]?.stringValue, expected == 0 ? Texts.lockedNow : Texts.invalidPassword)
         }
-        // Even the right password is refused while locked (SPEC.md §2.4).
+        // Even the right password is refused while locked (docs/PROTOCOL.md §3).
         let c2 = h.connect()
         h.send(c2, #"{"type":"login","user":"yoda","password":"wise"}"#)
         let locked = h.events(c2)[0]
@@ -89,7 +89,7 @@ final class LoginTests: XCTestCase {
         let welcome = h.events(c)[0]
         XCTAssertEqual(welcome["type"]?.stringValue, "welcome")
         XCTAssertEqual(welcome["created"], .bool(true))
-        // At once a valid target of every command (SPEC.md §2.5).
+        // At once a valid target of every command (docs/PROTOCOL.md §3).
         let yoda = h.login("yoda", "wise")
         _ = h.events(c)
         h.send(yoda, #"{"type":"block","user":"rey"}"#)

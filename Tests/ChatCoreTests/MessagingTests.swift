@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChatCore
 
-/// SPEC.md §3–§4: message, broadcast, offline delivery, history; PROTOCOL.md error handling.
+/// docs/PROTOCOL.md §4.3, §7: message, broadcast, offline delivery, history; error handling (§6).
 final class MessagingTests: XCTestCase {
     private func threeUsers() -> HubHarness {
         HubHarness(accounts: [("hans", "solo"), ("luke", "sky"), ("leia", "alder")])

@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChatCore
 
-/// SPEC.md §4 startprivate and PROTOCOL.md "P2P": the hub's part (checks, consent, tokens, expiry, signal relay).
+/// Private chat (docs/PROTOCOL.md §9): the hub's part (checks, consent, tokens, expiry, signal relay).
 final class PrivateChatTests: XCTestCase {
     private func harness() -> HubHarness {
         HubHarness(accounts: [("hans", "solo"), ("luke", "sky"), ("leia", "alder")])

@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChatCore
 
-/// SPEC.md §3–§4: presence, whoelse, whoelsesince, block, unblock, idle timeout, logout.
+/// docs/PROTOCOL.md §4.3, §7: presence, whoelse, whoelsesince, block, unblock, idle timeout, logout.
 final class SocialTests: XCTestCase {
     private func harness(timeout: Int64 = 30) -> HubHarness {
         HubHarness(timeoutSeconds: timeout, accounts: [("hans", "solo"), ("luke", "sky"), ("leia", "alder"), ("vader", "dark")])

@@ -49,7 +49,7 @@ final class StoreRoundTripTests: XCTestCase {
                        "the inbox head is restored at open")
     }
 
-    /// RELIABILITY.md §0.5: GRDB's pool turns the writer down to NORMAL; the store must turn it back to FULL.
+    /// docs/ARCHITECTURE.md §5: GRDB's pool turns the writer down to NORMAL; the store must turn it back to FULL.
     func testWriterSynchronousIsFull() throws {
         let dir = try TestDirectory()
         let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger)

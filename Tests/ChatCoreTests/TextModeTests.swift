@@ -1,7 +1,7 @@
 import XCTest
 @testable import ChatCore
 
-/// PROTOCOL.md "Text mode": the server itself speaks the SPEC.md dialogue to nc/telnet users.
+/// docs/PROTOCOL.md §8: the server itself speaks the terminal dialogue to nc/telnet users.
 final class TextModeTests: XCTestCase {
     func testLoginDialogueAndCommands() {
         let h = HubHarness(accounts: [("hans", "solo"), ("luke", "sky")])

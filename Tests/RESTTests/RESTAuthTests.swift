@@ -4,7 +4,7 @@ import XCTest
 @testable import ChatCore
 @testable import CLI
 
-/// Tokens, Basic credentials, registration and the lockout shared with the socket doors (SPEC.md §2).
+/// Tokens, Basic credentials, registration and the lockout shared with the socket doors (docs/PROTOCOL.md §3).
 final class RESTAuthTests: XCTestCase {
     func testLoginHandsOutATokenThatAuthenticates() {
         let h = RESTHarness()

@@ -4,7 +4,7 @@ import XCTest
 @testable import ChatCore
 @testable import CLI
 
-/// Routing, methods and the error model for bad input (PROTOCOL.md "REST": 400, 404, 405, 413, 415).
+/// Routing, methods and the error model for bad input (docs/PROTOCOL.md §10: 400, 404, 405, 413, 415).
 final class RESTRouterTests: XCTestCase {
     func testPathsOutsideTheAPIAreLeftToTheGateway() {
         let h = RESTHarness()

@@ -3,7 +3,7 @@ accept, failed logins per address and per account, registrations per address (ea
 hashing), the per-user message bucket shared by every door (`rate_limited` / HTTP 429 + Retry-After), the 4 KiB
 pre-login size limit, the loopback exemption, and the `/metrics` counters of each.
 
-Per-address limits exempt loopback by default (SPEC.md §5), so most servers here run with `--limit-loopback`.
+Per-address limits exempt loopback by default (docs/PROTOCOL.md §2), so most servers here run with `--limit-loopback`.
 """
 import json
 import socket
@@ -106,7 +106,7 @@ def test_failed_logins_per_address_are_refused_before_hashing_on_every_door():
 
 
 def test_failed_logins_per_account_are_refused_even_with_the_right_password():
-    # block_duration 0: the SPEC.md lockout never engages, so this limit is what stops the guessing.
+    # block_duration 0: the lockout never engages, so this limit is what stops the guessing.
     s = start("--limit", "login-account=3/1m", block=0)
     try:
         for _ in range(3):

@@ -413,7 +413,7 @@ def test_sign_in_dialogue_speaks_spec_texts(server, browsers):
     page.wait_text("#log-empty", "No messages with yoda yet")
     page.wait_person("yoda", online=False)
 
-    # Someone already online: SPEC.md's line, and the page asks for a name again.
+    # Someone already online: the line a terminal shows too, and the page asks for a name again.
     other = browsers(server, "desktop", "other")
     other.enter_name("neo")
     other.enter_password("matrix")
@@ -448,7 +448,7 @@ def test_block_and_unblock_from_the_page(server, browsers):
     assert hans.visible("#blocked-banner")
     assert hans.find("#block-toggle").text == "Unblock"
 
-    # The blocked user's message comes back with SPEC.md's text and is marked as not delivered.
+    # The blocked user's message comes back with the text a terminal shows and is marked as not delivered.
     luke.open("hans")
     luke.send("are you there?")
     luke.wait_text("#messages .msg-error", BLOCKED_YOU)

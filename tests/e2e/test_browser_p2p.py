@@ -1,4 +1,4 @@
-"""Private chat between two browser pages over a WebRTC data channel (SPEC.md §4, PROTOCOL.md "P2P").
+"""Private chat between two browser pages over a WebRTC data channel (docs/PROTOCOL.md §9.4).
 
 The server carries only the consent handshake and the signalling (`signal`); the text goes straight from one
 headless Chromium to the other. Asking and accepting (with the keyboard), lines both ways, stop from the side that
@@ -116,7 +116,7 @@ def test_private_chat_over_a_data_channel_and_stop_from_the_other_side(server, b
     hans.shot("91-private-panel")
     luke.shot("91-private-panel")
 
-    # The side that did not ask stops it; the other sees SPEC.md's line, and sending is over on both.
+    # The side that did not ask stops it; the other sees the line a terminal shows, and sending is over on both.
     luke.find("#private-stop").click()
     wait_private_note(hans, "luke stopped private messaging")
     wait_private_note(luke, "You stopped private messaging with luke".replace("luke", "hans"))

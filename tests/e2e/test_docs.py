@@ -98,7 +98,7 @@ def test_every_reply_and_event_type_is_documented():
         assert f'"type":"{kind}"' in text, f"{kind} has no JSON example in PROTOCOL.md"
     events = section(text, "5. Events")
     for kind in server_types():
-        # Replies, not events; `inbox` answers only the REST inbox (PROTOCOL.md §4.1 says so).
+        # Replies, not events; `inbox` answers only the REST inbox (docs/PROTOCOL.md §4.1 says so).
         if kind not in ("ok", "users", "history", "welcome", "error", "bye", "inbox"):
             assert f"| `{kind}` |" in events, f"event {kind} is missing from PROTOCOL.md §5"
 

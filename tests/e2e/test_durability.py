@@ -1,4 +1,5 @@
-"""Every `ok` to a message follows an fsync of the SQLite WAL (the strace check of RELIABILITY.md §4.7)."""
+"""Every `ok` to a message follows an fsync of the SQLite WAL, checked with strace
+(docs/ARCHITECTURE.md §5, docs/SECURITY.md "Crash safety")."""
 import os
 import shutil
 import subprocess

@@ -1,6 +1,6 @@
-"""Peer-to-peer private chat between real `parley connect` clients in pseudo-terminals (SPEC.md §4, PROTOCOL.md "P2P").
+"""Peer-to-peer private chat between real `parley connect` clients in pseudo-terminals (docs/PROTOCOL.md §9).
 
-The SPEC.md story: ask, accept or decline, private lines both ways, stop from either side, logout and idle timeout
+The whole story: ask, accept or decline, private lines both ways, stop from either side, logout and idle timeout
 concluding the chat, a block after the start leaving it alone, a peer that vanishes, several sessions at once,
 server commands throughout, `no_p2p` for a text-mode user. Then the listener's rules, driven by a script posing
 as the asker (tokens are one-time and bound to the user; bad input closes only that link), and the proof that
@@ -72,7 +72,7 @@ def start_session(asker, target):
     target.expect(f"{asker.name}(private): hello from {asker.name}")
 
 
-# -- The SPEC.md story -----------------------------------------------------------------------------------------
+# -- The whole story -------------------------------------------------------------------------------------------
 
 def test_accept_then_private_lines_both_ways(server, login):
     hans, luke = login(server, "hans"), login(server, "luke")
@@ -97,7 +97,7 @@ def test_decline_and_the_errors_that_ask_no_one(server, login):
     luke.enter("n")
     hans.expect("luke declines private messaging")
     hans.command("private luke still there?", "Error. Private messaging to luke not enabled")
-    # SPEC.md's order of checks; in none of them is luke asked.
+    # The order of checks of docs/PROTOCOL.md §9.2; in none of them is luke asked.
     hans.command("startprivate hans", "Error. Cannot start private messaging with self")
     hans.command("startprivate nobody", "Error. Invalid user")
     hans.command("startprivate yoda", "Error. yoda is offline")
@@ -177,7 +177,7 @@ def test_a_peer_that_vanishes_is_no_longer_reachable(server, login):
     start_session(hans, luke)
     os.kill(luke.child.pid, signal.SIGKILL)
     expect_lines(hans, "Error. luke is no longer reachable", "luke logged out")
-    # SPEC.md: the next `private` to the lost peer says it too; then the session is simply gone.
+    # docs/PROTOCOL.md §9.3: the next `private` to the lost peer says it too; then the session is simply gone.
     hans.command("private luke anyone?", "Error. luke is no longer reachable")
     hans.command("private luke anyone?", "Error. Private messaging to luke not enabled")
     hans.command("whoelse")

@@ -1,6 +1,6 @@
 """The REST API against the real server (issue 5): curl alone can log in, see who is online, page through history,
-send a message a terminal user sees at once, and manage blocks; and every status code of PROTOCOL.md's REST
-section is produced here: 200 201 204 400 401 403 404 405 409 413 415 423 429."""
+send a message a terminal user sees at once, and manage blocks; and every status code of docs/PROTOCOL.md §10
+is produced here: 200 201 204 400 401 403 404 405 409 413 415 423 429."""
 import concurrent.futures
 import os
 import socket

@@ -1,7 +1,7 @@
 """`parley connect`, the terminal client, against the real server, in a pseudo-terminal (and through a pipe).
 
-Covers the login dialogue in every branch (SPEC.md §2), a session using every command and error line of
-SPEC.md §4, offline delivery at the next login, typing while messages arrive, line editing, and how the
+Covers the login dialogue in every branch (docs/PROTOCOL.md §8.1), a session using every command and error line
+of docs/PROTOCOL.md §8.2, offline delivery at the next login, typing while messages arrive, line editing, and how the
 client ends: logout, ^D, ^C, lockout, idle timeout, lost connection.
 """
 import json
@@ -56,7 +56,7 @@ def clients():
         client.close()
 
 
-# -- SPEC.md §2: the login dialogue ----------------------------------------------------------------------------
+# -- The login dialogue (docs/PROTOCOL.md §8.1) ----------------------------------------------------------------
 
 def test_new_user_is_created_welcomed_and_can_log_in_again(server, clients):
     neo = clients(server).login("neo", "matrix", new=True)
@@ -172,7 +172,7 @@ def test_host_and_port_form_and_refused_connection(server, clients):
     assert "cannot connect" in refused.transcript
 
 
-# -- SPEC.md §4: every command and error line, two users at terminals (and a third over JSON) -----------------
+# -- Every command and error line (docs/PROTOCOL.md §8.2), two users at terminals (and a third over JSON) ------
 
 def test_two_users_every_command_and_error_line(server, clients):
     hans = clients(server).login("hans", "solo")

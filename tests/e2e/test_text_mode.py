@@ -1,4 +1,5 @@
-"""The server's plain-text mode over a raw socket, the way `nc localhost <port>` users meet it (PROTOCOL.md)."""
+"""The server's plain-text mode over a raw socket, the way `nc localhost <port>` users meet it
+(docs/PROTOCOL.md §8)."""
 import socket
 import time
 

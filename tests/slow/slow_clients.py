@@ -1,4 +1,5 @@
-"""Slow clients against the real server, while an honest pair of users chats (RELIABILITY.md §1.5–1.6, §4.4).
+"""Slow clients against the real server, while an honest pair of users chats
+(docs/SECURITY.md, "Slow and silent clients").
 
     python tests/slow/slow_clients.py [--seconds 30] [--sockets 200] [--short]
 

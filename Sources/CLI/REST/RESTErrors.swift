@@ -1,9 +1,9 @@
 import ChatCore
 import Gateway
 
-/// The REST error model (PROTOCOL.md "REST"): every failure is `{"error":{"code","message"}}` with the
-/// status PROTOCOL.md names for its code. `attemptsLeft` and `retryAfter` ride along inside `error` when the
-/// hub set them, exactly as the socket doors carry them on their `error` replies.
+/// The REST error model (docs/PROTOCOL.md §10): every failure is `{"error":{"code","message"}}` with the
+/// status docs/PROTOCOL.md §6 names for its code. `attemptsLeft` and `retryAfter` ride along inside `error` when
+/// the hub set them, exactly as the socket doors carry them on their `error` replies.
 enum RESTError {
     /// RFC 9110 §11.6.1: every 401 names the schemes that would work. Both are offered because both are accepted.
     static let challenge = #"Bearer realm="parley", Basic realm="parley""#
@@ -11,7 +11,7 @@ enum RESTError {
     /// The HTTP status for a hub error code.
     ///
     /// `too_large` is a socket line over its limit, which a REST request cannot send; were it ever to reach REST,
-    /// it would be bad input (400): 413 is reserved for bodies over 1 MiB, as PROTOCOL.md words it.
+    /// it would be bad input (400): 413 is reserved for bodies over 1 MiB, as docs/PROTOCOL.md §10 words it.
     static func status(for code: ErrorCode) -> Int {
         switch code {
         case .badRequest, .tooLarge, .invalidUsername, .invalidPassword: 400
@@ -81,8 +81,9 @@ enum RESTError {
 /// segments. Every reader fails with a ready-made response (400, 413 or 415) instead of throwing, so a handler
 /// is a straight line of `guard`s, and no input of any shape can make it trap.
 enum RESTInput {
-    /// PROTOCOL.md: bodies over 1 MiB get 413. The gateway's parser enforces the same number before the body is
-    /// buffered; checking again here keeps the router safe when it is driven directly (tests, other front ends).
+    /// docs/PROTOCOL.md §10: bodies over 1 MiB get 413. The gateway's parser enforces the same number before the
+    /// body is buffered; checking again here keeps the router safe when it is driven directly (tests, other front
+    /// ends).
     static let maxBodyBytes = 1024 * 1024
 
     /// The body as a JSON object, or the response that refuses it.

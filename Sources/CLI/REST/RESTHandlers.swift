@@ -2,7 +2,7 @@ import ChatCore
 import Gateway
 
 /// `POST /api/login`, `/api/register` and `/api/logout`: tokens in and out. Password checks are the hub's, so
-/// a wrong password here counts toward the same per-account lockout as on the socket doors (SPEC.md §2.3).
+/// a wrong password here counts toward the same per-account lockout as on the socket doors (docs/PROTOCOL.md §3).
 extension RESTRouter {
     /// 200 `{"user","token"}`; 401 `no_such_user` / `bad_password` (+`attemptsLeft`), 423 `locked`, 429 `busy`.
     func login(_ request: HTTPRequest, _ respond: HTTPResponder) {
@@ -32,8 +32,8 @@ extension RESTRouter {
     }
 
     /// 204. A bearer token is revoked (the same token a socket session got with `welcome`, if that is where it
-    /// came from: PROTOCOL.md says logout revokes it). Basic credentials hold no token, so after they are checked
-    /// there is nothing to revoke and the answer is the same 204.
+    /// came from: docs/PROTOCOL.md §3 says logout revokes it). Basic credentials hold no token, so after they are
+    /// checked there is nothing to revoke and the answer is the same 204.
     func logout(_ request: HTTPRequest, _ respond: HTTPResponder) {
         if case .success(.bearer(let token)) = RESTAuth.credentials(in: request.headers) {
             // Revoking is the token directory's business alone: an expired token not yet swept is still revoked.

@@ -10,7 +10,7 @@ import Gateway
 /// The hub ends the wait itself: with the first message after `after`, at the deadline (its sweep), when the
 /// bearer token is revoked, or at shutdown.
 extension RESTRouter {
-    /// PROTOCOL.md: a page holds 1–200 messages, 50 unless asked otherwise (the history page's bounds).
+    /// docs/PROTOCOL.md §10: a page holds 1–200 messages, 50 unless asked otherwise (the history page's bounds).
     static let maxInboxLimit = Int64(RequestDecoder.maxHistoryLimit)
     static let defaultInboxLimit = RequestDecoder.defaultHistoryLimit
     /// The longest a poll may wait, in seconds; longer waits would outlive common proxies' idle timeouts.
@@ -38,7 +38,7 @@ extension RESTRouter {
             }
             let query = ClientRequest.inbox(after: after, limit: limit.map(Int.init) ?? Self.defaultInboxLimit,
                                             wait: wait.map(Int.init) ?? 0)
-            // The token rides along so that revoking it ends the wait (PROTOCOL.md: the poll ends early).
+            // The token rides along so that revoking it ends the wait (docs/PROTOCOL.md §10: the poll ends early).
             var token: String?
             if case .success(.bearer(let bearer)) = RESTAuth.credentials(in: request.headers) { token = bearer }
             chat.handle(query, from: user, peerHost: request.peer?.host, bearerToken: token) { event in

@@ -3,7 +3,7 @@ import Dispatch
 import Gateway
 import Synchronization
 
-/// The REST API, health, metrics and the OpenAPI document (PROTOCOL.md "REST"), as the gateway's HTTP
+/// The REST API, health, metrics and the OpenAPI document (docs/PROTOCOL.md §10), as the gateway's HTTP
 /// application. Everything else on the HTTP port (the browser page, `/ws`) stays with the gateway.
 ///
 /// Every chat endpoint is a short-lived hub session: the router reads the request, resolves the caller, hands

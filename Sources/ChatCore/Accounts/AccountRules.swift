@@ -1,4 +1,4 @@
-/// What a username and a password may look like (SPEC.md §1): case-sensitive, made of letters, digits and
+/// What a username and a password may look like (docs/PROTOCOL.md §3): case-sensitive, made of letters, digits and
 /// ``~!@#$%^&*_-+=`|\(){}[]:;"'<>,.?/``; names 1–32 characters, passwords 1–128.
 ///
 /// "Letters and digits" means ASCII here. Unicode letters would let two names look alike or compare equal in
@@ -9,7 +9,7 @@ public enum AccountRules {
     public static let maxUsernameLength = 32
     /// Longest password, in characters (all ASCII, so also bytes).
     public static let maxPasswordLength = 128
-    /// The punctuation SPEC.md §1 allows besides letters and digits.
+    /// The punctuation docs/PROTOCOL.md §3 allows besides letters and digits.
     public static let punctuation = "~!@#$%^&*_-+=`|\\(){}[]:;\"'<>,.?/"
 
     /// True for 1–32 allowed characters.

@@ -8,13 +8,14 @@ public protocol PasswordHasher: Sendable {
     func hash(_ password: String, done: @escaping @Sendable (String) -> Void)
     /// Calls `done` with whether `password` matches `encoded`, on a worker thread.
     func verify(_ password: String, encoded: String, done: @escaping @Sendable (Bool) -> Void)
-    /// How many hash/verify jobs are queued or running; the hub refuses new login attempts past a bound (DoS: RELIABILITY §0.6).
+    /// How many hash/verify jobs are queued or running; the hub refuses new login attempts past a bound (DoS:
+    /// docs/SECURITY.md, "Passwords and accounts").
     var backlog: Int { get }
 }
 
 /// argon2id through libargon2, OWASP's first choice: m = 19 MiB, t = 2, p = 1, a 16-byte salt from the OS
 /// CSPRNG, a 32-byte hash, in the standard encoded form `$argon2id$v=19$m=19456,t=2,p=1$<salt>$<hash>`.
-/// About 34 ms per hash on this machine class (RELIABILITY.md §4.8), so it runs on a `WorkerPool`.
+/// About 34 ms per hash on this machine class, so it runs on a `WorkerPool`.
 ///
 /// Tests use the same code with tiny parameters (`memoryKiB: 64, iterations: 1`). Verification always uses the
 /// parameters stored in the encoded string, so hashes made with other parameters keep working.

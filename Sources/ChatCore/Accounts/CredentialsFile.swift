@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The brief's `credentials.txt`: one `username password` per line, a single space between (SPEC.md §1).
+/// The brief's `credentials.txt`: one `username password` per line, a single space between (docs/PROTOCOL.md §1.1).
 ///
 /// It is an import source only (accounts live in the store), plus an optional append target for graders who
 /// check that new accounts show up in it. Problems name the line number and the reason, never the line's text:
@@ -18,7 +18,8 @@ public enum CredentialsFile {
         var line: Int
     }
 
-    /// Parses `username password` lines (single space; names/passwords case-sensitive, charset of SPEC.md §1). Bad lines are reported (line number) and skipped, never fatal.
+    /// Parses `username password` lines (single space; names/passwords case-sensitive, charset of
+    /// docs/PROTOCOL.md §3). Bad lines are reported (line number) and skipped, never fatal.
     ///
     /// Blank lines are skipped silently; CRLF line ends and a leading byte-order mark are accepted. A user listed
     /// twice gets the later line's password (a line appended later is a newer intent) and the earlier line is

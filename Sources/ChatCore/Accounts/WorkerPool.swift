@@ -1,11 +1,12 @@
 import ParleySupport
 
 /// A few threads that run closures from one bounded FIFO, for CPU-heavy work that must stay off the event
-/// loops (password hashing, DESIGN.md principle 2).
+/// loops (password hashing, docs/ARCHITECTURE.md §6 principle 2).
 ///
 /// Bounded: `submit` refuses work when `capacity` jobs are already waiting, so a login storm cannot grow memory
-/// without limit; callers check `backlog` first and refuse politely (RELIABILITY.md §0.6). Idle threads sleep on
-/// a condition variable. `shutdown()` stops intake, lets the queued jobs finish, and joins the threads.
+/// without limit; callers check `backlog` first and refuse politely (docs/SECURITY.md, "Passwords and accounts"). Idle
+/// threads sleep on a condition variable. `shutdown()` stops intake, lets the queued jobs finish, and joins the
+/// threads.
 public final class WorkerPool: Sendable {
     /// Worker threads when none is given: one per online core (`CoreCount.online`). More could not hash any
     /// faster, and the event loops (also one per core) keep their share because the hashing pool runs at a low

@@ -6,7 +6,7 @@ public struct ClientID: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "client#\(rawValue)" }
 }
 
-/// How a client speaks: JSON requests and events, or the plain-text dialogue of SPEC.md (nc/telnet).
+/// How a client speaks: JSON requests and events, or the plain-text dialogue (nc/telnet, docs/PROTOCOL.md §8).
 public enum ClientKind: Sendable, Equatable {
     case json
     case text

@@ -84,7 +84,7 @@ extension ChatService {
             guard let rendered = session.dialogue?.render(event) else { return }
             if !rendered.text.isEmpty { write(rendered.text, to: session) }
             if rendered.closes {
-                // Text mode ends the connection on a lockout, as the terminal client exits (SPEC.md §2.3–2.4).
+                // Text mode ends the connection on a lockout, as the terminal client exits (docs/PROTOCOL.md §8.1).
                 end(session, notifyOthers: true)
                 output.disconnect(session.id)
             }
@@ -93,7 +93,7 @@ extension ChatService {
         }
     }
 
-    /// Sends one event to many sessions, encoding it once per dialect (DESIGN.md principle 1).
+    /// Sends one event to many sessions, encoding it once per dialect (docs/ARCHITECTURE.md §6 principle 1).
     /// `coalesced`: nobody waits for this event (presence), so the transport may let it share a write with the
     /// recipients' other traffic (ChatOutput.deliverCoalesced).
     func fanOut(_ event: ServerEvent, to recipients: [Session], coalesced: Bool = false) {

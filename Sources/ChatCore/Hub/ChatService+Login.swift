@@ -1,5 +1,5 @@
-/// Login, registration, going online, logout, idle timeout and the end of a session (SPEC.md §2–§3), for socket
-/// sessions and REST alike. Every method here runs with the hub's lock held; the hasher and the store come back
+/// Login, registration, going online, logout, idle timeout and the end of a session (docs/PROTOCOL.md §3, §7), for
+/// socket sessions and REST alike. Every method here runs with the hub's lock held; the hasher and the store come back
 /// through `resume(_:)`.
 ///
 /// A login: pre-checks (unknown user, lockout) → a token resumes at once, a password is checked (below) →
@@ -62,10 +62,11 @@ extension ChatService {
 
     // MARK: Password checks (every door)
 
-    /// Checks a password under every rule the doors share (SPEC.md §2): unknown user, lockout before and after
-    /// hashing, the per-address and per-account attempt limits, the hashing backlog, and failures counting toward
-    /// the lockout. An unknown name costs nothing (no hash runs) and tells nothing `lookup` would not; every other
-    /// attempt is throttled before any hashing (RELIABILITY.md §0.6): a storm is refused, not queued.
+    /// Checks a password under every rule the doors share (docs/PROTOCOL.md §3): unknown user, lockout before and
+    /// after hashing, the per-address and per-account attempt limits, the hashing backlog, and failures counting
+    /// toward the lockout. An unknown name costs nothing (no hash runs) and tells nothing `lookup` would not; every
+    /// other attempt is throttled before any hashing (docs/SECURITY.md, "Passwords and accounts"): a storm is refused,
+    /// not queued.
     func checkPassword(_ check: PasswordCheck) {
         guard let hash = accounts.passwordHash(of: check.user) else {
             return passwordCheckFinished(check, ChatError(.noSuchUser, Texts.invalidUser))
@@ -97,8 +98,8 @@ extension ChatService {
     /// The hasher's verdict.
     func passwordChecked(_ check: PasswordCheck, matches: Bool) {
         let now = clock.now()
-        // Another door may have locked the account while this check ran: SPEC.md §2.4 says even a right password
-        // is refused then.
+        // Another door may have locked the account while this check ran: docs/PROTOCOL.md §3 says even a right
+        // password is refused then.
         if let retry = loginGuard.lockedFor(check.user, now: now) {
             metrics.loginsRefusedLocked += 1
             return passwordCheckFinished(check, ChatError(.locked, Texts.lockedAlready, retryAfter: retry))
@@ -131,7 +132,7 @@ extension ChatService {
         }
     }
 
-    /// The credentials are right. SPEC.md §2.6: the password is checked first, then "already online". A REST
+    /// The credentials are right. docs/PROTOCOL.md §3: the password is checked first, then "already online". A REST
     /// login gets a new token and goes no further: it never goes online.
     private func passwordAccepted(_ user: String, _ session: Session, re: RequestID?, reuseToken: (String, String)?) {
         if session.isREST {
@@ -249,7 +250,7 @@ extension ChatService {
 
     // MARK: Online and offline
 
-    /// Welcome, then the inbox after the cursor oldest first, then presence to the others (PROTOCOL.md order).
+    /// Welcome, then the inbox after the cursor oldest first, then presence to the others (docs/PROTOCOL.md §7).
     /// A long inbox follows in further pages once the user is online; messages committed meanwhile wait for it.
     func goOnline(_ entry: Entry, offline: Result<[StoredMessage], any Error>, created: Bool = false) {
         let (user, session) = (entry.user, entry.session)
@@ -282,7 +283,7 @@ extension ChatService {
         }
     }
 
-    /// SPEC.md §3: if A has blocked B, B gets no presence lines about A.
+    /// docs/PROTOCOL.md §7: if A has blocked B, B gets no presence lines about A.
     func announcePresence(of user: String, online isOnline: Bool, except session: Session) {
         var recipients: [Session] = []
         recipients.reserveCapacity(presence.onlineCount)
@@ -296,7 +297,7 @@ extension ChatService {
 
     func logOut(_ session: Session, re: RequestID?) {
         if let digest = session.tokenDigest {
-            // PROTOCOL.md: logout revokes the token handed out with welcome.
+            // docs/PROTOCOL.md §3: logout revokes the token handed out with welcome.
             revoke(digest: digest)
         }
         reply(session, .bye(re: re))

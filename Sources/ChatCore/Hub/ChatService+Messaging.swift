@@ -1,15 +1,16 @@
 /// What a logged-in user does, on every door alike: direct messages, broadcasts, history, whoelse and
-/// whoelsesince, block and unblock (SPEC.md §3–§4). Every method here runs with the hub's lock held; store
-/// completions come back through `resume(_:)`.
+/// whoelsesince, block and unblock (docs/PROTOCOL.md §4.3, §7). Every method here runs with the hub's lock held;
+/// store completions come back through `resume(_:)`.
 extension ChatService {
-    /// Validate, commit, then deliver and acknowledge (DESIGN.md principle 3: durable before acknowledged).
+    /// Validate, commit, then deliver and acknowledge: durable before acknowledged
+    /// (docs/ARCHITECTURE.md §6 principle 3).
     func sendMessage(from user: String, to recipient: String, text: String, re: RequestID?, _ session: Session) {
         if let error = refuseText(text, from: user) { return reply(session, .error(re: re, error)) }
         guard recipient != user else { return reply(session, .error(re: re, ChatError(.self, Texts.cannotMessageSelf))) }
         guard accounts.exists(recipient) else {
             return reply(session, .error(re: re, ChatError(.invalidUser, Texts.invalidUser)))
         }
-        // SPEC.md §4: the recipient blocked the sender → refused, nothing stored.
+        // docs/PROTOCOL.md §4.3: the recipient blocked the sender → refused, nothing stored.
         guard !blocks.hasBlocked(recipient, user) else {
             return reply(session, .error(re: re, ChatError(.blocked, Texts.recipientBlockedYou)))
         }
@@ -34,7 +35,7 @@ extension ChatService {
         }
     }
 
-    /// Broadcasts are live only (SPEC.md §5): never stored, so nothing to wait for.
+    /// Broadcasts are live only (docs/PROTOCOL.md §4.3): never stored, so nothing to wait for.
     func broadcast(from user: String, text: String, re: RequestID?, _ session: Session) {
         if let error = refuseText(text, from: user) { return reply(session, .error(re: re, error)) }
         let id = nextMessageID

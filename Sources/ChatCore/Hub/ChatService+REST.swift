@@ -1,4 +1,4 @@
-/// The hub as the REST API sees it (PROTOCOL.md "REST"). A REST request is a short-lived session: the router
+/// The hub as the REST API sees it (docs/PROTOCOL.md §10). A REST request is a short-lived session: the router
 /// resolves the caller (`authenticate`), then hands the request to `handle(_:from:peerHost:reply:)`, the same
 /// dispatch the socket doors use, so REST shares the lockout, the limits, the block rules and the message path.
 /// Such a session is never "online": no presence, no idle timer. Completions run after the hub's lock is
@@ -11,7 +11,7 @@ extension ChatService {
     }
 
     /// Resolves credentials to a user name. A Basic password goes through the same checks as a socket login,
-    /// failures included (SPEC.md §2.3: no door is a way around the lockout), and counts against `peerHost`'s
+    /// failures included (docs/PROTOCOL.md §3: no door is a way around the lockout), and counts against `peerHost`'s
     /// attempt budget (nil: a caller that is not a network peer).
     public func authenticate(_ credentials: Credentials, peerHost: String? = nil,
                              completion: @escaping @Sendable (Result<String, ChatError>) -> Void) {

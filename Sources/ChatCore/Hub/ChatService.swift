@@ -8,7 +8,7 @@ import Logging
 /// guard and the inbox router. Their implementations here are the single-node ones; a cluster would swap in ones
 /// backed by PostgreSQL and Redis that keep a local replica, so every read stays synchronous.
 ///
-/// Threading: one serialisation point, `lock` (DESIGN.md principle 6). Callers are event-loop threads
+/// Threading: one serialisation point, `lock` (docs/ARCHITECTURE.md §6 principle 6). Callers are event-loop threads
 /// (requests) and, through `resume(_:)` only, the store's writer thread and the hasher's workers; none of them
 /// holds the lock for long. Socket output is handed to `output` while the lock is held, so the order of events on
 /// the wire is the order the hub decided them in; REST replies run just after it is released, so a REST handler
@@ -97,7 +97,7 @@ public final class ChatService: @unchecked Sendable {
         }
     }
 
-    /// The client sent a line over the size limit: PROTOCOL.md says `too_large`, then close.
+    /// The client sent a line over the size limit: docs/PROTOCOL.md §2 says `too_large`, then close.
     public func lineTooLong(from id: ClientID) {
         serialized {
             guard let session = sessions[id] else { return }

@@ -1,19 +1,20 @@
 /// The hub's tunables. Times are in milliseconds, like every clock value in ChatCore.
 public struct HubConfiguration: Sendable {
-    /// SPEC.md §2: lockout length after three wrong passwords (the server's `block_duration` argument).
+    /// docs/PROTOCOL.md §3: lockout length after three wrong passwords (the server's `block_duration` argument).
     public var blockDuration: Int64
-    /// SPEC.md §3: idle time before automatic logout (the server's `timeout` argument).
+    /// docs/PROTOCOL.md §7: idle time before automatic logout (the server's `timeout` argument).
     public var idleTimeout: Int64
-    /// A connection that has not logged in by then is closed (bounded handshake time, DESIGN.md principle 4).
+    /// A connection that has not logged in by then is closed (bounded handshake time,
+    /// docs/ARCHITECTURE.md §6 principle 4).
     public var loginTimeout: Int64 = 120_000
-    /// SPEC.md §2: consecutive wrong passwords that lock an account.
+    /// docs/PROTOCOL.md §3: consecutive wrong passwords that lock an account.
     public var maxFailedAttempts = 3
     /// Password checks queued past this are refused with `busy` instead of queueing without bound: a login
-    /// storm may slow logins, never the event loops (DESIGN.md principle 2).
+    /// storm may slow logins, never the event loops (docs/ARCHITECTURE.md §6 principle 2).
     public var maxHashBacklog = 64
     /// Bearer tokens from `welcome` and `POST /api/login` expire after this.
     public var tokenLifetime: Int64 = 30 * 24 * 3600 * 1000
-    /// SPEC.md §4: an unanswered private request is declined after this.
+    /// docs/PROTOCOL.md §9.2: an unanswered private request is declined after this.
     public var privateRequestTimeout: Int64 = 60_000
     /// Abuse limits (docs/SECURITY.md): messages per user, password attempts and registrations per address.
     public var limits = AbuseLimits()

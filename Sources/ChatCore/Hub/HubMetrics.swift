@@ -1,4 +1,4 @@
-/// Counters the hub keeps for `/metrics` (PROTOCOL.md). Read with `ChatService.metricsSnapshot()`.
+/// Counters the hub keeps for `/metrics` (docs/PROTOCOL.md §10). Read with `ChatService.metricsSnapshot()`.
 public struct HubMetrics: Sendable, Equatable {
     public var connections = 0
     public var loginsSucceeded = 0

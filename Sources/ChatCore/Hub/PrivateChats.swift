@@ -1,4 +1,4 @@
-/// Consent handshakes and accepted pairs for peer-to-peer private chat (SPEC.md §4, PROTOCOL.md "P2P").
+/// Consent handshakes and accepted pairs for peer-to-peer private chat (docs/PROTOCOL.md §9.2).
 /// The server only introduces the peers; private text never passes through it. Confined to the hub's serialisation.
 struct PrivateChats {
     struct Pair: Hashable {
@@ -55,7 +55,7 @@ extension ChatService {
             let error = ChatError(code, "")
             reply(session, .error(re: re, ChatError(code, Texts.line(for: error, request: request))))
         }
-        // SPEC.md §4: checked in this order, and in all these cases the target is never asked.
+        // docs/PROTOCOL.md §9.2: checked in this order, and in all these cases the target is never asked.
         if target == user { return fail(.self) }
         guard accounts.exists(target) else { return fail(.invalidUser) }
         guard let other = presence.session(of: target) else { return fail(.offline) }
@@ -80,7 +80,7 @@ extension ChatService {
         guard accept else { return reply(askerSession, .privateDeclined(user: user)) }
         privateChats.accept(pair)
         let token = Tokens.generate()
-        // PROTOCOL.md: the accepter hears first, so its listener knows the token before the asker connects.
+        // docs/PROTOCOL.md §9.2: the accepter hears first, so its listener knows the token before the asker connects.
         reply(session, .privatePending(user: asker, token: token))
         let port: Int
         if case .tcp(let p) = session.peer { port = p } else { port = 0 }

@@ -82,15 +82,15 @@ struct RateLimiter<Key: Hashable> {
     var trackedKeys: Int { fullAt.count }
 }
 
-/// The hub's abuse limits (RELIABILITY.md §6, docs/SECURITY.md). Each is nil when switched off. Per-address limits
-/// skip loopback peers unless `limitLoopback` is set (SPEC.md §5, as Ergo does): a proxy or a local script on
-/// the same machine is trusted, and tests turn the exemption off to prove the limits.
+/// The hub's abuse limits (docs/SECURITY.md). Each is nil when switched off. Per-address limits skip loopback
+/// peers unless `limitLoopback` is set (docs/PROTOCOL.md §2, as Ergo does): a proxy or a local script on the same
+/// machine is trusted, and tests turn the exemption off to prove the limits.
 public struct AbuseLimits: Sendable, Equatable {
     /// `message` and `broadcast` per user, across every door (socket, WebSocket, text, REST): `rate_limited`.
     public var messages: RateLimit? = RateLimit(10, per: 5_000)
     /// Failed password attempts per address, checked before hashing (right passwords are never counted).
     public var loginAttemptsPerAddress: RateLimit? = RateLimit(20, per: 600_000)
-    /// Failed password attempts per account from anywhere, checked before hashing. The SPEC.md lockout (three in
+    /// Failed password attempts per account from anywhere, checked before hashing. The lockout (three in
     /// a row) still applies on top; this one bounds guessing when `block_duration` is short (or 0) and, unlike
     /// the lockout, is not reset by one right password.
     public var loginAttemptsPerAccount: RateLimit? = RateLimit(10, per: 60_000)

@@ -33,7 +33,7 @@ final class Session: @unchecked Sendable {
     let peerHost: String?
     var state: State = .anonymous
     let connectedAt: Int64
-    /// Last valid command (SPEC.md §3: only valid commands count as activity).
+    /// Last valid command (docs/PROTOCOL.md §7: only valid commands count as activity).
     var lastActivity: Int64
     var peer: PeerCapability = .none
     /// The client acknowledges what it receives (`ack`); without it, handing a message over counts as received.
@@ -46,7 +46,7 @@ final class Session: @unchecked Sendable {
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.
     var deferred: [(ClientRequest, RequestID?)] = []
     static let maxDeferred = 32
-    /// The server-side SPEC.md dialogue, for text sessions only; updated in place as lines and replies pass.
+    /// The server-side terminal dialogue, for text sessions only; updated in place as lines and replies pass.
     var dialogue: TextDialogue?
 
     /// A socket session.

@@ -1,6 +1,6 @@
-/// Who blocked whom (SPEC.md §4). Read on every message, broadcast recipient and presence line, so reads are
-/// synchronous lookups; a change is applied here at once (the very next message obeys it) and undone if the
-/// store refuses it. A cluster implementation would replicate it from PostgreSQL through the bus.
+/// Who blocked whom (docs/PROTOCOL.md §4.3). Read on every message, broadcast recipient and presence line, so reads
+/// are synchronous lookups; a change is applied here at once (the very next message obeys it) and undone if the store
+/// refuses it. A cluster implementation would replicate it from PostgreSQL through the bus.
 protocol BlockList: AnyObject {
     /// Has `blocker` blocked `other`?
     func hasBlocked(_ blocker: String, _ other: String) -> Bool

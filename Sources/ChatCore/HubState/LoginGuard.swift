@@ -1,4 +1,4 @@
-/// The lockout (SPEC.md §2.3–2.4) and the abuse limits (docs/SECURITY.md): message floods per user, password
+/// The lockout (docs/PROTOCOL.md §3) and the abuse limits (docs/SECURITY.md): message floods per user, password
 /// guessing per address and per account, registrations per address. Every check runs before any hashing or
 /// storing, so a refusal costs a lookup. The guard only decides; the hub words the refusal and counts it.
 ///
@@ -106,8 +106,8 @@ final class LocalLoginGuard: LoginGuard {
     }
 }
 
-/// Consecutive failed password checks per username, shared by every door (SPEC.md §2.3: the count "carries
-/// across connections and doors"). Not persisted: a restart forgets failures and lockouts.
+/// Consecutive failed password checks per username, shared by every door, so that none is a way around the
+/// lockout (docs/PROTOCOL.md §3). Not persisted: a restart forgets failures and lockouts.
 /// Confined to the hub's serialisation; `LocalLoginGuard` owns one.
 struct Lockout {
     private var failures: [String: Int] = [:]

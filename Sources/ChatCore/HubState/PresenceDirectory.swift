@@ -1,7 +1,7 @@
 /// Who is online and on which session, whose login or registration is in flight (the name is reserved so a
 /// second one gets `already_online` / `user_exists`), and when each user last logged out (for whoelsesince).
 ///
-/// One session per user (SPEC.md §3). On a single node `LocalPresence` is the whole truth. A cluster
+/// One session per user (docs/PROTOCOL.md §3). On a single node `LocalPresence` is the whole truth. A cluster
 /// implementation would keep these entries in Redis and hold a replica here, kept in step through the bus, so
 /// every read below stays a synchronous lookup under the hub's serialisation; its entries for users on other
 /// nodes would carry the node instead of a local `Session`.

@@ -1,4 +1,4 @@
-/// How a client can take part in direct (peer-to-peer) private chat, declared at login (PROTOCOL.md "P2P").
+/// How a client can take part in direct (peer-to-peer) private chat, declared at login (docs/PROTOCOL.md §9.1).
 public enum PeerCapability: Sendable, Equatable {
     /// Text mode and scripts: no direct connections at all.
     case none
@@ -14,7 +14,7 @@ public enum LoginCredential: Sendable, Equatable {
     case token(String)
 }
 
-/// One request of PROTOCOL.md, decoded and type-checked.
+/// One request of the protocol (docs/PROTOCOL.md §4.3), decoded and type-checked.
 public enum ClientRequest: Sendable, Equatable {
     case lookup(user: String)
     /// `acks`: the client acknowledges what it received (`ack`), so its inbox is replayed from its acked cursor
@@ -39,7 +39,7 @@ public enum ClientRequest: Sendable, Equatable {
     case inbox(after: Int64?, limit: Int, wait: Int)
     case logout
 
-    /// Requests allowed before login (PROTOCOL.md): everything else gets `not_logged_in`.
+    /// Requests allowed before login (docs/PROTOCOL.md §4.2): everything else gets `not_logged_in`.
     public var isAllowedBeforeLogin: Bool {
         switch self {
         case .lookup, .login, .register: return true

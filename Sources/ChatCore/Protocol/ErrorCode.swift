@@ -1,4 +1,4 @@
-/// Stable, machine-readable error codes of PROTOCOL.md. Their raw values are the wire strings.
+/// Stable, machine-readable error codes (docs/PROTOCOL.md §6). Their raw values are the wire strings.
 public enum ErrorCode: String, Sendable, Equatable, CaseIterable {
     case badRequest = "bad_request"
     case tooLarge = "too_large"
@@ -26,7 +26,7 @@ public enum ErrorCode: String, Sendable, Equatable, CaseIterable {
     case internalError = "internal"
 }
 
-/// A failed request: the code plus the human text (the SPEC.md wording where there is one).
+/// A failed request: the code plus the human text (the terminal wording where there is one).
 public struct ChatError: Error, Sendable, Equatable {
     public var code: ErrorCode
     public var message: String

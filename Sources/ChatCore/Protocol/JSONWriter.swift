@@ -1,5 +1,6 @@
-/// Builds a JSON object straight into bytes. Events are encoded once per fan-out (DESIGN.md principle 1), so
-/// this is on the hot path: no Foundation, no intermediate dictionaries, keys in a stable order.
+/// Builds a JSON object straight into bytes. Events are encoded once per fan-out
+/// (docs/ARCHITECTURE.md §6 principle 1), so this is on the hot path: no Foundation, no intermediate dictionaries,
+/// keys in a stable order.
 public struct JSONWriter {
     public private(set) var bytes: [UInt8] = []
     private var needsComma = false

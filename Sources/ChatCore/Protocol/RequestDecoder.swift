@@ -1,7 +1,7 @@
 /// Turns one JSON request (a line or a WebSocket message) into a `RequestEnvelope`, or a `bad_request` error
 /// that still carries the request's `id` when one could be read, so the client can match the failure.
 public enum RequestDecoder {
-    /// PROTOCOL.md: `history` returns at most 200 messages, 50 unless asked.
+    /// docs/PROTOCOL.md §2: `history` returns at most 200 messages, 50 unless asked.
     public static let maxHistoryLimit = 200
     public static let defaultHistoryLimit = 50
 

@@ -1,4 +1,4 @@
-/// Everything the server sends on the JSON protocol: replies (carrying `re`) and events (PROTOCOL.md).
+/// Everything the server sends on the JSON protocol: replies (carrying `re`) and events (docs/PROTOCOL.md §4, §5).
 public enum ServerEvent: Sendable, Equatable {
     /// Optional fields of an `ok` reply; only the ones set are written.
     public struct OK: Sendable, Equatable {

@@ -1,7 +1,7 @@
-/// The terminal texts of SPEC.md, in one place. The terminal client (`parley connect`) and the server's
+/// The terminal texts (docs/PROTOCOL.md §8), in one place. The terminal client (`parley connect`) and the server's
 /// text mode both print exactly these, so a grader's script sees the same words whichever it talks to.
 public enum Texts {
-    // §2 Login, registration, lockout
+    // Login, registration, lockout
     public static let usernamePrompt = "Username: "
     public static let passwordPrompt = "Password: "
     public static let newUserPrompt = "This is a new user. Enter a password: "
@@ -11,12 +11,12 @@ public enum Texts {
     public static let lockedAlready = "Your account is blocked due to multiple login failures. Please try again later"
     public static func alreadyLoggedIn(_ user: String) -> String { "\(user) is already logged in" }
 
-    // §3 Presence and timeout
+    // Presence and timeout
     public static func loggedIn(_ user: String) -> String { "\(user) logged in" }
     public static func loggedOut(_ user: String) -> String { "\(user) logged out" }
     public static let timedOut = "You have been logged out due to inactivity"
 
-    // §4 Commands
+    // Commands
     public static func chatLine(from: String, text: String) -> String { "\(from): \(text)" }
     public static let invalidCommand = "Error. Invalid command"
     public static let invalidUser = "Error. Invalid user"
@@ -30,7 +30,7 @@ public enum Texts {
     public static func alreadyBlocked(_ user: String) -> String { "Error. \(user) is already blocked" }
     public static func wasNotBlocked(_ user: String) -> String { "Error. \(user) was not blocked" }
 
-    // §4 Private messaging
+    // Private messaging
     public static func startPrivate(_ user: String) -> String { "Start private messaging with \(user)" }
     public static func privateAsk(_ from: String) -> String { "\(from) would like to private message, enter y or n: " }
     public static func privateAccepts(_ user: String) -> String { "\(user) accepts private messaging" }
@@ -49,7 +49,7 @@ public enum Texts {
     public static func privateConcluding(_ user: String) -> String { "\(user) logged out, private chat concluding" }
 
     /// The terminal wording of an error reply, for the request that caused it. JSON clients get `code` and
-    /// `message`; the terminal client and text mode map the code back to SPEC.md's exact line with this.
+    /// `message`; the terminal client and text mode map the code back to its exact terminal line with this.
     public static func line(for error: ChatError, request: ClientRequest) -> String {
         switch (error.code, request) {
         case (.invalidUser, _), (.noSuchUser, _): return invalidUser

@@ -1,5 +1,5 @@
-/// The server side of the plain-text mode (PROTOCOL.md "Text mode"): what a `nc` or `telnet` user sees is the
-/// SPEC.md dialogue, produced from the same replies and events JSON clients get. One per text session, held by
+/// The server side of the plain-text mode (docs/PROTOCOL.md §8): what a `nc` or `telnet` user sees is the
+/// terminal dialogue, produced from the same replies and events JSON clients get. One per text session, held by
 /// it and updated in place, confined to the hub's serialisation.
 ///
 /// Both directions are a small state machine: `interpret` turns a typed line into what should happen (a prompt

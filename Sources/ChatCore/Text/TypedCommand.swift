@@ -1,4 +1,4 @@
-/// A command line as a person types it at the prompt (SPEC.md §4), parsed once for both the terminal client
+/// A command line as a person types it at the prompt (docs/PROTOCOL.md §8.2), parsed once for both the terminal client
 /// and the server's text mode. `private` and `stopprivate` never reach the server: they travel peer to peer.
 public enum TypedCommand: Sendable, Equatable {
     case server(ClientRequest)
