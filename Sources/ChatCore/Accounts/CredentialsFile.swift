@@ -4,10 +4,10 @@ import Glibc
 import Darwin
 #endif
 
-/// The brief's `credentials.txt`: one `username password` per line, a single space between (docs/PROTOCOL.md §1.1).
+/// `credentials.txt`: one `username password` per line, a single space between (docs/PROTOCOL.md §1.1).
 ///
-/// It is an import source only (accounts live in the store), plus an optional append target for graders who
-/// check that new accounts show up in it. Problems name the line number and the reason, never the line's text:
+/// It is an import source only (accounts live in the store), plus an optional append target for operators who
+/// want new accounts to show up in it. Problems name the line number and the reason, never the line's text:
 /// a malformed line may well be someone's password.
 public enum CredentialsFile {
     /// One usable line.

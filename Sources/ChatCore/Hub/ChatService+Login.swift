@@ -214,7 +214,7 @@ extension ChatService {
         }
     }
 
-    /// `--append-credentials`, the brief's plaintext file, for every door's new accounts.
+    /// `--append-credentials`: the plaintext credentials file, for every door's new accounts.
     private func appendCredentials(_ user: String, _ password: String, to path: String) {
         do { try CredentialsFile.append(user: user, password: password, to: path) }
         catch { logger.warning("could not append to the credentials file", metadata: ["error": "\(error)"]) }

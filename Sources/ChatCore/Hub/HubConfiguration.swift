@@ -18,7 +18,7 @@ public struct HubConfiguration: Sendable {
     public var privateRequestTimeout: Int64 = 60_000
     /// Abuse limits (docs/SECURITY.md): messages per user, password attempts and registrations per address.
     public var limits = AbuseLimits()
-    /// If set, new accounts are also appended in plaintext to this file (`--append-credentials`, the brief's behaviour).
+    /// If set, new accounts are also appended in plaintext to this file (`--append-credentials`, the classic server's behaviour).
     public var appendCredentialsPath: String?
 
     public init(blockDuration: Int64, idleTimeout: Int64) {

@@ -1,5 +1,5 @@
 /// The terminal texts (docs/PROTOCOL.md §8), in one place. The terminal client (`parley connect`) and the server's
-/// text mode both print exactly these, so a grader's script sees the same words whichever it talks to.
+/// text mode both print exactly these, so a script reading the screen sees the same words whichever it talks to.
 public enum Texts {
     // Login, registration, lockout
     public static let usernamePrompt = "Username: "
