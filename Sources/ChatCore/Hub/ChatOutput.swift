@@ -38,6 +38,16 @@ extension ChatOutput {
     }
 }
 
+/// Time inside ChatCore is one unit: `Int64` milliseconds since the Unix epoch, as the clock gives it, the store
+/// keeps it and the protocol's `at` fields carry it. The protocol speaks whole seconds in a few places
+/// (`whoelsesince`, `retryAfter`, a long poll's `wait`); these two conversions are the only ones.
+enum Milliseconds {
+    static func of(seconds: Int) -> Int64 { Int64(seconds) * 1000 }
+
+    /// Whole seconds that cover `milliseconds`, rounded up: a wait that is not over is never reported as 0 s.
+    static func wholeSeconds(coveringAtLeast milliseconds: Int64) -> Int { Int((milliseconds + 999) / 1000) }
+}
+
 /// Milliseconds since the Unix epoch. Injected so lockout, idle timeout and whoelsesince are tested without sleeping.
 public protocol ChatClock: Sendable {
     func now() -> Int64

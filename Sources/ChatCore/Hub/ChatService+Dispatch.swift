@@ -26,7 +26,7 @@ extension ChatService {
         case .message(let to, let text): sendMessage(from: user, to: to, text: text, re: re, session)
         case .broadcast(let text): broadcast(from: user, text: text, re: re, session)
         case .whoelse: reply(session, .users(re: re, whoElse(for: user, since: nil)))
-        case .whoelsesince(let seconds): reply(session, .users(re: re, whoElse(for: user, since: Int64(seconds) * 1000)))
+        case .whoelsesince(let seconds): reply(session, .users(re: re, whoElse(for: user, since: Milliseconds.of(seconds: seconds))))
         case .block(let other): setBlock(user, other, blocked: true, re: re, session)
         case .unblock(let other): setBlock(user, other, blocked: false, re: re, session)
         case .history(let with, let before, let limit): history(for: user, with: with, before: before, limit: limit, re: re, session)

@@ -120,7 +120,7 @@ extension ChatService {
             return readInbox(of: user, after: after, limit: limit, session, re: re)
         }
         inbox.wait(user, .init(session: session, after: after, limit: limit,
-                               deadline: clock.now() + Int64(wait) * 1000, re: re))
+                               deadline: clock.now() + Milliseconds.of(seconds: wait), re: re))
     }
 
     private func readInbox(of user: String, after: Int64, limit: Int, _ session: Session, re: RequestID?) {

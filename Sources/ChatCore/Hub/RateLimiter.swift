@@ -55,7 +55,7 @@ struct RateLimiter<Key: Hashable> {
         let tolerance = interval * Int64(limit.burst - 1)
         let start = max(fullAt[key] ?? now, now)
         let wait = start - now - tolerance
-        if wait > 0 { return Int((wait + 999) / 1000) }
+        if wait > 0 { return Milliseconds.wholeSeconds(coveringAtLeast: wait) }
         fullAt[key] = start + interval
         return nil
     }
@@ -64,7 +64,7 @@ struct RateLimiter<Key: Hashable> {
     func check(_ key: Key, now: Int64) -> Int? {
         guard let limit else { return nil }
         let wait = max(fullAt[key] ?? now, now) - now - limit.interval * Int64(limit.burst - 1)
-        return wait > 0 ? Int((wait + 999) / 1000) : nil
+        return wait > 0 ? Milliseconds.wholeSeconds(coveringAtLeast: wait) : nil
     }
 
     /// Takes one event's worth whether or not there was room (an event found out afterwards, such as a wrong

@@ -120,7 +120,7 @@ struct Lockout {
             lockedUntil[user] = nil
             return nil
         }
-        return Int((until - now + 999) / 1000)
+        return Milliseconds.wholeSeconds(coveringAtLeast: until - now)
     }
 
     /// Records a failure; returns the attempts left (0: this failure just locked the account).
