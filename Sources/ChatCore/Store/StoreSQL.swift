@@ -11,6 +11,7 @@ enum StoreSQL {
     static func append(_ message: StoredMessage, _ ledger: LogLedger, _ db: Database) throws -> StoredMessage {
         let sender = try ledger.requireID(of: message.from)
         let recipient = try ledger.requireID(of: message.to)
+        try ledger.requireUnsealed(message.id)
         var stored = message
         stored.seq = ledger.last(of: recipient) + 1
         try db.cachedStatement(sql: "INSERT INTO log (id, stream, sender, recipient, seq, sent_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -70,27 +71,48 @@ enum StoreSQL {
 
     // MARK: - Batch indexing
 
-    /// Indexes the log after `after` in three sorted passes, so each user's (and conversation's) new entries go
-    /// in together at the end of its range; returns the new `log_indexed.upto`.
-    @discardableResult
-    static func indexLog(after: Int64, _ db: Database) throws -> Int64 {
-        let upTo = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM log") ?? 0
-        guard upTo > after else { return after }
-        let range: StatementArguments = [after, upTo]
-        try db.execute(sql: """
-            INSERT INTO inbox_index (user, seq, id)
-                SELECT recipient, seq, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY recipient, seq
-            """, arguments: range)
+    /// The highest message id in the log: where an indexing run that starts now ends.
+    static func lastLogID(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM log") ?? 0
+    }
+
+    /// One step of an indexing run: the entries of the log's ids in (after, upTo] that belong to the users
+    /// `users` (and to the conversations whose lower user is among them), in three sorted passes, so each
+    /// user's new entries go in together at the end of its range. A run is cut into steps by user so that no
+    /// step holds the writer long. `OR IGNORE`: a step a crash interrupted before its run finished runs again.
+    static func indexLog(after: Int64, upTo: Int64, users: ClosedRange<Int64>, _ db: Database) throws {
+        let arguments: StatementArguments = [after, upTo, users.lowerBound, users.upperBound]
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO inbox_index (user, seq, id)
+                SELECT recipient, seq, id FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
+                ORDER BY recipient, seq
+            """).execute(arguments: arguments)
         // UNION drops the second entry of a message to oneself.
-        try db.execute(sql: """
-            INSERT INTO history_index (user, id)
-                SELECT sender, id FROM log WHERE id > ?1 AND id <= ?2
-                UNION SELECT recipient, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY 1, 2
-            """, arguments: range)
-        try db.execute(sql: """
-            INSERT INTO stream_index (stream, id) SELECT stream, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY stream, id
-            """, arguments: range)
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO history_index (user, id)
+                SELECT sender, id FROM log WHERE id > ?1 AND id <= ?2 AND sender BETWEEN ?3 AND ?4
+                UNION SELECT recipient, id FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
+                ORDER BY 1, 2
+            """).execute(arguments: arguments)
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO stream_index (stream, id)
+                SELECT stream, id FROM log WHERE id > ?1 AND id <= ?2 AND (stream >> 32) BETWEEN ?3 AND ?4
+                ORDER BY stream, id
+            """).execute(arguments: arguments)
+    }
+
+    /// The run's last step is committed: reads may take the index up to `upTo`.
+    static func finishIndexing(upTo: Int64, _ db: Database) throws {
         try db.execute(sql: "UPDATE log_indexed SET upto = ?", arguments: [upTo])
+    }
+
+    /// Indexes the whole log after `after` in one step (the migration, and tests).
+    @discardableResult
+    static func indexAll(after: Int64, _ db: Database) throws -> Int64 {
+        let upTo = try lastLogID(db)
+        guard upTo > after else { return after }
+        try indexLog(after: after, upTo: upTo, users: 0...Int64(Int32.max), db)
+        try finishIndexing(upTo: upTo, db)
         return upTo
     }
 
@@ -151,14 +173,15 @@ enum StoreSQL {
     }
 
     /// Oldest first: the indexed part, then (if the page is not full) the unindexed tail, which comes after it
-    /// in seq order because seqs grow with ids.
+    /// in seq order. Entries an unfinished indexing run already wrote are above `indexedUpTo` and still in the
+    /// tail, so the indexed part stops there.
     static func inbox(_ query: InboxQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         let limit = query.effectiveLimit
         guard limit > 0, let user = ledger.id(of: query.user) else { return [] }
         var page = try messages(db, ledger, sql: """
             SELECT \(columns) FROM inbox_index i JOIN log l ON l.id = i.id
-            WHERE i.user = ? AND i.seq > ? ORDER BY i.seq LIMIT ?
-            """, arguments: [user, query.after, limit])
+            WHERE i.user = ? AND i.seq > ? AND i.id <= ? ORDER BY i.seq LIMIT ?
+            """, arguments: [user, query.after, ledger.indexedUpTo, limit])
         if page.count < limit {
             page += try messages(ids: ledger.tailInbox(of: user, after: query.after, limit: limit - page.count), ledger, db)
         }

@@ -18,10 +18,12 @@ import GRDB
 ///   index seek per user plus the unindexed tail) and keeps them in memory, so giving out a seq costs no search.
 /// - The lookups history and the inbox need (`inbox_index` by recipient and seq, `history_index` by user and id
 ///   for both sender and recipient, `stream_index` by conversation and id) are built in sorted batches: once the
-///   unindexed tail of the log reaches a threshold, one transaction indexes all of it with `INSERT … SELECT …
+///   unindexed tail of the log reaches a threshold, an indexing run writes all of it with `INSERT … SELECT …
 ///   ORDER BY`, so each user's new entries land together at the end of that user's range (a page per user per
-///   batch instead of a page per message). `log_indexed.upto` is the last id indexed; the writer keeps the tail
-///   after it indexed in memory (per user, rebuilt from the log at open), so reads see what is not indexed yet.
+///   run instead of a page per message). The run goes in small steps by user-id range, one between two group
+///   commits, so it never holds the writer for long. `log_indexed.upto` is the last id of the last finished run;
+///   the writer keeps the log after it indexed in memory (per user, rebuilt from the log at open), so reads see
+///   what is not indexed yet.
 /// - Cursors (`cursors`: the highest acknowledged seq per user and stream; stream 0 is the direct inbox) and
 ///   login history (`logins`) are small upserts in the same group commits.
 enum StoreSchema {
@@ -83,7 +85,7 @@ enum StoreSchema {
         }
         migrator.registerMigration("v3") { db in
             try db.execute(sql: v3)
-            try StoreSQL.indexLog(after: 0, db)
+            try StoreSQL.indexAll(after: 0, db)
         }
         return migrator
     }
