@@ -134,6 +134,17 @@ final class LogLedger {
 
     // MARK: The unindexed tail
 
+    /// The user's tail entries with id ≤ `upTo` (what an indexing run covers), oldest first.
+    func entries(of user: Int64, upTo: Int64) -> ArraySlice<Entry> {
+        guard let entries = tail[user] else { return [] }
+        return entries.prefix { $0.id <= upTo }
+    }
+
+    /// Users with a non-empty tail in `users`, ascending.
+    func tailUsers(in users: ClosedRange<Int64>) -> [Int64] {
+        tail.keys.filter { users.contains($0) }.sorted()
+    }
+
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.
     func tailInbox(of user: Int64, after: Int64, limit: Int) -> [Int64] {
         guard limit > 0, let entries = tail[user] else { return [] }

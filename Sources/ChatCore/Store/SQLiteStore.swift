@@ -22,16 +22,22 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     static let maxBatchJobs = 4096
     /// The writer connection's page cache, KiB.
     static let writerCacheKiB = 32_768
-    /// The unindexed tail of the log is indexed in one sorted batch once it holds this many messages (StoreSchema
-    /// explains why): large enough that each user's entries of a batch share a page, small enough that the tail
-    /// held in memory and the batch's own transaction stay small.
-    public static let defaultIndexBatch = 16_384
+    /// An indexing run starts once the unindexed tail holds this many messages (StoreSchema explains why):
+    /// large enough that each user's entries of a run share a page, small enough that the tail held in memory
+    /// stays small.
+    public static let defaultIndexBatch = 65_536
     /// Users per step of an indexing run: a step writes about one page per user and index, so this bounds how
     /// long a step holds the writer (and so how long a message can wait behind one).
-    public static let defaultIndexStepUsers = 128
+    public static let defaultIndexStepUsers = 64
 
     private let pool: DatabasePool
     private let logger: Logger
+    /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
+    private let ledger: LogLedger
+    private let indexBatch: Int
+    private let indexStepUsers: Int64
+    /// The indexing run under way, if any: the writer thread's alone.
+    private var indexRun: IndexRun?
     /// Guards everything below; the writer thread waits on it for work.
     private let state = ConditionLock()
     private var jobs: [StoreJob] = []
@@ -40,12 +46,6 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     private var commits = 0
     /// Set once in `init`; the thread itself never reads it.
     private var writer: JoinableThread?
-    /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
-    private let ledger: LogLedger
-    private let indexBatch: Int
-    private let indexStepUsers: Int64
-    /// The indexing run under way, if any: the writer thread's alone.
-    private var indexRun: IndexRun?
 
     /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
     /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
@@ -169,10 +169,21 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         try pool.writeWithoutTransaction { db in try body(db, ledger) }
     }
 
-    /// Indexes the unindexed tail now (what a batch does once the tail is long enough). While idle, as above.
+    /// Indexes the whole unindexed tail in one go, on the writer thread after everything queued so far. For
+    /// tests and the benchmark.
     func indexNow() throws {
-        let upTo = try pool.write { db in try StoreSQL.indexAll(after: ledger.indexedUpTo, db) }
-        ledger.indexed(upTo: upTo)
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = PThreadMutex<Result<Void, any Error>>(.success(()))
+        perform([]) { [self] _ in
+            let result = Result {
+                let upTo = try pool.write { db in try StoreSQL.indexAll(after: ledger.indexedUpTo, db) }
+                ledger.indexed(upTo: upTo)
+            }
+            outcome.withLock { $0 = result }
+            finished.signal()
+        }
+        finished.wait()
+        try outcome.withLock { $0 }.get()
     }
 
     /// The database's journal mode ("wal").
@@ -268,14 +279,14 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 guard ledger.tailCount >= indexBatch else { return }
                 let upTo = try pool.writeWithoutTransaction(StoreSQL.lastLogID)
                 ledger.seal(upTo: upTo)
-                indexRun = IndexRun(after: ledger.indexedUpTo, upTo: upTo, nextUser: 0, lastUser: ledger.lastAccountID)
+                indexRun = IndexRun(upTo: upTo, nextUser: 0, lastUser: ledger.lastAccountID)
             }
             guard var run = indexRun else { return }
             let users = run.nextUser...(run.nextUser + indexStepUsers - 1)
             let finishing = users.upperBound >= run.lastUser
-            try pool.write { db in
-                try StoreSQL.indexLog(after: run.after, upTo: run.upTo, users: finishing ? users.lowerBound...Int64(Int32.max) : users, db)
-                if finishing { try StoreSQL.finishIndexing(upTo: run.upTo, db) }
+            try pool.writeWithoutTransaction { db in
+                try StoreSQL.commitIndexStep(users: finishing ? users.lowerBound...Int64.max : users, upTo: run.upTo,
+                                             finishing: finishing, ledger, db)
             }
             if finishing {
                 ledger.indexed(upTo: run.upTo)
@@ -345,9 +356,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     }
 }
 
-/// An indexing run: the log's ids in (after, upTo], indexed for the users from `nextUser` on, step by step.
+/// An indexing run: the log's ids up to `upTo` that are still in the tail, indexed for the users from
+/// `nextUser` on, step by step.
 private struct IndexRun {
-    let after: Int64
     let upTo: Int64
     var nextUser: Int64
     /// The highest account id when the run started; the last step takes every id above too (accounts created

@@ -77,7 +77,7 @@ enum StoreSQL {
     }
 
     /// One step of an indexing run: the entries of the log's ids in (after, upTo] that belong to the users
-    /// `users` (and to the conversations whose lower user is among them), in three sorted passes, so each
+    /// `users`, in two sorted passes, so each
     /// user's new entries go in together at the end of its range. A run is cut into steps by user so that no
     /// step holds the writer long. `OR IGNORE`: a step a crash interrupted before its run finished runs again.
     static func indexLog(after: Int64, upTo: Int64, users: ClosedRange<Int64>, _ db: Database) throws {
@@ -89,21 +89,51 @@ enum StoreSQL {
             """).execute(arguments: arguments)
         // UNION drops the second entry of a message to oneself.
         try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO history_index (user, id)
-                SELECT sender, id FROM log WHERE id > ?1 AND id <= ?2 AND sender BETWEEN ?3 AND ?4
-                UNION SELECT recipient, id FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
+            INSERT OR IGNORE INTO history_index (user, id, partner)
+                SELECT sender, id, recipient FROM log WHERE id > ?1 AND id <= ?2 AND sender BETWEEN ?3 AND ?4
+                UNION SELECT recipient, id, sender FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
                 ORDER BY 1, 2
             """).execute(arguments: arguments)
-        try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO stream_index (stream, id)
-                SELECT stream, id FROM log WHERE id > ?1 AND id <= ?2 AND (stream >> 32) BETWEEN ?3 AND ?4
-                ORDER BY stream, id
-            """).execute(arguments: arguments)
+    }
+
+    /// One step of an indexing run from the writer's memory: the tail entries with id ≤ `upTo` of the users in
+    /// `users`, user by user and each in key order, so every insert lands at the end of its range and no log
+    /// row is read again. `OR IGNORE`, as above.
+    static func indexStep(users: ClosedRange<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
+        let inbox = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox_index (user, seq, id) VALUES (?, ?, ?)")
+        let history = try db.cachedStatement(sql: "INSERT OR IGNORE INTO history_index (user, id, partner) VALUES (?, ?, ?)")
+        for user in ledger.tailUsers(in: users) {
+            let entries = ledger.entries(of: user, upTo: upTo)
+            for entry in entries where entry.seq > 0 {
+                try inbox.execute(arguments: [user, entry.seq, entry.id])
+            }
+            for entry in entries.sorted(by: { $0.id < $1.id }) {
+                try history.execute(arguments: [user, entry.id, entry.partner])
+            }
+        }
+    }
+
+    /// One step in its own transaction, without an fsync: the index can always be rebuilt from the log (a lost
+    /// step leaves the watermark where it was and the run starts again), and the next group commit's fsync
+    /// covers these frames too. The last step also moves the watermark. `synchronous` is FULL again after it,
+    /// or this throws.
+    static func commitIndexStep(users: ClosedRange<Int64>, upTo: Int64, finishing: Bool, _ ledger: LogLedger,
+                                _ db: Database) throws {
+        try db.execute(sql: "PRAGMA synchronous = OFF")
+        let step = Result {
+            try db.inTransaction {
+                try indexStep(users: users, upTo: upTo, ledger, db)
+                if finishing { try finishIndexing(upTo: upTo, db) }
+                return .commit
+            }
+        }
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        try step.get()
     }
 
     /// The run's last step is committed: reads may take the index up to `upTo`.
     static func finishIndexing(upTo: Int64, _ db: Database) throws {
-        try db.execute(sql: "UPDATE log_indexed SET upto = ?", arguments: [upTo])
+        try db.execute(sql: "UPDATE log_indexed SET upto = max(upto, ?)", arguments: [upTo])
     }
 
     /// Indexes the whole log after `after` in one step (the migration, and tests).
@@ -189,7 +219,7 @@ enum StoreSQL {
     }
 
     /// Newest first: the unindexed tail (the newest messages), then the indexed part below it. With a partner,
-    /// the pair's conversation; without, everything the owner sent or received.
+    /// the owner's entries with that partner; without, everything the owner sent or received.
     static func history(_ query: HistoryQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         let limit = query.effectiveLimit
         guard limit > 0, let owner = ledger.id(of: query.owner) else { return [] }
@@ -204,9 +234,9 @@ enum StoreSQL {
         let below = min(before, ledger.indexedUpTo + 1)
         if let partner {
             page += try messages(db, ledger, sql: """
-                SELECT \(columns) FROM stream_index s JOIN log l ON l.id = s.id
-                WHERE s.stream = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?
-                """, arguments: [directStream(owner, partner), below, limit - page.count])
+                SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id
+                WHERE h.user = ? AND h.partner = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?
+                """, arguments: [owner, partner, below, limit - page.count])
         } else {
             page += try messages(db, ledger, sql: """
                 SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id
