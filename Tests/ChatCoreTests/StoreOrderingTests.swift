@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import XCTest
 import ChatCoreTestSupport
 @testable import ChatCore
@@ -39,10 +40,11 @@ final class StoreOrderingTests: XCTestCase {
 
     /// The same random-ish conversation, queried many ways, gives the same pages from both stores, whether the
     /// messages sit in the index tables, in the unindexed tail, or across both (an index batch of 7 leaves some
-    /// of each), and again after a reopen rebuilt the tail from the log.
+    /// of each, and a run of one user per step leaves runs half done between batches), and again after a
+    /// reopen rebuilt the tail from the log.
     func testBothStoresAnswerHistoryAndInboxAlike() throws {
         let dir = try TestDirectory()
-        var sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7)
+        var sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7, indexStepUsers: 1)
         defer { sqlite.close() }
         let memory = MemoryStore()
         let names = ["ann", "bob", "cy", "dee"]
@@ -64,10 +66,28 @@ final class StoreOrderingTests: XCTestCase {
         let last = sampleMessage(121, "dee", "ann", "last")
         XCTAssertEqual(try sqlite.appendAll([last]), try memory.appendAll([last]))
         try compareStores(sqlite, memory, names: names)
+        // Fewer than an index batch after everything is indexed, so they are still in the tail at close.
+        try sqlite.indexNow()
+        let unindexed = (Int64(122)...124).map { sampleMessage($0, names[Int($0 % 4)], names[Int(($0 + 2) % 4)], "m\($0)") }
+        XCTAssertEqual(try sqlite.appendAll(unindexed), try memory.appendAll(unindexed))
         XCTAssertGreaterThan(sqlite.unindexedCount, 0, "part of the log is in the tail")
         sqlite.close()
-        sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7)
+        // A run that a crash cut short: some users' entries written above the watermark, the run not finished.
+        let queue = try DatabaseQueue(path: dir.url.appendingPathComponent(SQLiteStore.fileName).path)
+        try queue.write { db in
+            let after = try Int64.fetchOne(db, sql: "SELECT upto FROM log_indexed") ?? 0
+            try StoreSQL.indexLog(after: after, upTo: StoreSQL.lastLogID(db), users: 1...2, db)
+        }
+        try queue.close()
+        sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7, indexStepUsers: 1)
         try compareStores(sqlite, memory, names: names)
+        let more = (Int64(125)...140).map { sampleMessage($0, names[Int($0 % 4)], names[Int(($0 + 1) % 4)], "m\($0)") }
+        XCTAssertEqual(try sqlite.appendAll(more), try memory.appendAll(more), "the interrupted run starts again")
+        try compareStores(sqlite, memory, names: names)
+        // Each round trip gives the writer a turn, and each turn one step of the run.
+        var turns = 0
+        while sqlite.unindexedCount > 0 && turns < 100 { turns += 1 }
+        XCTAssertEqual(sqlite.unindexedCount, 0, "the run started again finished, over the entries written twice")
     }
 
     private func compareStores(_ sqlite: SQLiteStore, _ memory: MemoryStore, names: [String]) throws {

@@ -60,6 +60,19 @@ final class StoreRoundTripTests: XCTestCase {
         XCTAssertEqual(try store.journalMode(), "wal")
     }
 
+    /// Indexing steps commit without an fsync; the group commits after them are FULL again.
+    func testWriterSynchronousIsFullAfterIndexing() throws {
+        let dir = try TestDirectory()
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 2, indexStepUsers: 1)
+        defer { store.close() }
+        try store.performAndWait([.createAccount(sampleAccount("ann")), .createAccount(sampleAccount("bob"))])
+        _ = try store.appendAll([sampleMessage(1, "ann", "bob", "a"), sampleMessage(2, "bob", "ann", "b")])
+        var turns = 0
+        while store.unindexedCount > 0 && turns < 100 { turns += 1 }
+        XCTAssertEqual(store.unindexedCount, 0)
+        XCTAssertEqual(try store.writerSynchronousLevel(), 2)
+    }
+
     func testCreatesTheDataDirectory() throws {
         let dir = try TestDirectory()
         let nested = dir.url.appendingPathComponent("a/b", isDirectory: true)

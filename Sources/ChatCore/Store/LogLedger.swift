@@ -26,8 +26,18 @@ final class LogLedger {
     private var undo: [Undo] = []
     /// Messages in the unindexed tail.
     private(set) var tailCount = 0
-    /// The highest message id the index tables cover.
+    /// The highest message id the index tables cover (reads take the index up to here, the tail above).
     private(set) var indexedUpTo: Int64
+    /// The highest id an indexing run (finished or under way) covers: a new message must have a higher id, or
+    /// the run would miss it. The hub's ids only grow, so this never refuses one of its messages.
+    private(set) var sealedUpTo: Int64
+    /// The highest message id appended so far (at least `indexedUpTo`).
+    private(set) var lastID: Int64
+    /// Whether each user's tail is in id order (appends came in id order), so a history page can walk it
+    /// backwards instead of sorting it.
+    private var tailInIDOrder = true
+    /// The highest account id: indexing runs step through the users by id range.
+    private(set) var lastAccountID: Int64 = 0
 
     /// `accounts`: id → name; `lasts`: every inbox's last seq; `tail`: the log after `indexedUpTo`, in id order.
     init(accounts: [(id: Int64, name: String)], lasts: [Int64: Int64], indexedUpTo: Int64,
@@ -35,9 +45,12 @@ final class LogLedger {
         for (id, name) in accounts {
             ids[name] = id
             names[id] = name
+            lastAccountID = max(lastAccountID, id)
         }
         self.lasts = lasts
         self.indexedUpTo = indexedUpTo
+        sealedUpTo = indexedUpTo
+        lastID = indexedUpTo
         for row in tail {
             addToTail(id: row.id, sender: row.sender, recipient: row.recipient, seq: row.seq)
             self.lasts[row.recipient] = max(self.lasts[row.recipient] ?? 0, row.seq)
@@ -64,7 +77,13 @@ final class LogLedger {
     func addAccount(name: String, id: Int64) {
         ids[name] = id
         names[id] = name
+        lastAccountID = max(lastAccountID, id)
         undo.append(.account(name: name, id: id))
+    }
+
+    /// Refuses an id that an indexing run has already passed (it would never be indexed).
+    func requireUnsealed(_ id: Int64) throws {
+        guard id > sealedUpTo else { throw StoreError.constraint("message id \(id) is not above the indexed ids (\(sealedUpTo))") }
     }
 
     /// The message with `id` took `seq` in the recipient's inbox.
@@ -96,14 +115,35 @@ final class LogLedger {
     /// The batch committed: its changes stay.
     func commit() { undo.removeAll(keepingCapacity: true) }
 
-    /// The index tables now cover everything up to `id`, which is the whole tail.
+    /// An indexing run starts: it covers the ids up to `id` (everything appended so far).
+    func seal(upTo id: Int64) { sealedUpTo = max(sealedUpTo, id) }
+
+    /// The index tables now cover everything up to `id`: those entries leave the tail. They are a prefix of
+    /// each user's tail, since everything appended after the run started has a higher id.
     func indexed(upTo id: Int64) {
-        indexedUpTo = id
-        tail.removeAll(keepingCapacity: true)
-        tailCount = 0
+        indexedUpTo = max(indexedUpTo, id)
+        sealedUpTo = max(sealedUpTo, id)
+        for (user, entries) in tail {
+            let kept = entries.drop { $0.id <= id }
+            // A message counts once, on its recipient's side.
+            tailCount -= entries.prefix(entries.count - kept.count).filter { $0.seq > 0 }.count
+            tail[user] = kept.isEmpty ? nil : Array(kept)
+        }
+        if tail.isEmpty { tailInIDOrder = true }
     }
 
     // MARK: The unindexed tail
+
+    /// The user's tail entries with id ≤ `upTo` (what an indexing run covers), oldest first.
+    func entries(of user: Int64, upTo: Int64) -> ArraySlice<Entry> {
+        guard let entries = tail[user] else { return [] }
+        return entries.prefix { $0.id <= upTo }
+    }
+
+    /// Users with a non-empty tail in `users`, ascending.
+    func tailUsers(in users: ClosedRange<Int64>) -> [Int64] {
+        tail.keys.filter { users.contains($0) }.sorted()
+    }
 
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.
     func tailInbox(of user: Int64, after: Int64, limit: Int) -> [Int64] {
@@ -120,6 +160,10 @@ final class LogLedger {
     /// Ids of the user's messages (with `partner` only, if given) with id < `before`, newest first, at most `limit`.
     func tailHistory(of user: Int64, with partner: Int64?, before: Int64, limit: Int) -> [Int64] {
         guard limit > 0, let entries = tail[user] else { return [] }
+        guard tailInIDOrder else {
+            let matching = entries.filter { $0.id < before && (partner == nil || $0.partner == partner) }
+            return matching.map(\.id).sorted(by: >).prefix(limit).map { $0 }
+        }
         var ids: [Int64] = []
         for entry in entries.reversed() where entry.id < before && (partner == nil || entry.partner == partner) {
             ids.append(entry.id)
@@ -129,6 +173,8 @@ final class LogLedger {
     }
 
     private func addToTail(id: Int64, sender: Int64, recipient: Int64, seq: Int64) {
+        if id < lastID { tailInIDOrder = false }
+        lastID = max(lastID, id)
         tail[recipient, default: []].append(Entry(id: id, seq: seq, partner: sender))
         if sender != recipient { tail[sender, default: []].append(Entry(id: id, seq: 0, partner: recipient)) }
         tailCount += 1

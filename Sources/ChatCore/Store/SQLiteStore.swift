@@ -22,13 +22,22 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     static let maxBatchJobs = 4096
     /// The writer connection's page cache, KiB.
     static let writerCacheKiB = 32_768
-    /// The unindexed tail of the log is indexed in one sorted batch once it holds this many messages (StoreSchema
-    /// explains why): large enough that each user's entries of a batch share a page, small enough that the tail
-    /// held in memory and the batch's own transaction stay small.
-    public static let defaultIndexBatch = 16_384
+    /// An indexing run starts once the unindexed tail holds this many messages (StoreSchema explains why):
+    /// large enough that each user's entries of a run share a page, small enough that the tail held in memory
+    /// stays small.
+    public static let defaultIndexBatch = 65_536
+    /// Users per step of an indexing run: a step writes about one page per user and index, so this bounds how
+    /// long a step holds the writer (and so how long a message can wait behind one).
+    public static let defaultIndexStepUsers = 64
 
     private let pool: DatabasePool
     private let logger: Logger
+    /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
+    private let ledger: LogLedger
+    private let indexBatch: Int
+    private let indexStepUsers: Int64
+    /// The indexing run under way, if any: the writer thread's alone.
+    private var indexRun: IndexRun?
     /// Guards everything below; the writer thread waits on it for work.
     private let state = ConditionLock()
     private var jobs: [StoreJob] = []
@@ -37,15 +46,14 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     private var commits = 0
     /// Set once in `init`; the thread itself never reads it.
     private var writer: JoinableThread?
-    /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
-    private let ledger: LogLedger
-    private let indexBatch: Int
 
     /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
     /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
     ///   `ThreadStartError` when the writer thread cannot start.
-    /// `indexBatch`: how many messages the unindexed tail holds before it is indexed (tests make it small).
-    public init(directory: URL, logger: Logger, indexBatch: Int = SQLiteStore.defaultIndexBatch) throws {
+    /// `indexBatch`: how many messages the unindexed tail holds before it is indexed; `indexStepUsers`: users
+    /// per step of an indexing run (tests make both small).
+    public init(directory: URL, logger: Logger, indexBatch: Int = SQLiteStore.defaultIndexBatch,
+                indexStepUsers: Int = SQLiteStore.defaultIndexStepUsers) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(Self.fileName).path
         var configuration = Configuration()
@@ -58,6 +66,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
         self.indexBatch = max(1, indexBatch)
+        self.indexStepUsers = Int64(max(1, indexStepUsers))
         try StoreSchema.migrator.migrate(pool)
         // RELIABILITY.md §0.5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
         // runs, so FULL must be set here, after opening, and checked. With NORMAL an acknowledged message can
@@ -141,8 +150,41 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         try pool.writeWithoutTransaction(StoreSchema.synchronousLevel)
     }
 
-    /// Messages in the log not yet in the index tables.
-    var unindexedCount: Int { pool.writeWithoutTransaction { _ in ledger.tailCount } }
+    /// Messages in the log not yet in the index tables, read on the writer thread after everything queued so
+    /// far (an indexing run may still be under way). For tests.
+    var unindexedCount: Int {
+        let counted = DispatchSemaphore(value: 0)
+        let count = PThreadMutex(0)
+        perform([]) { [self] _ in
+            count.withLock { $0 = ledger.tailCount }
+            counted.signal()
+        }
+        counted.wait()
+        return count.withLock { $0 }
+    }
+
+    /// Runs `body` on the writer connection with the writer's memory, outside the queue: for tests and the
+    /// store benchmark, while the store is idle.
+    func onWriter<T>(_ body: (Database, LogLedger) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in try body(db, ledger) }
+    }
+
+    /// Indexes the whole unindexed tail in one go, on the writer thread after everything queued so far. For
+    /// tests and the benchmark.
+    func indexNow() throws {
+        let finished = DispatchSemaphore(value: 0)
+        let outcome = PThreadMutex<Result<Void, any Error>>(.success(()))
+        perform([]) { [self] _ in
+            let result = Result {
+                let upTo = try pool.write { db in try StoreSQL.indexAll(after: ledger.indexedUpTo, db) }
+                ledger.indexed(upTo: upTo)
+            }
+            outcome.withLock { $0 = result }
+            finished.signal()
+        }
+        finished.wait()
+        try outcome.withLock { $0 }.get()
+    }
 
     /// The database's journal mode ("wal").
     func journalMode() throws -> String {
@@ -165,17 +207,20 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     }
 
     /// Sleep until there is work, run it as one batch, repeat; after `close()`, drain and close the database.
+    /// Between two batches, one step of an indexing run (if one is under way or due): queued work never waits
+    /// for more than one step. An unfinished run at close starts again at the next open.
     private func runWriter() {
         while true {
-            let batch: [StoreJob] = state.withLock {
-                while jobs.isEmpty && !isClosing { state.wait() }
+            let (batch, closing): ([StoreJob], Bool) = state.withLock {
+                while jobs.isEmpty && !isClosing && indexRun == nil { state.wait() }
                 let count = min(jobs.count, Self.maxBatchJobs)
                 let batch = Array(jobs.prefix(count))
                 jobs.removeFirst(count)
-                return batch
+                return (batch, isClosing)
             }
-            if batch.isEmpty { break }  // closing, and nothing left
-            runBatch(batch)
+            if batch.isEmpty && closing { break }  // closing, and nothing left
+            if !batch.isEmpty { runBatch(batch) }
+            indexStep()
         }
         do {
             try pool.close()
@@ -223,16 +268,35 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
             return
         }
         for complete in completions { complete() }
-        if ledger.tailCount >= indexBatch { indexTail() }
     }
 
-    /// Indexes the unindexed tail in its own transaction, between batches. If it fails, the tail stays in
-    /// memory and the next batch tries again; nothing is lost, reads still see it.
-    private func indexTail() {
+    /// Starts an indexing run once the tail is long enough, and runs its next step, each in its own
+    /// transaction. If a step fails, the run is dropped and starts again after the next batch (its finished
+    /// steps are written again, ignored as duplicates); nothing is lost, reads still see the tail.
+    private func indexStep() {
         do {
-            let upTo = try pool.write { db in try StoreSQL.indexLog(after: ledger.indexedUpTo, db) }
-            ledger.indexed(upTo: upTo)
+            if indexRun == nil {
+                guard ledger.tailCount >= indexBatch else { return }
+                let upTo = try pool.writeWithoutTransaction(StoreSQL.lastLogID)
+                ledger.seal(upTo: upTo)
+                indexRun = IndexRun(upTo: upTo, nextUser: 0, lastUser: ledger.lastAccountID)
+            }
+            guard var run = indexRun else { return }
+            let users = run.nextUser...(run.nextUser + indexStepUsers - 1)
+            let finishing = users.upperBound >= run.lastUser
+            try pool.writeWithoutTransaction { db in
+                try StoreSQL.commitIndexStep(users: finishing ? users.lowerBound...Int64.max : users, upTo: run.upTo,
+                                             finishing: finishing, ledger, db)
+            }
+            if finishing {
+                ledger.indexed(upTo: run.upTo)
+                indexRun = nil
+            } else {
+                run.nextUser = users.upperBound + 1
+                indexRun = run
+            }
         } catch {
+            indexRun = nil
             logger.error("indexing the log failed", metadata: ["error": "\(error)"])
         }
     }
@@ -290,6 +354,16 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         for write in writes { try StoreSQL.apply(write, ledger, db) }
         for (key, value) in meta { try StoreSQL.setMeta(key, value, db) }
     }
+}
+
+/// An indexing run: the log's ids up to `upTo` that are still in the tail, indexed for the users from
+/// `nextUser` on, step by step.
+private struct IndexRun {
+    let upTo: Int64
+    var nextUser: Int64
+    /// The highest account id when the run started; the last step takes every id above too (accounts created
+    /// since then).
+    let lastUser: Int64
 }
 
 /// A write failed in a batch run without savepoints: roll back and run the batch again, isolating each call.

@@ -11,6 +11,7 @@ enum StoreSQL {
     static func append(_ message: StoredMessage, _ ledger: LogLedger, _ db: Database) throws -> StoredMessage {
         let sender = try ledger.requireID(of: message.from)
         let recipient = try ledger.requireID(of: message.to)
+        try ledger.requireUnsealed(message.id)
         var stored = message
         stored.seq = ledger.last(of: recipient) + 1
         try db.cachedStatement(sql: "INSERT INTO log (id, stream, sender, recipient, seq, sent_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)")
@@ -70,27 +71,78 @@ enum StoreSQL {
 
     // MARK: - Batch indexing
 
-    /// Indexes the log after `after` in three sorted passes, so each user's (and conversation's) new entries go
-    /// in together at the end of its range; returns the new `log_indexed.upto`.
-    @discardableResult
-    static func indexLog(after: Int64, _ db: Database) throws -> Int64 {
-        let upTo = try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM log") ?? 0
-        guard upTo > after else { return after }
-        let range: StatementArguments = [after, upTo]
-        try db.execute(sql: """
-            INSERT INTO inbox_index (user, seq, id)
-                SELECT recipient, seq, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY recipient, seq
-            """, arguments: range)
+    /// The highest message id in the log: where an indexing run that starts now ends.
+    static func lastLogID(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM log") ?? 0
+    }
+
+    /// One step of an indexing run: the entries of the log's ids in (after, upTo] that belong to the users
+    /// `users`, in two sorted passes, so each
+    /// user's new entries go in together at the end of its range. A run is cut into steps by user so that no
+    /// step holds the writer long. `OR IGNORE`: a step a crash interrupted before its run finished runs again.
+    static func indexLog(after: Int64, upTo: Int64, users: ClosedRange<Int64>, _ db: Database) throws {
+        let arguments: StatementArguments = [after, upTo, users.lowerBound, users.upperBound]
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO inbox_index (user, seq, id)
+                SELECT recipient, seq, id FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
+                ORDER BY recipient, seq
+            """).execute(arguments: arguments)
         // UNION drops the second entry of a message to oneself.
-        try db.execute(sql: """
-            INSERT INTO history_index (user, id)
-                SELECT sender, id FROM log WHERE id > ?1 AND id <= ?2
-                UNION SELECT recipient, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY 1, 2
-            """, arguments: range)
-        try db.execute(sql: """
-            INSERT INTO stream_index (stream, id) SELECT stream, id FROM log WHERE id > ?1 AND id <= ?2 ORDER BY stream, id
-            """, arguments: range)
-        try db.execute(sql: "UPDATE log_indexed SET upto = ?", arguments: [upTo])
+        try db.cachedStatement(sql: """
+            INSERT OR IGNORE INTO history_index (user, id, partner)
+                SELECT sender, id, recipient FROM log WHERE id > ?1 AND id <= ?2 AND sender BETWEEN ?3 AND ?4
+                UNION SELECT recipient, id, sender FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
+                ORDER BY 1, 2
+            """).execute(arguments: arguments)
+    }
+
+    /// One step of an indexing run from the writer's memory: the tail entries with id ≤ `upTo` of the users in
+    /// `users`, user by user and each in key order, so every insert lands at the end of its range and no log
+    /// row is read again. `OR IGNORE`, as above.
+    static func indexStep(users: ClosedRange<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
+        let inbox = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox_index (user, seq, id) VALUES (?, ?, ?)")
+        let history = try db.cachedStatement(sql: "INSERT OR IGNORE INTO history_index (user, id, partner) VALUES (?, ?, ?)")
+        for user in ledger.tailUsers(in: users) {
+            let entries = ledger.entries(of: user, upTo: upTo)
+            for entry in entries where entry.seq > 0 {
+                try inbox.execute(arguments: [user, entry.seq, entry.id])
+            }
+            for entry in entries.sorted(by: { $0.id < $1.id }) {
+                try history.execute(arguments: [user, entry.id, entry.partner])
+            }
+        }
+    }
+
+    /// One step in its own transaction, without an fsync: the index can always be rebuilt from the log (a lost
+    /// step leaves the watermark where it was and the run starts again), and the next group commit's fsync
+    /// covers these frames too. The last step also moves the watermark. `synchronous` is FULL again after it,
+    /// or this throws.
+    static func commitIndexStep(users: ClosedRange<Int64>, upTo: Int64, finishing: Bool, _ ledger: LogLedger,
+                                _ db: Database) throws {
+        try db.execute(sql: "PRAGMA synchronous = OFF")
+        let step = Result {
+            try db.inTransaction {
+                try indexStep(users: users, upTo: upTo, ledger, db)
+                if finishing { try finishIndexing(upTo: upTo, db) }
+                return .commit
+            }
+        }
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        try step.get()
+    }
+
+    /// The run's last step is committed: reads may take the index up to `upTo`.
+    static func finishIndexing(upTo: Int64, _ db: Database) throws {
+        try db.execute(sql: "UPDATE log_indexed SET upto = max(upto, ?)", arguments: [upTo])
+    }
+
+    /// Indexes the whole log after `after` in one step (the migration, and tests).
+    @discardableResult
+    static func indexAll(after: Int64, _ db: Database) throws -> Int64 {
+        let upTo = try lastLogID(db)
+        guard upTo > after else { return after }
+        try indexLog(after: after, upTo: upTo, users: 0...Int64(Int32.max), db)
+        try finishIndexing(upTo: upTo, db)
         return upTo
     }
 
@@ -151,14 +203,15 @@ enum StoreSQL {
     }
 
     /// Oldest first: the indexed part, then (if the page is not full) the unindexed tail, which comes after it
-    /// in seq order because seqs grow with ids.
+    /// in seq order. Entries an unfinished indexing run already wrote are above `indexedUpTo` and still in the
+    /// tail, so the indexed part stops there.
     static func inbox(_ query: InboxQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         let limit = query.effectiveLimit
         guard limit > 0, let user = ledger.id(of: query.user) else { return [] }
         var page = try messages(db, ledger, sql: """
             SELECT \(columns) FROM inbox_index i JOIN log l ON l.id = i.id
-            WHERE i.user = ? AND i.seq > ? ORDER BY i.seq LIMIT ?
-            """, arguments: [user, query.after, limit])
+            WHERE i.user = ? AND i.seq > ? AND i.id <= ? ORDER BY i.seq LIMIT ?
+            """, arguments: [user, query.after, ledger.indexedUpTo, limit])
         if page.count < limit {
             page += try messages(ids: ledger.tailInbox(of: user, after: query.after, limit: limit - page.count), ledger, db)
         }
@@ -166,7 +219,7 @@ enum StoreSQL {
     }
 
     /// Newest first: the unindexed tail (the newest messages), then the indexed part below it. With a partner,
-    /// the pair's conversation; without, everything the owner sent or received.
+    /// the owner's entries with that partner; without, everything the owner sent or received.
     static func history(_ query: HistoryQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         let limit = query.effectiveLimit
         guard limit > 0, let owner = ledger.id(of: query.owner) else { return [] }
@@ -181,9 +234,9 @@ enum StoreSQL {
         let below = min(before, ledger.indexedUpTo + 1)
         if let partner {
             page += try messages(db, ledger, sql: """
-                SELECT \(columns) FROM stream_index s JOIN log l ON l.id = s.id
-                WHERE s.stream = ? AND s.id < ? ORDER BY s.id DESC LIMIT ?
-                """, arguments: [directStream(owner, partner), below, limit - page.count])
+                SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id
+                WHERE h.user = ? AND h.partner = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?
+                """, arguments: [owner, partner, below, limit - page.count])
         } else {
             page += try messages(db, ledger, sql: """
                 SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id

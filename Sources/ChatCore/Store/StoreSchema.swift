@@ -16,12 +16,20 @@ import GRDB
 ///   the end of one B-tree: about 40 messages share a page.
 /// - The inbox heads (each user's last seq) are not stored per message: the writer loads them once at open (one
 ///   index seek per user plus the unindexed tail) and keeps them in memory, so giving out a seq costs no search.
-/// - The lookups history and the inbox need (`inbox_index` by recipient and seq, `history_index` by user and id
-///   for both sender and recipient, `stream_index` by conversation and id) are built in sorted batches: once the
-///   unindexed tail of the log reaches a threshold, one transaction indexes all of it with `INSERT … SELECT …
+/// - The lookups history and the inbox need (`inbox_index` by recipient and seq; `history_index` by user and id
+///   for both sender and recipient, with the other side beside it) are built in sorted batches: once the
+///   unindexed tail of the log reaches a threshold, an indexing run writes all of it with `INSERT … SELECT …
 ///   ORDER BY`, so each user's new entries land together at the end of that user's range (a page per user per
-///   batch instead of a page per message). `log_indexed.upto` is the last id indexed; the writer keeps the tail
-///   after it indexed in memory (per user, rebuilt from the log at open), so reads see what is not indexed yet.
+///   run instead of a page per message). The run goes in small steps by user-id range, one between two group
+///   commits, so it never holds the writer for long. `log_indexed.upto` is the last id of the last finished run;
+///   the writer keeps the log after it indexed in memory (per user, rebuilt from the log at open), so reads see
+///   what is not indexed yet.
+/// - There is no index by conversation: with a few thousand users talking to a few dozen partners each there
+///   are far more conversations than messages in a run, so such an index would take a page per message again.
+///   A page with one partner reads the owner's `history_index` range backwards and keeps that partner's
+///   entries (the partner is in the index, so only matches touch the log): its cost follows how much of the
+///   owner's traffic the pair is, not the size of the store. Rooms will index their own stream (one per room,
+///   few and busy), which is append-shaped.
 /// - Cursors (`cursors`: the highest acknowledged seq per user and stream; stream 0 is the direct inbox) and
 ///   login history (`logins`) are small upserts in the same group commits.
 enum StoreSchema {
@@ -83,7 +91,7 @@ enum StoreSchema {
         }
         migrator.registerMigration("v3") { db in
             try db.execute(sql: v3)
-            try StoreSQL.indexLog(after: 0, db)
+            try StoreSQL.indexAll(after: 0, db)
         }
         return migrator
     }
@@ -121,8 +129,9 @@ enum StoreSchema {
         CREATE TABLE inbox_index (
             user INTEGER NOT NULL, seq INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user, seq)
         ) WITHOUT ROWID;
-        CREATE TABLE history_index (user INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (user, id)) WITHOUT ROWID;
-        CREATE TABLE stream_index (stream INTEGER NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (stream, id)) WITHOUT ROWID;
+        CREATE TABLE history_index (
+            user INTEGER NOT NULL, id INTEGER NOT NULL, partner INTEGER NOT NULL, PRIMARY KEY (user, id)
+        ) WITHOUT ROWID;
         CREATE TABLE log_indexed (only INTEGER PRIMARY KEY CHECK (only = 1), upto INTEGER NOT NULL);
         INSERT INTO log_indexed (only, upto) VALUES (1, 0);
 
