@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CLLHTTP", pkgConfig: "llhttp",
                        providers: [.apt(["node-llhttp (built by scripts/bootstrap)"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
-        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "ChatCore",
             dependencies: [
