@@ -61,6 +61,10 @@ final class ServerAssembly {
         config.connectionRatePerAddress = limits.connectionRate
         config.limitLoopback = options.limitLoopback
         config.initialMessageBytes = options.preloginMaxBytes
+        if let cert = options.tlsCert, let key = options.tlsKey {
+            config.tls = TLSFiles(certificateFile: cert, keyFile: key)
+        }
+        config.requireTLS = options.requireTLS
         var http: HTTPServerConfiguration?
         var router: RESTRouter?
         let echo = options.wsEcho ? WebSocketEchoApplication() : nil
