@@ -98,6 +98,11 @@ final class TLSSession {
         }
     }
 
+    /// Ciphertext received and not yet consumed (bounded during the handshake by the loop).
+    var unreadCiphertextBytes: Int {
+        Int(BIO_ctrl_pending(inputBIO))
+    }
+
     /// Whether input is held that a paused reader has not taken: decrypted bytes, or ciphertext not yet decrypted.
     var hasBufferedInput: Bool {
         SSL_pending(ssl) > 0 || BIO_ctrl_pending(inputBIO) > 0
