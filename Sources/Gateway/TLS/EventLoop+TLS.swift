@@ -81,6 +81,11 @@ extension EventLoop {
     func receiveCiphertext(count: Int, on connection: Connection) {
         guard let session = connection.tls else { return }
         readBuffer.withUnsafeBytes { session.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        if session.writeWantsRead {
+            // A write stalled on the peer's bytes: these may be them.
+            session.writeWantsRead = false
+            scheduleFlush(connection)
+        }
         advanceTLS(on: connection)
     }
 
