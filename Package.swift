@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CLLHTTP", pkgConfig: "llhttp",
                        providers: [.apt(["node-llhttp (built by scripts/bootstrap)"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
-        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(
             name: "ChatCore",
             dependencies: [
@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport", "ParleySupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "COpenSSL"]),
         // The REST router and /metrics over a real hub (no sockets): requests in, HTTP responses out.
         .testTarget(name: "RESTTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
         // `parley connect`'s pieces: the line editor, the console, its client sockets and the P2P links.

@@ -61,6 +61,15 @@ struct ServeCommand: ParsableCommand {
     @Flag(help: "Apply the per-address limits to loopback clients too (they are exempt by default).")
     var limitLoopback = false
 
+    @Option(help: "PEM certificate (a chain is sent whole) for TLS on both ports; needs --tls-key. SIGHUP reloads it.")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
+    @Flag(help: "Refuse plaintext on both ports (TCP: an error line; HTTP: 426). Needs --tls-cert and --tls-key.")
+    var requireTLS = false
+
     @Option(help: "Event-loop threads (default: one per core).")
     var loops: Int?
 
@@ -76,6 +85,8 @@ struct ServeCommand: ParsableCommand {
         guard maxConnectionsPerIp >= 0 else { throw ValidationError("--max-connections-per-ip must be 0 or more") }
         guard (256...65_536).contains(preloginMaxBytes) else { throw ValidationError("--prelogin-max-bytes must be 256–65536") }
         _ = try AbuseLimitOptions(limits)
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard !requireTLS || tlsCert != nil else { throw ValidationError("--require-tls needs --tls-cert and --tls-key") }
     }
 
     func run() throws {

@@ -38,6 +38,12 @@ public struct GatewayConfiguration: Sendable {
     /// messages are limited to this many bytes (an unauthenticated client gets a smaller buffer). nil: the
     /// full limits from the first byte. Applies to `webSocketPath`; each `WebSocketRoute` has its own.
     public var initialMessageBytes: Int?
+    /// Certificate and key for TLS on both ports (a first byte of 0x16 starts a handshake); nil: plaintext only.
+    public var tls: TLSFiles?
+    /// Refuse plaintext on both ports (TCP: one error line; HTTP: 426). Needs `tls`.
+    public var requireTLS = false
+    /// TLS handshakes in progress per loop; further TLS connections wait unread (their deadline running).
+    public var maxHandshakesPerLoop = 64
 
     public init(
         host: String = "0.0.0.0",
@@ -83,6 +89,20 @@ public struct GatewayConfiguration: Sendable {
         try check(connectionRatePerAddress.map { $0.burst > 0 && $0.period > .zero } ?? true,
                   "connectionRatePerAddress needs a positive burst and period")
         try check(initialMessageBytes.map { $0 > 0 } ?? true, "initialMessageBytes must be positive")
+        try check(!requireTLS || tls != nil, "requireTLS needs a certificate and key (tls)")
+        try check(maxHandshakesPerLoop > 0, "maxHandshakesPerLoop must be positive")
+    }
+}
+
+/// PEM files for TLS: the certificate file may hold a chain (leaf first), sent whole. Read at start and again
+/// on `GatewayServer.reloadTLS()`.
+public struct TLSFiles: Sendable, Equatable {
+    public var certificateFile: String
+    public var keyFile: String
+
+    public init(certificateFile: String, keyFile: String) {
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
     }
 }
 
@@ -96,6 +116,8 @@ public enum GatewayError: Error, Equatable, CustomStringConvertible {
     case systemCall(String, errno: Int32)
     /// `start()` was called twice, or after `stop()`.
     case notStartable
+    /// The TLS certificate or key could not be loaded; the text says which and why.
+    case tlsSetup(String)
 
     public var description: String {
         switch self {
@@ -103,6 +125,7 @@ public enum GatewayError: Error, Equatable, CustomStringConvertible {
         case .invalidAddress(let host): "not a numeric address: \(host)"
         case .systemCall(let call, let code): "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .notStartable: "the gateway can be started once"
+        case .tlsSetup(let reason): "TLS: \(reason)"
         }
     }
 
