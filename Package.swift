@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport", "ParleySupport"]),
-        .testTarget(name: "GatewayTests", dependencies: ["Gateway"]),
+        .testTarget(name: "GatewayTests", dependencies: ["Gateway", "COpenSSL"]),
         // The REST router and /metrics over a real hub (no sockets): requests in, HTTP responses out.
         .testTarget(name: "RESTTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
         // `parley connect`'s pieces: the line editor, the console, its client sockets and the P2P links.

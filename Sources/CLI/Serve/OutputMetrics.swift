@@ -25,6 +25,24 @@ enum OutputMetricsPage {
         metric("parley_output_queue_high_water_bytes", "gauge",
                "The most bytes any one connection has had queued since start (the slow-consumer limit caps it).",
                String(stats.queueHighWaterBytes))
+        if let tls = stats.tls { out += renderTLS(tls) }
+        return out
+    }
+
+    /// Present only when TLS is on: handshakes by outcome (one labelled counter, every outcome always listed),
+    /// TLS connections open, and certificate reloads.
+    static func renderTLS(_ tls: GatewayTLSStatistics) -> String {
+        var out = "# HELP parley_tls_handshakes_total TLS handshakes by outcome: completed, failed (bad records, "
+            + "no shared protocol or cipher, peer gone), timed_out (not done by the head deadline), "
+            + "plaintext_refused (plaintext while --require-tls).\n# TYPE parley_tls_handshakes_total counter\n"
+        for (outcome, value) in [("completed", tls.handshakesCompleted), ("failed", tls.handshakesFailed),
+                                 ("timed_out", tls.handshakesTimedOut), ("plaintext_refused", tls.plaintextRefused)] {
+            out += "parley_tls_handshakes_total{outcome=\"\(outcome)\"} \(value)\n"
+        }
+        out += "# HELP parley_tls_connections_open TLS connections open now (handshaking or established).\n"
+            + "# TYPE parley_tls_connections_open gauge\nparley_tls_connections_open \(tls.connectionsOpen)\n"
+        out += "# HELP parley_tls_certificate_reloads_total Certificate and key reloads (SIGHUP) that succeeded.\n"
+            + "# TYPE parley_tls_certificate_reloads_total counter\nparley_tls_certificate_reloads_total \(tls.reloads)\n"
         return out
     }
 }

@@ -17,6 +17,8 @@ final class ServerAssembly {
     let bridge: ChatBridge
     let gateway: GatewayServer
     private let signals: sigset_t
+    /// SIGHUP reloads the TLS certificate and key; without TLS it keeps its default meaning.
+    private let reloadsOnHangup: Bool
 
     init(options: ServeCommand, logger: Logger) throws {
         self.logger = logger
@@ -26,6 +28,8 @@ final class ServerAssembly {
         sigemptyset(&set)
         sigaddset(&set, SIGINT)
         sigaddset(&set, SIGTERM)
+        reloadsOnHangup = options.tlsCert != nil
+        if reloadsOnHangup { sigaddset(&set, SIGHUP) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
         signal(SIGPIPE, SIG_IGN)
         signals = set
@@ -94,11 +98,19 @@ final class ServerAssembly {
         return (tcp, gateway.httpPort)
     }
 
-    /// Blocks the calling thread until SIGINT or SIGTERM.
+    /// Blocks the calling thread until SIGINT or SIGTERM; a SIGHUP meanwhile reloads the TLS certificate and key
+    /// (new connections get them, open ones keep theirs; a bad file keeps the old ones and is logged).
     func waitForTerminationSignal() {
         var set = signals
         var received: Int32 = 0
-        sigwait(&set, &received)
+        while sigwait(&set, &received) == 0, reloadsOnHangup, received == SIGHUP {
+            do {
+                try gateway.reloadTLS()
+                logger.info("TLS certificate and key reloaded")
+            } catch {
+                logger.error("TLS reload failed; keeping the certificate in use", metadata: ["error": "\(error)"])
+            }
+        }
     }
 
     /// Graceful stop. The store drains first: every write already queued commits and its acknowledgement is

@@ -20,6 +20,8 @@ import Synchronization
 //  5. Drain the inbox in FIFO order: adopt sockets, enqueue sends, begin closes. The app's calls
 //     from steps 3 and 4 take effect here, after the callbacks, in exactly the order they were made
 //     on every thread. (A WebSocket read may apply them earlier, never out of order: `applyPostedWork`.)
+//  5½. TLS: admit connections waiting for a handshake slot, and deliver what a TLS layer held for a
+//     connection that resumed reading (EventLoop+TLS.swift).
 //  6. Flush every connection that gained output this tick (Redis's before-sleep write). Most
 //     replies leave in the tick that caused them, and EPOLLOUT is armed only where bytes remain.
 //  7. Reap connections closed this tick: close the descriptor, free the slot (bumping its
@@ -54,6 +56,8 @@ final class GatewayCounters: Sendable {
     let queueHighWater = Atomic<Int>(0)
     /// Connections closed because their unwritten output passed `maxQueuedOutputBytes`.
     let slowConsumerCloses = Atomic<Int>(0)
+    /// Handshake outcomes and open TLS connections.
+    let tls = TLSCounters()
 
     init(addresses: AddressLimiter = AddressLimiter(maxPerAddress: nil, rate: nil, limitLoopback: false)) {
         self.addresses = addresses
@@ -144,11 +148,26 @@ final class EventLoop: @unchecked Sendable {
     /// The high-water mark already published (only a new maximum touches the shared counter).
     var publishedHighWater = 0
 
+    /// Certificate and key for new handshakes, shared by all loops; nil: no TLS.
+    let tlsContexts: TLSContextStore?
+    /// Handshakes this loop is running (bounded by `maxHandshakesPerLoop`).
+    var handshakesInProgress = 0
+    /// TLS connections waiting for a handshake slot, oldest first from `handshakeQueueHead`.
+    var handshakeQueue: [Connection] = []
+    var handshakeQueueHead = 0
+    /// Connections that resumed reading while their TLS layer held input (`serviceTLS` delivers it).
+    var tlsInputList: [Connection] = []
+    /// Gathers small messages into records, and takes the partly sent ciphertext a memory BIO cannot skip.
+    let tlsScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: EventLoop.tlsRecordGatherBytes,
+                                                            alignment: 16)
+
     init(
         index: Int, siblings: [Inbox], configuration: GatewayConfiguration,
         application: any StreamApplication, logger: Logger, counters: GatewayCounters,
-        httpApplication: (any HTTPApplication)? = nil, httpServices: HTTPServices? = nil
+        httpApplication: (any HTTPApplication)? = nil, httpServices: HTTPServices? = nil,
+        tlsContexts: TLSContextStore? = nil
     ) throws(SystemError) {
+        self.tlsContexts = tlsContexts
         self.httpApplication = httpApplication
         self.httpServices = httpServices
         self.index = index
@@ -167,6 +186,7 @@ final class EventLoop: @unchecked Sendable {
 
     deinit {
         iovecs.deallocate()
+        tlsScratch.deallocate()
     }
 
     /// Gives this loop the listening socket (loop 0 only, before `run`).
@@ -211,6 +231,7 @@ final class EventLoop: @unchecked Sendable {
         }
         runExpiredTimers()
         drainInbox()
+        serviceTLS()
         flushPending()
         reap()
         publishTally()
@@ -359,7 +380,7 @@ final class EventLoop: @unchecked Sendable {
         timers.schedule(at: deadline, .stopDeadline)
         for connection in connections.all {
             switch connection.state {
-            case .awaitingFirstByte, .lingering:
+            case .awaitingFirstByte, .tlsHandshake, .lingering:
                 close(connection, reason: .serverStopping)
             case .webSocket:
                 // RFC 6455 §7.4.1: 1001, going away.

@@ -2,8 +2,8 @@
 ///
 /// `state` says what the connection is now and carries that stage's protocol state, so input and deadline
 /// handling switch on one enum. It moves one way:
-/// `awaitingFirstByte → lines | http (→ webSocket) → draining → lingering → closed` (any step may jump to
-/// `closed`). The policy that moves it lives in the EventLoop extensions; this type only holds the state
+/// `awaitingFirstByte (→ tlsHandshake → awaitingFirstByte) → lines | http (→ webSocket) → draining → lingering
+/// → closed` (any step may jump to `closed`). TLS is not a state but a layer (`tls`) under all the later ones. The policy that moves it lives in the EventLoop extensions; this type only holds the state
 /// and answers questions about it.
 ///
 /// Loop-confined: created, used and released only on its owning loop's thread. Not Sendable.
@@ -26,6 +26,9 @@ final class Connection {
     enum State {
         /// Accepted; the application has not been told yet.
         case awaitingFirstByte(Door)
+        /// The first byte was a TLS handshake record: the handshake runs (under the accept-time deadline); once
+        /// it completes the connection awaits its first decrypted byte.
+        case tlsHandshake(Door)
         /// Told to the gateway's application; lines flow both ways.
         case lines(LineStream)
         /// Requests and responses on the HTTP port, answered in order.
@@ -52,6 +55,10 @@ final class Connection {
         didSet { outputPart = Self.outputPart(of: state) ?? outputPart }
     }
     var output = OutputQueue()
+    /// The TLS layer, from the first handshake byte to the close; nil for plaintext.
+    var tls: TLSSession?
+    /// The first bytes of a TLS connection waiting for one of its loop's handshake slots (reading paused).
+    var heldTLSBytes: [UInt8]?
     /// Which bytes of an `Outbound` go on this connection's wire: derived from `state` when it changes
     /// (a draining connection keeps its framing), so the per-message path reads a stored value.
     private(set) var outputPart: Outbound.Part = .payload
@@ -81,6 +88,7 @@ final class Connection {
     var isInFlushList = false
     var isInCoalescedList = false
     var isInReapList = false
+    var isInTLSInputList = false
 
     init(fd: Int32, id: ConnectionID, token: UInt64, peer: PeerAddress, door: Door, maxQueuedOutputBytes: Int) {
         self.fd = fd
@@ -95,7 +103,7 @@ final class Connection {
     /// (an always-armed EPOLLOUT would report an idle socket as writable on every tick).
     var wantedInterest: Interest {
         var interest: Interest = wantsRead ? .readable : []
-        if !output.isEmpty { interest.insert(.writable) }
+        if !output.isEmpty || tls?.hasCiphertext == true { interest.insert(.writable) }
         return interest
     }
 
@@ -110,7 +118,7 @@ final class Connection {
     var acceptsControlFrames: Bool {
         switch state {
         case .lines, .http, .webSocket, .draining: true
-        case .awaitingFirstByte, .lingering, .closed: false
+        case .awaitingFirstByte, .tlsHandshake, .lingering, .closed: false
         }
     }
 
@@ -120,7 +128,7 @@ final class Connection {
         case .lines(let lines): lines.kind == .jsonLines ? .line : .payload
         case .http: .payload
         case .webSocket: .webSocketFrame
-        case .awaitingFirstByte, .draining, .lingering, .closed: nil
+        case .awaitingFirstByte, .tlsHandshake, .draining, .lingering, .closed: nil
         }
     }
 
@@ -131,7 +139,7 @@ final class Connection {
         case .http(let exchange): .http(exchange)
         case .webSocket(let link): .webSocket(link)
         case .draining(_, let was): was
-        case .awaitingFirstByte, .lingering, .closed: nil
+        case .awaitingFirstByte, .tlsHandshake, .lingering, .closed: nil
         }
     }
 

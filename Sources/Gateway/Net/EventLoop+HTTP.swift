@@ -34,6 +34,7 @@ extension EventLoop {
         if !connection.wantsRead, exchange.queued.count < HTTPExchange.maxQueuedRequests, exchange.ending == nil {
             connection.wantsRead = true
             updateInterest(connection)
+            resumeBufferedTLSInput(of: connection)
         }
     }
 

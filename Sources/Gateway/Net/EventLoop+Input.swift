@@ -147,13 +147,20 @@ extension EventLoop {
                 if count < readBuffer.count { return }
                 continue
             }
-            deliver(readBuffer[0..<count], to: connection)
+            if connection.tls != nil {
+                receiveCiphertext(count: count, on: connection)
+            } else {
+                deliver(readBuffer[0..<count], to: connection)
+            }
             guard connection.wantsRead, count == readBuffer.count else { return }
         }
     }
 
     /// Turns received bytes into app calls, by what the connection is: the first byte opens the stream.
-    private func deliver(_ bytes: ArraySlice<UInt8>, to connection: Connection) {
+    func deliver(_ bytes: ArraySlice<UInt8>, to connection: Connection) {
+        if case .awaitingFirstByte(let door) = connection.state, divertFirstBytes(bytes, door: door, on: connection) {
+            return
+        }
         switch connection.state {
         case .lines(let stream):
             receiveLines(bytes, stream: stream, on: connection)
@@ -176,8 +183,8 @@ extension EventLoop {
             let exchange = HTTPExchange(parser: HTTPParser(configuration: httpServices.parserConfiguration))
             connection.state = .http(exchange)
             receiveHTTP(bytes, exchange: exchange, on: connection)
-        case .draining, .lingering, .closed:
-            break  // input is no longer delivered (a lingering connection discards it before this)
+        case .tlsHandshake, .draining, .lingering, .closed:
+            break  // input is no longer delivered (ciphertext goes to `receiveCiphertext`) (a lingering connection discards it before this)
         }
     }
 
@@ -203,11 +210,11 @@ extension EventLoop {
 
     /// EOF: the peer will send nothing more. An unterminated last line is dropped (lines end in
     /// "\n"). Output already queued is still flushed: a half-closed peer may be reading.
-    private func peerFinishedSending(_ connection: Connection) {
+    func peerFinishedSending(_ connection: Connection) {
         switch connection.state {
         case .lines, .http, .webSocket:
             beginDrain(connection, reason: .peerClosed)
-        case .awaitingFirstByte, .lingering:
+        case .awaitingFirstByte, .tlsHandshake, .lingering:
             close(connection, reason: .peerClosed)
         case .draining, .closed:
             break

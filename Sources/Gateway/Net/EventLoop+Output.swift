@@ -89,6 +89,7 @@ extension EventLoop {
     /// draining connection whose queue empties moves on to its FIN.
     func flush(_ connection: Connection) {
         guard !connection.isClosed else { return }
+        if let session = connection.tls { return flushTLS(connection, session: session) }
         let fd = connection.fd
         let outcome: FlushOutcome
         do {
@@ -138,7 +139,7 @@ extension EventLoop {
         }
         connection.isCloseRequested = true
         switch connection.state {
-        case .awaitingFirstByte, .lines, .http, .webSocket:
+        case .awaitingFirstByte, .tlsHandshake, .lines, .http, .webSocket:
             beginDrain(connection, reason: .closedByApplication)
         case .draining, .lingering, .closed:
             // Already ending: the reason in force stays, and later sends are now refused.
@@ -160,8 +161,9 @@ extension EventLoop {
     /// Output is out: send FIN and tell the app. If the peer may still be sending, linger and
     /// discard its input until its FIN, since closing with unread input sends RST, which can make
     /// the peer's kernel drop our last bytes (an error message, say) before they are read.
-    private func finishDrain(_ connection: Connection) {
+    func finishDrain(_ connection: Connection) {
         guard let reason = connection.drainingReason else { return }
+        sendCloseNotify(on: connection)
         Syscall.shutdownWrites(connection.fd)
         if reason == .peerClosed || isStopping {
             close(connection, reason: reason)
@@ -180,6 +182,7 @@ extension EventLoop {
     func close(_ connection: Connection, reason: CloseReason) {
         guard !connection.isClosed else { return }
         if !connection.isLingering { connection.closeReason = reason }
+        abandonTLS(on: connection, reason: reason)
         cancelDeadline(for: connection)
         epoll.remove(connection.fd)
         connection.state = .closed
@@ -191,8 +194,8 @@ extension EventLoop {
     /// The deadline of `connection`'s current state has passed.
     func deadlinePassed(for connection: Connection) {
         switch connection.state {
-        case .awaitingFirstByte:
-            logger.debug("no first byte in time", metadata: ["peer": "\(connection.peer)"])
+        case .awaitingFirstByte, .tlsHandshake:
+            logger.debug("no first byte or TLS handshake in time", metadata: ["peer": "\(connection.peer)"])
             close(connection, reason: .handshakeTimeout)
         case .lines:
             // Only a line-too-long stream the app left open has a deadline while open.
@@ -234,6 +237,10 @@ extension EventLoop {
             connection.isInReapList = false
             if connection.isClosed {
                 Syscall.close(connection.fd)
+                if connection.tls != nil {
+                    connection.tls = nil
+                    counters.tls.connectionsOpen.subtract(1, ordering: .relaxed)
+                }
                 connections.remove(connection)
                 counters.socketClosed(from: connection.peer)
             }

@@ -67,7 +67,7 @@ extension EventLoop {
         switch connection.state {
         case .lines(let stream): stream.framer.maxLineBytes = min(bytes, configuration.maxLineBytes)
         case .webSocket(let link): link.session.maxMessageBytes = min(bytes, link.maxMessageBytes)
-        case .awaitingFirstByte, .http, .draining, .lingering, .closed: break  // no input is read under a limit
+        case .awaitingFirstByte, .tlsHandshake, .http, .draining, .lingering, .closed: break  // no input is read under a limit
         }
     }
 

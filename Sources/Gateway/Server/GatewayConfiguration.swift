@@ -116,6 +116,8 @@ public enum GatewayError: Error, Equatable, CustomStringConvertible {
     case systemCall(String, errno: Int32)
     /// `start()` was called twice, or after `stop()`.
     case notStartable
+    /// The TLS certificate or key could not be loaded; the text says which and why.
+    case tlsSetup(String)
 
     public var description: String {
         switch self {
@@ -123,6 +125,7 @@ public enum GatewayError: Error, Equatable, CustomStringConvertible {
         case .invalidAddress(let host): "not a numeric address: \(host)"
         case .systemCall(let call, let code): "\(call) failed: \(String(cString: strerror(code))) (errno \(code))"
         case .notStartable: "the gateway can be started once"
+        case .tlsSetup(let reason): "TLS: \(reason)"
         }
     }
 

@@ -32,6 +32,8 @@ public final class GatewayServer: Sendable {
     private let httpApplication: (any HTTPApplication)?
     private let httpServices: HTTPServices?
     private let boundHTTPPort = Atomic<Int>(0)
+    /// The TLS context new handshakes use (nil: plaintext only); `reloadTLS()` swaps it.
+    private let tlsContexts: TLSContextStore?
 
     /// - Parameters:
     ///   - http: the HTTP port (WebSocket at its `webSocketPath` and `webSocketRoutes`, static files, and
@@ -46,6 +48,7 @@ public final class GatewayServer: Sendable {
         let loopCount = min(max(configuration.loopCount, 1), 255)
         inboxes = (0..<loopCount).map { _ in Inbox() }
         counters = GatewayCounters(addresses: AddressLimiter(configuration))
+        tlsContexts = configuration.tls.map { TLSContextStore(files: $0) }
     }
 
     /// Binds and starts the loop threads; returns the bound TCP port (port 0 in tests).
@@ -74,6 +77,11 @@ public final class GatewayServer: Sendable {
     }
 
     private func launch() throws(GatewayError) -> ([LoopThread], Int) {
+        do {
+            try tlsContexts?.reload()
+        } catch {
+            throw .tlsSetup(error.description)
+        }
         let listener = try Listener(host: configuration.host, port: configuration.tcpPort)
         let httpListener = try httpServices.map { services throws(GatewayError) in
             try Listener(host: configuration.host, port: services.configuration.port)
@@ -84,7 +92,7 @@ public final class GatewayServer: Sendable {
                 loops.append(try EventLoop(
                     index: index, siblings: inboxes, configuration: configuration,
                     application: application, logger: logger, counters: counters,
-                    httpApplication: httpApplication, httpServices: httpServices
+                    httpApplication: httpApplication, httpServices: httpServices, tlsContexts: tlsContexts
                 ))
             }
             try loops[0].attach(listener)
@@ -214,6 +222,24 @@ public final class GatewayServer: Sendable {
         inboxes[id.loop].post(.setMessageLimit(id, bytes))
     }
 
+    /// Thread-safe: reads the certificate and key files again and uses them for handshakes from now on;
+    /// connections already open keep the session they have. On failure (a missing, unreadable or mismatched
+    /// file) the context in use stays and the error says why. Does nothing without TLS.
+    public func reloadTLS() throws(GatewayError) {
+        guard let tlsContexts else { return }
+        do {
+            try tlsContexts.reload()
+        } catch {
+            throw .tlsSetup(error.description)
+        }
+        counters.tls.reloads.add(1, ordering: .relaxed)
+    }
+
+    /// TLS handshake outcomes and open TLS connections, for metrics; nil without TLS.
+    public var tlsStatistics: GatewayTLSStatistics? {
+        tlsContexts == nil ? nil : counters.tls.snapshot
+    }
+
     /// Output counters since start, for metrics: how well writes are batched and how far readers fall behind.
     public var outputStatistics: GatewayOutputStatistics {
         GatewayOutputStatistics(
@@ -222,7 +248,8 @@ public final class GatewayServer: Sendable {
             bytesWritten: counters.bytesWritten.load(ordering: .relaxed),
             queuedBytes: counters.queuedOutputBytes.load(ordering: .relaxed),
             queueHighWaterBytes: counters.queueHighWater.load(ordering: .relaxed),
-            slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed)
+            slowConsumerCloses: counters.slowConsumerCloses.load(ordering: .relaxed),
+            tls: tlsStatistics
         )
     }
 
@@ -245,9 +272,13 @@ public struct GatewayOutputStatistics: Sendable, Equatable {
     public var queueHighWaterBytes: Int
     /// Connections closed because a reader fell further behind than the output limit allows.
     public var slowConsumerCloses: Int
+    /// Handshakes and TLS connections; nil when TLS is off. (With TLS, a write call carries the ciphertext of
+    /// the messages it completed; handshake-only writes are not counted, so the batching figure stays comparable.)
+    public var tls: GatewayTLSStatistics?
 
     public init(framesWritten: Int, writeCalls: Int, bytesWritten: Int, queuedBytes: Int, queueHighWaterBytes: Int,
-                slowConsumerCloses: Int) {
+                slowConsumerCloses: Int, tls: GatewayTLSStatistics? = nil) {
+        self.tls = tls
         self.framesWritten = framesWritten
         self.writeCalls = writeCalls
         self.bytesWritten = bytesWritten
