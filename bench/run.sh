@@ -87,6 +87,7 @@ start() { # SERVER [extra parley options...]
   case "$name" in
     parley*)
       rm -rf "$BENCH/run-data" && cp -a "$BENCH/seed-data" "$BENCH/run-data"
+      : > "$log"  # now, not in the background job: the wait below must not read the previous server's line
       $pin "$PARLEY" serve 0 60 3600 --http-port 0 --data-dir "$BENCH/run-data" --credentials "$BENCH/no-credentials.txt" \
         --loops $loops --limit messages=off --log-level warning "$@" > "$log" 2>&1 &
       PID=$!

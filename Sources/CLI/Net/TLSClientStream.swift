@@ -102,7 +102,8 @@ final class TLSClientStream: ClientStream {
             return Self.verificationFailure(verify, serverName: serverName)
         }
         let reason = TLSErrorQueue.takeReason()
-        if error == SSL_ERROR_SYSCALL || (error == SSL_ERROR_SSL && reason == nil) {
+        if error == SSL_ERROR_SYSCALL || error == SSL_ERROR_ZERO_RETURN || reason == nil
+            || reason?.contains("unexpected eof") == true {
             return errno == 0 || errno == ECONNRESET || errno == EPIPE
                 ? "the server closed the connection during the handshake (does it serve TLS on this port?)"
                 : "the handshake failed: \(OSError(code: errno).message)"
