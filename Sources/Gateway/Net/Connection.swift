@@ -103,7 +103,10 @@ final class Connection {
     /// (an always-armed EPOLLOUT would report an idle socket as writable on every tick).
     var wantedInterest: Interest {
         var interest: Interest = wantsRead ? .readable : []
-        if !output.isEmpty || tls?.hasCiphertext == true { interest.insert(.writable) }
+        // TLS: ciphertext waiting counts as output; plaintext a stalled session cannot encrypt yet does not.
+        if (!output.isEmpty && tls?.writeWantsRead != true) || tls?.hasCiphertext == true {
+            interest.insert(.writable)
+        }
         return interest
     }
 

@@ -14,6 +14,9 @@ extension EventLoop {
     /// Ciphertext a connection may hold unsent before its queued plaintext waits: keeps the slow-consumer limit
     /// about plaintext and memory per connection bounded.
     static let tlsCiphertextBudget = 256 * 1024
+    /// A client's first flight (its ClientHello) fits one record of at most 16 KiB plus its header; a connection
+    /// that sends more before the handshake is done is not a TLS client, and is not buffered for.
+    static let tlsHandshakeInputLimit = 16 * 1024 + 5 + 1024
 
     // MARK: - The first bytes
 
@@ -22,6 +25,11 @@ extension EventLoop {
     func divertFirstBytes(_ bytes: ArraySlice<UInt8>, door: Connection.Door, on connection: Connection) -> Bool {
         guard connection.tls == nil, let store = tlsContexts else { return false }
         if bytes.first == Self.tlsHandshakeRecord {
+            if bytes.count > Self.tlsHandshakeInputLimit {
+                counters.tls.handshakesFailed.add(1, ordering: .relaxed)
+                close(connection, reason: .ioError(EPROTO))
+                return true
+            }
             if handshakesInProgress >= configuration.maxHandshakesPerLoop {
                 // A storm waits its turn unread (the accept-time deadline still running), so established
                 // connections keep the loop; the bytes already read are held for when a slot frees.
@@ -73,6 +81,11 @@ extension EventLoop {
     func receiveCiphertext(count: Int, on connection: Connection) {
         guard let session = connection.tls else { return }
         readBuffer.withUnsafeBytes { session.feed(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        if session.writeWantsRead {
+            // A write stalled on the peer's bytes: these may be them.
+            session.writeWantsRead = false
+            scheduleFlush(connection)
+        }
         advanceTLS(on: connection)
     }
 
@@ -81,6 +94,10 @@ extension EventLoop {
         guard let session = connection.tls else { return }
         if case .tlsHandshake(let door) = connection.state {
             switch session.advanceHandshake() {
+            case .needsInput where session.unreadCiphertextBytes > Self.tlsHandshakeInputLimit:
+                logger.debug("TLS handshake flooded", metadata: ["peer": "\(connection.peer)"])
+                close(connection, reason: .ioError(EPROTO))
+                return
             case .needsInput:
                 if session.hasCiphertext { scheduleFlush(connection) }
                 return

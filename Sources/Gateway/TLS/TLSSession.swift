@@ -40,6 +40,9 @@ final class TLSSession {
     /// Kept alive for the session's lifetime (OpenSSL holds its own reference too).
     private let context: TLSContext
     private(set) var isHandshakeComplete = false
+    /// The last `encrypt` wanted the peer's bytes first (only a renegotiation-like exchange can, and none is
+    /// allowed, but it costs nothing to be right): output waits for input instead of spinning on EPOLLOUT.
+    var writeWantsRead = false
 
     init?(context: TLSContext) {
         guard let ssl = SSL_new(context.pointer) else { return nil }
@@ -69,6 +72,9 @@ final class TLSSession {
     /// Runs the handshake as far as the ciphertext fed so far allows.
     func advanceHandshake() -> HandshakeProgress {
         guard !isHandshakeComplete else { return .complete }
+        // The error queue is per thread and shared by every session of the loop: start each call clean so
+        // SSL_get_error cannot blame this session for another's failure.
+        ERR_clear_error()
         let result = SSL_do_handshake(ssl)
         if result == 1 {
             isHandshakeComplete = true
@@ -87,6 +93,7 @@ final class TLSSession {
     func read(into buffer: UnsafeMutableRawBufferPointer) -> ReadOutcome {
         guard let base = buffer.baseAddress, !buffer.isEmpty else { return .needsInput }
         var count = 0
+        ERR_clear_error()
         if SSL_read_ex(ssl, base, buffer.count, &count) == 1 { return .plaintext(count) }
         switch SSL_get_error(ssl, 0) {
         case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
@@ -96,6 +103,11 @@ final class TLSSession {
         default:
             return .failed(TLSSetupError.drainOpenSSLErrors())
         }
+    }
+
+    /// Ciphertext received and not yet consumed (bounded during the handshake by the loop).
+    var unreadCiphertextBytes: Int {
+        Int(BIO_ctrl_pending(inputBIO))
     }
 
     /// Whether input is held that a paused reader has not taken: decrypted bytes, or ciphertext not yet decrypted.
@@ -108,9 +120,13 @@ final class TLSSession {
     func encrypt(_ bytes: UnsafeRawBufferPointer) -> Int? {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return 0 }
         var written = 0
+        ERR_clear_error()
         if SSL_write_ex(ssl, base, bytes.count, &written) == 1 { return written }
         switch SSL_get_error(ssl, 0) {
-        case SSL_ERROR_WANT_READ, SSL_ERROR_WANT_WRITE:
+        case SSL_ERROR_WANT_READ:
+            writeWantsRead = true
+            return 0
+        case SSL_ERROR_WANT_WRITE:
             return 0
         default:
             _ = TLSSetupError.drainOpenSSLErrors()

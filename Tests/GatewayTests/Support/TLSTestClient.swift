@@ -40,7 +40,7 @@ final class TLSTestClient: @unchecked Sendable {
         while case let code = ERR_get_error(), code != 0 {
             var text = [CChar](repeating: 0, count: 256)
             ERR_error_string_n(code, &text, text.count)
-            lines.append(String(cString: text))
+            lines.append(Self.string(text))
         }
         return lines.joined(separator: "; ")
     }
@@ -103,7 +103,11 @@ final class TLSTestClient: @unchecked Sendable {
         defer { X509_free(certificate) }
         var name = [CChar](repeating: 0, count: 256)
         X509_NAME_get_text_by_NID(X509_get_subject_name(certificate), NID_commonName, &name, Int32(name.count))
-        return String(cString: name)
+        return Self.string(name)
+    }
+
+    private static func string(_ characters: [CChar]) -> String {
+        String(decoding: characters.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// The negotiated protocol, "TLSv1.3" say.

@@ -89,6 +89,23 @@ final class GatewayTLSTests: LiveGatewayTestCase {
         eventually("the garbage connection's slot is free") { self.tls.connectionsOpen == 1 }
     }
 
+    func testMoreThanAFirstFlightBeforeTheHandshakeEndsIsNotBuffered() throws {
+        try startTLSServer { configuration in
+            configuration.loopCount = 1
+            configuration.maxHandshakesPerLoop = 1
+        }
+        // A record header promising 16 KiB, then far more than any ClientHello, in slot and in queue alike.
+        let holder = try connect()
+        holder.send([0x16, 0x03, 0x01, 0x40, 0x00])
+        eventually("the holder has the slot") { self.tls.connectionsOpen == 1 }
+        let flooder = try connect()
+        flooder.send([0x16, 0x03, 0x01, 0x40, 0x00] + [UInt8](repeating: 0x41, count: 40_000))
+        holder.send([UInt8](repeating: 0x42, count: 40_000))
+        XCTAssertTrue(try flooder.waitForClose())
+        XCTAssertTrue(try holder.waitForClose())
+        eventually("both counted as failed") { self.tls.handshakesFailed == 2 }
+    }
+
     func testAStalledHandshakeIsClosedAtTheDeadline() throws {
         try startTLSServer { $0.firstByteTimeout = .milliseconds(400) }
         let client = try connect()
