@@ -15,6 +15,9 @@ struct BenchCommand: ParsableCommand {
             and out, each a real password check); --stalled adds clients that log in and then stop reading.
             Seed accounts ahead with the server's credentials file (`<prefix><i> <password>` per line) so that \
             the run measures chat traffic rather than registrations.
+            With --tls every connection (the login storm's too, each a full handshake) speaks TLS: WebSocket \
+            over TLS (wss) or JSON lines over TLS, to a server started with --tls-cert, or to a proxy that \
+            terminates TLS in front of one.
             """
     )
 
@@ -76,6 +79,15 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Seconds allowed for connecting and logging everyone in.")
     var connectTimeout = 300.0
 
+    @Flag(help: "Connect over TLS, checking the server's certificate against the system's store or --ca.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("With --tls: trust only the certificate authorities in this PEM file.", valueName: "file"))
+    var ca: String?
+
+    @Flag(help: "With --tls: do not check the server's certificate.")
+    var insecure = false
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
@@ -87,6 +99,8 @@ struct BenchCommand: ParsableCommand {
         guard size >= 24, size <= 60_000 else { throw ValidationError("--size must be 24–60000 bytes") }
         guard duration > 0, warmup >= 0, inflight > 0 else { throw ValidationError("--duration and --inflight must be positive") }
         guard clients + stalled > 0 || logins > 0 else { throw ValidationError("nothing to do: no clients, no logins") }
+        if (ca != nil || insecure) && !tls { throw ValidationError("--ca and --insecure go with --tls") }
+        if ca != nil && insecure { throw ValidationError("--ca and --insecure exclude each other") }
     }
 
     func run() throws {
@@ -97,12 +111,23 @@ struct BenchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGINT) { _ in benchInterrupted = 1 }
         signal(SIGTERM) { _ in benchInterrupted = 1 }
-        let plan = BenchPlan(
+        var plan = BenchPlan(
             host: host, port: port, webSocket: transport == .ws, path: path, clients: clients, senders: senders,
             rate: clients > 0 ? rate : 0, directFraction: direct, size: size, duration: duration, warmup: warmup,
             userPrefix: userPrefix, password: password, users: users ?? max(clients, 1), loginRate: logins,
             stalled: stalled, inflight: inflight, connectTimeout: connectTimeout)
+        if tls {
+            do {
+                plan.tls = try TLSClientContext(trust: insecure ? .none : ca.map { .caFile($0) } ?? .systemStore)
+            } catch {
+                throw BenchError("parley bench: \(error)")
+            }
+            if insecure { FileHandle.standardError.write(Data("parley bench: \(TLSClientContext.insecureWarning)\n".utf8)) }
+        }
         let report = try BenchRun(plan: plan).run()
+        if let reason = report.firstTLSFailure {
+            FileHandle.standardError.write(Data("parley bench: \(report.tlsHandshakesFailed) TLS handshakes failed; the first: \(reason)\n".utf8))
+        }
         print(json ? Self.json(report, plan) : Self.text(report, plan))
     }
 
@@ -124,6 +149,9 @@ struct BenchCommand: ParsableCommand {
             ("latency_ms_p99", ms(r.latency.percentile(99))), ("latency_ms_p999", ms(r.latency.percentile(99.9))),
             ("latency_ms_max", ms(r.latency.maximum)),
         ]
+        if plan.tls != nil {
+            out.insert(contentsOf: [("tls", "on"), ("tls_handshakes_failed", String(r.tlsHandshakesFailed))], at: 1)
+        }
         if plan.loginRate > 0 {
             out += [
                 ("logins_offered", String(r.loginsOffered)), ("logins_served", String(r.loginsServed)),
@@ -150,7 +178,7 @@ struct BenchCommand: ParsableCommand {
         let f = Dictionary(fields(r, plan), uniquingKeysWith: { a, _ in a })
         let errorDetail: String = r.errors.keys.sorted().map { "\($0)=\(r.errors[$0] ?? 0)" }.joined(separator: " ")
         var lines: [String] = [
-            "parley bench: \(r.clientsOnline) clients over \(f["transport"]!) to \(plan.host):\(plan.port), "
+            "parley bench: \(r.clientsOnline) clients over \(f["transport"]!)\(plan.tls == nil ? "" : " (TLS)") to \(plan.host):\(plan.port), "
                 + "\(plan.senders) senders, \(plan.rate) msg/s (\(Int(plan.directFraction * 100))% direct), \(plan.size)-byte text",
             "connected and logged in: \(r.clientsOnline)/\(plan.clients) in \(f["connect_s"]!) s; measured \(f["window_s"]!) s",
             "sent: \(r.broadcastsSent) broadcasts, \(r.directsSent) direct; acknowledged \(r.acknowledged); errors \(f["errors"]!) \(errorDetail)",

@@ -1,7 +1,7 @@
 import Gateway
 import Glibc
 
-/// One client socket of `parley bench`: non-blocking, with its own input and output buffers, speaking
+/// One client connection of `parley bench`, in clear or over TLS: non-blocking, with its own buffers, speaking
 /// PROTOCOL.md as JSON lines or as WebSocket text messages (client frames masked, RFC 6455 §5.3). The lines and
 /// frames are cut by the gateway's own `LineFramer` and `WebSocketFrameParser` (in its mode for the server's
 /// frames), and frames masked by its encoder: the tool has no framing code of its own.
@@ -17,6 +17,8 @@ final class BenchConnection {
 
     enum Phase: Equatable {
         case connecting
+        /// TLS only: connected, the handshake under way.
+        case handshaking
         case upgrading
         case loggingIn
         case online
@@ -24,6 +26,11 @@ final class BenchConnection {
     }
 
     let socket: ClientSocket
+    /// What is read and written: the socket itself, or TLS over it once connected.
+    private(set) var stream: ClientStream
+    private let tls: TLSClientContext?
+    /// While handshaking: the poll() event the handshake waits for.
+    private(set) var handshakeWaitsFor = Int16(POLLOUT)
     let role: Role
     let user: String
     let webSocket: Bool
@@ -47,8 +54,10 @@ final class BenchConnection {
     /// comes near it.
     private static let maxMessageBytes = 1 << 24
 
-    init(socket: ClientSocket, role: Role, user: String, webSocket: Bool, now: UInt64) {
+    init(socket: ClientSocket, role: Role, user: String, webSocket: Bool, tls: TLSClientContext? = nil, now: UInt64) {
         self.socket = socket
+        stream = socket
+        self.tls = tls
         self.role = role
         self.user = user
         self.webSocket = webSocket
@@ -68,9 +77,43 @@ final class BenchConnection {
         }
     }
 
-    /// The connect finished: start the WebSocket upgrade, or go straight to the login on native TCP.
+    /// The connect finished: start the TLS handshake, the WebSocket upgrade, or go straight to the login on
+    /// native TCP.
     func connected(host: String, port: Int, path: String) -> Bool {
         guard socket.connectError == nil else { return false }
+        if let tls {
+            guard let secured = try? TLSClientStream(socket: socket, context: tls, serverName: host) else { return false }
+            stream = secured
+            phase = .handshaking
+            return true
+        }
+        startProtocol(host: host, port: port, path: path)
+        return true
+    }
+
+    enum HandshakeProgress: Equatable {
+        case pending
+        /// The WebSocket upgrade or the login may begin.
+        case done
+        case failed(String)
+    }
+
+    /// Takes the TLS handshake one step further (call when `handshakeWaitsFor` is ready).
+    func continueHandshake(host: String, port: Int, path: String) -> HandshakeProgress {
+        guard phase == .handshaking, let secured = stream as? TLSClientStream else { return .failed("not handshaking") }
+        switch secured.handshake() {
+        case .done:
+            startProtocol(host: host, port: port, path: path)
+            return .done
+        case .waitFor(let event):
+            handshakeWaitsFor = event
+            return .pending
+        case .failed(let reason):
+            return .failed(reason)
+        }
+    }
+
+    private func startProtocol(host: String, port: Int, path: String) {
         if webSocket {
             phase = .upgrading
             // The key is not secret (RFC 6455 §4.1 asks for a random nonce; the server only echoes its hash).
@@ -80,7 +123,6 @@ final class BenchConnection {
         } else {
             phase = .loggingIn
         }
-        return true
     }
 
     /// Queues one PROTOCOL.md request (a JSON object without its newline).
@@ -104,7 +146,7 @@ final class BenchConnection {
     /// Writes what the kernel takes. Returns false when the socket failed.
     func flush() -> Bool {
         while outputStart < output.count {
-            switch output.withUnsafeBytes({ socket.write(UnsafeRawBufferPointer(rebasing: $0[outputStart...])) }) {
+            switch output.withUnsafeBytes({ stream.write(UnsafeRawBufferPointer(rebasing: $0[outputStart...])) }) {
             case .bytes(let written): outputStart += written
             case .wouldBlock: return true
             case .closed, .failed: return false
@@ -118,10 +160,10 @@ final class BenchConnection {
     /// Reads what is there and hands each complete message to `message`. Returns false on EOF or error.
     func read(into buffer: UnsafeMutableRawBufferPointer, _ message: (ArraySlice<UInt8>) -> Void) -> Bool {
         while true {
-            switch socket.read(into: buffer) {
+            switch stream.read(into: buffer) {
             case .bytes(let count):
                 guard parse(UnsafeRawBufferPointer(rebasing: buffer[0..<count]), message) else { return false }
-                if count < buffer.count { return true }
+                if count < buffer.count && !stream.hasBufferedInput { return true }
             case .wouldBlock:
                 return true
             case .closed, .failed:
@@ -134,7 +176,7 @@ final class BenchConnection {
     /// server closed the connection behind it.
     func discardInputAndCheckClosed(using buffer: UnsafeMutableRawBufferPointer) -> Bool {
         while true {
-            switch socket.read(into: buffer) {
+            switch stream.read(into: buffer) {
             case .bytes: continue
             case .wouldBlock: return false
             case .closed, .failed: return true

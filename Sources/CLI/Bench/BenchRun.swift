@@ -5,51 +5,6 @@ import Glibc
 /// because a C signal handler can reach nothing else.
 nonisolated(unsafe) var benchInterrupted: sig_atomic_t = 0
 
-/// What one run was asked to do (the command line, checked).
-struct BenchPlan {
-    var host: String
-    var port: Int
-    var webSocket: Bool
-    var path: String
-    var clients: Int
-    var senders: Int
-    var rate: Double
-    var directFraction: Double
-    var size: Int
-    var duration: Double
-    var warmup: Double
-    var userPrefix: String
-    var password: String
-    var users: Int
-    var loginRate: Double
-    var stalled: Int
-    var inflight: Int
-    var connectTimeout: Double
-}
-
-/// What a run measured.
-struct BenchReport {
-    var clientsOnline = 0
-    var clientsFailed = 0
-    var connectSeconds = 0.0
-    var window = 0.0
-    var broadcastsSent = 0
-    var directsSent = 0
-    var acknowledged = 0
-    var errors: [String: Int] = [:]
-    var deliveries = 0
-    var expected = 0
-    var latency = LatencyHistogram()
-    var loginsOffered = 0
-    var loginsServed = 0
-    var loginsBusy = 0
-    var loginsFailed = 0
-    var loginsSkipped = 0
-    var loginLatency = LatencyHistogram()
-    var stalledOnline = 0
-    var stalledDisconnected = 0
-}
-
 /// The load loop: one thread, `poll` over every socket, an open-loop send schedule.
 ///
 /// Phase 1 connects the fan-out clients (at most `inflight` logins at a time, as a crowd arriving would) and the
@@ -133,7 +88,8 @@ final class BenchRun {
     @discardableResult
     private func open(role: BenchConnection.Role, user: String, receiveBuffer: Int32? = nil) -> BenchConnection? {
         guard let socket = BenchConnection.open(address, receiveBuffer: receiveBuffer) else { return nil }
-        let connection = BenchConnection(socket: socket, role: role, user: user, webSocket: plan.webSocket, now: Self.now())
+        let connection = BenchConnection(socket: socket, role: role, user: user, webSocket: plan.webSocket, tls: plan.tls,
+                                         now: Self.now())
         connections.append(connection)
         pollSet.append(pollfd(fd: socket.fd, events: Int16(POLLOUT), revents: 0))
         return connection
@@ -245,9 +201,12 @@ final class BenchRun {
                 sendLogin(connection, register: false)
             }
             var events: Int16 = 0
-            if connection.phase == .connecting || connection.hasPendingOutput { events |= Int16(POLLOUT) }
-            if connection.phase != .connecting && !(connection.role == .stalled && connection.phase == .online) {
-                events |= Int16(POLLIN)
+            if connection.phase == .connecting { events |= Int16(POLLOUT) }
+            if connection.phase == .handshaking { events |= connection.handshakeWaitsFor }
+            if connection.hasPendingOutput { events |= connection.stream.writeWaitsFor }
+            if connection.phase != .connecting && connection.phase != .handshaking
+                && !(connection.role == .stalled && connection.phase == .online) {
+                events |= connection.stream.readWaitsFor
             }
             pollSet[index].events = events
             pollSet[index].revents = 0
@@ -265,7 +224,20 @@ final class BenchRun {
                     closed.append(connection)
                     continue
                 }
-                if !connection.webSocket { sendLogin(connection, register: false) }
+                if connection.phase == .loggingIn && !connection.webSocket { sendLogin(connection, register: false) }
+            }
+            if connection.phase == .handshaking {
+                switch connection.continueHandshake(host: plan.host, port: plan.port, path: plan.path) {
+                case .pending:
+                    continue
+                case .failed(let reason):
+                    report.tlsHandshakesFailed += 1
+                    if report.firstTLSFailure == nil { report.firstTLSFailure = reason }
+                    closed.append(connection)
+                    continue
+                case .done:
+                    if !connection.webSocket { sendLogin(connection, register: false) }
+                }
             }
             if revents & Int32(POLLIN | POLLERR | POLLHUP) != 0 {
                 let wasUpgrading = connection.phase == .upgrading
@@ -285,7 +257,8 @@ final class BenchRun {
         guard let index = connections.firstIndex(where: { $0 === connection }) else { return }
         if connection.role == .storm {
             stormUsersBusy.remove(Int(connection.user.dropFirst(plan.userPrefix.count)) ?? -1)
-            if measuring && (connection.phase == .loggingIn || connection.phase == .upgrading) { report.loginsFailed += 1 }
+            if measuring && (connection.phase == .loggingIn || connection.phase == .upgrading
+                               || connection.phase == .handshaking) { report.loginsFailed += 1 }
         }
         connection.phase = .closed
         connection.socket.close()  // now: `members` keeps the object for the report
@@ -391,9 +364,4 @@ final class BenchRun {
         }
         return value
     }
-}
-
-struct BenchError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -1,5 +1,8 @@
 import ChatCore
 import Gateway
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One JSON object the server sent: a reply (with `re`) or an event.
 struct ServerFrame {
@@ -20,25 +23,39 @@ struct ServerFrame {
     }
 }
 
-/// The native TCP connection to the server, speaking NDJSON (PROTOCOL.md). Blocking socket; the session's
-/// poll() loop calls `readAvailable()` only when the socket is readable, so nothing here waits needlessly.
-/// Requests carry increasing numeric ids; the caller matches replies by `re`.
+/// The native TCP connection to the server, speaking NDJSON (PROTOCOL.md), in clear or over TLS. The session's
+/// poll() loop calls `readAvailable()` only when the socket is ready for `pollEvents`, so nothing here waits
+/// needlessly. Requests carry increasing numeric ids; the caller matches replies by `re`.
 final class ChatConnection {
-    private let socket: ClientSocket
+    private let stream: ClientStream
     /// A line from the server longer than this is a broken server, not a message: the connection is dropped.
     private var framer = LineFramer(maxLineBytes: 1 << 20)
     private var nextID: Int64 = 1
 
-    private init(socket: ClientSocket) {
-        self.socket = socket
+    private init(stream: ClientStream) {
+        self.stream = stream
     }
 
-    var fd: Int32 { socket.fd }
+    var fd: Int32 { stream.fd }
+
+    /// What the session's poll() waits for on this connection: input, and with TLS also room to write when a
+    /// read needs to send something first.
+    var pollEvents: Int16 { Int16(POLLIN) | stream.readWaitsFor }
 
     /// Connects to `host:port` (a name, an IPv4 or an IPv6 address), trying each address in turn,
-    /// giving up on each after `timeoutMilliseconds`.
-    static func open(host: String, port: Int, timeoutMilliseconds: Int32 = 10_000) throws(ConnectFailure) -> ChatConnection {
-        ChatConnection(socket: try ClientSocket.connect(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds))
+    /// giving up on each after `timeoutMilliseconds`. With `tls`, the TLS handshake follows (bounded by the
+    /// same time) and the server's certificate is checked as `tls` says, against `host`.
+    static func open(host: String, port: Int, tls: TLSClientContext? = nil,
+                     timeoutMilliseconds: Int32 = 10_000) throws(ConnectFailure) -> ChatConnection {
+        let socket = try ClientSocket.connect(host: host, port: port, timeoutMilliseconds: timeoutMilliseconds)
+        guard let tls else { return ChatConnection(stream: socket) }
+        let stream = try TLSClientStream(socket: socket, context: tls, serverName: host)
+        do {
+            try stream.handshake(timeoutMilliseconds: timeoutMilliseconds)
+        } catch {
+            throw ConnectFailure(description: "TLS with \(host) port \(port) failed: \(error.description)")
+        }
+        return ChatConnection(stream: stream)
     }
 
     /// Sends one request with a fresh id and returns the id. Nil: the connection is gone.
@@ -48,7 +65,7 @@ final class ChatConnection {
         nextID += 1
         var line = RequestEncoder.encode(request, id: id)
         line.append(0x0A)
-        return socket.writeAll(line) ? id : nil
+        return stream.writeAllWaiting(line) ? id : nil
     }
 
     /// Acknowledges the inbox up to `seq` (docs/PROTOCOL.md §11.2). No id: the server answers an ack without
@@ -64,26 +81,31 @@ final class ChatConnection {
         case closed
     }
 
-    /// Reads what the socket holds (call when poll() says it is readable) and returns the complete lines as
-    /// frames. A line that is not JSON is skipped: one bad line must not end the session.
+    /// Reads what the connection holds (call when poll() reports `pollEvents`) and returns the complete lines
+    /// as frames. A line that is not JSON is skipped: one bad line must not end the session. With TLS it reads
+    /// on while the stream holds decrypted bytes poll() cannot see.
     func readAvailable() -> ReadResult {
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        switch buffer.withUnsafeMutableBytes({ socket.read(into: $0) }) {
-        case .bytes(let n):
-            var frames: [ServerFrame] = []
-            let outcome = framer.feed(buffer[..<n]) { line in
-                if let value = try? JSONParser.parse(line) { frames.append(ServerFrame(value: value)) }
+        var frames: [ServerFrame] = []
+        repeat {
+            switch buffer.withUnsafeMutableBytes({ stream.read(into: $0) }) {
+            case .bytes(let n):
+                let outcome = framer.feed(buffer[..<n]) { line in
+                    if let value = try? JSONParser.parse(line) { frames.append(ServerFrame(value: value)) }
+                }
+                if outcome != .needMoreData { return .closed }
+            case .wouldBlock:
+                return .frames(frames)
+            case .closed, .failed:
+                // Frames that came with the end still count (a `bye`, then the close).
+                return frames.isEmpty ? .closed : .frames(frames)
             }
-            return outcome == .needMoreData ? .frames(frames) : .closed
-        case .wouldBlock:
-            return .frames([])
-        case .closed, .failed:
-            return .closed
-        }
+        } while stream.hasBufferedInput
+        return .frames(frames)
     }
 
     /// Stops sending; the server sees the end of the stream.
     func shutdownWrite() {
-        socket.shutdownWrite()
+        stream.shutdownWrite()
     }
 }

@@ -85,7 +85,7 @@ final class ClientSession {
             }
             let readKeyboard = console.wantsInput && !console.hasEndedInput
             var fds = [
-                pollfd(fd: connection.fd, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: connection.fd, events: connection.pollEvents, revents: 0),
                 pollfd(fd: SignalPipe.readFD, events: Int16(POLLIN), revents: 0),
                 pollfd(fd: readKeyboard ? STDIN_FILENO : -1, events: Int16(POLLIN), revents: 0),
             ] + phase.peerPollFDs

@@ -108,6 +108,19 @@ enum SystemCall {
         }
     }
 
+    /// Blocks until `fd` reports `events` (POLLIN or POLLOUT), an error or a hang-up, or `timeoutMilliseconds`
+    /// pass (-1: no limit). False: the time ran out or poll() failed.
+    static func waitFor(_ events: Int16, on fd: Int32, timeoutMilliseconds: Int32 = -1) -> Bool {
+        var fds = [pollfd(fd: fd, events: events, revents: 0)]
+        while true {
+            switch poll(&fds, timeoutMilliseconds: timeoutMilliseconds) {
+            case .ready(let n): return n > 0
+            case .interrupted: continue
+            case .failed: return false
+            }
+        }
+    }
+
     /// Takes one connection waiting on a listening socket.
     static func accept(_ fd: Int32) -> Result<Int32, OSError> {
         while true {
