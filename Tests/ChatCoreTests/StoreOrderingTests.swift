@@ -84,10 +84,17 @@ final class StoreOrderingTests: XCTestCase {
         let more = (Int64(125)...140).map { sampleMessage($0, names[Int($0 % 4)], names[Int(($0 + 1) % 4)], "m\($0)") }
         XCTAssertEqual(try sqlite.appendAll(more), try memory.appendAll(more), "the interrupted run starts again")
         try compareStores(sqlite, memory, names: names)
-        // Each round trip gives the writer a turn, and each turn one step of the run.
+        // Each round trip gives the writer a turn, and each turn one step of the run. How many runs there are
+        // depends on how the appends were batched (a run seals the ids appended when it starts), so the tail may
+        // end with fewer than an index batch: no run is due then, and everything to 124 is indexed.
         var turns = 0
-        while sqlite.unindexedCount > 0 && turns < 100 { turns += 1 }
-        XCTAssertEqual(sqlite.unindexedCount, 0, "the run started again finished, over the entries written twice")
+        while sqlite.unindexedCount >= 7 && turns < 100 { turns += 1 }
+        XCTAssertLessThan(sqlite.unindexedCount, 7, "no run left due or under way")
+        XCTAssertGreaterThanOrEqual(try sqlite.onWriter { _, ledger in ledger.indexedUpTo }, 124,
+                                    "the run started again finished, over the entries written twice")
+        try sqlite.indexNow()
+        XCTAssertEqual(sqlite.unindexedCount, 0)
+        try compareStores(sqlite, memory, names: names)
     }
 
     private func compareStores(_ sqlite: SQLiteStore, _ memory: MemoryStore, names: [String]) throws {

@@ -35,7 +35,7 @@ final class LogLedger {
     private(set) var lastID: Int64
     /// Whether each user's tail is in id order (appends came in id order), so a history page can walk it
     /// backwards instead of sorting it.
-    private var tailInIDOrder = true
+    private(set) var isTailInIDOrder = true
     /// The highest account id: indexing runs step through the users by id range.
     private(set) var lastAccountID: Int64 = 0
 
@@ -129,7 +129,7 @@ final class LogLedger {
             tailCount -= entries.prefix(entries.count - kept.count).filter { $0.seq > 0 }.count
             tail[user] = kept.isEmpty ? nil : Array(kept)
         }
-        if tail.isEmpty { tailInIDOrder = true }
+        if tail.isEmpty { isTailInIDOrder = true }
     }
 
     // MARK: The unindexed tail
@@ -160,7 +160,7 @@ final class LogLedger {
     /// Ids of the user's messages (with `partner` only, if given) with id < `before`, newest first, at most `limit`.
     func tailHistory(of user: Int64, with partner: Int64?, before: Int64, limit: Int) -> [Int64] {
         guard limit > 0, let entries = tail[user] else { return [] }
-        guard tailInIDOrder else {
+        guard isTailInIDOrder else {
             let matching = entries.filter { $0.id < before && (partner == nil || $0.partner == partner) }
             return matching.map(\.id).sorted(by: >).prefix(limit).map { $0 }
         }
@@ -173,7 +173,7 @@ final class LogLedger {
     }
 
     private func addToTail(id: Int64, sender: Int64, recipient: Int64, seq: Int64) {
-        if id < lastID { tailInIDOrder = false }
+        if id < lastID { isTailInIDOrder = false }
         lastID = max(lastID, id)
         tail[recipient, default: []].append(Entry(id: id, seq: seq, partner: sender))
         if sender != recipient { tail[sender, default: []].append(Entry(id: id, seq: 0, partner: recipient)) }

@@ -306,6 +306,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     private func run(_ batch: [StoreJob], _ db: Database, isolatingWrites: Bool) throws -> [() -> Void] {
         var completions: [() -> Void] = []
         completions.reserveCapacity(batch.count)
+        var logInsert: BoundInsert?
         for job in batch {
             switch job {
             case .write(let writes, let meta, let done) where !isolatingWrites:
@@ -332,7 +333,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 }
             case .append(let message, let done):
                 do {
-                    let stored = try StoreSQL.append(message, ledger, db)
+                    let insert = try logInsert ?? StoreSQL.logInsert(db)
+                    logInsert = insert
+                    let stored = try StoreSQL.append(message, ledger, insert, db)
                     completions.append { done(.success(stored)) }
                 } catch {
                     logger.error("message append failed", metadata: ["error": "\(error)"])

@@ -8,16 +8,27 @@ enum StoreSQL {
     /// One insert at the end of the log; the recipient's seq comes from memory. Checks the accounts first (the
     /// log declares no foreign keys: they would cost two lookups per message), so a refused message changes
     /// nothing; a duplicate id fails on the primary key, which undoes only that statement.
-    static func append(_ message: StoredMessage, _ ledger: LogLedger, _ db: Database) throws -> StoredMessage {
+    /// `insert`: `logInsert(db)`, prepared once per batch.
+    static func append(_ message: StoredMessage, _ ledger: LogLedger, _ insert: BoundInsert, _ db: Database) throws -> StoredMessage {
         let sender = try ledger.requireID(of: message.from)
         let recipient = try ledger.requireID(of: message.to)
         try ledger.requireUnsealed(message.id)
         var stored = message
         stored.seq = ledger.last(of: recipient) + 1
-        try db.cachedStatement(sql: "INSERT INTO log (id, stream, sender, recipient, seq, sent_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)")
-            .execute(arguments: [message.id, directStream(sender, recipient), sender, recipient, stored.seq, message.at, message.text])
+        insert.bind(message.id, at: 1)
+        insert.bind(directStream(sender, recipient), at: 2)
+        insert.bind(sender, at: 3)
+        insert.bind(recipient, at: 4)
+        insert.bind(stored.seq, at: 5)
+        insert.bind(message.at, at: 6)
+        try insert.run(binding: message.text, at: 7, db)
         ledger.appended(id: message.id, sender: sender, recipient: recipient, seq: stored.seq)
         return stored
+    }
+
+    /// The statement `append` runs.
+    static func logInsert(_ db: Database) throws -> BoundInsert {
+        try BoundInsert("INSERT INTO log (id, stream, sender, recipient, seq, sent_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)", db)
     }
 
     /// The conversation of a direct pair, the same both ways. Room streams will be numbered apart from these.
@@ -98,19 +109,24 @@ enum StoreSQL {
 
     /// One step of an indexing run from the writer's memory: the tail entries with id ≤ `upTo` of the users in
     /// `users`, user by user and each in key order, so every insert lands at the end of its range and no log
-    /// row is read again. `OR IGNORE`, as above.
+    /// row is read again. `OR IGNORE`, as above. Users ascend and each user's entries are in key order, so the
+    /// rows reach each table sorted and go in many per statement.
     static func indexStep(users: ClosedRange<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
-        let inbox = try db.cachedStatement(sql: "INSERT OR IGNORE INTO inbox_index (user, seq, id) VALUES (?, ?, ?)")
-        let history = try db.cachedStatement(sql: "INSERT OR IGNORE INTO history_index (user, id, partner) VALUES (?, ?, ?)")
+        let inbox = try IndexRowWriter(into: "inbox_index (user, seq, id)", db)
+        let history = try IndexRowWriter(into: "history_index (user, id, partner)", db)
         for user in ledger.tailUsers(in: users) {
             let entries = ledger.entries(of: user, upTo: upTo)
             for entry in entries where entry.seq > 0 {
-                try inbox.execute(arguments: [user, entry.seq, entry.id])
+                try inbox.add(user, entry.seq, entry.id)
             }
-            for entry in entries.sorted(by: { $0.id < $1.id }) {
-                try history.execute(arguments: [user, entry.id, entry.partner])
+            if ledger.isTailInIDOrder {
+                for entry in entries { try history.add(user, entry.id, entry.partner) }
+            } else {
+                for entry in entries.sorted(by: { $0.id < $1.id }) { try history.add(user, entry.id, entry.partner) }
             }
         }
+        try inbox.flush()
+        try history.flush()
     }
 
     /// One step in its own transaction, without an fsync: the index can always be rebuilt from the log (a lost

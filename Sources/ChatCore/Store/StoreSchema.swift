@@ -18,9 +18,9 @@ import GRDB
 ///   index seek per user plus the unindexed tail) and keeps them in memory, so giving out a seq costs no search.
 /// - The lookups history and the inbox need (`inbox_index` by recipient and seq; `history_index` by user and id
 ///   for both sender and recipient, with the other side beside it) are built in sorted batches: once the
-///   unindexed tail of the log reaches a threshold, an indexing run writes all of it with `INSERT … SELECT …
-///   ORDER BY`, so each user's new entries land together at the end of that user's range (a page per user per
-///   run instead of a page per message). The run goes in small steps by user-id range, one between two group
+///   unindexed tail of the log reaches a threshold, an indexing run writes all of it from the writer's memory in
+///   key order (the migration uses `INSERT … SELECT … ORDER BY`), so each user's new entries land together at
+///   the end of that user's range (a page per user per run instead of a page per message). The run goes in small steps by user-id range, one between two group
 ///   commits, so it never holds the writer for long. `log_indexed.upto` is the last id of the last finished run;
 ///   the writer keeps the log after it indexed in memory (per user, rebuilt from the log at open), so reads see
 ///   what is not indexed yet.

@@ -1,0 +1,98 @@
+import GRDB
+import GRDBSQLite
+
+/// An insert the writer runs once per message or per index entry, bound and stepped through SQLite's C API.
+///
+/// GRDB's `execute(arguments:)` builds a `StatementArguments` array per row, checks it, converts each value and
+/// copies each string; on the hot path that costs more than SQLite's insert itself. Here the statement is
+/// prepared (and cached by GRDB) once per batch, integers are bound as they are and text straight from the
+/// string's UTF-8 bytes, without a copy. It only runs inside a transaction GRDB opened, so GRDB's bookkeeping
+/// around a statement (observers, read-only checks) has nothing to do.
+struct BoundInsert {
+    private let statement: Statement
+    private var handle: OpaquePointer { statement.sqliteStatement }
+
+    init(_ sql: String, _ db: Database) throws {
+        statement = try db.cachedStatement(sql: sql)
+    }
+
+    func bind(_ value: Int64, at index: Int32) {
+        sqlite3_bind_int64(handle, index, value)
+    }
+
+    /// Binds `text` at `index` and runs the insert while its bytes are borrowed. The whole string is stored
+    /// (SQLite is given the byte count).
+    func run(binding text: String, at index: Int32, _ db: Database) throws {
+        var text = text
+        try text.withUTF8 { bytes in
+            if let base = bytes.baseAddress {
+                sqlite3_bind_text(handle, index, base, Int32(bytes.count), boundInsertStatic)
+            } else {
+                sqlite3_bind_text(handle, index, "", 0, boundInsertTransient)
+            }
+            defer { sqlite3_bind_null(handle, index) }  // never leave a pointer to the borrowed bytes bound
+            try run(db)
+        }
+    }
+
+    /// Steps once and resets. A failure throws GRDB's `DatabaseError`, as GRDB's own `execute` would (a
+    /// duplicate message id: a constraint error that undid only this statement).
+    func run(_ db: Database) throws {
+        let code = sqlite3_step(handle)
+        guard code == SQLITE_DONE else {
+            let message = db.lastErrorMessage
+            sqlite3_reset(handle)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
+        }
+        sqlite3_reset(handle)
+    }
+}
+
+/// SQLite's destructor markers: the bytes outlive the statement's use of them (static), or SQLite copies them.
+private let boundInsertStatic = unsafeBitCast(OpaquePointer(bitPattern: 0), to: sqlite3_destructor_type.self)
+private let boundInsertTransient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
+
+/// Index entries (three integers each) inserted many rows per statement: one statement's overhead (its step,
+/// reset and opening the table's cursor) is shared by `rowsPerInsert` rows, which arrive already in key order.
+/// `OR IGNORE`: a step a crash interrupted runs again over entries it already wrote.
+final class IndexRowWriter {
+    static let rowsPerInsert = 64
+    private let many: BoundInsert
+    private let one: BoundInsert
+    private var pending: [Int64] = []
+    private let db: Database
+
+    /// `target`: the table and its three columns, e.g. `inbox_index (user, seq, id)`.
+    init(into target: String, _ db: Database) throws {
+        let row = "(?, ?, ?)"
+        many = try BoundInsert("INSERT OR IGNORE INTO \(target) VALUES "
+                               + Array(repeating: row, count: Self.rowsPerInsert).joined(separator: ", "), db)
+        one = try BoundInsert("INSERT OR IGNORE INTO \(target) VALUES \(row)", db)
+        pending.reserveCapacity(3 * Self.rowsPerInsert)
+        self.db = db
+    }
+
+    func add(_ a: Int64, _ b: Int64, _ c: Int64) throws {
+        pending.append(a)
+        pending.append(b)
+        pending.append(c)
+        if pending.count == 3 * Self.rowsPerInsert {
+            for (offset, value) in pending.enumerated() { many.bind(value, at: Int32(offset + 1)) }
+            try many.run(db)
+            pending.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// Inserts the rows that did not fill a whole statement, one by one.
+    func flush() throws {
+        var index = 0
+        while index < pending.count {
+            one.bind(pending[index], at: 1)
+            one.bind(pending[index + 1], at: 2)
+            one.bind(pending[index + 2], at: 3)
+            try one.run(db)
+            index += 3
+        }
+        pending.removeAll(keepingCapacity: true)
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import XCTest
+@testable import ChatCore
+
+/// The writer's C-API inserts: index runs that fill several many-row statements and leave a remainder, and
+/// texts bound straight from their UTF-8 bytes.
+final class StoreIndexRunTests: XCTestCase {
+    /// 200 messages among three users (some to oneself) give each index more rows than one many-row statement
+    /// takes and a remainder: the pages read from the index after a run are the pages read from the tail before
+    /// it, and again after a reopen.
+    func testPagesAreTheSameBeforeAndAfterAnIndexRunOfManyRows() throws {
+        let dir = try TestDirectory()
+        let users = ["ann", "bob", "cy"]
+        let messages = (1...200).map { n in
+            sampleMessage(Int64(n), users[n % 3], users[(n / 3) % 3], "m\(n)")
+        }
+        let before: [[StoredMessage]]
+        do {
+            let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 1 << 30)
+            defer { store.close() }
+            try store.performAndWait(users.map { .createAccount(sampleAccount($0)) })
+            _ = try store.appendAll(messages)
+            before = try pages(store, users)
+            XCTAssertEqual(store.unindexedCount, 200)
+            try store.indexNow()
+            XCTAssertEqual(store.unindexedCount, 0)
+            XCTAssertEqual(try pages(store, users), before, "from the index after the run")
+        }
+        let reopened = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
+        defer { reopened.close() }
+        XCTAssertEqual(reopened.unindexedCount, 0)
+        XCTAssertEqual(try pages(reopened, users), before, "after a reopen")
+        let inboxes = stride(from: 0, to: before.count, by: 4 + users.count).map { before[$0].count }
+        XCTAssertEqual(inboxes.reduce(0, +), 200, "every message in its recipient's inbox")
+    }
+
+    /// The store's own steps (a few users each) index the same entries as one run does.
+    func testAStepwiseRunIndexesEveryEntry() throws {
+        let dir = try TestDirectory()
+        let users = (1...9).map { "u\($0)" }
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 150, indexStepUsers: 2)
+        defer { store.close() }
+        try store.performAndWait(users.map { .createAccount(sampleAccount($0)) })
+        let messages = (1...300).map { n in sampleMessage(Int64(n), users[(n * 7) % 9], users[n % 9], "t\(n)") }
+        _ = try store.appendAll(messages)
+        while store.unindexedCount >= 150 {}  // each call is a turn of the writer, each turn a step
+        for user in users {
+            let inbox = try store.inboxAndWait(user, limit: 100)
+            XCTAssertEqual(inbox.map(\.id), messages.filter { $0.to == user }.map(\.id), user)
+            XCTAssertEqual(inbox.map(\.seq), Array(1...Int64(inbox.count)), user)
+            let history = try store.historyAndWait(HistoryQuery(owner: user, limit: 100))
+            XCTAssertEqual(history.map(\.id), messages.filter { $0.to == user || $0.from == user }.map(\.id).reversed(), user)
+        }
+    }
+
+    /// Texts go in as their bytes: empty, non-ASCII, long.
+    func testTextsRoundTripThroughTheBoundInsert() throws {
+        let dir = try TestDirectory()
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
+        defer { store.close() }
+        try store.performAndWait(["ann", "bob"].map { .createAccount(sampleAccount($0)) })
+        let texts = ["", "ä €𝄞 😀", String(repeating: "long ", count: 2_000), "a\"'\\;--"]
+        let messages = texts.enumerated().map { sampleMessage(Int64($0.offset + 1), "ann", "bob", $0.element) }
+        _ = try store.appendAll(messages)
+        XCTAssertEqual(try store.inboxAndWait("bob").map(\.text), texts)
+        XCTAssertEqual(try store.historyAndWait(HistoryQuery(owner: "ann", limit: 10)).map(\.text), texts.reversed())
+    }
+
+    private func pages(_ store: SQLiteStore, _ users: [String]) throws -> [[StoredMessage]] {
+        var pages: [[StoredMessage]] = []
+        for user in users {
+            pages.append(try store.inboxAndWait(user, after: 0, limit: 100))
+            pages.append(try store.inboxAndWait(user, after: 30, limit: 50))
+            pages.append(try store.historyAndWait(HistoryQuery(owner: user, limit: 50)))
+            pages.append(try store.historyAndWait(HistoryQuery(owner: user, before: 120, limit: 50)))
+            for partner in users {
+                pages.append(try store.historyAndWait(HistoryQuery(owner: user, with: partner, limit: 50)))
+            }
+        }
+        return pages
+    }
+}
