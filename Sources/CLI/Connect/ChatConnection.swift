@@ -68,12 +68,12 @@ final class ChatConnection {
         return stream.writeAllWaiting(line) ? id : nil
     }
 
-    /// Acknowledges the inbox up to `seq` (docs/PROTOCOL.md §11.2). No id: the server answers an ack without
+    /// Acknowledges the inbox up to `seq`. No id: the server answers an ack without
     /// one with nothing, so no reply is awaited and the prompt never waits for it. False: the connection is gone.
     func sendAck(upTo seq: Int64) -> Bool {
         var line = RequestEncoder.encodeAck(upTo: seq)
         line.append(0x0A)
-        return socket.writeAll(line)
+        return stream.writeAllWaiting(line)
     }
 
     enum ReadResult {
