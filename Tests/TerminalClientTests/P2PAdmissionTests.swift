@@ -3,7 +3,7 @@ import ChatCore
 @testable import CLI
 
 /// The pure rules of the terminal client's private chat: the token check of the listener, the P2P wire lines,
-/// the consent questions (including their 60 s expiry) and the SPEC.md lines of the P2P replies and events.
+/// the consent questions (including their 60 s expiry) and the terminal lines of the P2P replies and events.
 final class P2PAdmissionTests: XCTestCase {
     private let t0 = ContinuousClock.now
 

@@ -1,4 +1,4 @@
-// The REST API (PROTOCOL.md), authenticated with the bearer token from `welcome`. The token goes in a
+// The REST API (docs/PROTOCOL.md §10), authenticated with the bearer token from `welcome`. The token goes in a
 // header, never in a URL.
 
 export class ApiError extends Error {

@@ -55,7 +55,7 @@ export class Chat extends EventTarget {
     return true;
   }
 
-  // -- Sign in (SPEC.md §2) -------------------------------------------------------------------------------
+  // -- Sign in (docs/PROTOCOL.md §3) -------------------------------------------------------------------------------
 
   /** Does this account exist? Throws Error(text) if the server cannot be asked. */
   async lookup(user) {
@@ -123,7 +123,7 @@ export class Chat extends EventTarget {
     if (reply.code === 'locked') throw new Fatal(reply.message);
     if (reply.code === 'already_online') {
       // Usually the server has not yet seen the old connection go (a reload, a dropped link): wait a little.
-      // If it lasts, the account is in use elsewhere: SPEC.md's text, and the sign-in form.
+      // If it lasts, the account is in use elsewhere: the terminal text, and the sign-in form.
       this.alreadyOnline += 1;
       if (this.alreadyOnline >= MAX_ALREADY_ONLINE) throw new Fatal(reply.message || texts.alreadyLoggedIn(user));
     }
@@ -333,7 +333,7 @@ export class Chat extends EventTarget {
     }
   }
 
-  /** Blocks or unblocks `peer`, and says so in the conversation (SPEC.md wording). */
+  /** Blocks or unblocks `peer`, and says so in the conversation (the terminal wording). */
   async toggleBlock(peer) {
     const blocking = !this.state.blocked.has(peer);
     let reply;

@@ -1,4 +1,4 @@
-// The WebSocket to the server's /ws: requests with ids and their replies (PROTOCOL.md `re`), events, and,
+// The WebSocket to the server's /ws: requests with ids and their replies (`re`, docs/PROTOCOL.md §4.1), events, and,
 // once signed in, reconnection with exponential back-off and jitter.
 
 /** The socket closed (or never opened) before a reply came. */

@@ -1,4 +1,4 @@
-// The SPEC.md wording the page shows itself. Error replies already carry theirs in `message`.
+// The terminal wording the page shows itself. Error replies already carry theirs in `message`.
 export const texts = {
   welcome: 'Welcome to the greatest messaging application ever!',
   newUserPrompt: 'This is a new user. Enter a password:',
@@ -10,7 +10,7 @@ export const texts = {
   isBlocked: (user) => `${user} is blocked`,
   isUnblocked: (user) => `${user} is unblocked`,
   alreadyLoggedIn: (user) => `${user} is already logged in`,
-  // Private chat (SPEC.md §4).
+  // Private chat (docs/PROTOCOL.md §9).
   privateRequest: (user) => `${user} would like to private message`,
   startPrivate: (user) => `Start private messaging with ${user}`,
   acceptsPrivate: (user) => `${user} accepts private messaging`,

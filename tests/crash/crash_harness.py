@@ -6,7 +6,7 @@ Each round: start the server on the same data folder, let four clients send dire
 who is offline, to one who is online without acks, and to two recipients that ack) and record every `ok`, kill
 the server with SIGKILL after a random 0.1–1.5 s, restart it, check `PRAGMA integrity_check`, then read every
 conversation back through `history` and check that each acknowledged message is there exactly once with its
-text. RELIABILITY.md §4.7.
+text. docs/SECURITY.md "Crash safety".
 
 The recipients that ack (tests/crash/acking_receiver.py) stay for the whole run, reconnect after every restart
 and sometimes drop their own connection mid-round; they remember what they showed, as a client does. After each

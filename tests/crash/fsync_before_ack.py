@@ -1,5 +1,5 @@
 """Proves, from system calls, that every `ok` to a `message` is written only after an fdatasync/fsync of the
-SQLite WAL that happened after the message arrived (RELIABILITY.md §4.7, "fsync-before-ack").
+SQLite WAL that happened after the message arrived (docs/SECURITY.md "Crash safety").
 
     python tests/crash/fsync_before_ack.py [--messages 100]
 

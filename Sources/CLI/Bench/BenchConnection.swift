@@ -2,7 +2,7 @@ import Gateway
 import Glibc
 
 /// One client connection of `parley bench`, in clear or over TLS: non-blocking, with its own buffers, speaking
-/// PROTOCOL.md as JSON lines or as WebSocket text messages (client frames masked, RFC 6455 §5.3). The lines and
+/// the protocol (docs/PROTOCOL.md) as JSON lines or as WebSocket text messages (client frames masked, RFC 6455 §5.3). The lines and
 /// frames are cut by the gateway's own `LineFramer` and `WebSocketFrameParser` (in its mode for the server's
 /// frames), and frames masked by its encoder: the tool has no framing code of its own.
 final class BenchConnection {
@@ -125,7 +125,7 @@ final class BenchConnection {
         }
     }
 
-    /// Queues one PROTOCOL.md request (a JSON object without its newline).
+    /// Queues one protocol request (a JSON object without its newline).
     func send(_ json: [UInt8]) {
         if webSocket {
             output.append(contentsOf: WebSocketFrame.encodeMasked(opcode: .text, payload: json, maskKey: nextMaskKey()))

@@ -23,7 +23,7 @@ struct ServerFrame {
     }
 }
 
-/// The native TCP connection to the server, speaking NDJSON (PROTOCOL.md), in clear or over TLS. The session's
+/// The native TCP connection to the server, speaking NDJSON (docs/PROTOCOL.md §1.2), in clear or over TLS. The session's
 /// poll() loop calls `readAvailable()` only when the socket is ready for `pollEvents`, so nothing here waits
 /// needlessly. Requests carry increasing numeric ids; the caller matches replies by `re`.
 final class ChatConnection {

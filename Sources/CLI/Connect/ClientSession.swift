@@ -173,7 +173,7 @@ final class ClientSession {
     }
 }
 
-/// Text the client prints that is its own, not a SPEC.md line.
+/// Text the client prints that is its own, not a line of the terminal dialogue.
 enum ClientTexts {
     static let commandPrompt = "> "
     static let connectionLost = "Connection to the server was lost"

@@ -5,19 +5,19 @@ import Glibc
 import Darwin
 #endif
 
-/// The command prompt after login: typed lines become PROTOCOL.md requests (`TypedCommand`), replies and
-/// events become SPEC.md lines (`ReplyPrinter`). The next prompt waits for the reply (briefly: at most
+/// The command prompt after login: typed lines become protocol requests (`TypedCommand`), replies and
+/// events become terminal lines (`ReplyPrinter`). The next prompt waits for the reply (briefly: at most
 /// `replyPatience`), so a script's output comes in the order of its commands; events are printed whenever
 /// they arrive, and replies are matched to their requests by id.
 ///
 /// Private messaging (`PrivateSessions`) goes straight to the peer; the server only introduces the two clients
-/// and hears an `activity` for each P2P command, since those count against the idle timeout (SPEC.md §3).
+/// and hears an `activity` for each P2P command, since those count against the idle timeout (docs/PROTOCOL.md §7).
 /// A request to private message us is asked in place of the prompt (`ConsentQueue`).
 ///
 /// What the screen has shown is acknowledged (`AckSchedule`, docs/PROTOCOL.md §11.2) once per read of the
 /// socket, with a trailing ack through the poll() timeout (`waitLimit`), and never after asking to log out.
 final class CommandLoop: SessionPhase {
-    /// The server's line limit (PROTOCOL.md): a longer request would cost the connection.
+    /// The server's line limit (docs/PROTOCOL.md §2): a longer request would cost the connection.
     static let maxRequestBytes = 65_536
     /// How long to wait for `bye` after asking to log out.
     static let logoutGrace: Duration = .seconds(5)
@@ -152,7 +152,7 @@ final class CommandLoop: SessionPhase {
         case .server(let request):
             // `startprivate` too: the server checks it, and as a valid command it is activity by itself.
             return send(request)
-        // These never reach the server, so it is told they happened (SPEC.md §3), whatever their outcome.
+        // These never reach the server, so it is told they happened (docs/PROTOCOL.md §7), whatever their outcome.
         case .privateMessage(let peer, let text):
             show(p2p.send(text, to: peer))
             return send(.activity)
@@ -162,7 +162,7 @@ final class CommandLoop: SessionPhase {
         }
     }
 
-    /// The user answered the question of `asker`. On yes the session exists at once (PROTOCOL.md "P2P"); the
+    /// The user answered the question of `asker`. On yes the session exists at once (docs/PROTOCOL.md §9); the
     /// asker's connection follows after the server has handed out the token.
     private func answerRequest(of asker: String, with answer: ConsentQueue.Answer) -> PhaseStep {
         questions.remove(asker)
@@ -207,7 +207,7 @@ final class CommandLoop: SessionPhase {
         for line in lines { console.printLine(line) }
     }
 
-    /// Every way the session ends: peers hear of a logout or timeout (SPEC.md: "private chat concluding");
+    /// Every way the session ends: peers hear of a logout or timeout (they are told the private chat is over);
     /// otherwise their links just close.
     private func finish(_ end: SessionEnd) -> PhaseStep {
         p2p.closeAll(announcingLogout: end == .loggedOut || end == .timedOut)

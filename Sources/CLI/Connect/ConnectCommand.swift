@@ -5,7 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-/// `parley connect <server_port>` and `parley connect <host> <server_port>` (SPEC.md §1): the terminal client.
+/// `parley connect <server_port>` and `parley connect <host> <server_port>` (docs/PROTOCOL.md §1.1): the terminal client.
 struct ConnectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "connect",

@@ -1,6 +1,6 @@
 import ChatCore
 
-/// The login dialogue of SPEC.md §2 over PROTOCOL.md requests: `lookup` chooses between `Password: ` and the
+/// The login dialogue (docs/PROTOCOL.md §8.1) over protocol requests: `lookup` chooses between `Password: ` and the
 /// new-user prompt, then `login` or `register`. Wrong passwords ask again until the server says the account
 /// is locked; a user already online is told so and asked for a username again.
 final class LoginDialogue: SessionPhase {

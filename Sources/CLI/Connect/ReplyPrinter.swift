@@ -14,7 +14,7 @@ enum SessionEnd: Int32, Equatable {
     case quitBeforeLogin = 4
 }
 
-/// Turns what the server sends after login into the SPEC.md lines the user sees (PROTOCOL.md → SPEC.md §3–4).
+/// Turns what the server sends after login into the terminal lines the user sees (docs/PROTOCOL.md §8).
 /// Pure apart from remembering which messages it has shown (`ShownMessages`), so a message delivered twice
 /// (offline delivery racing a live one, or one sent again because it was never acknowledged) is printed once.
 struct ReplyPrinter {
@@ -63,7 +63,7 @@ struct ReplyPrinter {
         }
     }
 
-    /// The SPEC.md line of an error reply.
+    /// The terminal line of an error reply.
     static func errorLine(_ error: ChatError, request: ClientRequest?) -> String {
         guard let request else { return generic(error) }
         // The request expired (60 s) or its sender logged out before the answer came.
@@ -71,7 +71,7 @@ struct ReplyPrinter {
             return ClientTexts.privateRequestGone(asker)
         }
         let line = Texts.line(for: error, request: request)
-        // Codes without a SPEC.md line come back as "Error. <server text>"; don't say "Error." twice.
+        // Codes without a terminal line of their own come back as "Error. <server text>"; don't say "Error." twice.
         let doubled = "Error. Error."
         return line.hasPrefix(doubled) ? String(line.dropFirst("Error. ".count)) : line
     }

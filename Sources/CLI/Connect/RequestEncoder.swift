@@ -1,6 +1,6 @@
 import ChatCore
 
-/// Writes a `ClientRequest` as the one-line JSON object of PROTOCOL.md, with the client's request id.
+/// Writes a `ClientRequest` as the one-line JSON object of docs/PROTOCOL.md §4, with the client's request id.
 /// The server's `RequestDecoder` reads exactly these fields; the end-to-end tests run the two against each other.
 /// The terminal client logs in with `acks` (it acks what it shows); a version-1 server ignores the field like any
 /// it does not know.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Finds the browser page's folder of the installation, whatever the working directory (SPEC.md §1):
+/// Finds the browser page's folder of the installation, whatever the working directory (docs/PROTOCOL.md §1.1):
 /// next to the executable, or in the source tree it was built in (`.build/<config>/parley` → `public/`).
 enum PublicDirectory {
     static func locate(executable: String = CommandLine.arguments[0]) -> String? {

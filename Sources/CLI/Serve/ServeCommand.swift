@@ -4,7 +4,7 @@ import Foundation
 import Gateway
 import Logging
 
-/// `parley serve <server_port> <block_duration> <timeout>` (SPEC.md §1).
+/// `parley serve <server_port> <block_duration> <timeout>` (docs/PROTOCOL.md §1.1).
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
@@ -99,7 +99,7 @@ struct ServeCommand: ParsableCommand {
         let logger = Logger(label: "parley")
         let server = try ServerAssembly(options: self, logger: logger)
         let ports = try server.start()
-        // The first stdout line is a contract (SPEC.md §1): scripts and tests read the ports from it.
+        // The first stdout line is a contract (docs/PROTOCOL.md §1.1): scripts and tests read the ports from it.
         let banner = "parley listening tcp=\(ports.tcp) http=\(ports.http.map(String.init) ?? "off")\n"
         FileHandle.standardOutput.write(Data(banner.utf8))  // unbuffered: readers see it at once
         server.waitForTerminationSignal()

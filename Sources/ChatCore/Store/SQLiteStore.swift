@@ -68,7 +68,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         self.indexBatch = max(1, indexBatch)
         self.indexStepUsers = Int64(max(1, indexStepUsers))
         try StoreSchema.migrator.migrate(pool)
-        // RELIABILITY.md §0.5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
+        // docs/ARCHITECTURE.md §5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
         // runs, so FULL must be set here, after opening, and checked. With NORMAL an acknowledged message can
         // vanish on power loss; with FULL every commit waits for the WAL's fsync.
         let level = try pool.writeWithoutTransaction { db in

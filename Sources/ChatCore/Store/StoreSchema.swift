@@ -4,7 +4,7 @@ import GRDB
 /// files know table and column names.
 ///
 /// Names are compared byte for byte (SQLite's default BINARY collation), matching the case-sensitive names of
-/// SPEC.md §1 and Swift's `==` for the ASCII-only names `AccountRules` allows.
+/// docs/PROTOCOL.md §3 and Swift's `==` for the ASCII-only names `AccountRules` allows.
 ///
 /// Version 3 (inboxes) makes the write path append-shaped. Up to v2 every message inserted an entry into three
 /// secondary indexes (by recipient, by sender, by pair), each at a random place: each commit dirtied about one

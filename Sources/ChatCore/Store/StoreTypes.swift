@@ -3,7 +3,7 @@
 ///
 /// The hub is the source of truth while the server runs: it decides, updates its memory, and hands the store
 /// a list of writes. The store's job is to make them durable in order and to say when they are, so the hub can
-/// acknowledge only what is on disk (DESIGN.md principle 3).
+/// acknowledge only what is on disk (docs/ARCHITECTURE.md §6 principle 3).
 
 /// One direct message, as stored for history and for the recipient's inbox.
 public struct StoredMessage: Sendable, Equatable, Codable {
@@ -118,7 +118,7 @@ public enum StoreWrite: Sendable, Equatable {
 
 /// Direct messages between `owner` and `with` (or between `owner` and anyone), newest first.
 public struct HistoryQuery: Sendable, Equatable {
-    /// The largest page a store returns, whatever `limit` asks for (bounded everything, DESIGN.md principle 4).
+    /// The largest page a store returns, whatever `limit` asks for (bounded everything, docs/ARCHITECTURE.md §6 principle 4).
     public static let maxLimit = 1000
 
     public var owner: String

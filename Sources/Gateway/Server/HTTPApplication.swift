@@ -1,6 +1,6 @@
 /// The seam for plain HTTP requests (REST, health, metrics). The gateway itself answers WebSocket upgrades
 /// on its WebSocket routes and serves static files from the public folder; everything else is offered to the
-/// application first. Gateway knows URLs and bytes, never what a route means (DESIGN.md).
+/// application first. Gateway knows URLs and bytes, never what a route means (docs/ARCHITECTURE.md §1).
 public protocol HTTPApplication: AnyObject, Sendable {
     /// Called on the connection's loop thread, once per request, in order. Return false to let the gateway
     /// serve the request itself (a static file, or 404/405). Return true to answer it through `responder`,

@@ -12,7 +12,7 @@ public struct HTTPServerConfiguration: Sendable {
     public var webSocketRoutes: [String: WebSocketRoute] = [:]
     /// Origins allowed besides the page's own host (`--allowed-origin`); a missing Origin is allowed.
     public var allowedOrigins: [String] = []
-    /// Largest WebSocket message, inclusive (PROTOCOL.md: 64 KiB); larger ones close with 1009.
+    /// Largest WebSocket message, inclusive (docs/PROTOCOL.md §2: 64 KiB); larger ones close with 1009.
     public var maxWebSocketMessageBytes = 65_536
     /// Limits of the request parser (head 16 KiB, target 8 KiB, body 1 MiB).
     public var parser = HTTPParserConfiguration()

@@ -1,5 +1,5 @@
 /// Bytes encoded once and shared by reference in every receiver's output queue (encode once,
-/// DESIGN.md principle 1).
+/// docs/ARCHITECTURE.md §6 principle 1).
 ///
 /// A broadcast to N connections costs one `Outbound` and N queue entries that point into it; no
 /// receiver copies the bytes. Besides `payload` and `webSocketHeader`, the object keeps both in one
@@ -47,7 +47,7 @@ public final class Outbound: @unchecked Sendable {
     enum Part {
         /// The payload alone (text-mode line streams: the payload carries its own line ends and prompts).
         case payload
-        /// The payload and a newline (JSON-lines streams: one object per line, PROTOCOL.md).
+        /// The payload and a newline (JSON-lines streams: one object per line, docs/PROTOCOL.md §1.2).
         case line
         /// Header and payload together (webSocket streams): one contiguous range, one iovec.
         case webSocketFrame

@@ -1,6 +1,6 @@
 // One direct link to one peer: an RTCPeerConnection with one data channel. The asker creates the channel
 // and the offer; descriptions and ICE candidates travel through the server as `signal` data. The channel
-// carries PROTOCOL.md's P2P messages as JSON lines: p2p_hello (the asker's token), private, stopprivate, logout.
+// carries the P2P messages of docs/PROTOCOL.md §9 as JSON lines: p2p_hello (the asker's token), private, stopprivate, logout.
 
 /** How long the link may take to open before the peer counts as unreachable. */
 const OPEN_TIMEOUT_MS = 20000;

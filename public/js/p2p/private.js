@@ -1,4 +1,4 @@
-// Private chat (SPEC.md §4 startprivate / private / stopprivate) between two pages, straight from browser to
+// Private chat (startprivate / private / stopprivate, docs/PROTOCOL.md §9) between two pages, straight from browser to
 // browser over a WebRTC data channel. The server only carries the consent handshake and the signalling; the
 // private text never passes through it. Sessions live in this page only (a reload ends them).
 
@@ -6,7 +6,7 @@ import { iceServers } from './config.js';
 import { PeerLink } from './link.js';
 import { texts } from '../texts.js';
 
-/** The server drops an unanswered request after 60 s (SPEC.md); so does the prompt. */
+/** The server drops an unanswered request after 60 s (docs/PROTOCOL.md §9.2); so does the prompt. */
 const REQUEST_TTL_MS = 60000;
 /** The accepter waits this long for the asker's hello once the channel is open. */
 const HELLO_TIMEOUT_MS = 10000;
@@ -68,7 +68,7 @@ export class PrivateChats extends EventTarget {
       return;
     }
     if (reply.type !== 'ok') {
-      // self, invalid_user, offline, blocked, no_p2p: SPEC.md's line, and nobody was asked.
+      // self, invalid_user, offline, blocked, no_p2p: the terminal line, and nobody was asked.
       this.#state.note(peer, reply.message || 'Private messaging could not start.', 'error');
       return;
     }
@@ -235,7 +235,7 @@ export class PrivateChats extends EventTarget {
     link.addEventListener('open', () => {
       if (session.link !== link) return;
       if (session.initiator) {
-        // PROTOCOL.md: the asker presents the one-time token the server handed both sides.
+        // docs/PROTOCOL.md §9.4: the asker presents the one-time token the server handed both sides.
         link.send({ type: 'p2p_hello', from: this.#me, token: session.token });
         this.#opened(session);
       } else {
@@ -336,7 +336,7 @@ export class PrivateChats extends EventTarget {
   }
 
   #activity() {
-    // SPEC.md §3: P2P commands count as activity; the server hears of them this way.
+    // docs/PROTOCOL.md §7: P2P commands count as activity; the server hears of them this way.
     this.#chat.connection.request({ type: 'activity' }).catch(() => {});
   }
 }

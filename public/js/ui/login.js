@@ -1,4 +1,4 @@
-// Sign in or register, in SPEC.md's steps: the name first; then "Password" for a known name or "This is a
+// Sign in or register, in the terminal dialogue's steps: the name first; then "Password" for a known name or "This is a
 // new user. Enter a password:" for a new one; the server's own texts for every refusal.
 
 import { byId, setText } from './dom.js';
@@ -110,7 +110,7 @@ export function setupLogin(chat) {
         say(error.retryAfter > 0 ? `${error.message} (in about ${waitWords(error.retryAfter)}).` : error.message);
         askName();
         break;
-      case 'already_online': // "<user> is already logged in": SPEC.md asks for a username again
+      case 'already_online': // "<user> is already logged in": the dialogue asks for a username again
       case 'invalid_username':
         say(error.message || texts.alreadyLoggedIn(user));
         askName();

@@ -1,7 +1,7 @@
 // Who may start a private session: our user, answering y or n to a request (`ConsentQueue`), and the peer,
 // presenting the token the server gave for it (`TokenBook`). Both pure: time is passed in.
 
-/// Requests to private message this user, waiting for a y or n (SPEC.md §4). They are asked one at a time, in the
+/// Requests to private message this user, waiting for a y or n (docs/PROTOCOL.md §9). They are asked one at a time, in the
 /// order they came: the question replaces the `> ` prompt (keeping anything half-typed) and the next line typed
 /// answers it.
 ///
@@ -14,7 +14,7 @@ struct ConsentQueue {
         case no
     }
 
-    /// The server declines an unanswered request after this (SPEC.md §4); the question is withdrawn then too.
+    /// The server declines an unanswered request after this (docs/PROTOCOL.md §9); the question is withdrawn then too.
     static let patience: Duration = .seconds(60)
     /// More waiting questions than anyone could answer are not kept (the server bounds them as well).
     static let capacity = 64
@@ -68,7 +68,7 @@ struct ConsentQueue {
 /// The listener's side of the handshake: the tokens the server handed this client in `private_pending`, and the
 /// verdict on a `p2p_hello`. Pure (time is passed in), so every rule is unit-tested without sockets.
 ///
-/// Rules (PROTOCOL.md "P2P"): a hello is accepted only with a token the server gave for exactly that user, and
+/// Rules (docs/PROTOCOL.md §9): a hello is accepted only with a token the server gave for exactly that user, and
 /// only once. A hello whose token has not arrived yet is held, because the server's `private_pending` to us and
 /// the asker's connection race each other; after `holdLimit` it is refused. Tokens nobody used expire.
 struct TokenBook {

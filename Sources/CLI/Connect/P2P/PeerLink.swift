@@ -127,7 +127,7 @@ final class PeerLink {
     }
 }
 
-/// One line of the client-to-client protocol (PROTOCOL.md "P2P"): NDJSON, one object per line.
+/// One line of the client-to-client protocol (docs/PROTOCOL.md §9): NDJSON, one object per line.
 enum PeerMessage: Equatable {
     /// The asker's first line: who it is and the one-time token the server gave it.
     case hello(from: String, token: String)
@@ -140,7 +140,7 @@ enum PeerMessage: Equatable {
     case unknown
 
     /// The longest line either side sends or takes, newline (and a CR before it) excluded (the server's limit,
-    /// PROTOCOL.md).
+    /// docs/PROTOCOL.md §9).
     static let maxLine = 65_536
 
     /// Decodes one line (without its newline). Nil: not a JSON object, or a known type with missing or ill-typed

@@ -1,4 +1,4 @@
-/// The socket on which this client takes direct connections from other terminal clients (PROTOCOL.md "P2P").
+/// The socket on which this client takes direct connections from other terminal clients (docs/PROTOCOL.md §9).
 /// Opened before login, so its port goes into the `login` request as `p2pPort`.
 ///
 /// It is bound to the local address of the connection to the server, on a port the kernel picks. The server

@@ -5,7 +5,7 @@ import Glibc
 import Darwin
 #endif
 
-/// The terminal client's private chats (SPEC.md §4, PROTOCOL.md "P2P"): the listener, the direct links, and the
+/// The terminal client's private chats (docs/PROTOCOL.md §9): the listener, the direct links, and the
 /// user each session is with. It lives on the session's single thread and its sockets join the one poll() set;
 /// every method returns the lines to print, so the command loop stays the only thing that talks to the console.
 ///
@@ -38,7 +38,7 @@ final class PrivateSessions {
     private var links: [Int32: PeerLink] = [:]
     private var sessions: [String: Session] = [:]
     private var book = TokenBook()
-    /// Peers whose link died. The next `private` to one of them gets SPEC.md's "no longer reachable" once more,
+    /// Peers whose link died. The next `private` to one of them gets the "no longer reachable" line once more,
     /// as well as the line printed when it happened.
     private var lost: Set<String> = []
     /// Sessions we accepted and stopped before the asker's connection came; it is told `stopprivate` on arrival.
@@ -137,7 +137,7 @@ final class PrivateSessions {
         return lines
     }
 
-    /// Our user answered `y` to `peer`: the session exists from now on (PROTOCOL.md), its link to follow.
+    /// Our user answered `y` to `peer`: the session exists from now on (docs/PROTOCOL.md §9), its link to follow.
     func consented(to peer: String, now: ContinuousClock.Instant) {
         lost.remove(peer)
         stoppedEarly[peer] = nil
