@@ -132,7 +132,7 @@ final class RESTMessagingTests: XCTestCase {
         XCTAssertEqual(RESTHarness.errorCode(unknown), "invalid_user")
         for query in ["limit=0", "limit=201", "limit=-1", "limit=abc", "limit=", "before=0", "before=1.5",
                       "before=9007199254740992", "before=99999999999999999999999", "with=", "with=luke&with=yoda",
-                      "limit=1&limit=2"] {
+                      "limit=1&limit=2", "=x", "limit=5&=%C2%9C"] {
             let response = h.call(.get, "/api/history?\(query)", headers: hans)
             XCTAssertEqual(response?.status, 400, query)
         }

@@ -151,6 +151,11 @@ enum RESTInput {
                   let value = percentDecoded(parts.count > 1 ? parts[1] : "", plusIsSpace: true) else {
                 return .failure(Refusal(RESTError.badRequest("the query is not valid percent-encoded UTF-8")))
             }
+            // Unknown names are ignored (a client may send more than a route reads), but a value without any
+            // name is a malformed query, not an extra parameter.
+            guard !name.isEmpty else {
+                return .failure(Refusal(RESTError.badRequest("a query parameter has no name")))
+            }
             guard fields.updateValue(value, forKey: name) == nil else {
                 return .failure(Refusal(RESTError.badRequest("\(name) is given more than once")))
             }
