@@ -1,6 +1,7 @@
 """A forwarder between the browser and the server that plays an inbox of its own on the page's WebSocket, so
 the page's side can be tested in cases the server does not make on demand (repeats, lost acks, a version-1
-server without seq). It logs the page in without acks, so the server keeps version 1's behaviour under it.
+server without seq). When it plays its own inbox (or a version-1 server) it logs the page in without acks, so the server keeps version
+1's behaviour under it; otherwise the server's own inbox passes through untouched.
 
 Every `message` event to a user signed in with `"acks": true` gets the next `seq` of that user's inbox; the
 page's `ack` requests are recorded and not passed on (the server does not know them); after each `welcome`
@@ -58,9 +59,12 @@ def text_frame(obj, masked=False):
 
 
 class SeqProxy:
-    def __init__(self, target_port, add_seq=True):
+    def __init__(self, target_port, add_seq=True, version1=False):
         self.target = target_port
         self.add_seq = add_seq
+        # Stand in for a version-1 server: the page's `acks` is not passed on and the server's `seq` is taken off.
+        # With neither this nor add_seq, the server's own inbox reaches the page untouched.
+        self.version1 = version1
         self.repeat = False  # send every message event twice
         self.lose_acks = False  # record acks without moving the cursor, as if they were lost in a drop
         self.stalled = False  # stop reading from the server: what it sends piles up here and dies with cut()
@@ -133,7 +137,7 @@ class SeqProxy:
                             link["acks"][request.get("id")] = request.get("acks") is True
                             # The server itself serves the inbox now: asked without acks, it keeps version 1's
                             # behaviour, and the forwarder alone plays the inbox the test controls.
-                            if "acks" in request:
+                            if "acks" in request and (self.add_seq or self.version1):
                                 raw = text_frame({k: v for k, v in request.items() if k != "acks"}, masked=True)
                         if self.add_seq and request.get("type") == "ack" and link["user"]:
                             inbox = self.inbox(link["user"])
@@ -190,12 +194,11 @@ class SeqProxy:
                     inbox = self.inbox(link["user"])
                     event = dict(event, seq=len(inbox["messages"]) + 1)
                     inbox["messages"].append(event)
-                if not self.add_seq:
-                    # A version-1 server: the server's own seq is taken off.
+                if self.version1:
                     event = {k: v for k, v in event.items() if k != "seq"}
                 self.delivered.append((time.monotonic(), link["user"], event))
                 if not self.add_seq:
-                    return text_frame(event)
+                    return text_frame(event) if self.version1 else None
                 if self.repeat:
                     # The same inbox place again under another id: only its seq tells it is a repeat.
                     return text_frame(event) + text_frame(dict(event, id=event["id"] + 10**9, offline=True))

@@ -137,7 +137,7 @@ def test_the_page_shows_each_seq_once_and_coalesces_its_acks(browsers):
 
 def test_the_page_never_acks_a_server_without_seq(browsers):
     server = start_server(block=30, timeout=600)
-    proxy = SeqProxy(server.http_port, add_seq=False)
+    proxy = SeqProxy(server.http_port, add_seq=False, version1=True)
     try:
         with json_client(server, "hans", "solo") as hans:
             page = browsers(proxy.port, "desktop", "luke").sign_in("luke", "sky")
