@@ -197,7 +197,7 @@ struct MemoryData {
             let last = Int64(inboxes[user]?.count ?? 0)
             guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond the inbox of \(user) (last \(last))") }
             cursors[user] = max(cursors[user] ?? 0, seq)
-        case .recordLogout(let user, let at):
+        case .recordSeen(let user, let at):
             try requireAccounts(user)
             lastSeen[user] = at
         case .setBlock(let blocker, let blocked, let isBlocked):

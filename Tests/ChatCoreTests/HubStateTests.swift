@@ -33,7 +33,8 @@ final class HubStateTests: XCTestCase {
         }
         XCTAssertEqual(visited.sorted(), ["hans", "luke"])
 
-        presence.setOffline("luke", at: clock.now())
+        presence.setOffline("luke")
+        presence.setSeen("luke", at: clock.now())
         XCTAssertNil(presence.session(of: "luke"))
         XCTAssertEqual(presence.onlineCount, 1)
         let loggedOut = clock.now()

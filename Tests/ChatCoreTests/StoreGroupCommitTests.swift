@@ -112,7 +112,7 @@ final class StoreGroupCommitTests: XCTestCase {
         store.append(sampleMessage(1, "ann", "bob", "a")) { result in
             log.append((try? result.get()) == nil ? 0 : 1)
         }
-        store.perform([.recordLogout(user: "ann", at: 5)]) { result in log.append((try? result.get()) == nil ? 0 : 1) }
+        store.perform([.recordSeen(user: "ann", at: 5)]) { result in log.append((try? result.get()) == nil ? 0 : 1) }
         store.inbox(InboxQuery(user: "bob", after: 0, limit: 10)) { result in log.append((try? result.get()) == nil ? 0 : 1) }
         store.runPending()
         XCTAssertEqual(log.values, [0, 0, 0])

@@ -55,8 +55,8 @@ final class StoreInboxTests: XCTestCase {
         do {
             let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
             try store.performAndWait(["ann", "bob", "cy"].map { .createAccount(sampleAccount($0)) })
-            try store.performAndWait([.recordLogout(user: "ann", at: 1_000), .recordLogout(user: "bob", at: 2_000)])
-            try store.performAndWait([.recordLogout(user: "ann", at: 3_000)])
+            try store.performAndWait([.recordSeen(user: "ann", at: 1_000), .recordSeen(user: "bob", at: 2_000)])
+            try store.performAndWait([.recordSeen(user: "ann", at: 3_000)])
             XCTAssertEqual(try store.loadSnapshot().lastSeen, ["ann": 3_000, "bob": 2_000])
             store.close()
         }
@@ -68,7 +68,7 @@ final class StoreInboxTests: XCTestCase {
     func testLoginHistoryRoundTripsInMemory() throws {
         let store = MemoryStore()
         try store.performAndWait(["ann", "bob"].map { .createAccount(sampleAccount($0)) })
-        try store.performAndWait([.recordLogout(user: "ann", at: 1_000), .recordLogout(user: "ann", at: 900)])
+        try store.performAndWait([.recordSeen(user: "ann", at: 1_000), .recordSeen(user: "ann", at: 900)])
         XCTAssertEqual(try store.loadSnapshot().lastSeen, ["ann": 900], "the latest recorded, not the largest")
         XCTAssertEqual(MemoryStore(snapshot: try store.loadSnapshot()).lastSeenForTests, ["ann": 900])
     }

@@ -30,7 +30,7 @@ final class StoreRoundTripTests: XCTestCase {
             ])
             _ = try store.appendAll([sampleMessage(7, "ann", "bob", "while you were out"), sampleMessage(8, "cy", "ann", "seen"),
                                      sampleMessage(9, "cy", "bob", "later")])
-            try store.performAndWait([.advanceCursor(user: "ann", to: 1), .recordLogout(user: "cy", at: 4_000)])
+            try store.performAndWait([.advanceCursor(user: "ann", to: 1), .recordSeen(user: "cy", at: 4_000)])
             store.close()
         }
         let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger)
@@ -139,9 +139,9 @@ final class StoreRoundTripTests: XCTestCase {
         XCTAssertEqual(try store.loadSnapshot().inboxes, ["bob": InboxHead(last: 2, acked: 2), "ann": InboxHead(last: 1, acked: 0)],
                        file: file, line: line)
         XCTAssertThrowsError(try store.performAndWait([.advanceCursor(user: "ghost", to: 0)]), file: file, line: line)
-        try store.performAndWait([.recordLogout(user: "ann", at: 50), .recordLogout(user: "ann", at: 70)])
+        try store.performAndWait([.recordSeen(user: "ann", at: 50), .recordSeen(user: "ann", at: 70)])
         XCTAssertEqual(try store.loadSnapshot().lastSeen, ["ann": 70], "only the latest", file: file, line: line)
-        XCTAssertThrowsError(try store.performAndWait([.recordLogout(user: "ghost", at: 1)]), file: file, line: line)
+        XCTAssertThrowsError(try store.performAndWait([.recordSeen(user: "ghost", at: 1)]), file: file, line: line)
 
         try store.performAndWait([.setBlock(blocker: "ann", blocked: "bob", isBlocked: true),
                                   .setBlock(blocker: "ann", blocked: "bob", isBlocked: true)])

@@ -260,8 +260,7 @@ extension ChatService {
         session.state = .online(user: user)
         session.lastActivity = now
         presence.setOnline(user, session)
-        presence.setSeen(user, at: now)
-        store.perform([.recordLogout(user: user, at: now)]) { _ in }
+        recordSeen([user], at: now)
         metrics.loginsSucceeded += 1
         output.authenticated(session.id)
         reply(session, .welcome(re: entry.re, user: user, token: entry.token, created: created))
@@ -305,6 +304,14 @@ extension ChatService {
         output.disconnect(session.id)
     }
 
+    /// Login history: `users` were online at `now`, in memory and in the store, so whoelsesince answers the same
+    /// after a restart. Written at login, at the end of a session and for everyone still online at a stop.
+    func recordSeen(_ users: [String], at now: Int64) {
+        guard !users.isEmpty else { return }
+        for user in users { presence.setSeen(user, at: now) }
+        store.perform(users.map { .recordSeen(user: $0, at: now) }) { _ in }
+    }
+
     func timeOut(_ session: Session) {
         metrics.idleLogouts += 1
         reply(session, .timeout)
@@ -318,9 +325,8 @@ extension ChatService {
         session.state = .closed
         switch previous {
         case .online(let user):
-            let now = clock.now()
-            presence.setOffline(user, at: now)
-            store.perform([.recordLogout(user: user, at: now)]) { _ in }
+            presence.setOffline(user)
+            recordSeen([user], at: clock.now())
             inbox.cancelReplay(of: user, into: session)
             endPrivateChats(of: user)
             if notifyOthers { announcePresence(of: user, online: false, except: session) }

@@ -157,11 +157,9 @@ public final class ChatService: @unchecked Sendable {
     /// their responses go out before the gateway closes.
     public func prepareToStop() {
         serialized {
-            let now = clock.now()
-            var seen: [StoreWrite] = []
-            presence.forEachOnline { user, _ in seen.append(.recordLogout(user: user, at: now)) }
-            for case .recordLogout(let user, _) in seen { presence.setSeen(user, at: now) }
-            if !seen.isEmpty { store.perform(seen) { _ in } }
+            var online: [String] = []
+            presence.forEachOnline { user, _ in online.append(user) }
+            recordSeen(online, at: clock.now())
             flushCursors()
             for waiter in inbox.expire(everyone: true) { answerWaiter(waiter, with: []) }
         }

@@ -20,8 +20,8 @@ protocol PresenceDirectory: AnyObject {
     func isReserved(_ user: String) -> Bool
 
     func setOnline(_ user: String, _ session: Session)
-    /// `user` logged out (or timed out, or dropped) at `time`.
-    func setOffline(_ user: String, at time: Int64)
+    /// `user` logged out, timed out or dropped (the hub records when with `setSeen`).
+    func setOffline(_ user: String)
     /// Login history: `user` was online at `time` (written at login too, so a crash still leaves a trace).
     func setSeen(_ user: String, at time: Int64)
 }
@@ -64,8 +64,7 @@ final class LocalPresence: PresenceDirectory {
         lastSeen[user] = time
     }
 
-    func setOffline(_ user: String, at time: Int64) {
+    func setOffline(_ user: String) {
         online[user] = nil
-        lastSeen[user] = time
     }
 }

@@ -54,7 +54,7 @@ enum StoreSQL {
                 INSERT INTO cursors (user, stream, acked) VALUES (?, 0, ?)
                 ON CONFLICT (user, stream) DO UPDATE SET acked = max(acked, excluded.acked)
                 """).execute(arguments: [id, seq])
-        case .recordLogout(let user, let at):
+        case .recordSeen(let user, let at):
             let id = try ledger.requireID(of: user)
             try db.cachedStatement(sql: """
                 INSERT INTO logins (user, last_seen) VALUES (?, ?) ON CONFLICT (user) DO UPDATE SET last_seen = excluded.last_seen

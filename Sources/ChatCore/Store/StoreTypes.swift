@@ -105,7 +105,7 @@ public enum StoreWrite: Sendable, Equatable {
     case advanceCursor(user: String, to: Int64)
     /// Login history for whoelsesince: the time the user was last online. Only the latest per user is kept.
     /// Fails if there is no such account.
-    case recordLogout(user: String, at: Int64)
+    case recordSeen(user: String, at: Int64)
     /// Idempotent: blocking twice or unblocking someone not blocked is not an error here.
     case setBlock(blocker: String, blocked: String, isBlocked: Bool)
     /// Fails if the digest exists.
