@@ -259,3 +259,18 @@ struct MemoryData {
         return Array(page.sorted { $0.id > $1.id }.prefix(query.effectiveLimit))
     }
 }
+
+extension MemoryStore {
+    /// Creates these accounts (passwords encoded the way `QueuedHasher` checks them) and returns the snapshot a
+    /// hub starts from, as the hub and REST harnesses both need.
+    public func seed(accounts: [(String, String)]) -> StoreSnapshot {
+        var snapshot = StoreSnapshot(accounts: [], blocks: [:], tokens: [], lastMessageID: 0)
+        for (name, password) in accounts {
+            let record = AccountRecord(name: name, passwordHash: QueuedHasher.encode(password), createdAt: 0)
+            snapshot.accounts.append(record)
+            perform([.createAccount(record)]) { _ in }
+        }
+        runPending()
+        return snapshot
+    }
+}

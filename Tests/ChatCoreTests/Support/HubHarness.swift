@@ -14,13 +14,7 @@ final class HubHarness {
 
     init(blockSeconds: Int64 = 10, timeoutSeconds: Int64 = 30, accounts: [(String, String)] = [],
              configure: (inout HubConfiguration) -> Void = { _ in }) {
-        var snapshot = StoreSnapshot(accounts: [], blocks: [:], tokens: [], lastMessageID: 0)
-        for (name, password) in accounts {
-            let record = AccountRecord(name: name, passwordHash: QueuedHasher.encode(password), createdAt: 0)
-            snapshot.accounts.append(record)
-            store.perform([.createAccount(record)]) { _ in }
-        }
-        store.runPending()
+        let snapshot = store.seed(accounts: accounts)
         var config = HubConfiguration(blockDuration: blockSeconds * 1000, idleTimeout: timeoutSeconds * 1000)
         configure(&config)
         hub = ChatService(configuration: config, snapshot: snapshot, store: store, hasher: hasher,

@@ -21,13 +21,7 @@ final class RESTHarness {
     init(accounts: [(String, String)] = [("hans", "falcon*solo"), ("luke", "jedi"), ("yoda", "green")],
          blockSeconds: Int64 = 10, timeoutSeconds: Int64 = 30, openAPI: OpenAPIDocument? = nil,
          configure: (inout HubConfiguration) -> Void = { _ in }) {
-        var snapshot = StoreSnapshot(accounts: [], blocks: [:], tokens: [], lastMessageID: 0)
-        for (name, password) in accounts {
-            let record = AccountRecord(name: name, passwordHash: QueuedHasher.encode(password), createdAt: 0)
-            snapshot.accounts.append(record)
-            store.perform([.createAccount(record)]) { _ in }
-        }
-        store.runPending()
+        let snapshot = store.seed(accounts: accounts)
         var config = HubConfiguration(blockDuration: blockSeconds * 1000, idleTimeout: timeoutSeconds * 1000)
         configure(&config)
         hub = ChatService(configuration: config, snapshot: snapshot, store: store, hasher: hasher,
