@@ -43,6 +43,25 @@ def parse_frame(buf):
     return at + size, buf[0], payload
 
 
+def read_frames(sock, buf, pause=lambda: None):
+    """Yields (the frame's bytes, its first byte, its payload) from `buf`, then from `sock` until it closes.
+    `pause` runs before each frame is handed on (a stalled forwarder waits there)."""
+    buf = bytearray(buf)
+    while True:
+        frame = parse_frame(buf)
+        pause()
+        if frame is None:
+            data = sock.recv(65536)
+            if not data:
+                return
+            buf += data
+            continue
+        length, first, payload = frame
+        raw = bytes(buf[:length])
+        del buf[:length]
+        yield raw, first, payload
+
+
 def text_frame(obj, masked=False):
     payload = json.dumps(obj).encode()
     head = bytearray([0x81])
@@ -97,6 +116,10 @@ class SeqProxy:
             threading.Thread(target=self._upstream, args=(link,), daemon=True).start()
             threading.Thread(target=self._downstream, args=(link,), daemon=True).start()
 
+    def _wait_while_stalled(self):
+        while self.stalled:
+            time.sleep(0.01)
+
     @staticmethod
     def _head(sock, buf):
         while b"\r\n\r\n" not in buf:
@@ -117,18 +140,7 @@ class SeqProxy:
             if not link["ws"]:
                 self._pipe(page, server, buf)
                 return
-            buf = bytearray(buf)
-            while True:
-                frame = parse_frame(buf)
-                if frame is None:
-                    data = page.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                    continue
-                length, first, payload = frame
-                raw = bytes(buf[:length])
-                del buf[:length]
+            for raw, first, payload in read_frames(page, buf):
                 if first & 0x0F == 1:
                     request = json.loads(payload)
                     with self.lock:
@@ -157,20 +169,7 @@ class SeqProxy:
             if not link["ws"] or b" 101 " not in head.split(b"\r\n", 1)[0]:
                 self._pipe(server, page, buf)
                 return
-            buf = bytearray(buf)
-            while True:
-                frame = parse_frame(buf)
-                while self.stalled:
-                    time.sleep(0.01)
-                if frame is None:
-                    data = server.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                    continue
-                length, first, payload = frame
-                out = bytes(buf[:length])
-                del buf[:length]
+            for out, first, payload in read_frames(server, buf, pause=self._wait_while_stalled):
                 if first & 0x0F == 1:
                     out = self._rewrite(link, json.loads(payload)) or out
                 page.sendall(out)
