@@ -17,7 +17,7 @@ import time
 import pytest
 import websockets
 
-from parley_harness import ParleyServer, json_client
+from parley_harness import JsonClient, ParleyServer, json_client
 
 VENV_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", ".venv", "bin")
 USERS = "hans solo\nluke sky\nleia alder\nyoda wise\nrey jakku\n"
@@ -53,52 +53,13 @@ def client_context(cafile):
     return context
 
 
-class TLSJsonClient:
-    """The JSON-lines protocol over Python's ssl module, with the harness client's line handling."""
+class TLSJsonClient(JsonClient):
+    """The harness's JSON-lines client, its socket wrapped in Python's ssl module."""
 
     def __init__(self, port, cafile):
-        raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-        self.sock = client_context(cafile).wrap_socket(raw, server_hostname="127.0.0.1")
-        self.buf = b""
-        self.next_id = 1
+        super().__init__(port)
+        self.sock = client_context(cafile).wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.events = []
-
-    def request(self, obj, timeout=10):
-        rid = self.next_id
-        self.next_id += 1
-        self.sock.sendall((json.dumps(dict(obj, id=rid)) + "\n").encode())
-        while True:
-            msg = self.recv(timeout)
-            assert msg is not None, "closed before the reply"
-            if msg.get("re") == rid:
-                return msg
-            self.events.append(msg)
-
-    def recv(self, timeout=10):
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self.buf:
-            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                return None
-            self.buf += chunk
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def wait_for(self, predicate, timeout=10):
-        for i, e in enumerate(self.events):
-            if predicate(e):
-                return self.events.pop(i)
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self.recv(max(0.01, deadline - time.monotonic()))
-            assert msg is not None, "closed while waiting"
-            if predicate(msg):
-                return msg
-            self.events.append(msg)
-
-    def close(self):
-        self.sock.close()
 
 
 def peer_common_name(port, cafile=None):
