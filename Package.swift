@@ -21,6 +21,9 @@ let package = Package(
                        providers: [.apt(["node-llhttp (built by scripts/bootstrap)"])]),
         .systemLibrary(name: "CArgon2", pkgConfig: "libargon2", providers: [.apt(["libargon2-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
+        // The cluster's clients: PostgreSQL (the durable store) and Redis (presence and the bus between nodes).
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(
             name: "ChatCore",
             dependencies: [
