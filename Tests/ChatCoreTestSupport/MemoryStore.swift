@@ -172,15 +172,19 @@ struct MemoryData {
     var lastSeen: [String: Int64] = [:]
     var tokens: [String: TokenRecord] = [:]
     var meta: [String: String] = [:]
+    var lastID: Int64 = 0
 
-    /// Checks everything before changing anything, so a failed append consumes no seq.
+    /// Checks everything before changing anything, so a failed append consumes no seq. An id of 0 asks the store
+    /// to number the message (as a cluster's shared store does).
     mutating func append(_ message: StoredMessage) throws -> StoredMessage {
         guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
         try requireAccounts(message.from, message.to)
         var stored = message
+        if stored.id == 0 { stored.id = lastID + 1 }
+        lastID = max(lastID, stored.id)
         stored.seq = Int64(inboxes[message.to, default: []].count + 1)
-        messages[message.id] = stored
-        inboxes[message.to, default: []].append(message.id)
+        messages[stored.id] = stored
+        inboxes[message.to, default: []].append(stored.id)
         return stored
     }
 

@@ -208,6 +208,9 @@ final class AsyncResult<T: Sendable>: @unchecked Sendable {
         ready.signal()
     }
 
+    /// The value if it has been set, without waiting.
+    var current: T? { lock.withLock { value } }
+
     func wait(seconds: Double = 20) throws -> T {
         guard ready.wait(timeout: .now() + seconds) == .success else { throw TestTimeout() }
         return lock.withLock { value! }

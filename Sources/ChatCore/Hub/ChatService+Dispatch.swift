@@ -47,6 +47,7 @@ extension ChatService {
             case .passwordChecked(let check, let matches): passwordChecked(check, matches: matches)
             case .registrationHashed(let registration, let encoded): registrationHashed(registration, encoded: encoded)
             case .registrationStored(let registration, let new, let error): registrationStored(registration, new, error: error)
+            case .claimed(let entry, let purpose, let outcome): claimed(entry, purpose, outcome)
             case .offlineFetched(let entry, let result): goOnline(entry, offline: result)
             case .replayPageRead(let user, let session, let result): replayPageRead(user, session, result)
             case .inboxRead(let read, let result): inboxRead(read, result)
@@ -128,6 +129,7 @@ enum HubStep: @unchecked Sendable {
     case passwordChecked(PasswordCheck, matches: Bool)
     case registrationHashed(Registration, encoded: String)
     case registrationStored(Registration, NewAccount, error: (any Error)?)
+    case claimed(Entry, ClaimPurpose, ClaimOutcome)
     case offlineFetched(Entry, Result<[StoredMessage], any Error>)
     case replayPageRead(String, Session, Result<[StoredMessage], any Error>)
     case inboxRead(InboxRead, Result<[StoredMessage], any Error>)
@@ -172,6 +174,12 @@ struct Entry {
     let session: Session
     let re: RequestID?
     let token: String
+}
+
+/// What a cluster-wide claim was made for: a login goes on to its replay, a new account straight online.
+enum ClaimPurpose {
+    case login
+    case registration
 }
 
 /// A direct message being committed, and who waits for its `ok`.

@@ -12,12 +12,24 @@ extension ChatService {
     /// `message` is committed with its seq: to the recipient's replay if one runs (it follows the replay, in
     /// order), else live to the recipient's session, else it waits in the inbox. Returns whether it waits.
     func route(_ message: StoredMessage) -> Bool {
+        // cluster: the node the recipient is on (and any node with REST readers waiting on them) hears of it.
+        for node in otherNodes(for: message.to) { cluster?.link.send(.committed(message), to: node) }
+        return deliverHere(message)
+    }
+
+    /// The part of `route` that concerns this node's sessions and readers; a message committed on another node
+    /// comes here through the cluster.
+    @discardableResult
+    func deliverHere(_ message: StoredMessage) -> Bool {
         inbox.committed(message)
-        for waiter in inbox.wake(message.to, seq: message.seq) {
+        let woken = inbox.wake(message.to, seq: message.seq)
+        for waiter in woken {
             readInbox(of: message.to, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
         }
+        if !woken.isEmpty { waitingChanged(on: message.to) }
         if inbox.holdForReplay(message) { return false }
         guard let recipient = presence.session(of: message.to) else {
+            if cluster?.presence.node(of: message.to) != nil { return false }  // delivered there
             metrics.offlineStored += 1
             return true
         }
@@ -121,6 +133,7 @@ extension ChatService {
         }
         inbox.wait(user, .init(session: session, after: after, limit: limit,
                                deadline: clock.now() + Milliseconds.of(seconds: wait), re: re))
+        waitingChanged(on: user)
     }
 
     private func readInbox(of user: String, after: Int64, limit: Int, _ session: Session, re: RequestID?) {
@@ -144,12 +157,14 @@ extension ChatService {
     func answerWaiter(_ waiter: Inboxes.Waiter, with messages: [StoredMessage]) {
         let user = waiter.session.onlineUser ?? ""
         reply(waiter.session, .inbox(re: waiter.re, messages: messages, last: inbox.head(of: user).last))
+        waitingChanged(on: user)
     }
 
     /// Revokes a token: it stops working at once, and readers waiting with it get their (empty) answer.
     func revoke(digest: String) {
         _ = accounts.removeToken(digest: digest)
         store.perform([.deleteToken(digest: digest)]) { _ in }
+        tellCluster(.revoked(digest: digest))
         for waiter in inbox.expire(token: digest) { answerWaiter(waiter, with: []) }
     }
 }

@@ -107,11 +107,13 @@ extension ChatService {
         guard matches else {
             metrics.loginsFailed += 1
             let left = loginGuard.recordFailure(user: check.user, from: check.peerHost, now: now)
+            tellCluster(.loginFailed(user: check.user, at: now))
             if left == 0 { metrics.lockouts += 1 }
             let message = left == 0 ? Texts.lockedNow : Texts.invalidPassword
             return passwordCheckFinished(check, ChatError(.badPassword, message, attemptsLeft: left))
         }
         loginGuard.recordSuccess(user: check.user)
+        tellCluster(.loginSucceeded(user: check.user))
         passwordCheckFinished(check, nil)
     }
 
@@ -138,7 +140,8 @@ extension ChatService {
         if session.isREST {
             return reply(session, .welcome(re: re, user: user, token: newToken(for: user), created: false))
         }
-        guard presence.session(of: user) == nil, !presence.isReserved(user) else {
+        guard presence.session(of: user) == nil, !presence.isReserved(user),
+              cluster?.presence.node(of: user) == nil else {
             session.state = .anonymous
             reply(session, .error(re: re, ChatError(.alreadyOnline, Texts.alreadyLoggedIn(user))))
             return replayDeferred(session)
@@ -153,12 +156,43 @@ extension ChatService {
             token = newToken(for: user)
             session.tokenDigest = Tokens.digest(token)
         }
-        // The first page of the inbox after the cursor. The read is ordered after every message committed before
-        // it (ChatStore's contract); the ones committed while the replay runs are held by it and follow it.
-        inbox.startReplay(of: user, into: session)
         let entry = Entry(user: user, session: session, re: re, token: token)
-        readReplayPage(of: user, after: inbox.head(of: user).acked) { [self] result in
+        guard let cluster else { return startReplay(entry) }
+        // cluster: "already online" holds across nodes only through the cluster-wide claim.
+        cluster.link.claim(user) { [self] outcome in resume(.claimed(entry, .login, outcome)) }
+    }
+
+    /// The first page of the inbox after the cursor. The read is ordered after every message committed before it
+    /// (ChatStore's contract); the ones committed while the replay runs are held by it and follow it.
+    func startReplay(_ entry: Entry) {
+        inbox.startReplay(of: entry.user, into: entry.session)
+        readReplayPage(of: entry.user, after: inbox.head(of: entry.user).acked) { [self] result in
             resume(.offlineFetched(entry, result))
+        }
+    }
+
+    /// cluster: the claim for a login or a new account's first session came back.
+    func claimed(_ entry: Entry, _ purpose: ClaimPurpose, _ outcome: ClaimOutcome) {
+        let (user, session) = (entry.user, entry.session)
+        guard session.state == .entering(user: user) else {
+            // The session ended while the claim was made: give it back.
+            if outcome == .claimed, presence.session(of: user) == nil { cluster?.link.release(user) }
+            return
+        }
+        switch outcome {
+        case .claimed:
+            switch purpose {
+            case .login: startReplay(entry)
+            case .registration: goOnline(entry, offline: .success([]), created: true)
+            }
+        case .heldBy, .unavailable:
+            presence.release(user)
+            session.state = .anonymous
+            let error = outcome == .unavailable
+                ? ChatError(.internalError, "the cluster is unavailable; try again")
+                : ChatError(.alreadyOnline, Texts.alreadyLoggedIn(user))
+            reply(session, .error(re: entry.re, error))
+            replayDeferred(session)
         }
     }
 
@@ -169,6 +203,7 @@ extension ChatService {
                                  expiresAt: clock.now() + configuration.tokenLifetime)
         accounts.addToken(record)
         store.perform([.insertToken(record)]) { _ in }
+        tellCluster(.token(record))
         return token
     }
 
@@ -224,12 +259,18 @@ extension ChatService {
         let (user, session, re) = (registration.user, registration.session, registration.re)
         if let error {
             presence.release(user)
-            logger.error("registration failed", metadata: ["user": "\(user)", "error": "\(error)"])
             if session.state == .authenticating(user: user) { session.state = .anonymous }
+            // cluster: another node registered the same name first; the shared store said so.
+            if case StoreError.constraint = error {
+                return reply(session, .error(re: re, ChatError(.userExists, "\(user) already exists")))
+            }
+            logger.error("registration failed", metadata: ["user": "\(user)", "error": "\(error)"])
             return reply(session, .error(re: re, ChatError(.internalError, "could not save the account; try again")))
         }
         accounts.addAccount(user, passwordHash: new.account.passwordHash)
         accounts.addToken(new.record)
+        tellCluster(.account(name: user, passwordHash: new.account.passwordHash))
+        tellCluster(.token(new.record))
         metrics.registrations += 1
         if session.isREST {
             presence.release(user)
@@ -241,7 +282,9 @@ extension ChatService {
         }
         session.state = .entering(user: user)
         session.tokenDigest = new.record.digest
-        goOnline(Entry(user: user, session: session, re: re, token: new.token), offline: .success([]), created: true)
+        let entry = Entry(user: user, session: session, re: re, token: new.token)
+        guard let cluster else { return goOnline(entry, offline: .success([]), created: true) }
+        cluster.link.claim(user) { [self] outcome in resume(.claimed(entry, .registration, outcome)) }
     }
 
     static func rateLimited(_ what: String, retryAfter: Int) -> ChatError {
@@ -261,6 +304,7 @@ extension ChatService {
         session.lastActivity = now
         presence.setOnline(user, session)
         recordSeen([user], at: now)
+        if let cluster { cluster.link.publish(.online(user: user, node: cluster.link.node, peer: session.peer, at: now)) }
         metrics.loginsSucceeded += 1
         output.authenticated(session.id)
         reply(session, .welcome(re: entry.re, user: user, token: entry.token, created: created))
@@ -283,7 +327,7 @@ extension ChatService {
     }
 
     /// docs/PROTOCOL.md §7: if A has blocked B, B gets no presence lines about A.
-    func announcePresence(of user: String, online isOnline: Bool, except session: Session) {
+    func announcePresence(of user: String, online isOnline: Bool, except session: Session?) {
         var recipients: [Session] = []
         recipients.reserveCapacity(presence.onlineCount)
         presence.forEachOnline { name, other in
@@ -325,14 +369,21 @@ extension ChatService {
         session.state = .closed
         switch previous {
         case .online(let user):
+            let now = clock.now()
             presence.setOffline(user)
-            recordSeen([user], at: clock.now())
+            recordSeen([user], at: now)
+            if let cluster {
+                cluster.link.publish(.offline(user: user, node: cluster.link.node, at: now))
+                cluster.link.release(user)
+            }
             inbox.cancelReplay(of: user, into: session)
             endPrivateChats(of: user)
             if notifyOthers { announcePresence(of: user, online: false, except: session) }
         case .entering(let user):
             presence.release(user)
             inbox.cancelReplay(of: user, into: session)
+            // cluster: a claim already made is given back; one still in flight is given back when it returns.
+            cluster?.link.release(user)
         case .authenticating, .anonymous, .closed:
             // A registration in flight keeps its reservation until the store answers.
             break

@@ -14,8 +14,10 @@ extension ChatService {
         guard !blocks.hasBlocked(recipient, user) else {
             return reply(session, .error(re: re, ChatError(.blocked, Texts.recipientBlockedYou)))
         }
-        let message = StoredMessage(id: nextMessageID, from: user, to: recipient, text: text, at: clock.now())
-        nextMessageID += 1
+        // cluster: the shared store numbers messages (0 asks it to), so ids are unique across nodes.
+        let id: Int64 = cluster == nil ? nextMessageID : 0
+        if cluster == nil { nextMessageID += 1 }
+        let message = StoredMessage(id: id, from: user, to: recipient, text: text, at: clock.now())
         metrics.messages += 1
         let direct = DirectMessage(session: session, re: re)
         store.append(message) { [self] result in resume(.messageStored(direct, result)) }
@@ -38,8 +40,9 @@ extension ChatService {
     /// Broadcasts are live only (docs/PROTOCOL.md §4.3): never stored, so nothing to wait for.
     func broadcast(from user: String, text: String, re: RequestID?, _ session: Session) {
         if let error = refuseText(text, from: user) { return reply(session, .error(re: re, error)) }
-        let id = nextMessageID
-        nextMessageID += 1
+        guard let id = nextBroadcastID() else {
+            return reply(session, .error(re: re, ChatError(.internalError, "broadcasts are unavailable; try again")))
+        }
         metrics.broadcasts += 1
         var recipients: [Session] = []
         recipients.reserveCapacity(presence.onlineCount)
@@ -48,7 +51,17 @@ extension ChatService {
             guard name != user else { return }
             if blocks.hasBlocked(name, user) { partial = true } else { recipients.append(other) }
         }
-        fanOut(.broadcast(id: id, from: user, text: text, at: clock.now()), to: recipients)
+        let now = clock.now()
+        if let cluster {
+            // The other nodes deliver to their own sessions; whether anyone is left out is known here.
+            if !partial {
+                partial = cluster.presence.users(onlineOrSeenSince: nil).contains {
+                    cluster.presence.node(of: $0) != nil && blocks.hasBlocked($0, user)
+                }
+            }
+            cluster.link.publish(.broadcast(id: id, from: user, text: text, at: now))
+        }
+        fanOut(.broadcast(id: id, from: user, text: text, at: now), to: recipients)
         reply(session, .ok(re: re, .init(id: id, partial: partial)))
     }
 
@@ -123,6 +136,7 @@ extension ChatService {
             return reply(change.session, .error(re: change.re,
                                                 ChatError(.internalError, "the block could not be saved; try again")))
         }
+        tellCluster(.block(blocker: change.blocker, blocked: change.other, isBlocked: change.blocked))
         reply(change.session, .ok(re: change.re, .init()))
     }
 }

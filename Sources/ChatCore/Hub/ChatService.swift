@@ -28,6 +28,8 @@ public final class ChatService: @unchecked Sendable {
     let blocks: any BlockList
     let loginGuard: any LoginGuard
     let inbox: Inboxes
+    /// Nil on a single node; a cluster node's link, replica and bookkeeping (ChatService+Cluster.swift).
+    let cluster: ClusterState?
     var sessions: [ClientID: Session] = [:]
     var nextMessageID: Int64
     var privateChats = PrivateChats()
@@ -46,9 +48,25 @@ public final class ChatService: @unchecked Sendable {
                   inboxes: Inboxes(snapshot.inboxes), nextMessageID: snapshot.lastMessageID + 1)
     }
 
+    /// A node of a cluster: the same hub, with presence that sees the other nodes through `link`. The store is
+    /// shared by every node (message ids come from it), the snapshot is read from it at start.
+    public convenience init(configuration: HubConfiguration, snapshot: StoreSnapshot, store: any ChatStore,
+                            hasher: any PasswordHasher, output: any ChatOutput, cluster link: any ClusterLink,
+                            timing: ClusterTiming = ClusterTiming(), clock: any ChatClock = SystemClock(),
+                            logger: Logger = Logger(label: "parley.hub")) {
+        let presence = ClusterPresence(lastSeen: snapshot.lastSeen)
+        self.init(configuration: configuration, store: store, hasher: hasher, output: output, clock: clock,
+                  logger: logger, presence: presence,
+                  accounts: LocalAccounts(accounts: snapshot.accounts, tokens: snapshot.tokens),
+                  blocks: LocalBlockList(snapshot.blocks), loginGuard: LocalLoginGuard(configuration),
+                  inboxes: Inboxes(snapshot.inboxes), nextMessageID: snapshot.lastMessageID + 1,
+                  cluster: ClusterState(link: link, presence: presence, timing: timing))
+    }
+
     init(configuration: HubConfiguration, store: any ChatStore, hasher: any PasswordHasher, output: any ChatOutput,
          clock: any ChatClock, logger: Logger, presence: any PresenceDirectory, accounts: any AccountDirectory,
-         blocks: any BlockList, loginGuard: any LoginGuard, inboxes: Inboxes, nextMessageID: Int64) {
+         blocks: any BlockList, loginGuard: any LoginGuard, inboxes: Inboxes, nextMessageID: Int64,
+         cluster: ClusterState? = nil) {
         self.configuration = configuration
         self.store = store
         self.hasher = hasher
@@ -61,6 +79,7 @@ public final class ChatService: @unchecked Sendable {
         self.loginGuard = loginGuard
         self.inbox = inboxes
         self.nextMessageID = nextMessageID
+        self.cluster = cluster
     }
 
     // MARK: Entry points from the socket doors
@@ -141,6 +160,7 @@ public final class ChatService: @unchecked Sendable {
             flushCursors()
             resumeReplays(overdueAt: now)
             loginGuard.sweep(now: now)
+            clusterSweep(now: now)
             if now - lastTokenSweep >= Self.tokenSweepInterval {
                 lastTokenSweep = now
                 if accounts.removeTokens(expiredAt: now) > 0 {
@@ -157,9 +177,14 @@ public final class ChatService: @unchecked Sendable {
     /// their responses go out before the gateway closes.
     public func prepareToStop() {
         serialized {
-            var online: [String] = []
-            presence.forEachOnline { user, _ in online.append(user) }
-            recordSeen(online, at: clock.now())
+            let online = localUsers()
+            let now = clock.now()
+            recordSeen(online, at: now)
+            // cluster: the others see these users leave now rather than when this node is found silent.
+            for user in online {
+                tellCluster(.offline(user: user, node: cluster?.link.node ?? "", at: now))
+                cluster?.link.release(user)
+            }
             flushCursors()
             for waiter in inbox.expire(everyone: true) { answerWaiter(waiter, with: []) }
         }
@@ -169,6 +194,7 @@ public final class ChatService: @unchecked Sendable {
         serialized {
             var m = metrics
             m.onlineUsers = presence.onlineCount
+            m.clusterRemoteUsers = cluster?.presence.remoteCount ?? 0
             return m
         }
     }

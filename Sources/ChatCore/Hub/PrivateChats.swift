@@ -58,40 +58,60 @@ extension ChatService {
         // docs/PROTOCOL.md §9.2: checked in this order, and in all these cases the target is never asked.
         if target == user { return fail(.self) }
         guard accounts.exists(target) else { return fail(.invalidUser) }
-        guard let other = presence.session(of: target) else { return fail(.offline) }
+        let other = presence.session(of: target)
+        // cluster: a target on another node is reached through it; its capability comes with its presence.
+        let remoteNode = other == nil ? cluster?.presence.node(of: target) : nil
+        guard other != nil || remoteNode != nil else { return fail(.offline) }
         if blocks.hasBlocked(target, user) { return fail(.blocked) }
-        switch (session.peer, other.peer) {
+        switch (session.peer, other?.peer ?? cluster?.presence.peer(of: target) ?? .none) {
         case (.tcp, .tcp), (.webRTC, .webRTC): break
         default: return fail(.noP2P)
         }
         let pair = PrivateChats.Pair(asker: user, target: target)
-        if privateChats.ask(pair, expiresAt: clock.now() + configuration.privateRequestTimeout) {
-            reply(other, .privateRequest(from: user))
+        let expiresAt = clock.now() + configuration.privateRequestTimeout
+        if privateChats.ask(pair, expiresAt: expiresAt) {
+            if let other { reply(other, .privateRequest(from: user)) }
+            else if let remoteNode {
+                cluster?.link.send(.privateRequest(asker: user, target: target, expiresAt: expiresAt), to: remoteNode)
+            }
         }
         reply(session, .ok(re: re, .init()))
     }
 
     func answerPrivate(_ user: String, asker: String, accept: Bool, re: RequestID?, _ session: Session) {
         let pair = PrivateChats.Pair(asker: asker, target: user)
-        guard privateChats.answer(pair), let askerSession = presence.session(of: asker) else {
+        let askerSession = presence.session(of: asker)
+        let askerNode = askerSession == nil ? cluster?.presence.node(of: asker) : nil
+        guard privateChats.answer(pair), askerSession != nil || askerNode != nil else {
             return reply(session, .error(re: re, ChatError(.noRequest, "no pending private request from \(asker)")))
         }
         reply(session, .ok(re: re, .init()))
-        guard accept else { return reply(askerSession, .privateDeclined(user: user)) }
-        privateChats.accept(pair)
-        let token = Tokens.generate()
-        // docs/PROTOCOL.md §9.2: the accepter hears first, so its listener knows the token before the asker connects.
-        reply(session, .privatePending(user: asker, token: token))
+        let token = accept ? Tokens.generate() : ""
+        if accept {
+            privateChats.accept(pair)
+            // docs/PROTOCOL.md §9.2: the accepter hears first, so its listener knows the token before the asker connects.
+            reply(session, .privatePending(user: asker, token: token))
+        }
         let port: Int
         if case .tcp(let p) = session.peer { port = p } else { port = 0 }
-        reply(askerSession, .privateAccepted(user: user, host: session.peerHost ?? "", port: port, token: token))
+        let host = session.peerHost ?? ""
+        if let askerSession {
+            reply(askerSession, accept ? .privateAccepted(user: user, host: host, port: port, token: token)
+                                       : .privateDeclined(user: user))
+        } else if let askerNode {
+            cluster?.link.send(.privateAnswer(asker: asker, target: user, accepted: accept, host: host, port: port,
+                                              token: token), to: askerNode)
+        }
     }
 
     func relaySignal(from user: String, to target: String, data: JSONValue, re: RequestID?, _ session: Session) {
-        guard privateChats.isAccepted(user, target), let other = presence.session(of: target) else {
+        let other = presence.session(of: target)
+        let remoteNode = other == nil ? cluster?.presence.node(of: target) : nil
+        guard privateChats.isAccepted(user, target), other != nil || remoteNode != nil else {
             return reply(session, .error(re: re, ChatError(.noSession, Texts.noPrivateSession(target))))
         }
-        reply(other, .signal(from: user, data: data))
+        if let other { reply(other, .signal(from: user, data: data)) }
+        else if let remoteNode { cluster?.link.send(.signal(from: user, to: target, data: data), to: remoteNode) }
         reply(session, .ok(re: re, .init()))
     }
 

@@ -174,5 +174,7 @@ final class Inboxes {
         }
     }
 
+    func isWaiting(on user: String) -> Bool { waiters[user] != nil }
+
     var waiterCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
 }

@@ -14,6 +14,9 @@ protocol LoginGuard: AnyObject {
     /// A wrong password: charges the address and account budgets and counts toward the lockout. Returns the
     /// attempts left before the lockout (0: this failure just locked the account).
     func recordFailure(user: String, from host: String?, now: Int64) -> Int
+    /// A wrong password for `user` on another node of a cluster: it counts toward the lockout here too (the
+    /// per-address budgets stay with the node that saw the address).
+    func recordFailureElsewhere(user: String, now: Int64)
     /// A right password: the consecutive-failure count starts again.
     func recordSuccess(user: String)
     /// Takes one registration from `host`'s budget. Nil: go ahead; else whole seconds to wait.
@@ -75,6 +78,10 @@ final class LocalLoginGuard: LoginGuard {
         if let address = addressKey(host) { loginsPerAddress.charge(address, now: now) }
         loginsPerAccount.charge(user, now: now)
         return lockout.recordFailure(user, now: now, limit: maxFailedAttempts, lockFor: lockDuration)
+    }
+
+    func recordFailureElsewhere(user: String, now: Int64) {
+        _ = lockout.recordFailure(user, now: now, limit: maxFailedAttempts, lockFor: lockDuration)
     }
 
     func recordSuccess(user: String) {

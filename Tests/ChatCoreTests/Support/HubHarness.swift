@@ -5,15 +5,20 @@ import ChatCoreTestSupport
 
 /// A hub wired to in-memory doubles, driven step by step.
 final class HubHarness {
-    let clock = ManualClock()
-    let store = MemoryStore()
-    let hasher = QueuedHasher()
+    let clock: ManualClock
+    let store: MemoryStore
+    let hasher: QueuedHasher
     let output = RecordingOutput()
     let hub: ChatService
     private var nextClient: UInt64 = 1
+    /// Set by a cluster harness: settling then runs every node's work and the bus too.
+    var settleAll: (() -> Void)?
 
     init(blockSeconds: Int64 = 10, timeoutSeconds: Int64 = 30, accounts: [(String, String)] = [],
-             configure: (inout HubConfiguration) -> Void = { _ in }) {
+         configure: (inout HubConfiguration) -> Void = { _ in }) {
+        clock = ManualClock()
+        store = MemoryStore()
+        hasher = QueuedHasher()
         let snapshot = store.seed(accounts: accounts)
         var config = HubConfiguration(blockDuration: blockSeconds * 1000, idleTimeout: timeoutSeconds * 1000)
         configure(&config)
@@ -21,8 +26,20 @@ final class HubHarness {
                           output: output, clock: clock)
     }
 
+    /// One node of a cluster: the store, clock and hasher are the cluster harness's, shared by every node.
+    init(node link: any ClusterLink, store: MemoryStore, clock: ManualClock, hasher: QueuedHasher,
+         timing: ClusterTiming, blockSeconds: Int64 = 10, timeoutSeconds: Int64 = 30) throws {
+        self.clock = clock
+        self.store = store
+        self.hasher = hasher
+        let config = HubConfiguration(blockDuration: blockSeconds * 1000, idleTimeout: timeoutSeconds * 1000)
+        hub = ChatService(configuration: config, snapshot: try store.loadSnapshot(), store: store, hasher: hasher,
+                          output: output, cluster: link, timing: timing, clock: clock)
+    }
+
     /// Runs hashing and store work until nothing is left (completions may queue more).
     func settle() {
+        if let settleAll { return settleAll() }
         while hasher.backlog > 0 || store.queuedCount > 0 {
             hasher.runPending()
             store.runPending()
