@@ -4,6 +4,7 @@ Used by the end-to-end tests; nothing here knows the server's internals.
 """
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -13,7 +14,27 @@ import time
 PARLEY_BIN = os.environ.get("PARLEY_BIN", os.path.join(os.path.dirname(__file__), "../../.build/debug/parley"))
 
 
+# The cluster switch: with PARLEY_CLUSTER_NODES=N (N > 1) and the URLs of a PostgreSQL server and a Redis server,
+# every ParleyServer is N nodes sharing a fresh database, and each client connects to a node chosen at random.
+CLUSTER_NODES = int(os.environ.get("PARLEY_CLUSTER_NODES", "1") or 1)
+POSTGRES_URL = os.environ.get("PARLEY_TEST_POSTGRES")
+REDIS_URL = os.environ.get("PARLEY_TEST_REDIS")
+
+
+def cluster_mode():
+    return CLUSTER_NODES > 1
+
+
 class ParleyServer:
+    """The server under test: one node (ParleyNode) or, in cluster mode, a ParleyCluster of several."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls is ParleyServer and cluster_mode():
+            return ParleyCluster(*args, **kwargs)
+        return super().__new__(cls)
+
+
+class ParleyNode(ParleyServer):
     """One server process on ephemeral ports with its own data folder (kept across restart())."""
 
     def __init__(self, block=3, timeout=30, credentials="", extra=()):
@@ -56,6 +77,69 @@ class ParleyServer:
                 return f.read()[-4000:]
         except OSError:
             return ""
+
+
+class ParleyCluster:
+    """Several nodes sharing one new PostgreSQL database and one Redis database: one server to its clients.
+
+    `tcp_port` and `http_port` name a node chosen at random on every read, so the clients of one test are spread
+    over the nodes. The first node starts alone (it imports the credentials file), then the others.
+    """
+
+    _count = 0
+
+    def __init__(self, block=3, timeout=30, credentials="", extra=(), nodes=None, redis_url=None):
+        redis_url = redis_url or REDIS_URL
+        if not (POSTGRES_URL and redis_url):
+            raise RuntimeError("cluster mode needs PARLEY_TEST_POSTGRES and PARLEY_TEST_REDIS")
+        ParleyCluster._count += 1
+        self.postgres_url = create_database(f"parley_e2e_{os.getpid()}_{ParleyCluster._count}")
+        # Pub/sub ignores the database number, but the nodes put it in their channel names: clusters that share a
+        # Redis server are kept apart by it.
+        self.redis_url = f"{redis_url.rstrip('/')}/{ParleyCluster._count % 16}"
+        self.nodes = []
+        for i in range(nodes or CLUSTER_NODES):
+            shared = ["--postgres", self.postgres_url, "--redis", self.redis_url, "--node", f"n{i}"]
+            self.nodes.append(ParleyNode(block, timeout, credentials, [*extra, *shared]))
+        self.dir = self.nodes[0].dir
+        self.data_dir = self.nodes[0].data_dir
+        self.credentials = self.nodes[0].credentials
+
+    @property
+    def tcp_port(self):
+        return random.choice(self.nodes).tcp_port
+
+    @property
+    def http_port(self):
+        return random.choice(self.nodes).http_port
+
+    @property
+    def proc(self):
+        return self.nodes[0].proc
+
+    def start(self):
+        for node in self.nodes:
+            node.start()
+        return self
+
+    def stop(self, sig=signal.SIGTERM, wait=10):
+        codes = [node.stop(sig, wait) for node in self.nodes]
+        return codes[0]
+
+    def restart(self, sig=signal.SIGTERM):
+        self.stop(sig)
+        return self.start()
+
+    def log(self):
+        return "\n".join(f"--- node {i}\n{node.log()}" for i, node in enumerate(self.nodes))
+
+
+def create_database(name):
+    """A new empty database on the test PostgreSQL server; returns its URL."""
+    subprocess.run(["psql", POSTGRES_URL, "-qc", f'CREATE DATABASE "{name}"'], check=True,
+                   stdout=subprocess.DEVNULL)
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    return f"{base}/{name}"
 
 
 class JsonClient:

@@ -23,11 +23,15 @@ final class RESTRouter: HTTPApplication, Sendable {
     let gatewayLimits: @Sendable () -> GatewayLimitCounters?
     /// The gateway's output counters (OutputMetrics.swift); nil leaves them out of `/metrics`.
     let outputStatistics: @Sendable () -> GatewayOutputStatistics?
+    /// The services a cluster node depends on (PostgreSQL, Redis) that are down now, with why; empty on one node.
+    let unavailableParts: @Sendable () -> [(part: String, reason: String)]
 
     init(chat: ChatService, openAPI: OpenAPIDocument, doors: DoorCounters? = nil, metrics: RESTMetrics = RESTMetrics(),
          openSockets: @escaping @Sendable () -> Int? = { nil },
          gatewayLimits: @escaping @Sendable () -> GatewayLimitCounters? = { nil },
-         outputStatistics: @escaping @Sendable () -> GatewayOutputStatistics? = { nil }) {
+         outputStatistics: @escaping @Sendable () -> GatewayOutputStatistics? = { nil },
+         unavailableParts: @escaping @Sendable () -> [(part: String, reason: String)] = { [] }) {
+        self.unavailableParts = unavailableParts
         self.gatewayLimits = gatewayLimits
         self.chat = chat
         self.openAPI = openAPI
@@ -66,6 +70,14 @@ final class RESTRouter: HTTPApplication, Sendable {
         return true
     }
 
+    /// 200 `ok` while every part answers; 503 naming each part that does not (a load balancer takes the node out
+    /// of rotation; a person reads which service to look at).
+    private func health() -> HTTPResponse {
+        let down = unavailableParts()
+        guard !down.isEmpty else { return .text("ok\n") }
+        return .text(status: 503, down.map { "down: \($0.part) (\($0.reason))\n" }.joined())
+    }
+
     private func dispatch(_ route: RESTRoute, method: HTTPMethod, _ request: HTTPRequest, _ respond: HTTPResponder) {
         switch route {
         case .login: login(request, respond)
@@ -80,7 +92,7 @@ final class RESTRouter: HTTPApplication, Sendable {
         case .inbox: inbox(request, respond)
         case .inboxAck: acknowledgeInbox(request, respond)
         case .block(let other): setBlock(request, respond, other: other, blocked: method == .put)
-        case .health: respond.respond(.text("ok\n"))
+        case .health: respond.respond(health())
         case .metrics: respond.respond(.text(renderMetrics(), contentType: MetricsPage.contentType))
         case .openAPI: respond.respond(openAPI.response)
         }
