@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependency direction: CLI → Gateway, CLI → ChatCore; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
+// Dependency direction: CLI → Gateway, CLI → ChatCore, CLI → PostgresStore → ChatCore, CLibPQ; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
 // ChatCore → ParleySupport, GRDB, CArgon2, COpenSSL; ParleySupport → CLinuxShims. ChatCore and Gateway never
 // import each other: what both need (threads, pthread locks, client-address rules) lives in ParleySupport,
 // which imports neither.
@@ -32,6 +32,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The store on PostgreSQL, for nodes of a cluster sharing one database (and `parley migrate`'s target).
+        .target(
+            name: "PostgresStore",
+            dependencies: ["ChatCore", "CLibPQ", "ParleySupport", .product(name: "Logging", package: "swift-log")]
+        ),
         // epoll, eventfd, accept4, pthread_setname_np: Linux calls the Glibc module does not export.
         .target(name: "CLinuxShims"),
         // Joinable threads, pthread locks ThreadSanitizer can see, and the per-address rules shared by both sides.
@@ -46,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "ChatCore", "Gateway",
+                "ChatCore", "Gateway", "PostgresStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -69,6 +74,8 @@ let package = Package(
         .target(name: "ChatCoreTestSupport", dependencies: ["ChatCore"], path: "Tests/ChatCoreTestSupport"),
         .testTarget(name: "ParleySupportTests", dependencies: ["ParleySupport"]),
         .testTarget(name: "ChatCoreTests", dependencies: ["ChatCore", "ChatCoreTestSupport", "ParleySupport"]),
+        // The PostgreSQL store against a real server (PARLEY_TEST_POSTGRES; skipped without it).
+        .testTarget(name: "PostgresStoreTests", dependencies: ["PostgresStore", "ChatCore", "ChatCoreTestSupport"]),
         .testTarget(name: "GatewayTests", dependencies: ["Gateway", "COpenSSL"]),
         // The REST router and /metrics over a real hub (no sockets): requests in, HTTP responses out.
         .testTarget(name: "RESTTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),

@@ -79,6 +79,18 @@ public final class ConditionLock: @unchecked Sendable {
         pthread_cond_wait(condition.pointer, mutex.pointer)
     }
 
+    /// Like `wait()`, but wakes by itself after `seconds` at the latest (a retry timer: the PostgreSQL store's
+    /// reconnect backoff). Returns false when the time ran out. Only inside `withLock`.
+    @discardableResult
+    public func wait(seconds: Double) -> Bool {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)  // the clock pthread_cond_timedwait measures by default
+        let nanoseconds = Int(deadline.tv_nsec) + Int(max(0, seconds) * 1e9)
+        deadline.tv_sec += nanoseconds / 1_000_000_000
+        deadline.tv_nsec = nanoseconds % 1_000_000_000
+        return pthread_cond_timedwait(condition.pointer, mutex.pointer, &deadline) == 0
+    }
+
     /// Wakes one waiter. Call inside `withLock`, so the wake-up cannot slip between a check and a wait.
     public func signal() {
         pthread_cond_signal(condition.pointer)

@@ -88,6 +88,10 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
         submit(.history(query, done: done))
     }
 
+    public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
+        submit(.inboxHead(user, done: done))
+    }
+
     /// Runs what is queued, then refuses further calls.
     public func close() {
         runPending()
@@ -146,6 +150,9 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
                 case .history(let query, let done):
                     let messages = data.history(query)
                     completions.append { done(.success(messages)) }
+                case .inboxHead(let user, let done):
+                    let head = data.inboxHead(of: user)
+                    completions.append { done(.success(head)) }
                 }
             }
             if let failure = injectedFailure {
@@ -241,6 +248,10 @@ struct MemoryData {
                              lastMessageID: messages.keys.max() ?? 0,
                              inboxes: heads,
                              lastSeen: lastSeen)
+    }
+
+    func inboxHead(of user: String) -> InboxHead {
+        InboxHead(last: Int64(inboxes[user]?.count ?? 0), acked: cursors[user] ?? 0)
     }
 
     func inbox(_ query: InboxQuery) -> [StoredMessage] {

@@ -124,6 +124,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.history(query, done: done))
     }
 
+    public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
+        enqueue(.inboxHead(user, done: done))
+    }
+
     /// Waits until everything queued has run and the database is closed. Called from a completion (that is,
     /// on the writer thread) it cannot wait for itself: it stops intake and the writer closes after the batch.
     public func close() {
@@ -143,6 +147,22 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     public func metaValue(_ key: String) throws -> String? {
         guard !state.withLock({ isClosing }) else { throw StoreError.closed }
         return try pool.read { try StoreSQL.meta(key, $0) }
+    }
+
+    // MARK: - Export (`parley migrate`)
+
+    /// The log's messages with `id > after`, in id order, at most `limit`, with their seqs: one page of an export
+    /// that walks the whole log without holding it in memory. Reads committed data; run it on a store nobody
+    /// else writes to, or accept that the export is as of each page.
+    public func exportMessages(after: Int64, limit: Int) throws -> [StoredMessage] {
+        guard !state.withLock({ isClosing }) else { throw StoreError.closed }
+        return try pool.read { try StoreSQL.exportMessages(after: after, limit: limit, $0) }
+    }
+
+    /// Every bookkeeping key and value.
+    public func allMeta() throws -> [String: String] {
+        guard !state.withLock({ isClosing }) else { throw StoreError.closed }
+        return try pool.read(StoreSQL.allMeta)
     }
 
     /// The writer connection's `PRAGMA synchronous` (2 = FULL), read through the same queue GRDB writes on.
@@ -346,6 +366,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .history(let query, let done):
                 let result = Result { try StoreSQL.history(query, ledger, db) }
+                completions.append { done(result) }
+            case .inboxHead(let user, let done):
+                let result = Result { try StoreSQL.inboxHead(of: user, ledger, db) }
                 completions.append { done(result) }
             }
         }

@@ -262,6 +262,33 @@ enum StoreSQL {
         return page
     }
 
+    /// The last seq from the writer's memory, the cursor from its table.
+    static func inboxHead(of user: String, _ ledger: LogLedger, _ db: Database) throws -> InboxHead {
+        guard let id = ledger.id(of: user) else { return InboxHead(last: 0, acked: 0) }
+        let acked = try Int64.fetchOne(db.cachedStatement(sql: "SELECT acked FROM cursors WHERE user = ? AND stream = 0"),
+                                       arguments: [id])
+        return InboxHead(last: ledger.last(of: id), acked: acked ?? 0)
+    }
+
+    // MARK: - Export
+
+    /// One page of the log in id order, names resolved (an export reads committed data, not the writer's memory).
+    static func exportMessages(after: Int64, limit: Int, _ db: Database) throws -> [StoredMessage] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT l.id, l.seq, s.name, r.name, l.body, l.sent_at FROM log l
+            JOIN accounts s ON s.id = l.sender JOIN accounts r ON r.id = l.recipient
+            WHERE l.id > ? ORDER BY l.id LIMIT ?
+            """), arguments: [after, max(0, limit)]).map {
+            StoredMessage(id: $0[0], seq: $0[1], from: $0[2], to: $0[3], text: $0[4], at: $0[5])
+        }
+    }
+
+    static func allMeta(_ db: Database) throws -> [String: String] {
+        var meta: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") { meta[row[0]] = row[1] }
+        return meta
+    }
+
     private static let columns = "l.id, l.seq, l.sender, l.recipient, l.body, l.sent_at"
 
     private static func messages(_ db: Database, _ ledger: LogLedger, sql: String,

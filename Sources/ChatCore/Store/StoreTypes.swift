@@ -162,7 +162,7 @@ public struct InboxQuery: Sendable, Equatable {
 /// Persistence as the hub sees it, plus a small key/value table for bookkeeping (the credentials import keeps
 /// the digest of the file it last imported there, so any store can serve it).
 ///
-/// Ordering contract: `perform`, `append`, `inbox` and `history` go through one serial queue. Each sees every
+/// Ordering contract: `perform`, `append`, `inbox`, `history` and `inboxHead` go through one serial queue. Each sees every
 /// write submitted before it, and completions run in submission order. Completions are never called on the
 /// caller's thread (a test double may choose to, when its test asks), so a caller may hold its own lock while
 /// submitting.
@@ -186,6 +186,10 @@ public protocol ChatStore: AnyObject, Sendable {
     func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
     /// Direct messages between owner and `with` (or owner and anyone), newest first, id < before, at most limit. Same ordering rule.
     func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    /// The user's inbox head as stored: last seq and acknowledged cursor, 0/0 for a user without either (or an
+    /// unknown user). Same ordering rule. In a cluster another node may have appended to the inbox or moved the
+    /// cursor since the snapshot, so a node reads the head again at login.
+    func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void)
     /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
     func metaValue(_ key: String) throws -> String?
     /// Drains queued work, then closes the database. Further calls fail with an error.
@@ -199,7 +203,7 @@ extension ChatStore {
     }
 }
 
-/// Failures that come from the store itself rather than from SQLite.
+/// Failures that come from the store itself rather than from its database library.
 public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// `close()` was called; nothing more is accepted.
     case closed
@@ -208,12 +212,16 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case constraint(String)
     /// After migrating, the writer's `PRAGMA synchronous` did not read back FULL (2).
     case notDurable(synchronous: Int)
+    /// The database server cannot be reached (a PostgreSQL restart, a network cut): the calls of the batch under
+    /// way fail with this, nothing of them is acknowledged, and the store reconnects by itself for later calls.
+    case unavailable(String)
 
     public var description: String {
         switch self {
         case .closed: "the store is closed"
         case .constraint(let what): "store constraint failed: \(what)"
         case .notDurable(let level): "PRAGMA synchronous is \(level) on the writer, expected 2 (FULL)"
+        case .unavailable(let why): "the database is unavailable: \(why)"
         }
     }
 }
@@ -225,12 +233,13 @@ public enum StoreJob: Sendable {
     case append(StoredMessage, done: @Sendable (Result<StoredMessage, any Error>) -> Void)
     case inbox(InboxQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
+    case inboxHead(String, done: @Sendable (Result<InboxHead, any Error>) -> Void)
 
     /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
         switch self {
         case .write, .append: true
-        case .inbox, .history: false
+        case .inbox, .history, .inboxHead: false
         }
     }
 
@@ -241,6 +250,7 @@ public enum StoreJob: Sendable {
         case .append(_, let done): done(.failure(error))
         case .inbox(_, let done): done(.failure(error))
         case .history(_, let done): done(.failure(error))
+        case .inboxHead(_, let done): done(.failure(error))
         }
     }
 }

@@ -1,0 +1,418 @@
+import ChatCore
+import Dispatch
+import Foundation
+import Logging
+import ParleySupport
+
+/// The durable store on PostgreSQL, for a cluster of nodes sharing one database (and for a single node that
+/// wants a database server instead of a file). Same contract as `SQLiteStore` (StoreTypes.swift):
+///
+/// Group commit: callers only enqueue. One writer thread (its own connection) sleeps until there is work, takes
+/// everything queued, runs it in one transaction and commits; the completions then run in submission order,
+/// on the writer thread, only after the COMMIT returned. Each call is all-or-nothing on its own: the batch runs
+/// bare first (a savepoint per call costs two more round trips per message), and if a call fails the whole
+/// transaction is rolled back and the batch runs again with a SAVEPOINT per call, so the failing call is refused
+/// alone. Reads go through the same queue and see every write queued before them.
+///
+/// Other nodes write to the same database at the same time: seqs come from each recipient's head row (locked
+/// until the commit, PostgresSchema explains), message ids from the hub or from the `message_ids` sequence,
+/// and nothing is cached between batches.
+///
+/// A lost connection (PostgreSQL restarted, the network cut) fails the calls of the batch under way with
+/// `StoreError.unavailable` — none of them was acknowledged — and the writer reconnects by itself, at once and
+/// then with a backoff from 100 ms doubling to 2 s, in the background or when the next calls come (they wait
+/// for the next attempt, at most 2 s, and fail with `.unavailable` if it fails too). Callers never block.
+public final class PostgresStore: ChatStore, @unchecked Sendable {
+    /// A batch takes at most this many queued calls, so one transaction stays short even after a stall.
+    static let maxBatchJobs = 4096
+    static let firstRetryDelay = 0.1
+    static let maxRetryDelay = 2.0
+
+    private let url: String
+    private let logger: Logger
+    /// Guards everything below it up to `writer`; the writer thread waits on it for work and for retry times.
+    private let state = ConditionLock()
+    private var jobs: [PostgresJob] = []
+    private var isClosing = false
+    private var isClosed = false
+    private var commits = 0
+    private var available = true
+    /// Set once in `init`; the thread itself never reads it.
+    private var writer: JoinableThread?
+
+    // The writer thread's alone (read under `state` only by the writer itself).
+    private var connection: PGConnection?
+    private var retryDelay = PostgresStore.firstRetryDelay
+    /// Monotonic seconds: when the writer next tries to reconnect.
+    private var nextAttempt = 0.0
+    /// The `message_ids` sequence is known to be at least here (hub-chosen ids raise it).
+    private var idFloor: Int64 = 0
+
+    /// Connects to `url`, creates or upgrades the schema (under an advisory lock: several nodes may start
+    /// together), and starts the writer thread.
+    /// - Throws: `StoreError.unavailable` when the server cannot be reached, `PGError` for a failed migration,
+    ///   `PostgresStoreError.newerSchema`, or `ThreadStartError`.
+    public init(url: String, logger: Logger) throws {
+        self.url = url
+        self.logger = logger
+        let connection = try Self.connect(url)
+        try PostgresSchema.migrate(connection)
+        self.connection = connection
+        writer = try JoinableThread(name: "parley-store") { [self] in runWriter() }
+        logger.info("store opened", metadata: ["database": "postgresql"])
+    }
+
+    /// Committed transactions so far (batches that held at least one write).
+    public var commitCount: Int { state.withLock { commits } }
+
+    /// Calls waiting for the writer thread, for metrics.
+    public var queueDepth: Int { state.withLock { jobs.count } }
+
+    /// False while the writer has no connection (after a lost one, until it reconnects): for health checks.
+    public var isAvailable: Bool { state.withLock { available && !isClosing } }
+
+    // MARK: - ChatStore
+
+    public func loadSnapshot() throws -> StoreSnapshot {
+        guard !state.withLock({ isClosing }) else { throw StoreError.closed }
+        return try Self.mapped { try PostgresSQL.snapshot(try Self.connect(url)) }
+    }
+
+    public func perform(_ writes: [StoreWrite], meta: [String: String],
+                        done: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        enqueue(.store(.write(writes, meta: meta, done: done)))
+    }
+
+    public func append(_ message: StoredMessage, done: @escaping @Sendable (Result<StoredMessage, any Error>) -> Void) {
+        enqueue(.store(.append(message, done: done)))
+    }
+
+    public func inbox(_ query: InboxQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        enqueue(.store(.inbox(query, done: done)))
+    }
+
+    public func history(_ query: HistoryQuery, done: @escaping @Sendable (Result<[StoredMessage], any Error>) -> Void) {
+        enqueue(.store(.history(query, done: done)))
+    }
+
+    public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
+        enqueue(.store(.inboxHead(user, done: done)))
+    }
+
+    /// `count` message ids from the same sequence the store draws from, unique across every node: for events
+    /// that are not stored but need an id (broadcasts). Through the queue, like everything else.
+    public func reserveMessageIDs(count: Int, done: @escaping @Sendable (Result<[Int64], any Error>) -> Void) {
+        enqueue(.reserveIDs(max(0, count), done: done))
+    }
+
+    public func metaValue(_ key: String) throws -> String? {
+        guard !state.withLock({ isClosing }) else { throw StoreError.closed }
+        return try Self.mapped { try PostgresSQL.meta(key, try Self.connect(url)) }
+    }
+
+    /// Waits until everything queued has run and the connection is closed. Called on the writer thread (from a
+    /// completion) it stops intake and the writer closes after the batch.
+    public func close() {
+        let onWriter = writer?.isCurrent ?? false
+        let first = state.withLock {
+            let first = !isClosing
+            isClosing = true
+            state.broadcast()
+            if !onWriter {
+                while !isClosed { state.wait() }
+            }
+            return first
+        }
+        if first && !onWriter { writer?.join() }
+    }
+
+    // MARK: - Queue
+
+    private func enqueue(_ job: PostgresJob) {
+        let accepted = state.withLock {
+            guard !isClosing else { return false }
+            jobs.append(job)
+            state.signal()
+            return true
+        }
+        if !accepted {
+            // Never call back on the caller's thread: the hub submits while holding its own lock.
+            DispatchQueue.global().async { job.fail(StoreError.closed) }
+        }
+    }
+
+    /// Sleep until there is work (or, without a connection, until the next reconnect attempt), run it as one
+    /// batch, repeat; after `close()`, drain and close the connection.
+    private func runWriter() {
+        while true {
+            let (batch, closing): ([PostgresJob], Bool) = state.withLock {
+                while !isClosing {
+                    if connection == nil {
+                        let wait = nextAttempt - Self.now()
+                        if wait <= 0 { break }
+                        state.wait(seconds: wait)
+                    } else if jobs.isEmpty {
+                        state.wait()
+                    } else {
+                        break
+                    }
+                }
+                let count = min(jobs.count, Self.maxBatchJobs)
+                let batch = Array(jobs.prefix(count))
+                jobs.removeFirst(count)
+                return (batch, isClosing)
+            }
+            if connection == nil && !reconnect() {
+                let error = StoreError.unavailable("cannot reach PostgreSQL; retrying in \(Int(retryDelay * 1000)) ms")
+                for job in batch { job.fail(error) }
+                if closing && state.withLock({ jobs.isEmpty }) { break }
+                continue
+            }
+            if batch.isEmpty && closing { break }  // closing, and nothing left
+            if !batch.isEmpty { runBatch(batch) }
+        }
+        connection = nil
+        state.withLock {
+            isClosed = true
+            state.broadcast()
+        }
+        logger.info("store closed")
+    }
+
+    /// One attempt; on failure the next one is scheduled with the doubled delay.
+    private func reconnect() -> Bool {
+        do {
+            connection = try Self.connect(url)
+            retryDelay = Self.firstRetryDelay
+            state.withLock { available = true }
+            logger.notice("store reconnected to PostgreSQL")
+            return true
+        } catch {
+            nextAttempt = Self.now() + retryDelay
+            logger.warning("store cannot reach PostgreSQL", metadata: ["error": "\(error)", "retry_ms": "\(Int(retryDelay * 1000))"])
+            retryDelay = min(retryDelay * 2, Self.maxRetryDelay)
+            state.withLock { available = false }
+            return false
+        }
+    }
+
+    /// The connection is gone: every call of this batch fails, the writer reconnects (at once, then backing off).
+    private func connectionLost(_ error: PGError) -> StoreError {
+        connection = nil
+        nextAttempt = Self.now()
+        retryDelay = Self.firstRetryDelay
+        state.withLock { available = false }
+        logger.error("store lost its connection to PostgreSQL", metadata: ["error": "\(error)"])
+        return .unavailable("lost the connection to PostgreSQL: \(error.message)")
+    }
+
+    /// Transactions of other nodes that lock the same inbox heads in another order can still deadlock (a
+    /// head row created meanwhile); PostgreSQL then aborts one of them, and its batch runs again this often.
+    static let maxDeadlockRetries = 3
+
+    private func runBatch(_ batch: [PostgresJob]) {
+        guard let connection else { return }
+        var completions: [() -> Void] = []
+        var retries = 0
+        do {
+            while true {
+                do {
+                    completions = try runOnce(batch, connection)
+                    break
+                } catch let error as PGError where error.isRetryable && retries < Self.maxDeadlockRetries {
+                    retries += 1
+                    logger.warning("store batch retried", metadata: ["error": "\(error)", "calls": "\(batch.count)"])
+                }
+            }
+        } catch {
+            let failure: any Error
+            if let error = error as? PGError, error.connectionLost || !connection.isConnected {
+                failure = connectionLost(error)
+            } else {
+                failure = Self.storeError(error)
+                logger.error("store batch failed", metadata: ["error": "\(error)", "calls": "\(batch.count)"])
+            }
+            for job in batch { job.fail(failure) }
+            return
+        }
+        for complete in completions { complete() }
+    }
+
+    private func runOnce(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void] {
+        guard batch.contains(where: \.isWrite) else { return try run(batch, connection, mode: .autocommit) }
+        let completions: [() -> Void]
+        do {
+            completions = try inTransaction(connection) {
+                try lockHeads(of: batch, connection)
+                return try run(batch, connection, mode: .bare)
+            }
+        } catch is BareRunFailed {
+            completions = try inTransaction(connection) {
+                try lockHeads(of: batch, connection)
+                return try run(batch, connection, mode: .savepoints)
+            }
+        }
+        state.withLock { commits += 1 }
+        return completions
+    }
+
+    /// Locks the existing head rows the batch will change, in id order, before changing any: two nodes whose
+    /// batches touch the same inboxes then take turns instead of deadlocking. One row needs no ordering.
+    private func lockHeads(of batch: [PostgresJob], _ connection: PGConnection) throws {
+        var users: Set<String> = []
+        for job in batch {
+            switch job {
+            case .store(.append(let message, _)): users.insert(message.to)
+            case .store(.write(let writes, _, _)):
+                for case .advanceCursor(let user, _) in writes { users.insert(user) }
+            default: break
+            }
+        }
+        guard users.count > 1 else { return }
+        try connection.execute(PostgresSQL.lockHeads, [.string(PostgresSQL.textArray(users.sorted()))])
+    }
+
+    /// BEGIN, `body`, COMMIT; ROLLBACK when anything fails (unless the connection is gone).
+    private func inTransaction<T>(_ connection: PGConnection, _ body: () throws -> T) throws -> T {
+        try connection.execute("BEGIN")
+        do {
+            let value = try body()
+            try raiseIDFloor(connection)
+            // COMMIT of a transaction that failed answers ROLLBACK: only a real COMMIT acknowledges anything.
+            let tag = try connection.execute("COMMIT").commandTag
+            guard tag == "COMMIT" else { throw PGError(sqlState: nil, message: "the transaction was rolled back (\(tag))") }
+            return value
+        } catch {
+            if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
+            throw error
+        }
+    }
+
+    /// Hub-chosen ids above what the sequence gives out raise it, once per batch.
+    private var pendingIDFloor: Int64 = 0
+
+    private func raiseIDFloor(_ connection: PGConnection) throws {
+        guard pendingIDFloor > idFloor else { return }
+        try connection.execute(PostgresSQL.raiseMessageIDs, [.int(pendingIDFloor)])
+        idFloor = pendingIDFloor
+    }
+
+    /// How a batch runs: in a transaction without savepoints (the first try), in one with a savepoint per call
+    /// (after a call failed), or without a transaction (reads only).
+    private enum Mode { case bare, savepoints, autocommit }
+
+    /// Runs each job; returns the completions to call once the transaction is committed.
+    private func run(_ batch: [PostgresJob], _ connection: PGConnection, mode: Mode) throws -> [() -> Void] {
+        var completions: [() -> Void] = []
+        completions.reserveCapacity(batch.count)
+        pendingIDFloor = idFloor
+        for job in batch {
+            switch job {
+            case .store(.write(let writes, let meta, let done)):
+                let result = try step(connection, mode) {
+                    for write in writes { try PostgresSQL.apply(write, connection) }
+                    for (key, value) in meta { try PostgresSQL.setMeta(key, value, connection) }
+                }
+                completions.append { done(result) }
+            case .store(.append(let message, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.append(message, connection) }
+                if case .success = result, message.id > pendingIDFloor { pendingIDFloor = message.id }
+                completions.append { done(result) }
+            case .store(.inbox(let query, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.inbox(query, connection) }
+                completions.append { done(result) }
+            case .store(.history(let query, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.history(query, connection) }
+                completions.append { done(result) }
+            case .store(.inboxHead(let user, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.inboxHead(of: user, connection) }
+                completions.append { done(result) }
+            case .reserveIDs(let count, let done):
+                let result = try step(connection, mode) {
+                    let rows = try connection.execute(PostgresSQL.reserveMessageIDs, [.int(Int64(count))])
+                    return (0..<rows.rowCount).map { rows.int($0, 0) }
+                }
+                completions.append { done(result) }
+            }
+        }
+        return completions
+    }
+
+    /// One call. A lost connection always throws (the whole batch fails). Otherwise: bare, the first failure
+    /// throws `BareRunFailed` (the caller rolls back and runs the batch again with savepoints); with savepoints,
+    /// a failure rolls back this call alone and becomes its result; without a transaction, it is its result.
+    private func step<T>(_ connection: PGConnection, _ mode: Mode, _ body: () throws -> T) throws -> Result<T, any Error> {
+        if mode == .savepoints { try connection.execute("SAVEPOINT call") }
+        do {
+            let value = try body()
+            if mode == .savepoints { try connection.execute("RELEASE SAVEPOINT call") }
+            return .success(value)
+        } catch let error as PGError where error.connectionLost || error.isRetryable || !connection.isConnected {
+            throw error
+        } catch {
+            switch mode {
+            case .bare: throw BareRunFailed()
+            case .savepoints: try connection.execute("ROLLBACK TO SAVEPOINT call; RELEASE SAVEPOINT call")
+            case .autocommit: break
+            }
+            logger.error("store call failed", metadata: ["error": "\(error)"])
+            return .failure(Self.storeError(error))
+        }
+    }
+
+    // MARK: - Helpers
+
+    private static func connect(_ url: String) throws -> PGConnection {
+        do {
+            return try PGConnection(url: url)
+        } catch let error as PGError {
+            throw StoreError.unavailable("cannot connect to PostgreSQL: \(error.message)")
+        }
+    }
+
+    /// Runs `body`, turning libpq errors into the store's own.
+    private static func mapped<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw storeError(error)
+        }
+    }
+
+    /// Constraint violations become `StoreError.constraint`, a lost connection `.unavailable`; the rest stays.
+    static func storeError(_ error: any Error) -> any Error {
+        guard let error = error as? PGError else { return error }
+        if error.isConstraintViolation { return StoreError.constraint(error.message) }
+        if error.connectionLost { return StoreError.unavailable(error.message) }
+        return error
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+}
+
+/// Work for the writer: a `ChatStore` call, or ids drawn from the sequence.
+enum PostgresJob: Sendable {
+    case store(StoreJob)
+    case reserveIDs(Int, done: @Sendable (Result<[Int64], any Error>) -> Void)
+
+    var isWrite: Bool {
+        switch self {
+        case .store(let job): job.isWrite
+        case .reserveIDs: false
+        }
+    }
+
+    func fail(_ error: any Error) {
+        switch self {
+        case .store(let job): job.fail(error)
+        case .reserveIDs(_, let done): done(.failure(error))
+        }
+    }
+}
+
+/// A call failed in a batch run without savepoints: roll back and run the batch again, isolating each call.
+private struct BareRunFailed: Error {}
