@@ -212,6 +212,52 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertEqual(events.first?["seq"]?.integerValue, 1)
     }
 
+    func testACursorMovedOnOneNodeHoldsOnTheNext() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo")
+        let luke = c[1].login("luke", "sky")  // no acks: what is handed over counts as received
+        for i in 1...3 { c[0].send(hans, #"{"type":"message","to":"luke","text":"m\#(i)"}"#) }
+        XCTAssertEqual(c[1].events(luke).count, 3)
+        c[1].send(luke, #"{"type":"logout"}"#)
+        c.sweep()
+        c[0].send(hans, #"{"type":"message","to":"luke","text":"m4"}"#)
+        let again = c[2].connect()
+        c[2].send(again, #"{"type":"login","user":"luke","password":"sky"}"#)
+        let texts = c[2].events(again).compactMap { $0["text"]?.stringValue }
+        XCTAssertEqual(texts, ["m4"], "node 2 knows the cursor node 1 moved: nothing shown twice")
+    }
+
+    func testAMessageCommittedBeforeTheOnlineNoticeArrivesComesSoonAfter() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo")
+        c.bus.mute("node1", true)  // luke's online notice is lost on the way
+        let luke = c[1].login("luke", "sky")
+        c.bus.mute("node1", false)
+        c[0].send(hans, #"{"type":"message","to":"luke","text":"early"}"#)
+        XCTAssertEqual(c[0].events(hans).last?["stored"]?.boolValue, true, "node 0 thinks luke is offline")
+        XCTAssertEqual(c[1].types(luke), [])
+        c.advance(seconds: 1)
+        XCTAssertEqual(c[1].events(luke).compactMap { $0["text"]?.stringValue }, ["early"])
+    }
+
+    func testRestAcksOnAnyNodeSeeTheWholeInbox() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo")
+        for i in 1...2 { c[0].send(hans, #"{"type":"message","to":"leia","text":"m\#(i)"}"#) }
+        // Node 2 never saw these messages committed; it reads the head from the store.
+        let ack = c[2].rest(.ack(seq: 2), as: "leia")
+        c.settle()
+        XCTAssertEqual(ack.current?.errorCode, nil, "\(String(describing: ack.current))")
+        let beyond = c[1].rest(.ack(seq: 3), as: "leia")
+        c.settle()
+        XCTAssertEqual(beyond.current?.errorCode, .badRequest)
+        let read = c[1].rest(.inbox(after: nil, limit: 50, wait: 0), as: "leia")
+        c.settle()
+        guard case .inbox(_, let messages, let last)? = read.current else { return XCTFail("no inbox") }
+        XCTAssertEqual(messages, [], "the cursor acked on node 2 is the default on node 1")
+        XCTAssertEqual(last, 2)
+    }
+
     func testARestReaderOnAnotherNodeIsWokenByAMessage() throws {
         let c = try cluster()
         let reader = c[2].rest(.inbox(after: nil, limit: 50, wait: 30), as: "leia")

@@ -103,6 +103,71 @@ extension ChatService {
         return users
     }
 
+    // MARK: Inbox heads kept by the shared store
+
+    /// cluster: reads `user`'s inbox head from the store (another node may have appended to it or moved its
+    /// cursor), folds it into this node's, then goes on with `next`.
+    func refreshHead(of user: String, then next: AfterHeadRead) {
+        store.inboxHead(of: user) { [self] result in resume(.headRead(user, result, next)) }
+    }
+
+    func headRead(_ user: String, _ result: Result<InboxHead, any Error>, _ next: AfterHeadRead) {
+        switch result {
+        case .success(let head):
+            inbox.merge(user, head)
+        case .failure(let error):
+            logger.error("inbox head read failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            switch next {
+            case .login(let entry):
+                guard entry.session.state == .entering(user: user) else { return }
+                presence.release(user)
+                cluster?.link.release(user)
+                entry.session.state = .anonymous
+                reply(entry.session, .error(re: entry.re, ChatError(.internalError, "the inbox is unavailable; try again")))
+                return replayDeferred(entry.session)
+            case .inbox(let session, _, _, _, let re), .ack(let session, _, let re):
+                return reply(session, .error(re: re, ChatError(.internalError, "the inbox is unavailable; try again")))
+            case .catchUp:
+                return
+            }
+        }
+        switch next {
+        case .login(let entry):
+            guard entry.session.state == .entering(user: user) else { return }
+            startReplay(entry)
+        case .inbox(let session, let after, let limit, let wait, let re):
+            readInbox(of: user, after: after, limit: limit, wait: wait, re: re, session)
+        case .ack(let session, let seq, let re):
+            acknowledge(user, upTo: seq, re: re, session)
+            // The next read may come to another node: the cursor goes to the shared store now, not at the sweep.
+            flushCursors()
+        case .catchUp(let session, let knownLast):
+            // Something committed before the other nodes knew this user was here: read it now.
+            guard session.onlineUser == user, inbox.head(of: user).last > knownLast,
+                  inbox.replay(of: user, into: session) == nil else { return }
+            inbox.startReplay(of: user, into: session)
+            readNextReplayPage(of: user, into: session, after: inbox.head(of: user).acked)
+        }
+    }
+
+    /// A second look at the store shortly after a login: a message committed on another node before its online
+    /// notice got there went to the inbox only, and would otherwise wait for the next login.
+    private func catchUpAfterLogins(now: Int64, _ cluster: ClusterState) {
+        let due = cluster.loginsToRecheck.filter { $0.at <= now }
+        guard !due.isEmpty else { return }
+        cluster.loginsToRecheck.removeAll { $0.at <= now }
+        for (user, session, _) in due where session.onlineUser == user {
+            refreshHead(of: user, then: .catchUp(session, knownLast: inbox.head(of: user).last))
+        }
+    }
+
+    /// Called when `session` has gone online for `user` on this node.
+    func clusterWentOnline(_ user: String, _ session: Session, now: Int64) {
+        guard let cluster else { return }
+        cluster.link.publish(.online(user: user, node: cluster.link.node, peer: session.peer, at: now))
+        cluster.loginsToRecheck.append((user, session, now + cluster.timing.loginRecheckDelay))
+    }
+
     // MARK: Outgoing
 
     /// Tells every other node, if this hub is part of a cluster.
@@ -126,6 +191,7 @@ extension ChatService {
                 remoteUserLeft(user)
             }
         }
+        catchUpAfterLogins(now: now, cluster)
         refillBroadcastIDs(cluster)
     }
 
@@ -174,6 +240,15 @@ extension ChatService {
     }
 }
 
+/// What a cluster node does once it has read a user's inbox head from the store.
+enum AfterHeadRead {
+    case login(Entry)
+    case inbox(Session, _ after: Int64?, _ limit: Int, _ wait: Int, RequestID?)
+    case ack(Session, Int64, RequestID?)
+    /// A recheck after a login: `knownLast` is the head this node had before the read.
+    case catchUp(Session, knownLast: Int64)
+}
+
 /// What a hub keeps about its cluster besides the presence replica. Confined to the hub's lock.
 final class ClusterState {
     let link: any ClusterLink
@@ -186,6 +261,8 @@ final class ClusterState {
     var idsRequested = false
     /// Users with REST readers waiting here, as last told to the other nodes.
     var waitingUsers: Set<String> = []
+    /// Logins whose inbox is read once more shortly after (ChatService.catchUpAfterLogins).
+    var loginsToRecheck: [(user: String, session: Session, at: Int64)] = []
     static let idBatch = 1000
     static let idLowWater = 200
 

@@ -35,9 +35,13 @@ public struct ClusterTiming: Sendable {
     public var heartbeatInterval: Int64
     /// A node not heard from for this long is dead: its users go `out` everywhere.
     public var nodeTimeout: Int64
+    /// How long after a login the node reads the user's inbox head once more (longer than a notice takes to
+    /// reach every node).
+    public var loginRecheckDelay: Int64
 
-    public init(heartbeatInterval: Int64 = 2_000, nodeTimeout: Int64 = 10_000) {
+    public init(heartbeatInterval: Int64 = 2_000, nodeTimeout: Int64 = 10_000, loginRecheckDelay: Int64 = 1_000) {
         self.heartbeatInterval = heartbeatInterval
         self.nodeTimeout = nodeTimeout
+        self.loginRecheckDelay = loginRecheckDelay
     }
 }

@@ -34,8 +34,13 @@ extension ChatService {
         case .privatereply(let asker, let accept): answerPrivate(user, asker: asker, accept: accept, re: re, session)
         case .signal(let to, let data): relaySignal(from: user, to: to, data: data, re: re, session)
         case .activity: reply(session, .ok(re: re, .init()))
-        case .ack(let seq): acknowledge(user, upTo: seq, re: re, session)
-        case .inbox(let after, let limit, let wait): readInbox(of: user, after: after, limit: limit, wait: wait, re: re, session)
+        case .ack(let seq):
+            // cluster: a REST reader may ack on any node; the head there may lag the store's.
+            if cluster != nil && session.isREST { return refreshHead(of: user, then: .ack(session, seq, re)) }
+            acknowledge(user, upTo: seq, re: re, session)
+        case .inbox(let after, let limit, let wait):
+            if cluster != nil { return refreshHead(of: user, then: .inbox(session, after, limit, wait, re)) }
+            readInbox(of: user, after: after, limit: limit, wait: wait, re: re, session)
         case .logout: logOut(session, re: re)
         }
     }
@@ -48,6 +53,7 @@ extension ChatService {
             case .registrationHashed(let registration, let encoded): registrationHashed(registration, encoded: encoded)
             case .registrationStored(let registration, let new, let error): registrationStored(registration, new, error: error)
             case .claimed(let entry, let purpose, let outcome): claimed(entry, purpose, outcome)
+            case .headRead(let user, let result, let next): headRead(user, result, next)
             case .offlineFetched(let entry, let result): goOnline(entry, offline: result)
             case .replayPageRead(let user, let session, let result): replayPageRead(user, session, result)
             case .inboxRead(let read, let result): inboxRead(read, result)
@@ -130,6 +136,7 @@ enum HubStep: @unchecked Sendable {
     case registrationHashed(Registration, encoded: String)
     case registrationStored(Registration, NewAccount, error: (any Error)?)
     case claimed(Entry, ClaimPurpose, ClaimOutcome)
+    case headRead(String, Result<InboxHead, any Error>, AfterHeadRead)
     case offlineFetched(Entry, Result<[StoredMessage], any Error>)
     case replayPageRead(String, Session, Result<[StoredMessage], any Error>)
     case inboxRead(InboxRead, Result<[StoredMessage], any Error>)

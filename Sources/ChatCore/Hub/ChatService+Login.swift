@@ -182,7 +182,9 @@ extension ChatService {
         switch outcome {
         case .claimed:
             switch purpose {
-            case .login: startReplay(entry)
+            case .login:
+                // Another node may have appended to this inbox, or moved its cursor, since this node last heard.
+                refreshHead(of: user, then: .login(entry))
             case .registration: goOnline(entry, offline: .success([]), created: true)
             }
         case .heldBy, .unavailable:
@@ -304,7 +306,7 @@ extension ChatService {
         session.lastActivity = now
         presence.setOnline(user, session)
         recordSeen([user], at: now)
-        if let cluster { cluster.link.publish(.online(user: user, node: cluster.link.node, peer: session.peer, at: now)) }
+        clusterWentOnline(user, session, now: now)
         metrics.loginsSucceeded += 1
         output.authenticated(session.id)
         reply(session, .welcome(re: entry.re, user: user, token: entry.token, created: created))

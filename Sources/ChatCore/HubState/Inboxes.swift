@@ -50,6 +50,12 @@ final class Inboxes {
 
     // MARK: Messages and cursors
 
+    /// A cluster node read `user`'s head from the shared store: it keeps the further of the two on each count.
+    func merge(_ user: String, _ stored: InboxHead) {
+        let mine = head(of: user)
+        heads[user] = InboxHead(last: max(mine.last, stored.last), acked: max(mine.acked, stored.acked))
+    }
+
     /// `message` was committed with its seq.
     func committed(_ message: StoredMessage) {
         heads[message.to, default: InboxHead(last: 0, acked: 0)].last = max(head(of: message.to).last, message.seq)

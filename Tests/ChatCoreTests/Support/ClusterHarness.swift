@@ -65,12 +65,19 @@ final class TestBus: @unchecked Sendable {
     private var claims: [String: String] = [:]
     private var nextID: Int64 = 1_000_000
     private var cut: Set<String> = []
+    private var muted: Set<String> = []
 
     func attach(_ node: String, _ hub: ChatService) { lock.withLock { hubs[node] = hub } }
 
     /// Cuts `node` off: what it sends and what is sent to it is dropped, and its claims fail.
     func cutOff(_ node: String) { lock.withLock { _ = cut.insert(node) } }
     func reconnect(_ node: String) { lock.withLock { _ = cut.remove(node) } }
+    /// Drops what `node` publishes to everyone (a lost notice), leaving everything else working.
+    func mute(_ node: String, _ on: Bool) {
+        lock.withLock {
+            if on { muted.insert(node) } else { muted.remove(node) }
+        }
+    }
 
     /// Forgets `node`'s claims, as their expiry does once a node is dead.
     func expireClaims(of node: String) { lock.withLock { claims = claims.filter { $0.value != node } } }
@@ -87,7 +94,7 @@ final class TestBus: @unchecked Sendable {
 
     func publish(_ notice: ClusterNotice, from node: String) {
         lock.withLock {
-            guard !cut.contains(node) else { return }
+            guard !cut.contains(node), !muted.contains(node) else { return }
             for (name, hub) in hubs where name != node && !cut.contains(name) {
                 let bytes = notice.encoded()  // through the wire form, as on Redis
                 queue.append { hub.clusterReceived(ClusterNotice.decode(bytes)!) }
