@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import ChatCore
 
@@ -210,6 +211,24 @@ final class ClusterHubTests: XCTestCase {
         let events = c[1].events(luke)
         XCTAssertEqual(events.map { $0["text"]?.stringValue }, ["while you were away"])
         XCTAssertEqual(events.first?["seq"]?.integerValue, 1)
+    }
+
+    func testANodeBackOnTheBusReadsWhatItMissedFromTheStore() throws {
+        let c = try cluster()
+        c.bus.cutOff("node1")
+        c[1].hub.clusterLinkChanged(up: false)
+        let rey = c[0].connect()
+        c[0].send(rey, #"{"type":"register","user":"rey","password":"jakku"}"#)
+        XCTAssertEqual(c[0].types(rey).first, "welcome")
+        let hans = c[0].login("hans", "solo")
+        c[0].send(hans, #"{"type":"block","user":"luke"}"#)
+        XCTAssertFalse(c[1].hub.serialized { c[1].hub.accounts.exists("rey") }, "node 1 missed the notice")
+        c.bus.reconnect("node1")
+        c[1].hub.clusterLinkChanged(up: true)
+        let deadline = Date().addingTimeInterval(5)
+        while !c[1].hub.serialized({ c[1].hub.accounts.exists("rey") }) && Date() < deadline { usleep(5_000) }
+        XCTAssertTrue(c[1].hub.serialized { c[1].hub.accounts.exists("rey") }, "the account, from the store")
+        XCTAssertTrue(c[1].hub.serialized { c[1].hub.blocks.hasBlocked("hans", "luke") }, "the block, from the store")
     }
 
     func testACursorMovedOnOneNodeHoldsOnTheNext() throws {

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The hub as one node of a cluster (docs/SCALING.md): what it tells the other nodes, what it does with what
 /// they tell it, and how it notices a node that died. Everything else in the hub is the same code on one node and
 /// on many; the places that differ ask `cluster` and are marked "cluster:" where they do.
@@ -18,13 +20,40 @@ extension ChatService {
     public func clusterLinkChanged(up: Bool) {
         serialized {
             guard let cluster else { return }
+            let wasDown = !cluster.linkUp
             cluster.linkUp = up
             guard up else { return }
+            if wasDown { resyncReplicas() }
             cluster.link.publish(.heartbeat(node: cluster.link.node, users: localUsers()))
             presence.forEachOnline { user, session in
                 guard inbox.replay(of: user, into: session) == nil else { return }
                 inbox.startReplay(of: user, into: session)
                 readNextReplayPage(of: user, into: session, after: inbox.head(of: user).acked)
+            }
+        }
+    }
+
+    /// Accounts, tokens and blocks changed elsewhere while the link was down: read them again from the store, off
+    /// the hub's lock (a whole snapshot is a slow read), then swap them in. This node's own changes made while the
+    /// read runs may be missing from it, so they are noted meanwhile and applied again after the swap.
+    private func resyncReplicas() {
+        guard let cluster, cluster.changesDuringResync == nil else { return }
+        cluster.changesDuringResync = []
+        let store = store
+        DispatchQueue.global().async { [self] in
+            let snapshot: StoreSnapshot?
+            do { snapshot = try store.loadSnapshot() } catch {
+                logger.error("cluster resync failed; replicas stay as they are", metadata: ["error": "\(error)"])
+                snapshot = nil
+            }
+            serialized {
+                guard let cluster = self.cluster else { return }
+                let changes = cluster.changesDuringResync ?? []
+                cluster.changesDuringResync = nil
+                guard let snapshot else { return }
+                accounts.replaceAll(accounts: snapshot.accounts, tokens: snapshot.tokens)
+                blocks.replaceAll(snapshot.blocks)
+                for change in changes { apply(change, cluster) }
             }
         }
     }
@@ -172,7 +201,13 @@ extension ChatService {
 
     /// Tells every other node, if this hub is part of a cluster.
     func tellCluster(_ notice: @autoclosure () -> ClusterNotice) {
-        cluster?.link.publish(notice())
+        guard let cluster else { return }
+        let notice = notice()
+        cluster.link.publish(notice)
+        switch notice {
+        case .account, .token, .revoked, .block: cluster.changesDuringResync?.append(notice)
+        default: break
+        }
     }
 
     /// The heartbeat, the nodes that fell silent, and the broadcast id pool: from the hub's sweep.
@@ -263,6 +298,8 @@ final class ClusterState {
     var waitingUsers: Set<String> = []
     /// Logins whose inbox is read once more shortly after (ChatService.catchUpAfterLogins).
     var loginsToRecheck: [(user: String, session: Session, at: Int64)] = []
+    /// While a resync reads the store: this node's own replica changes, applied again once it is swapped in.
+    var changesDuringResync: [ClusterNotice]?
     static let idBatch = 1000
     static let idLowWater = 200
 

@@ -14,6 +14,8 @@ protocol AccountDirectory: AnyObject {
     func removeToken(digest: String) -> Bool
     /// Drops every token expired at `now`; returns how many went.
     func removeTokens(expiredAt now: Int64) -> Int
+    /// Everything, as the store has it (a cluster node resyncing after it may have missed notices).
+    func replaceAll(accounts: [AccountRecord], tokens: [TokenRecord])
 }
 
 extension AccountDirectory {
@@ -45,6 +47,11 @@ final class LocalAccounts: AccountDirectory {
     func addToken(_ record: TokenRecord) { tokens[record.digest] = record }
 
     func removeToken(digest: String) -> Bool { tokens.removeValue(forKey: digest) != nil }
+
+    func replaceAll(accounts: [AccountRecord], tokens: [TokenRecord]) {
+        hashes = Dictionary(accounts.map { ($0.name, $0.passwordHash) }, uniquingKeysWith: { $1 })
+        self.tokens = Dictionary(tokens.map { ($0.digest, $0) }, uniquingKeysWith: { $1 })
+    }
 
     func removeTokens(expiredAt now: Int64) -> Int {
         let before = tokens.count

@@ -7,6 +7,8 @@ protocol BlockList: AnyObject {
     func setBlocked(_ blocker: String, _ other: String, _ blocked: Bool)
     /// Everyone `blocker` has blocked, sorted.
     func blocked(by blocker: String) -> [String]
+    /// Every block, as the store has them (a cluster node resyncing after it may have missed notices).
+    func replaceAll(_ blocks: [String: Set<String>])
 }
 
 /// The single-node block list, loaded from the store's snapshot.
@@ -28,5 +30,9 @@ final class LocalBlockList: BlockList {
 
     func blocked(by blocker: String) -> [String] {
         (blocks[blocker] ?? []).sorted()
+    }
+
+    func replaceAll(_ blocks: [String: Set<String>]) {
+        self.blocks = blocks
     }
 }
