@@ -76,6 +76,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @OptionGroup(title: "Cluster")
+    var cluster: ClusterOptions
+
     func validate() throws {
         guard (0...65_535).contains(serverPort) else { throw ValidationError("server_port must be 0–65535") }
         guard (0...65_535).contains(httpPort) else { throw ValidationError("--http-port must be 0–65535") }

@@ -11,7 +11,9 @@ import Glibc
 /// Builds the store, hasher, hub and gateway, wires them through `ChatBridge`, and tears them down in order.
 final class ServerAssembly {
     let logger: Logger
-    let store: SQLiteStore
+    let store: any ChatStore
+    /// Set on a cluster node: the link to the other nodes (started with the server, stopped after the hub).
+    let link: RedisClusterLink?
     let hasher: Argon2Hasher
     let chat: ChatService
     let bridge: ChatBridge
@@ -34,8 +36,10 @@ final class ServerAssembly {
         signal(SIGPIPE, SIG_IGN)
         signals = set
 
-        try FileManager.default.createDirectory(atPath: options.dataDir, withIntermediateDirectories: true)
-        store = try SQLiteStore(directory: URL(fileURLWithPath: options.dataDir), logger: logger)
+        let choice = try StoreChoice(options: options.cluster, dataDir: options.dataDir, serverPort: options.serverPort,
+                                     logger: logger)
+        store = choice.store
+        link = choice.link
         hasher = Argon2Hasher()
         var snapshot = try store.loadSnapshot()
         if FileManager.default.fileExists(atPath: options.credentials) {
@@ -53,8 +57,13 @@ final class ServerAssembly {
         hub.limits = limits.hub
         hub.limits.limitLoopback = options.limitLoopback
         bridge = ChatBridge()
-        chat = ChatService(configuration: hub, snapshot: snapshot, store: store, hasher: hasher, output: bridge,
-                           logger: Logger(label: "parley.hub"))
+        if let link {
+            chat = ChatService(configuration: hub, snapshot: snapshot, store: store, hasher: hasher, output: bridge,
+                               cluster: link, timing: choice.timing, logger: Logger(label: "parley.hub"))
+        } else {
+            chat = ChatService(configuration: hub, snapshot: snapshot, store: store, hasher: hasher, output: bridge,
+                               logger: Logger(label: "parley.hub"))
+        }
 
         var config = GatewayConfiguration()
         config.host = options.host
@@ -82,7 +91,8 @@ final class ServerAssembly {
             router = RESTRouter(chat: chat, openAPI: OpenAPIDocument.load(publicDirectory: publicDirectory),
                                 doors: bridge.doors, openSockets: { [bridge] in bridge.openSockets },
                                 gatewayLimits: { [bridge] in bridge.gatewayLimits },
-                                outputStatistics: { [bridge] in bridge.outputStatistics })
+                                outputStatistics: { [bridge] in bridge.outputStatistics },
+                                unavailableParts: choice.unavailableParts)
         }
         gateway = GatewayServer(configuration: config, application: bridge, http: http, httpApplication: router,
                                 logger: Logger(label: "parley.gateway"))
@@ -91,7 +101,10 @@ final class ServerAssembly {
     }
 
     func start() throws -> (tcp: Int, http: Int?) {
+        try link?.start(delivering: chat)
         let tcp = try gateway.start()
+        // A cluster node says it is here at once and draws its first broadcast ids, before the first client.
+        if link != nil { chat.sweep() }
         // Idle logouts and request expiry are decided by the hub; a quarter second is precise enough for
         // timeouts counted in seconds and costs nothing when idle.
         gateway.scheduleRepeating(every: .milliseconds(250)) { [chat] in chat.sweep() }
@@ -120,6 +133,7 @@ final class ServerAssembly {
     /// stored goes unacknowledged to a client that is still connected.
     func stop() {
         chat.prepareToStop()
+        link?.stop()  // after the hub's last notices (its users leaving) are on their way
         store.close()
         gateway.stop()
         hasher.shutdown()

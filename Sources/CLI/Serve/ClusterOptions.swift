@@ -1,0 +1,77 @@
+import ArgumentParser
+import ChatCore
+import Cluster
+import Foundation
+import Logging
+import PostgresStore
+
+/// `--postgres`, `--redis` and `--node`: where a node keeps its data and which cluster it joins
+/// (docs/PROTOCOL.md §11.5, docs/SCALING.md).
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "Keep the data in this PostgreSQL database (postgresql://USER@HOST:PORT/DB) instead of SQLite in --data-dir.")
+    var postgres: String?
+
+    @Option(help: "Join the cluster of every node given the same --postgres and this Redis (redis://HOST:PORT[/DB]); needs --postgres.")
+    var redis: String?
+
+    @Option(help: "This node's name in the cluster, unique among its nodes (default: HOSTNAME:SERVER_PORT).")
+    var node: String?
+
+    func validate() throws {
+        guard redis == nil || postgres != nil else {
+            throw ValidationError("--redis needs --postgres: the nodes of a cluster share one PostgreSQL database")
+        }
+        guard node == nil || redis != nil else { throw ValidationError("--node names a cluster node; it needs --redis") }
+        if let node, node.isEmpty || node.utf8.count > 64 || node.contains(where: { $0.isWhitespace || $0 == "\n" }) {
+            throw ValidationError("--node must be 1–64 characters without spaces")
+        }
+    }
+
+    /// The node's name: as given, or this host and the TCP port (the process id when the port is chosen by the
+    /// system, so two such nodes on one machine still differ).
+    func nodeName(serverPort: Int) -> String {
+        if let node { return node }
+        let host = ProcessInfo.processInfo.hostName
+        return serverPort == 0 ? "\(host):pid\(ProcessInfo.processInfo.processIdentifier)" : "\(host):\(serverPort)"
+    }
+}
+
+/// The store and, for a cluster node, the link to the other nodes, as the options ask.
+struct StoreChoice {
+    let store: any ChatStore
+    let postgres: PostgresStore?
+    let link: RedisClusterLink?
+    let timing = ClusterTiming()
+
+    init(options: ClusterOptions, dataDir: String, serverPort: Int, logger: Logger) throws {
+        if let url = options.postgres {
+            let postgres = try PostgresStore(url: url, logger: logger)
+            self.postgres = postgres
+            store = postgres
+        } else {
+            try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
+            store = try SQLiteStore(directory: URL(fileURLWithPath: dataDir), logger: logger)
+            postgres = nil
+        }
+        guard let redis = options.redis, let postgres else {
+            link = nil
+            return
+        }
+        link = try RedisClusterLink(url: redis, node: options.nodeName(serverPort: serverPort),
+                                    nodeTimeout: timing.nodeTimeout, logger: Logger(label: "parley.cluster")) {
+            count, done in
+            postgres.reserveMessageIDs(count: count) { result in done((try? result.get()) ?? []) }
+        }
+    }
+
+    /// The parts this node needs that do not answer now, for /healthz.
+    var unavailableParts: @Sendable () -> [(part: String, reason: String)] {
+        let (postgres, link) = (postgres, link)
+        return {
+            var down: [(String, String)] = []
+            if let postgres, !postgres.isAvailable { down.append(("postgres", "not reachable; retrying")) }
+            if let link, !link.isUp { down.append(("redis", link.lastError ?? "not connected; retrying")) }
+            return down
+        }
+    }
+}
