@@ -24,6 +24,27 @@ final class ProtocolTests: XCTestCase {
         XCTAssertFalse(bytes.contains(0x0A), "one event is one line")
     }
 
+    func testWriterWritesIntegersAndEscapesExactly() {
+        var w = JSONWriter()
+        w.field("min", Int64.min)
+        w.field("zero", 0)
+        w.field("max", Int64.max)
+        w.field("s", "\u{1F}\"\\é\r")
+        w.field("on", false)
+        w.fieldNull("none")
+        XCTAssertEqual(String(decoding: w.finish(), as: UTF8.self),
+                       #"{"min":-9223372036854775808,"zero":0,"max":9223372036854775807,"s":"\u001f\"\\é\r","on":false,"none":null}"#)
+    }
+
+    func testParserReadsBytesWithoutContiguousStorage() throws {
+        // A collection that cannot lend its bytes as one buffer takes the copying path and parses the same.
+        let text = #"{"to":"zoë","text":"a\"b","n":12}"#
+        let lazyBytes = text.utf8.lazy.map { $0 }
+        XCTAssertEqual(try JSONParser.parse(lazyBytes), try JSONParser.parse(Array(text.utf8)))
+        XCTAssertEqual(try JSONParser.parse(lazyBytes)["to"]?.stringValue, "zoë")
+        XCTAssertThrowsError(try JSONParser.parse([0x22, 0x61, 0xC3, 0x22].lazy.map { $0 }), "truncated UTF-8")
+    }
+
     func testDecoderReadsEveryRequestType() {
         let cases: [(String, ClientRequest)] = [
             (#"{"type":"lookup","user":"a"}"#, .lookup(user: "a")),

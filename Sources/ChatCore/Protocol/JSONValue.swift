@@ -43,7 +43,18 @@ public struct JSONParser {
 
     public static func parse<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONValue
     where Bytes.Element == UInt8 {
-        var parser = JSONParser(bytes: Array(bytes))
+        // Every caller hands over contiguous bytes (a slice of a read buffer or a frame's payload): parse them in
+        // place. This function is generic across modules, so it runs unspecialised; one witness call here keeps
+        // the per-byte work below on a concrete buffer instead of going through the protocol for every byte.
+        let parsed = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONParseError) in try parse(buffer: buffer) }
+        }
+        if let parsed { return try parsed.get() }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONParseError) in try parse(buffer: buffer) }
+    }
+
+    private static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: buffer)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
         parser.skipWhitespace()
@@ -51,10 +62,11 @@ public struct JSONParser {
         return value
     }
 
-    private let bytes: [UInt8]
+    /// The text being parsed; it only lives for the duration of `parse`, which never lets the parser escape.
+    private let bytes: UnsafeBufferPointer<UInt8>
     private var position = 0
 
-    private init(bytes: [UInt8]) { self.bytes = bytes }
+    private init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     private func error(_ reason: String) -> JSONParseError { JSONParseError(offset: position, reason: reason) }
 
@@ -91,7 +103,8 @@ public struct JSONParser {
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         position += 1
-        var fields: [String: JSONValue] = [:]
+        // Room for a request's fields without growing (a `message` has three or four).
+        var fields = [String: JSONValue](minimumCapacity: 8)
         skipWhitespace()
         if current == UInt8(ascii: "}") { position += 1; return .object(fields) }
         while true {
@@ -158,8 +171,21 @@ public struct JSONParser {
 
     private mutating func parseString() throws(JSONParseError) -> String {
         position += 1  // opening quote
+        let start = position
+        // The common case, a string without escapes, becomes a String straight from the input bytes.
+        var highBits: UInt8 = 0
+        while let c = current, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\"), c >= 0x20 {
+            highBits |= c
+            position += 1
+        }
+        if current == UInt8(ascii: "\"") {
+            position += 1
+            let run = UnsafeBufferPointer(rebasing: bytes[start..<position - 1])
+            // ASCII is valid UTF-8 as it stands; only other text needs the (much slower) generic validation.
+            return highBits < 0x80 ? String(decoding: run, as: UTF8.self) : try validated(run)
+        }
         var scalars: [UInt8] = []
-        var runStart = position
+        var runStart = start
         while true {
             guard let c = current else { throw error("unterminated string") }
             if c == UInt8(ascii: "\"") {
@@ -177,8 +203,12 @@ public struct JSONParser {
             }
             position += 1
         }
-        // Invalid UTF-8 is refused rather than repaired: a request is either exactly what was sent or an error.
-        guard let string = String(validating: scalars, as: UTF8.self) else { throw error("invalid UTF-8") }
+        return try scalars.withUnsafeBufferPointer { buffer throws(JSONParseError) in try validated(buffer) }
+    }
+
+    /// Invalid UTF-8 is refused rather than repaired: a request is either exactly what was sent or an error.
+    private func validated(_ utf8: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> String {
+        guard let string = String(validating: utf8, as: UTF8.self) else { throw error("invalid UTF-8") }
         return string
     }
 

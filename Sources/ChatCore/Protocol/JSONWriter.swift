@@ -21,7 +21,8 @@ public struct JSONWriter {
         needsComma = true
         bytes.append(UInt8(ascii: "\""))
         name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: [UInt8(ascii: "\""), UInt8(ascii: ":")])
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
     }
 
     public mutating func field(_ name: StaticString, _ value: String) {
@@ -31,19 +32,19 @@ public struct JSONWriter {
 
     public mutating func field(_ name: StaticString, _ value: Int64) {
         key(name)
-        bytes.append(contentsOf: Array(String(value).utf8))
+        Self.appendInteger(value, to: &bytes)
     }
 
     public mutating func field(_ name: StaticString, _ value: Int) { field(name, Int64(value)) }
 
     public mutating func field(_ name: StaticString, _ value: Bool) {
         key(name)
-        bytes.append(contentsOf: value ? Array("true".utf8) : Array("false".utf8))
+        Self.appendLiteral(value ? "true" : "false", to: &bytes)
     }
 
     public mutating func fieldNull(_ name: StaticString) {
         key(name)
-        bytes.append(contentsOf: Array("null".utf8))
+        Self.appendLiteral("null", to: &bytes)
     }
 
     public mutating func field(_ name: StaticString, _ values: [String]) {
@@ -75,32 +76,68 @@ public struct JSONWriter {
     }
 
     /// Appends `value` as a JSON string, escaping quotes, backslashes and control characters (RFC 8259 §7).
+    /// Runs of bytes that need no escape (nearly all of a chat text) are copied in one piece.
     public static func appendString(_ value: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [0x5C, 0x5C])
-            case 0x0A: out.append(contentsOf: [0x5C, UInt8(ascii: "n")])
-            case 0x0D: out.append(contentsOf: [0x5C, UInt8(ascii: "r")])
-            case 0x09: out.append(contentsOf: [0x5C, UInt8(ascii: "t")])
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: out.append(byte)
+        var value = value
+        value.withUTF8 { utf8 in
+            var runStart = 0
+            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                appendEscaped(byte, to: &out)
+                runStart = index + 1
             }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    private static func appendEscaped(_ byte: UInt8, to out: inout [UInt8]) {
+        out.append(0x5C)
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(byte)
+        case 0x0A: out.append(UInt8(ascii: "n"))
+        case 0x0D: out.append(UInt8(ascii: "r"))
+        case 0x09: out.append(UInt8(ascii: "t"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            out.append(UInt8(ascii: "u"))
+            out.append(UInt8(ascii: "0"))
+            out.append(UInt8(ascii: "0"))
+            hex.withUTF8Buffer { digits in
+                out.append(digits[Int(byte >> 4)])
+                out.append(digits[Int(byte & 0xF)])
+            }
+        }
+    }
+
+    /// Appends the decimal digits of `value` without going through a String.
+    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        // 20 digits hold any UInt64; written backwards into a fixed buffer, then appended in order.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
+        }
+    }
+
+    private static func appendLiteral(_ literal: StaticString, to out: inout [UInt8]) {
+        literal.withUTF8Buffer { out.append(contentsOf: $0) }
     }
 
     /// Appends any JSON value (used to relay `signal` payloads verbatim in structure).
     public static func append(_ value: JSONValue, to out: inout [UInt8]) {
         switch value {
-        case .null: out.append(contentsOf: Array("null".utf8))
-        case .bool(let b): out.append(contentsOf: Array((b ? "true" : "false").utf8))
+        case .null: appendLiteral("null", to: &out)
+        case .bool(let b): appendLiteral(b ? "true" : "false", to: &out)
         case .number(let d):
-            if d.rounded() == d, abs(d) < 9e15 { out.append(contentsOf: Array(String(Int64(d)).utf8)) }
+            if d.rounded() == d, abs(d) < 9e15 { appendInteger(Int64(d), to: &out) }
             else { out.append(contentsOf: Array("\(d)".utf8)) }
         case .string(let s): appendString(s, to: &out)
         case .array(let items):

@@ -36,7 +36,7 @@ public enum ServerEvent: Sendable, Equatable {
 
     /// The event as one JSON object (no trailing newline; the transport frames it).
     public func encoded() -> [UInt8] {
-        var w = JSONWriter()
+        var w = JSONWriter(capacity: estimatedSize)
         switch self {
         case .ok(let re, let ok):
             w.field("type", "ok")
@@ -117,6 +117,15 @@ public enum ServerEvent: Sendable, Equatable {
             if let re { w.field("re", re) }
         }
         return w.finish()
+    }
+
+    /// Room for the whole event in one allocation: the fixed part of the largest common event, plus its texts.
+    private var estimatedSize: Int {
+        switch self {
+        case .message(let m, _): 112 + m.from.utf8.count + m.text.utf8.count
+        case .broadcast(_, let from, let text, _): 96 + from.utf8.count + text.utf8.count
+        default: 128
+        }
     }
 
     /// A JSON array of stored messages, as `history` replies and the REST API return them. History lists both
