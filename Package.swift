@@ -56,6 +56,15 @@ let package = Package(
             ],
             swiftSettings: fastRelease
         ),
+        // The cluster's Redis client (presence, heartbeats, pub/sub between nodes): hiredis's async API driven by a
+        // thread and epoll loop of its own. Knows neither chat nor the gateway, so the cluster layer can sit on it.
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "CHiredis", "ParleySupport", "CLinuxShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "CLI",
             dependencies: [
@@ -90,6 +99,8 @@ let package = Package(
         .testTarget(name: "RESTTests", dependencies: ["CLI", "ChatCore", "Gateway", "ChatCoreTestSupport"]),
         // `parley connect`'s pieces: the line editor, the console, its client sockets and the P2P links.
         .testTarget(name: "TerminalClientTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
+        // The Redis client against a throwaway redis-server (scripts/test starts one; skipped without it).
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ParleySupport"]),
         // The whole server as `parley serve` assembles it, on real threads and sockets.
         .testTarget(name: "WholeServerTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
     ]
