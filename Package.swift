@@ -1,7 +1,8 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependency direction: CLI → Gateway, CLI → ChatCore, CLI → PostgresStore → ChatCore, CLibPQ; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
+// Dependency direction: CLI → Gateway, CLI → ChatCore, CLI → PostgresStore → ChatCore, CLibPQ;
+// CLI → Cluster → ChatCore, RedisClient → CHiredis; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
 // ChatCore → ParleySupport, GRDB, CArgon2, COpenSSL; ParleySupport → CLinuxShims. ChatCore and Gateway never
 // import each other: what both need (threads, pthread locks, client-address rules) lives in ParleySupport,
 // which imports neither.
@@ -65,10 +66,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The cluster link over Redis: what a node's hub sends the other nodes, and what it hears from them.
+        .target(
+            name: "Cluster",
+            dependencies: ["ChatCore", "RedisClient", .product(name: "Logging", package: "swift-log")]
+        ),
         .executableTarget(
             name: "CLI",
             dependencies: [
-                "ChatCore", "Gateway", "PostgresStore",
+                "ChatCore", "Gateway", "PostgresStore", "Cluster",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

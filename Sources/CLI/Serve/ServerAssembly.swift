@@ -1,4 +1,5 @@
 import ChatCore
+import Cluster
 import Foundation
 import Gateway
 import Logging
