@@ -107,6 +107,8 @@ let package = Package(
         .testTarget(name: "TerminalClientTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
         // The Redis client against a throwaway redis-server (scripts/test starts one; skipped without it).
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient", "ParleySupport"]),
+        // The cluster link against a real Redis (scripts/test starts a throwaway one).
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "ChatCore", "RedisClient"]),
         // The whole server as `parley serve` assembles it, on real threads and sockets.
         .testTarget(name: "WholeServerTests", dependencies: ["CLI", "ChatCore", "Gateway"]),
     ]

@@ -73,13 +73,16 @@ public final class RedisClusterLink: ClusterLink, @unchecked Sendable {
     }
 
     /// Connects, drops what a previous run under this name left, and starts handing notices and state changes to
-    /// `hub`. Returns at once; `isUp` tells when Redis answers.
-    public func start(delivering hub: ChatService) throws {
-        hubBox.set(hub)
+    /// `listener` (the hub). Returns at once; `isUp` tells when Redis answers.
+    public func start(delivering listener: any ClusterListener) throws {
+        hubBox.set(listener)
         let node = node
         redis.onStateChange { [weak self] up in
             guard let self else { return }
-            if up { self.markAlive() }
+            if up {
+                self.markAlive()
+                if self.hubBox.takeFirstUp() { self.dropClaimsOfAPreviousRun() }
+            }
             self.hubBox.get()?.clusterLinkChanged(up: up)
         }
         redis.subscribe([allChannel, channel(of: node)]) { [weak self] _, payload in
@@ -91,6 +94,11 @@ public final class RedisClusterLink: ClusterLink, @unchecked Sendable {
             self.hubBox.get()?.clusterReceived(notice)
         }
         try redis.start()
+    }
+
+    /// At the first connection: a node restarted under the same name before its alive key expired would
+    /// otherwise find its previous run's users still claimed by itself, and refuse nobody else.
+    private func dropClaimsOfAPreviousRun() {
         Self.resetScript.run(on: redis, keys: [key("users:" + node)], arguments: [RedisArgument(node), key("online:")]) {
             [logger] result in
             if case .success(.integer(let count)) = result, count > 0 {
@@ -172,12 +180,15 @@ public final class RedisClusterLink: ClusterLink, @unchecked Sendable {
     }
 }
 
-/// The hub notices go to, set once the hub exists (it needs the link to be built first).
+/// The listener notices go to, set once the hub exists (it needs the link to be built first).
 private final class HubBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var hub: ChatService?
-    func set(_ hub: ChatService?) { lock.withLock { self.hub = hub } }
-    func get() -> ChatService? { lock.withLock { hub } }
+    private var listener: (any ClusterListener)?
+    private var seenUp = false
+    func set(_ listener: (any ClusterListener)?) { lock.withLock { self.listener = listener } }
+    func get() -> (any ClusterListener)? { lock.withLock { listener } }
+    /// True the first time only.
+    func takeFirstUp() -> Bool { lock.withLock { defer { seenUp = true }; return !seenUp } }
 }
 
 /// The thread a call came from, to tell whether a completion runs on it.

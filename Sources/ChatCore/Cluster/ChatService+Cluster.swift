@@ -3,7 +3,7 @@ import Dispatch
 /// The hub as one node of a cluster (docs/SCALING.md): what it tells the other nodes, what it does with what
 /// they tell it, and how it notices a node that died. Everything else in the hub is the same code on one node and
 /// on many; the places that differ ask `cluster` and are marked "cluster:" where they do.
-extension ChatService {
+extension ChatService: ClusterListener {
     // MARK: Incoming
 
     /// A notice from another node (the link's thread). Applied under the hub's lock like any request.
@@ -23,7 +23,11 @@ extension ChatService {
             let wasDown = !cluster.linkUp
             cluster.linkUp = up
             guard up else { return }
-            if wasDown { resyncReplicas() }
+            if wasDown {
+                resyncReplicas()
+                // A restarted Redis has forgotten who is online where: claim this node's users again.
+                for user in localUsers() { cluster.link.claim(user) { _ in } }
+            }
             cluster.link.publish(.heartbeat(node: cluster.link.node, users: localUsers()))
             presence.forEachOnline { user, session in
                 guard inbox.replay(of: user, into: session) == nil else { return }

@@ -23,6 +23,12 @@ public protocol ClusterLink: AnyObject, Sendable {
     func reserveIDs(count: Int, done: @escaping @Sendable ([Int64]) -> Void)
 }
 
+/// Who hears what a link receives: the hub (ChatService+Cluster.swift), or a test's recorder.
+public protocol ClusterListener: AnyObject, Sendable {
+    func clusterReceived(_ notice: ClusterNotice)
+    func clusterLinkChanged(up: Bool)
+}
+
 public enum ClaimOutcome: Sendable, Equatable {
     case claimed
     case heldBy(node: String)
