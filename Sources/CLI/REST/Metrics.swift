@@ -154,6 +154,10 @@ enum MetricsPage {
         counter("parley_offline_delivered_total", "Stored messages delivered at the recipient's next login.",
                 hub.offlineDelivered)
         counter("parley_idle_logouts_total", "Users logged out for inactivity.", hub.idleLogouts)
+        family("parley_cluster_remote_users", "gauge", "Users online on the other nodes of the cluster, as this node sees them.")
+        sample("parley_cluster_remote_users", [], String(hub.clusterRemoteUsers))
+        counter("parley_cluster_nodes_lost_total", "Other nodes found silent for the node timeout (their users went out).",
+                hub.clusterNodesLost)
         counter("parley_slow_consumer_disconnects_total",
                 "Connections closed because their unread output passed the limit.", doors.slowConsumerDisconnects)
         // Abuse limits (docs/SECURITY.md): one family, one label value per limit.
