@@ -2,7 +2,8 @@
 import PackageDescription
 
 // Dependency direction: CLI → Gateway, CLI → ChatCore, CLI → PostgresStore → ChatCore, CLibPQ;
-// CLI → Cluster → ChatCore, RedisClient → CHiredis; Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
+// CLI → Cluster → ChatCore, RedisClient; RedisClient → ParleySupport, CHiredis, CLinuxShims (it knows neither chat
+// nor the gateway); Gateway → ParleySupport, CLLHTTP, COpenSSL, CLinuxShims;
 // ChatCore → ParleySupport, GRDB, CArgon2, COpenSSL; ParleySupport → CLinuxShims. ChatCore and Gateway never
 // import each other: what both need (threads, pthread locks, client-address rules) lives in ParleySupport,
 // which imports neither.

@@ -64,6 +64,13 @@ public final class RedisClient: Sendable {
                                   status: status, stateHooks: stateHooks)
     }
 
+    /// A client dropped without `stop` still ends its thread and connections. The join is skipped only if the last
+    /// reference went away on the client thread itself (inside a completion); the thread then ends on its own.
+    deinit {
+        guard let running = thread.withLock({ $0 }), running.isCurrent else { return stop() }
+        _ = queue.requestStop()
+    }
+
     /// Starts the client thread, which connects at once. Call once; a stopped client cannot be started again.
     public func start() throws(ThreadStartError) {
         guard queue.markRunning() else { return }
