@@ -29,6 +29,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Where the database lives; created if missing.")
     var dataDir: String = "./parley-data"
 
+    @Option(help: "Keep everything in this PostgreSQL database (postgresql://user@host:port/db) instead of --data-dir.")
+    var postgres: String?
+
     @Option(help: "Accounts to import at start (`username password` per line); a missing file is fine.")
     var credentials: String = "./credentials.txt"
 

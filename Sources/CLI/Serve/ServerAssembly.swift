@@ -2,6 +2,7 @@ import ChatCore
 import Foundation
 import Gateway
 import Logging
+import PostgresStore
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,7 @@ import Glibc
 /// Builds the store, hasher, hub and gateway, wires them through `ChatBridge`, and tears them down in order.
 final class ServerAssembly {
     let logger: Logger
-    let store: SQLiteStore
+    let store: any ChatStore
     let hasher: Argon2Hasher
     let chat: ChatService
     let bridge: ChatBridge
@@ -34,8 +35,13 @@ final class ServerAssembly {
         signal(SIGPIPE, SIG_IGN)
         signals = set
 
-        try FileManager.default.createDirectory(atPath: options.dataDir, withIntermediateDirectories: true)
-        store = try SQLiteStore(directory: URL(fileURLWithPath: options.dataDir), logger: logger)
+        if let url = options.postgres {
+            // The database server holds everything; the data folder is not used.
+            store = try PostgresStore(url: url, logger: logger)
+        } else {
+            try FileManager.default.createDirectory(atPath: options.dataDir, withIntermediateDirectories: true)
+            store = try SQLiteStore(directory: URL(fileURLWithPath: options.dataDir), logger: logger)
+        }
         hasher = Argon2Hasher()
         var snapshot = try store.loadSnapshot()
         if FileManager.default.fileExists(atPath: options.credentials) {
