@@ -6,6 +6,6 @@ struct Parley: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "A self-hosted chat server and its terminal client.",
-        subcommands: [ServeCommand.self, ConnectCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, ConnectCommand.self, BenchCommand.self, MigrateCommand.self]
     )
 }

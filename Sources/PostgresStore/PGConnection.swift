@@ -56,6 +56,47 @@ final class PGConnection {
         }
     }
 
+    // MARK: Pipeline
+
+    /// Sends `calls` (prepared statements with parameters) without waiting for each answer, then one sync, and
+    /// reads every answer: one round trip for all of them (libpq's pipeline mode, PostgreSQL 14+). After an
+    /// error the server skips the rest up to the sync, and those answers are errors too. Keep `calls` to a few
+    /// hundred: a blocking connection that sends much more than the socket buffers hold before reading can
+    /// wait on a server that waits on it.
+    /// - Throws: `PGError` when the connection fails (the per-call errors are in the returned results).
+    func pipeline(_ calls: [(PGStatement, [PGValue?])]) throws -> [Result<PGResult, PGError>] {
+        for (statement, _) in calls where !prepared.contains(statement.name) {
+            try check(PQprepare(handle, statement.name, statement.sql, 0, nil), sql: statement.sql)
+            prepared.insert(statement.name)
+        }
+        guard PQenterPipelineMode(handle) == 1 else { throw lastError(sql: "pipeline") }
+        defer { _ = PQexitPipelineMode(handle) }
+        for (statement, parameters) in calls {
+            let sent = withParameters(parameters) { count, values in
+                PQsendQueryPrepared(handle, statement.name, count, values, nil, nil, 0)
+            }
+            guard sent == 1 else { throw lastError(sql: statement.sql) }
+        }
+        guard PQpipelineSync(handle) == 1 else { throw lastError(sql: "pipeline sync") }
+        var results: [Result<PGResult, PGError>] = []
+        results.reserveCapacity(calls.count)
+        for (statement, _) in calls {
+            guard let result = PQgetResult(handle) else { throw lastError(sql: statement.sql) }
+            switch PQresultStatus(result) {
+            case PGRES_COMMAND_OK, PGRES_TUPLES_OK:
+                results.append(.success(PGResult(result)))
+            default:
+                results.append(.failure(PGError(result, fallback: lastError(sql: statement.sql), connectionLost: !isConnected)))
+                PQclear(result)
+            }
+            while let extra = PQgetResult(handle) { PQclear(extra) }  // the end of this call's answers
+        }
+        guard let sync = PQgetResult(handle) else { throw lastError(sql: "pipeline sync") }
+        defer { PQclear(sync) }
+        guard PQresultStatus(sync) == PGRES_PIPELINE_SYNC else { throw lastError(sql: "pipeline sync") }
+        return results
+    }
+
     // MARK: COPY
 
     /// Starts `COPY … FROM STDIN` (text format); rows then go through `copyRow`, and `endCopy` finishes.
@@ -115,7 +156,7 @@ final class PGConnection {
 
     /// Calls `body` with the parameters as C strings, alive for the call.
     private func withParameters<T>(_ parameters: [PGValue?],
-                                   _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>) throws -> T) throws -> T {
+                                   _ body: (Int32, UnsafePointer<UnsafePointer<CChar>?>) throws -> T) rethrows -> T {
         let strings: [UnsafeMutablePointer<CChar>?] = parameters.map { value in value.map { strdup($0.text) } }
         defer { for string in strings { free(string) } }
         let pointers = strings.map { $0.map { UnsafePointer($0) } }
@@ -125,6 +166,7 @@ final class PGConnection {
     }
 
     /// A result that carries rows or a completed command, or the error it holds.
+    @discardableResult
     private func check(_ result: OpaquePointer?, sql: String) throws -> PGResult {
         guard let result else { throw lastError(sql: sql) }
         switch PQresultStatus(result) {

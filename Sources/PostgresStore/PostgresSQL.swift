@@ -46,6 +46,29 @@ enum PostgresSQL {
         return "{" + quoted.joined(separator: ",") + "}"
     }
 
+    static let begin = PGStatement(name: "begin", sql: "BEGIN")
+    static let commit = PGStatement(name: "commit", sql: "COMMIT")
+
+    /// `append`'s statement and parameters, for a pipeline.
+    static func appendCall(_ message: StoredMessage) -> (PGStatement, [PGValue?]) {
+        (append, [.int(message.id), .string(message.from), .string(message.to), .int(message.at), .string(message.text)])
+    }
+
+    /// The stored message from `append`'s result; nil when it found no account (and so changed nothing).
+    static func appended(_ message: StoredMessage, _ result: PGResult) -> StoredMessage? {
+        guard result.rowCount == 1 else { return nil }
+        var stored = message
+        stored.id = result.int(0, 0)
+        stored.seq = result.int(0, 1)
+        return stored
+    }
+
+    /// The refusal of an append that found no account.
+    static func unknownAccount(_ message: StoredMessage, _ connection: PGConnection) -> StoreError {
+        let name = (try? missingAccount([message.from, message.to], connection)) ?? "\(message.from) or \(message.to)"
+        return .constraint("no account named \(name)")
+    }
+
     static func append(_ message: StoredMessage, _ connection: PGConnection) throws -> StoredMessage {
         let result = try connection.execute(append, [.int(message.id), .string(message.from), .string(message.to),
                                                       .int(message.at), .string(message.text)])

@@ -240,6 +240,10 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
 
     private func runOnce(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void] {
         guard batch.contains(where: \.isWrite) else { return try run(batch, connection, mode: .autocommit) }
+        if let completions = try pipelinedAppends(batch, connection) {
+            state.withLock { commits += 1 }
+            return completions
+        }
         let completions: [() -> Void]
         do {
             completions = try inTransaction(connection) {
@@ -254,6 +258,58 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         }
         state.withLock { commits += 1 }
         return completions
+    }
+
+    /// Calls per pipeline: well under what the socket buffers hold both ways (PGConnection.pipeline).
+    static let pipelineChunk = 256
+
+    /// The hot path, a batch of appends only: BEGIN, the appends and COMMIT sent in pipelines of
+    /// `pipelineChunk` calls, one round trip each instead of one per message. An append that finds no account
+    /// changes nothing and fails alone. Returns nil when a statement failed (a duplicate id): the transaction is
+    /// rolled back and the caller runs the batch the slower way, which isolates the failing call.
+    private func pipelinedAppends(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void]? {
+        var messages: [(StoredMessage, @Sendable (Result<StoredMessage, any Error>) -> Void)] = []
+        for job in batch {
+            guard case .store(.append(let message, let done)) = job else { return nil }
+            messages.append((message, done))
+        }
+        try connection.execute("BEGIN")
+        var outcomes: [Result<StoredMessage, any Error>] = []
+        do {
+            try lockHeads(of: batch, connection)
+            let highest = messages.map(\.0.id).max() ?? 0
+            var start = 0
+            while start < messages.count {
+                let chunk = messages[start..<min(start + Self.pipelineChunk, messages.count)]
+                var calls = chunk.map { PostgresSQL.appendCall($0.0) }
+                let last = chunk.endIndex == messages.count
+                if last {
+                    if highest > idFloor { calls.append((PostgresSQL.raiseMessageIDs, [.int(highest)])) }
+                    calls.append((PostgresSQL.commit, []))
+                }
+                let results = try connection.pipeline(calls)
+                for result in results {
+                    if case .failure(let error) = result {
+                        if error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
+                        throw BareRunFailed()
+                    }
+                }
+                if last, (try? results.last?.get().commandTag) != "COMMIT" { throw BareRunFailed() }
+                for ((message, _), result) in zip(chunk, results) {
+                    outcomes.append(PostgresSQL.appended(message, try result.get())
+                        .map { .success($0) } ?? .failure(PostgresSQL.unknownAccount(message, connection)))
+                }
+                start = chunk.endIndex
+            }
+            idFloor = max(idFloor, highest)
+        } catch is BareRunFailed {
+            if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
+            return nil
+        } catch {
+            if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
+            throw error
+        }
+        return zip(messages, outcomes).map { entry, outcome in { entry.1(outcome) } }
     }
 
     /// Locks the existing head rows the batch will change, in id order, before changing any: two nodes whose

@@ -7,7 +7,7 @@ let postgresTestLogger = Logger(label: "parley.tests.postgres")
 
 /// A fresh database on the test server (PARLEY_TEST_POSTGRES, which scripts/test starts), dropped when released.
 /// Skips the test when no server is given.
-final class PostgresTestDatabase {
+final class PostgresTestDatabase: Sendable {
     let url: String
     private let serverURL: String
     private let name: String
@@ -46,11 +46,14 @@ final class PostgresTestDatabase {
         }
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/throwaway-postgres").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: script)
-        process.arguments = ["restart", dir]
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw XCTSkip("restarting the test server failed") }
+        // posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit can miss the child's exit.
+        var pid = pid_t()
+        let arguments = [script, "restart", dir]
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        guard posix_spawn(&pid, script, nil, nil, argv, environ) == 0 else { throw XCTSkip("cannot run \(script)") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        guard status == 0 else { throw XCTSkip("restarting the test server failed (status \(status))") }
     }
 }

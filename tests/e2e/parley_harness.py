@@ -25,6 +25,11 @@ def cluster_mode():
     return CLUSTER_NODES > 1
 
 
+# Set (by conftest.py) for a test marked `per_node`: what it tests is counted per node (per-address caps), so in
+# cluster mode all its clients go to the first node.
+PIN = {"first_node": False}
+
+
 class ParleyServer:
     """The server under test: one node (ParleyNode) or, in cluster mode, a ParleyCluster of several."""
 
@@ -105,13 +110,16 @@ class ParleyCluster:
         self.data_dir = self.nodes[0].data_dir
         self.credentials = self.nodes[0].credentials
 
+    def _node(self):
+        return self.nodes[0] if PIN["first_node"] else random.choice(self.nodes)
+
     @property
     def tcp_port(self):
-        return random.choice(self.nodes).tcp_port
+        return self._node().tcp_port
 
     @property
     def http_port(self):
-        return random.choice(self.nodes).http_port
+        return self._node().http_port
 
     @property
     def proc(self):
