@@ -218,6 +218,16 @@ enum PostgresSQL {
         return messages(try connection.execute(historyAll, [.string(query.owner), .int(before), .int(limit)]))
     }
 
+    private static let accountByName = PGStatement(name: "account_by_name", sql: """
+        SELECT name, password_hash, created_at FROM accounts WHERE name = $1
+        """)
+
+    static func account(named name: String, _ connection: PGConnection) throws -> AccountRecord? {
+        let result = try connection.execute(accountByName, [.string(name)])
+        guard result.rowCount == 1 else { return nil }
+        return AccountRecord(name: result.string(0, 0), passwordHash: result.string(0, 1), createdAt: result.int(0, 2))
+    }
+
     static func inboxHead(of user: String, _ connection: PGConnection) throws -> InboxHead {
         let result = try connection.execute(inboxHead, [.string(user)])
         guard result.rowCount == 1 else { return InboxHead(last: 0, acked: 0) }

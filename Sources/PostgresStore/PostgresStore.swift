@@ -95,6 +95,10 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         enqueue(.store(.history(query, done: done)))
     }
 
+    public func account(named name: String, done: @escaping @Sendable (Result<AccountRecord?, any Error>) -> Void) {
+        enqueue(.store(.account(name, done: done)))
+    }
+
     public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
         enqueue(.store(.inboxHead(user, done: done)))
     }
@@ -382,6 +386,9 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .store(.inboxHead(let user, let done)):
                 let result = try step(connection, mode) { try PostgresSQL.inboxHead(of: user, connection) }
+                completions.append { done(result) }
+            case .store(.account(let name, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.account(named: name, connection) }
                 completions.append { done(result) }
             case .reserveIDs(let count, let done):
                 let result = try step(connection, mode) {

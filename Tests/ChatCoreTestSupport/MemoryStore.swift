@@ -92,6 +92,10 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
         submit(.inboxHead(user, done: done))
     }
 
+    public func account(named name: String, done: @escaping @Sendable (Result<AccountRecord?, any Error>) -> Void) {
+        submit(.account(name, done: done))
+    }
+
     /// Runs what is queued, then refuses further calls.
     public func close() {
         runPending()
@@ -153,6 +157,9 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
                 case .inboxHead(let user, let done):
                     let head = data.inboxHead(of: user)
                     completions.append { done(.success(head)) }
+                case .account(let name, let done):
+                    let account = data.accounts[name]
+                    completions.append { done(.success(account)) }
                 }
             }
             if let failure = injectedFailure {

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 
 /// Three hubs joined by an in-memory bus act as one server (docs/SCALING.md): everything a user sees is what they
@@ -229,6 +230,29 @@ final class ClusterHubTests: XCTestCase {
         while !c[1].hub.serialized({ c[1].hub.accounts.exists("rey") }) && Date() < deadline { usleep(5_000) }
         XCTAssertTrue(c[1].hub.serialized { c[1].hub.accounts.exists("rey") }, "the account, from the store")
         XCTAssertTrue(c[1].hub.serialized { c[1].hub.blocks.hasBlocked("hans", "luke") }, "the block, from the store")
+    }
+
+    func testALoginForAnAccountWhoseNoticeHasNotArrivedAsksTheStore() throws {
+        let c = try cluster()
+        // Created on some node whose notice is still on its way: only the store knows it.
+        let done = AsyncResult<Result<Void, any Error>>()
+        c.store.perform([.createAccount(AccountRecord(name: "rey", passwordHash: QueuedHasher.encode("jakku"),
+                                                      createdAt: 0))]) { done.set($0) }
+        c.settle()
+        XCTAssertNoThrow(try done.wait().get())
+        let lookup = c[1].connect()
+        c[1].send(lookup, #"{"type":"lookup","user":"rey"}"#)
+        XCTAssertEqual(c[1].events(lookup).last?["exists"]?.boolValue, true)
+        let rey = c[2].connect()
+        c[2].send(rey, #"{"type":"login","user":"rey","password":"jakku"}"#)
+        XCTAssertEqual(c[2].types(rey).first, "welcome")
+        let ghost = c[0].connect()
+        c[0].send(ghost, #"{"type":"login","user":"ghost","password":"boo"}"#)
+        XCTAssertEqual(c[0].events(ghost).last?["code"]?.stringValue, "no_such_user")
+        let basic = AsyncResult<Result<String, ChatError>>()
+        c[0].hub.authenticate(.basic(user: "rey", password: "jakku")) { basic.set($0) }
+        c.settle()
+        XCTAssertEqual(try basic.wait().get(), "rey", "REST Basic on a third node")
     }
 
     func testACursorMovedOnOneNodeHoldsOnTheNext() throws {

@@ -15,6 +15,10 @@ import requests
 from parley_harness import JsonClient, ParleyServer, json_client
 from test_websocket import masked_frame, raw_handshake, read_close_code
 
+# Per-address limits and the message bucket are counted per node (docs/SCALING.md); cluster-wide
+# lockout is tested in test_cluster.py.
+pytestmark = pytest.mark.per_node
+
 CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\nrey jakku\nfinn fn2187\n"
 
 

@@ -252,6 +252,7 @@ class TracedServer(ParleyServer):
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is installed by scripts/bootstrap")
+@pytest.mark.single_node  # traces the one server process
 def test_private_text_never_reaches_the_server(browsers):
     s = TracedServer(block=30, timeout=120, credentials=CREDENTIALS, extra=["--public-dir", str(PUBLIC)]).start()
     secrets = ["s3cretfromhans" + os.urandom(6).hex(), "s3cretfromluke" + os.urandom(6).hex()]

@@ -1,8 +1,12 @@
 """A few SIGKILL rounds of the crash-safety harness, with its acking recipients (the full 100 rounds:
 tests/crash/crash_harness.py, `scripts/test --long`)."""
+import pytest
 import os
 import subprocess
 import sys
+
+# kill -9 of the one process and a look at its SQLite folder; the cluster's own failures are in test_cluster.py.
+pytestmark = pytest.mark.single_node
 
 HARNESS = os.path.join(os.path.dirname(__file__), "..", "crash", "crash_harness.py")
 

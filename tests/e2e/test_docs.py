@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from parley_harness import ParleyServer
+from parley_harness import cluster_mode, ParleyServer
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 PROTOCOL_MD = os.path.join(ROOT, "docs", "PROTOCOL.md")
@@ -309,8 +309,12 @@ def seeded_data_dir():
 
 @pytest.mark.parametrize("lines", [lines for _, lines in BLOCKS], ids=[name for name, _ in BLOCKS])
 def test_runnable_example(seeded_data_dir, lines):
-    example_server = ParleyServer(block=60, timeout=600)
-    shutil.copytree(seeded_data_dir, example_server.data_dir)
+    if cluster_mode():
+        # A cluster keeps its accounts in a fresh PostgreSQL database: they come from the credentials file.
+        example_server = ParleyServer(block=60, timeout=600, credentials=CREDENTIALS)
+    else:
+        example_server = ParleyServer(block=60, timeout=600)
+        shutil.copytree(seeded_data_dir, example_server.data_dir)
     example_server.start()
     try:
         play(example_server, lines)

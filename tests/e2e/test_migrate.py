@@ -12,8 +12,10 @@ import pytest
 from parley_harness import PARLEY_BIN, ParleyServer, json_client
 
 SERVER = os.environ.get("PARLEY_TEST_POSTGRES")
-pytestmark = pytest.mark.skipif(not SERVER or shutil.which("psql") is None,
-                                reason="PARLEY_TEST_POSTGRES is not set (scripts/test starts a throwaway PostgreSQL)")
+pytestmark = [pytest.mark.skipif(not SERVER or shutil.which("psql") is None,
+                                 reason="PARLEY_TEST_POSTGRES is not set (scripts/test starts a throwaway PostgreSQL)"),
+              # It moves a single server's SQLite folder: the cluster run has nothing more to show here.
+              pytest.mark.single_node]
 
 CREDENTIALS = "hans solo\nleia alder\nrey jedi\n"
 

@@ -405,6 +405,7 @@ class TracedServer(ParleyServer):
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is installed by scripts/bootstrap")
+@pytest.mark.single_node  # traces the one server process
 def test_private_text_never_reaches_the_server(login):
     s = TracedServer(block=3, timeout=60, credentials=CREDENTIALS).start()
     secrets = ["s3cretfromhans" + os.urandom(6).hex(), "s3cretfromluke" + os.urandom(6).hex()]

@@ -280,6 +280,7 @@ def test_429_when_password_checks_pile_up():
         s.stop()
 
 
+@pytest.mark.per_node  # /metrics counts what this node saw
 def test_healthz_metrics_and_openapi(server):
     r = curl(f"{base(server)}/healthz")
     assert (r.status, r.body) == (200, "ok\n")

@@ -8,6 +8,9 @@ import sys
 
 import pytest
 
+# Latency and memory of one process under attack, measured through its /proc entry.
+pytestmark = pytest.mark.single_node
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "slow", "slow_clients.py")
 
 

@@ -226,6 +226,7 @@ def test_json_protocol_over_tls_on_the_tcp_port(server):
 # --- certificate reload -------------------------------------------------------------------------------------
 
 
+@pytest.mark.per_node  # SIGHUP goes to one process
 def test_sighup_swaps_the_certificate_while_a_client_stays_connected():
     s = tls_server("first")
     try:
@@ -265,6 +266,7 @@ def test_sighup_swaps_the_certificate_while_a_client_stays_connected():
 # --- refusals and hostile handshakes ------------------------------------------------------------------------
 
 
+@pytest.mark.per_node  # reads that node's counters
 def test_require_tls_refuses_plaintext_on_both_ports():
     s = tls_server(extra=["--require-tls"])
     try:
@@ -290,6 +292,7 @@ def test_require_tls_refuses_plaintext_on_both_ports():
         s.stop()
 
 
+@pytest.mark.per_node  # reads that node's counters
 def test_a_stalled_handshake_is_closed_at_the_deadline_and_others_are_unaffected(server):
     stalled = socket.create_connection(("127.0.0.1", server.tcp_port), timeout=15)
     stalled.sendall(client_hello_prefix())
@@ -310,6 +313,7 @@ def test_a_stalled_handshake_is_closed_at_the_deadline_and_others_are_unaffected
     stalled.close()
 
 
+@pytest.mark.per_node  # reads that node's counters
 def test_garbage_after_a_handshake_byte_is_closed_and_the_server_carries_on(server):
     before = handshake_count(server, "failed")
     for port in (server.tcp_port, server.http_port):

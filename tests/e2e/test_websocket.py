@@ -128,6 +128,7 @@ def read_close_code(s):
     return struct.unpack(">H", data[i + 2:i + 4])[0]
 
 
+@pytest.mark.per_node  # the Origin names the port it connects to
 def test_handshake_accept_value_and_refusals(server):
     s, head = raw_handshake(server)
     assert head.startswith("HTTP/1.1 101")

@@ -136,6 +136,40 @@ extension ChatService: ClusterListener {
         return users
     }
 
+    // MARK: Accounts made on another node a moment ago
+
+    /// cluster: `user` is not in this node's replica, but another node may have created the account just now,
+    /// before its notice got here: the store says. Found, it joins the replica and `next` runs again.
+    func lookUpAccount(_ user: String, then next: AfterAccountRead) {
+        store.account(named: user) { [self] result in resume(.accountRead(user, result, next)) }
+    }
+
+    func accountRead(_ user: String, _ result: Result<AccountRecord?, any Error>, _ next: AfterAccountRead) {
+        let found: Bool
+        switch result {
+        case .success(let record?):
+            if !accounts.exists(user) { accounts.addAccount(user, passwordHash: record.passwordHash) }
+            found = true
+        case .success(nil):
+            found = false
+        case .failure(let error):
+            logger.error("account read failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            found = false
+        }
+        switch next {
+        case .request(let request, let re, let session):
+            guard !session.isClosed else { return }
+            guard found else {
+                if case .lookup = request { return reply(session, .ok(re: re, .init(exists: false))) }
+                return reply(session, .error(re: re, ChatError(.noSuchUser, Texts.invalidUser)))
+            }
+            handleLogin(request, re: re, session)
+        case .passwordCheck(let check):
+            guard found else { return passwordCheckFinished(check, ChatError(.noSuchUser, Texts.invalidUser)) }
+            checkPassword(check)
+        }
+    }
+
     // MARK: Inbox heads kept by the shared store
 
     /// cluster: reads `user`'s inbox head from the store (another node may have appended to it or moved its
@@ -277,6 +311,13 @@ extension ChatService: ClusterListener {
         if waiting { cluster.waitingUsers.insert(user) } else { cluster.waitingUsers.remove(user) }
         cluster.link.publish(.waiting(user: user, node: cluster.link.node, isWaiting: waiting))
     }
+}
+
+/// What a cluster node does once the store has said whether an account it did not know exists.
+enum AfterAccountRead {
+    /// A `lookup` or `login` request, handled again.
+    case request(ClientRequest, RequestID?, Session)
+    case passwordCheck(PasswordCheck)
 }
 
 /// What a cluster node does once it has read a user's inbox head from the store.

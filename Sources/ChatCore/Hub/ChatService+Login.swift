@@ -11,14 +11,16 @@ extension ChatService {
         switch request {
         case .lookup(let user):
             // Lets a terminal client choose the password or the new-user prompt; counts no attempt.
+            if !accounts.exists(user), cluster != nil { return lookUpAccount(user, then: .request(request, re, session)) }
             reply(session, .ok(re: re, .init(exists: accounts.exists(user))))
         case .login(let user, let credential, let peer, let acks):
             guard session.state == .anonymous else { return refuseBusy(session, re: re) }
-            session.peer = peer
-            session.acks = acks
             guard accounts.exists(user) else {
+                if cluster != nil { return lookUpAccount(user, then: .request(request, re, session)) }
                 return reply(session, .error(re: re, ChatError(.noSuchUser, Texts.invalidUser)))
             }
+            session.peer = peer
+            session.acks = acks
             let now = clock.now()
             if let retry = loginGuard.lockedFor(user, now: now) {
                 metrics.loginsRefusedLocked += 1
@@ -69,6 +71,7 @@ extension ChatService {
     /// not queued.
     func checkPassword(_ check: PasswordCheck) {
         guard let hash = accounts.passwordHash(of: check.user) else {
+            if cluster != nil { return lookUpAccount(check.user, then: .passwordCheck(check)) }
             return passwordCheckFinished(check, ChatError(.noSuchUser, Texts.invalidUser))
         }
         let now = clock.now()
@@ -118,7 +121,7 @@ extension ChatService {
     }
 
     /// The outcome of a password check (nil: the password is right), to whoever waits for it.
-    private func passwordCheckFinished(_ check: PasswordCheck, _ error: ChatError?) {
+    func passwordCheckFinished(_ check: PasswordCheck, _ error: ChatError?) {
         switch check.purpose {
         case .credentials(let completion):
             let result: Result<String, ChatError> = error.map { .failure($0) } ?? .success(check.user)
@@ -376,7 +379,10 @@ extension ChatService {
             recordSeen([user], at: now)
             if let cluster {
                 cluster.link.publish(.offline(user: user, node: cluster.link.node, at: now))
-                cluster.link.release(user)
+                // The next login may be on another node, which reads the cursor from the store: it goes there
+                // first, and the claim is given back only once it is durable.
+                let link = cluster.link
+                store.perform(inbox.takeCursorWrite(of: user).map { [$0] } ?? []) { _ in link.release(user) }
             }
             inbox.cancelReplay(of: user, into: session)
             endPrivateChats(of: user)

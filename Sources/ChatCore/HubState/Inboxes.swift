@@ -83,6 +83,11 @@ final class Inboxes {
 
     var hasUnsavedCursors: Bool { !unsavedCursors.isEmpty }
 
+    /// `user`'s cursor move since the last flush, as a store write (nil if there is none).
+    func takeCursorWrite(of user: String) -> StoreWrite? {
+        unsavedCursors.removeValue(forKey: user).map { .advanceCursor(user: user, to: $0) }
+    }
+
     /// The cursor moves since the last call, as store writes.
     func takeCursorWrites() -> [StoreWrite] {
         defer { unsavedCursors.removeAll(keepingCapacity: true) }

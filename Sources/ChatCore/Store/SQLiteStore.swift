@@ -128,6 +128,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.inboxHead(user, done: done))
     }
 
+    public func account(named name: String, done: @escaping @Sendable (Result<AccountRecord?, any Error>) -> Void) {
+        enqueue(.account(name, done: done))
+    }
+
     /// Waits until everything queued has run and the database is closed. Called from a completion (that is,
     /// on the writer thread) it cannot wait for itself: it stops intake and the writer closes after the batch.
     public func close() {
@@ -369,6 +373,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .inboxHead(let user, let done):
                 let result = Result { try StoreSQL.inboxHead(of: user, ledger, db) }
+                completions.append { done(result) }
+            case .account(let name, let done):
+                let result = Result { try StoreSQL.account(named: name, db) }
                 completions.append { done(result) }
             }
         }

@@ -270,6 +270,11 @@ enum StoreSQL {
         return InboxHead(last: ledger.last(of: id), acked: acked ?? 0)
     }
 
+    static func account(named name: String, _ db: Database) throws -> AccountRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT name, password_hash, created_at FROM accounts WHERE name = ?"),
+                         arguments: [name]).map { AccountRecord(name: $0[0], passwordHash: $0[1], createdAt: $0[2]) }
+    }
+
     // MARK: - Export
 
     /// One page of the log in id order, names resolved (an export reads committed data, not the writer's memory).

@@ -190,6 +190,9 @@ public protocol ChatStore: AnyObject, Sendable {
     /// unknown user). Same ordering rule. In a cluster another node may have appended to the inbox or moved the
     /// cursor since the snapshot, so a node reads the head again at login.
     func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void)
+    /// One account as stored, nil if there is none. Same ordering rule. (A cluster node asks when a login names
+    /// an account another node created a moment ago, before that node's notice arrived.)
+    func account(named name: String, done: @escaping @Sendable (Result<AccountRecord?, any Error>) -> Void)
     /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
     func metaValue(_ key: String) throws -> String?
     /// Drains queued work, then closes the database. Further calls fail with an error.
@@ -234,12 +237,13 @@ public enum StoreJob: Sendable {
     case inbox(InboxQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case inboxHead(String, done: @Sendable (Result<InboxHead, any Error>) -> Void)
+    case account(String, done: @Sendable (Result<AccountRecord?, any Error>) -> Void)
 
     /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
         switch self {
         case .write, .append: true
-        case .inbox, .history, .inboxHead: false
+        case .inbox, .history, .inboxHead, .account: false
         }
     }
 
@@ -251,6 +255,7 @@ public enum StoreJob: Sendable {
         case .inbox(_, let done): done(.failure(error))
         case .history(_, let done): done(.failure(error))
         case .inboxHead(_, let done): done(.failure(error))
+        case .account(_, let done): done(.failure(error))
         }
     }
 }
