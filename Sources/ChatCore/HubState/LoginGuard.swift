@@ -14,8 +14,8 @@ protocol LoginGuard: AnyObject {
     /// A wrong password: charges the address and account budgets and counts toward the lockout. Returns the
     /// attempts left before the lockout (0: this failure just locked the account).
     func recordFailure(user: String, from host: String?, now: Int64) -> Int
-    /// A wrong password for `user` on another node of a cluster: it counts toward the lockout here too (the
-    /// per-address budgets stay with the node that saw the address).
+    /// A wrong password for `user` on another node of a cluster: it counts toward the lockout and the account's
+    /// attempt budget here too (the per-address budgets stay with the node that saw the address).
     func recordFailureElsewhere(user: String, now: Int64)
     /// A right password: the consecutive-failure count starts again.
     func recordSuccess(user: String)
@@ -81,6 +81,7 @@ final class LocalLoginGuard: LoginGuard {
     }
 
     func recordFailureElsewhere(user: String, now: Int64) {
+        loginsPerAccount.charge(user, now: now)
         _ = lockout.recordFailure(user, now: now, limit: maxFailedAttempts, lockFor: lockDuration)
     }
 
