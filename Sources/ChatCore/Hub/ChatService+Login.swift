@@ -174,33 +174,6 @@ extension ChatService {
         }
     }
 
-    /// cluster: the claim for a login or a new account's first session came back.
-    func claimed(_ entry: Entry, _ purpose: ClaimPurpose, _ outcome: ClaimOutcome) {
-        let (user, session) = (entry.user, entry.session)
-        guard session.state == .entering(user: user) else {
-            // The session ended while the claim was made: give it back.
-            if outcome == .claimed, presence.session(of: user) == nil { cluster?.link.release(user) }
-            return
-        }
-        switch outcome {
-        case .claimed:
-            switch purpose {
-            case .login:
-                // Another node may have appended to this inbox, or moved its cursor, since this node last heard.
-                refreshHead(of: user, then: .login(entry))
-            case .registration: goOnline(entry, offline: .success([]), created: true)
-            }
-        case .heldBy, .unavailable:
-            presence.release(user)
-            session.state = .anonymous
-            let error = outcome == .unavailable
-                ? ChatError(.internalError, "the cluster is unavailable; try again")
-                : ChatError(.alreadyOnline, Texts.alreadyLoggedIn(user))
-            reply(session, .error(re: entry.re, error))
-            replayDeferred(session)
-        }
-    }
-
     /// A new bearer token for `user`, remembered and stored.
     func newToken(for user: String) -> String {
         let token = Tokens.generate()
