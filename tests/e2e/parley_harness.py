@@ -34,8 +34,10 @@ class ParleyServer:
     """The server under test: one node (ParleyNode) or, in cluster mode, a ParleyCluster of several."""
 
     def __new__(cls, *args, **kwargs):
-        if cls is ParleyServer and cluster_mode():
-            return ParleyCluster(*args, **kwargs)
+        if cls is ParleyServer:
+            if cluster_mode():
+                return ParleyCluster(*args, **kwargs)
+            return super().__new__(ParleyNode)  # then initialised as a ParleyNode
         return super().__new__(cls)
 
 
