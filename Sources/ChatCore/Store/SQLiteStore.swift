@@ -217,7 +217,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         let accepted = state.withLock {
             guard !isClosing else { return false }
             jobs.append(job)
-            state.signal()
+            // The writer waits only for an empty queue, so only the first job needs to wake it: the others
+            // find it awake (or about to take them), and a signal per job would cost each one a futex call.
+            if jobs.count == 1 { state.signal() }
             return true
         }
         if !accepted {
