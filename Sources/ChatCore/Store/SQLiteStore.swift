@@ -271,10 +271,14 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         do {
             if batch.contains(where: \.isWrite) {
                 do {
-                    completions = try pool.write { db in try run(batch, db, isolatingWrites: false) }
+                    completions = try pool.writeWithoutTransaction { db in
+                        try StoreSQL.inGroupCommit(db) { try run(batch, db, isolatingWrites: false) }
+                    }
                 } catch is BareWriteFailed {
                     ledger.rollBack(to: 0)
-                    completions = try pool.write { db in try run(batch, db, isolatingWrites: true) }
+                    completions = try pool.writeWithoutTransaction { db in
+                        try StoreSQL.inGroupCommit(db) { try run(batch, db, isolatingWrites: true) }
+                    }
                 }
                 state.withLock { commits += 1 }
             } else {
