@@ -95,20 +95,17 @@ public final class ChatService: @unchecked Sendable {
     /// One JSON request or one typed line from a client.
     ///
     /// Decoding (up to 64 KiB of JSON) happens before the lock is taken, so one client's large request never
-    /// holds up everyone else's; a session's kind never changes, so reading it first is safe.
+    /// holds up everyone else's. The lock is taken once: the bytes are decoded as JSON before the session's kind
+    /// is known, since nearly every session is a JSON one; a text session (nc, telnet) discards that decode and
+    /// reads its line under the lock instead, which is what it would have done after a first look at its kind.
     public func receive<Bytes: Collection>(_ bytes: Bytes, from id: ClientID) where Bytes.Element == UInt8 {
-        guard let kind = serialized({ sessions[id].flatMap { $0.isClosed ? nil : $0.kind } }) else { return }
-        if kind == .text {
-            let line = String(decoding: bytes, as: UTF8.self)
-            serialized {
-                guard let session = sessions[id], !session.isClosed else { return }
-                handleTextLine(line, session)
-            }
-            return
-        }
         let decoded = RequestDecoder.decode(bytes)
         serialized {
             guard let session = sessions[id], !session.isClosed else { return }
+            if session.kind == .text {
+                handleTextLine(String(decoding: bytes, as: UTF8.self), session)
+                return
+            }
             switch decoded {
             case .success(let envelope): handle(envelope.request, re: envelope.id, session)
             case .failure(let failure): reply(session, .error(re: failure.id, failure.error))

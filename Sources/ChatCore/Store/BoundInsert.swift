@@ -1,13 +1,14 @@
 import GRDB
 import GRDBSQLite
 
-/// An insert the writer runs once per message or per index entry, bound and stepped through SQLite's C API.
+/// A statement the writer runs once per message, index entry, cursor update or group commit (an insert, an
+/// upsert, BEGIN or COMMIT), bound and stepped through SQLite's C API.
 ///
 /// GRDB's `execute(arguments:)` builds a `StatementArguments` array per row, checks it, converts each value and
 /// copies each string; on the hot path that costs more than SQLite's insert itself. Here the statement is
 /// prepared (and cached by GRDB) once per batch, integers are bound as they are and text straight from the
-/// string's UTF-8 bytes, without a copy. It only runs inside a transaction GRDB opened, so GRDB's bookkeeping
-/// around a statement (observers, read-only checks) has nothing to do.
+/// string's UTF-8 bytes, without a copy. It only runs on the writer connection, which has no transaction observers,
+/// so GRDB's bookkeeping around a statement (observers, read-only checks) has nothing to do.
 struct BoundInsert {
     private let statement: Statement
     private var handle: OpaquePointer { statement.sqliteStatement }

@@ -221,7 +221,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         let accepted = state.withLock {
             guard !isClosing else { return false }
             jobs.append(job)
-            state.signal()
+            // The writer waits only for an empty queue, so only the first job needs to wake it: the others
+            // find it awake (or about to take them), and a signal per job would cost each one a futex call.
+            if jobs.count == 1 { state.signal() }
             return true
         }
         if !accepted {
@@ -273,10 +275,14 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         do {
             if batch.contains(where: \.isWrite) {
                 do {
-                    completions = try pool.write { db in try run(batch, db, isolatingWrites: false) }
+                    completions = try pool.writeWithoutTransaction { db in
+                        try StoreSQL.inGroupCommit(db) { try run(batch, db, isolatingWrites: false) }
+                    }
                 } catch is BareWriteFailed {
                     ledger.rollBack(to: 0)
-                    completions = try pool.write { db in try run(batch, db, isolatingWrites: true) }
+                    completions = try pool.writeWithoutTransaction { db in
+                        try StoreSQL.inGroupCommit(db) { try run(batch, db, isolatingWrites: true) }
+                    }
                 }
                 state.withLock { commits += 1 }
             } else {
