@@ -228,6 +228,16 @@ enum PostgresSQL {
         return AccountRecord(name: result.string(0, 0), passwordHash: result.string(0, 1), createdAt: result.int(0, 2))
     }
 
+    private static let tokenByDigest = PGStatement(name: "token_by_digest", sql: """
+        SELECT t.digest, a.name, t.expires_at FROM tokens t JOIN accounts a ON a.id = t.user_id WHERE t.digest = $1
+        """)
+
+    static func token(digest: String, _ connection: PGConnection) throws -> TokenRecord? {
+        let result = try connection.execute(tokenByDigest, [.string(digest)])
+        guard result.rowCount == 1 else { return nil }
+        return TokenRecord(digest: result.string(0, 0), user: result.string(0, 1), expiresAt: result.int(0, 2))
+    }
+
     static func inboxHead(of user: String, _ connection: PGConnection) throws -> InboxHead {
         let result = try connection.execute(inboxHead, [.string(user)])
         guard result.rowCount == 1 else { return InboxHead(last: 0, acked: 0) }

@@ -99,6 +99,10 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         enqueue(.store(.account(name, done: done)))
     }
 
+    public func token(digest: String, done: @escaping @Sendable (Result<TokenRecord?, any Error>) -> Void) {
+        enqueue(.store(.token(digest, done: done)))
+    }
+
     public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
         enqueue(.store(.inboxHead(user, done: done)))
     }
@@ -389,6 +393,9 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .store(.account(let name, let done)):
                 let result = try step(connection, mode) { try PostgresSQL.account(named: name, connection) }
+                completions.append { done(result) }
+            case .store(.token(let digest, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.token(digest: digest, connection) }
                 completions.append { done(result) }
             case .reserveIDs(let count, let done):
                 let result = try step(connection, mode) {

@@ -96,6 +96,10 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
         submit(.account(name, done: done))
     }
 
+    public func token(digest: String, done: @escaping @Sendable (Result<TokenRecord?, any Error>) -> Void) {
+        submit(.token(digest, done: done))
+    }
+
     /// Runs what is queued, then refuses further calls.
     public func close() {
         runPending()
@@ -160,6 +164,9 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
                 case .account(let name, let done):
                     let account = data.accounts[name]
                     completions.append { done(.success(account)) }
+                case .token(let digest, let done):
+                    let token = data.tokens[digest]
+                    completions.append { done(.success(token)) }
                 }
             }
             if let failure = injectedFailure {

@@ -255,6 +255,26 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertEqual(try basic.wait().get(), "rey", "REST Basic on a third node")
     }
 
+    func testATokenHandedOutOnAnotherNodeAMomentAgoIsAskedOfTheStore() throws {
+        let c = try cluster()
+        c.bus.mute("node0", true)  // the token notice is still on its way
+        let login = c[0].rest(.login(user: "leia", credential: .password("alder"), peer: .none, acks: false), as: nil)
+        c.settle()
+        c.bus.mute("node0", false)
+        guard case .welcome(_, _, let token, _)? = login.current else { return XCTFail("no token") }
+        let bearer = AsyncResult<Result<String, ChatError>>()
+        c[1].hub.authenticate(.bearer(token)) { bearer.set($0) }
+        c.settle()
+        XCTAssertEqual(try bearer.wait().get(), "leia")
+        let socket = c[2].connect()
+        c[2].send(socket, #"{"type":"login","user":"leia","token":"\#(token)"}"#)
+        XCTAssertEqual(c[2].types(socket).first, "welcome")
+        let forged = AsyncResult<Result<String, ChatError>>()
+        c[1].hub.authenticate(.bearer("not-a-token")) { forged.set($0) }
+        c.settle()
+        XCTAssertEqual(try forged.wait().failureCode, .badToken)
+    }
+
     func testACursorMovedOnOneNodeHoldsOnTheNext() throws {
         let c = try cluster()
         let hans = c[0].login("hans", "solo")
@@ -313,5 +333,12 @@ final class ClusterHubTests: XCTestCase {
         }
         XCTAssertEqual(messages.map(\.text), ["wake up"])
         XCTAssertEqual(last, 1)
+    }
+}
+
+private extension Result where Failure == ChatError {
+    var failureCode: ErrorCode? {
+        if case .failure(let error) = self { return error.code }
+        return nil
     }
 }

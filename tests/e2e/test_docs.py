@@ -307,6 +307,10 @@ def seeded_data_dir():
     shutil.rmtree(seed.dir, ignore_errors=True)
 
 
+# Each example is one timeline across its clients, every step right after the reply before it. On a cluster, what
+# one client did reaches the other nodes a bus hop later (docs/SCALING.md §2), so a step that races it (whoelse
+# right after another client's logout) could see the state just before: the examples run on one node there.
+@pytest.mark.per_node
 @pytest.mark.parametrize("lines", [lines for _, lines in BLOCKS], ids=[name for name, _ in BLOCKS])
 def test_runnable_example(seeded_data_dir, lines):
     if cluster_mode():

@@ -39,6 +39,28 @@ extension ChatService {
         }
     }
 
+    /// cluster: a token this node does not know may have been handed out by another node just now.
+    func lookUpToken(_ digest: String, then next: AfterTokenRead) {
+        store.token(digest: digest) { [self] result in resume(.tokenRead(digest, result, next)) }
+    }
+
+    func tokenRead(_ digest: String, _ result: Result<TokenRecord?, any Error>, _ next: AfterTokenRead) {
+        var known = false
+        if case .success(let record?) = result {
+            if accounts.token(digest: digest) == nil { accounts.addToken(record) }
+            known = record.expiresAt > clock.now()
+        }
+        switch next {
+        case .request(let request, let re, let session):
+            guard !session.isClosed else { return }
+            guard known else { return reply(session, .error(re: re, Self.badTokenError)) }
+            handleLogin(request, re: re, session)
+        case .bearer(let completion):
+            let user = known ? accounts.user(forToken: digest, now: clock.now()) : nil
+            afterUnlocking { completion(user.map { .success($0) } ?? .failure(Self.badTokenError)) }
+        }
+    }
+
     // MARK: Inbox heads kept by the shared store
 
     /// cluster: reads `user`'s inbox head from the store (another node may have appended to it or moved its
@@ -128,6 +150,14 @@ enum AfterAccountRead {
     /// A `lookup` or `login` request, handled again.
     case request(ClientRequest, RequestID?, Session)
     case passwordCheck(PasswordCheck)
+}
+
+/// What a cluster node does once the store has said whether a token it did not know exists.
+enum AfterTokenRead {
+    /// A `login` with a token, handled again.
+    case request(ClientRequest, RequestID?, Session)
+    /// A REST call's bearer token: its user, or the refusal.
+    case bearer(@Sendable (Result<String, ChatError>) -> Void)
 }
 
 /// What a cluster node does once it has read a user's inbox head from the store.

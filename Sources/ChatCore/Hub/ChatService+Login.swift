@@ -30,6 +30,9 @@ extension ChatService {
             case .token(let token):
                 let digest = Tokens.digest(token)
                 guard accounts.user(forToken: digest, now: now) == user else {
+                    if cluster != nil, accounts.token(digest: digest) == nil {
+                        return lookUpToken(digest, then: .request(request, re, session))
+                    }
                     return reply(session, .error(re: re, Self.badTokenError))
                 }
                 passwordAccepted(user, session, re: re, reuseToken: (token, digest))

@@ -17,8 +17,18 @@ extension ChatService {
                              completion: @escaping @Sendable (Result<String, ChatError>) -> Void) {
         switch credentials {
         case .bearer(let token):
-            let user = serialized { accounts.user(forToken: Tokens.digest(token), now: clock.now()) }
-            completion(user.map { .success($0) } ?? .failure(Self.badTokenError))
+            let digest = Tokens.digest(token)
+            let known: Result<String, ChatError>? = serialized {
+                if let user = accounts.user(forToken: digest, now: clock.now()) { return .success(user) }
+                // cluster: a token another node handed out a moment ago may not have reached this one yet; the
+                // store answers, and the completion runs then.
+                if cluster != nil, accounts.token(digest: digest) == nil {
+                    lookUpToken(digest, then: .bearer(completion))
+                    return nil
+                }
+                return .failure(Self.badTokenError)
+            }
+            if let known { completion(known) }
         case .basic(let user, let password):
             serialized {
                 checkPassword(PasswordCheck(user: user, password: password, peerHost: peerHost,

@@ -132,6 +132,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.account(name, done: done))
     }
 
+    public func token(digest: String, done: @escaping @Sendable (Result<TokenRecord?, any Error>) -> Void) {
+        enqueue(.token(digest, done: done))
+    }
+
     /// Waits until everything queued has run and the database is closed. Called from a completion (that is,
     /// on the writer thread) it cannot wait for itself: it stops intake and the writer closes after the batch.
     public func close() {
@@ -382,6 +386,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .account(let name, let done):
                 let result = Result { try StoreSQL.account(named: name, db) }
+                completions.append { done(result) }
+            case .token(let digest, let done):
+                let result = Result { try StoreSQL.token(digest: digest, db) }
                 completions.append { done(result) }
             }
         }

@@ -298,6 +298,11 @@ enum StoreSQL {
                          arguments: [name]).map { AccountRecord(name: $0[0], passwordHash: $0[1], createdAt: $0[2]) }
     }
 
+    static func token(digest: String, _ db: Database) throws -> TokenRecord? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT digest, user, expires_at FROM tokens WHERE digest = ?"),
+                         arguments: [digest]).map { TokenRecord(digest: $0[0], user: $0[1], expiresAt: $0[2]) }
+    }
+
     // MARK: - Export
 
     /// One page of the log in id order, names resolved (an export reads committed data, not the writer's memory).

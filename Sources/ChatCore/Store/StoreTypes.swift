@@ -193,6 +193,9 @@ public protocol ChatStore: AnyObject, Sendable {
     /// One account as stored, nil if there is none. Same ordering rule. (A cluster node asks when a login names
     /// an account another node created a moment ago, before that node's notice arrived.)
     func account(named name: String, done: @escaping @Sendable (Result<AccountRecord?, any Error>) -> Void)
+    /// One token as stored, nil if there is none (expired ones included). Same ordering rule. (A cluster node asks
+    /// when a client presents a token another node handed out a moment ago.)
+    func token(digest: String, done: @escaping @Sendable (Result<TokenRecord?, any Error>) -> Void)
     /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
     func metaValue(_ key: String) throws -> String?
     /// Drains queued work, then closes the database. Further calls fail with an error.
@@ -238,12 +241,13 @@ public enum StoreJob: Sendable {
     case history(HistoryQuery, done: @Sendable (Result<[StoredMessage], any Error>) -> Void)
     case inboxHead(String, done: @Sendable (Result<InboxHead, any Error>) -> Void)
     case account(String, done: @Sendable (Result<AccountRecord?, any Error>) -> Void)
+    case token(String, done: @Sendable (Result<TokenRecord?, any Error>) -> Void)
 
     /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
         switch self {
         case .write, .append: true
-        case .inbox, .history, .inboxHead, .account: false
+        case .inbox, .history, .inboxHead, .account, .token: false
         }
     }
 
@@ -256,6 +260,7 @@ public enum StoreJob: Sendable {
         case .history(_, let done): done(.failure(error))
         case .inboxHead(_, let done): done(.failure(error))
         case .account(_, let done): done(.failure(error))
+        case .token(_, let done): done(.failure(error))
         }
     }
 }
