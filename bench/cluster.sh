@@ -31,18 +31,28 @@ pg_pid() { head -1 "$INFRA/pg/data/postmaster.pid"; }
 redis_pid() { cat "$INFRA/redis/redis.pid"; }
 
 # The template database: seeded under another name and renamed when complete, so a seeding that was
-# interrupted is never taken for a template.
+# interrupted is never taken for a template. `parley migrate` copies the SQLite template when the binary has it;
+# otherwise a node started once on the empty database creates the schema and the accounts are copied from the
+# SQLite template as they are (name, argon2id hash, creation time: the rows `migrate` writes). Importing the
+# credentials file again would give the same rows and take minutes of hashing on this machine.
 pg_seed() {
   infra_start
   [ "$(pg_sql "SELECT 1 FROM pg_database WHERE datname = 'parley_seed'")" = 1 ] && return
-  echo "seeding 5200 accounts into PostgreSQL (argon2id, once)..." >&2
+  echo "copying the 5200 benchmark accounts into PostgreSQL (once)..." >&2
   pg_sql "DROP DATABASE IF EXISTS parley_seeding WITH (FORCE)"
   pg_sql "CREATE DATABASE parley_seeding"
-  "$PARLEY" serve 0 60 3600 --http-port 0 --data-dir "$BENCH/pg-seed-unused" --credentials "$BENCH/credentials.txt" \
-    --postgres "$PG_BASE/parley_seeding" > "$BENCH/pg-seed.log" 2>&1 &
-  local pid=$!
-  until grep -q "parley listening" "$BENCH/pg-seed.log"; do sleep 1; kill -0 $pid || { cat "$BENCH/pg-seed.log"; exit 1; }; done
-  kill -TERM $pid && wait $pid || true
+  if "$PARLEY" --help 2>&1 | grep -qw migrate; then
+    "$PARLEY" migrate --from "$BENCH/seed-data" --postgres "$PG_BASE/parley_seeding" > "$BENCH/pg-seed.log" 2>&1
+  else
+    "$PARLEY" serve 0 60 3600 --http-port 0 --data-dir "$BENCH/pg-seed-unused" \
+      --credentials "$BENCH/no-credentials.txt" --postgres "$PG_BASE/parley_seeding" > "$BENCH/pg-seed.log" 2>&1 &
+    local pid=$!
+    until grep -q "parley listening" "$BENCH/pg-seed.log"; do sleep 0.2; kill -0 $pid || { cat "$BENCH/pg-seed.log"; exit 1; }; done
+    kill -TERM $pid && wait $pid || true
+    sqlite3 -csv "$BENCH/seed-data/parley.db" "SELECT name, password_hash, created_at FROM accounts ORDER BY id" \
+      | psql "$PG_BASE/parley_seeding" -qc "\\copy accounts (name, password_hash, created_at) FROM STDIN CSV"
+  fi
+  [ "$(psql "$PG_BASE/parley_seeding" -qAtc "SELECT count(*) FROM accounts")" = 5200 ] || { echo "seeding failed" >&2; exit 1; }
   pg_sql "ALTER DATABASE parley_seeding RENAME TO parley_seed"
 }
 pg_fresh() {
@@ -171,4 +181,14 @@ reference_mode() {
       | tee -a "$OUT"
   done
   pg_sql "DROP DATABASE parley_pgbench WITH (FORCE)"
+}
+
+# The `cluster` mode: every figure of docs/PERFORMANCE.md "Three nodes", each figure's servers one after the other.
+cluster_suite() {
+  local server
+  for server in parley parley-pg parley-cluster; do run fixed "$server"; done
+  for server in parley parley-cluster; do run direct-5k "$server"; done
+  for server in parley parley-cluster; do run presence "$server"; done
+  run death parley-cluster
+  reference_mode
 }

@@ -32,10 +32,12 @@ class Client:
     def __init__(self, port, name):
         self.name = name
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a request is one small write
         self.sock.setblocking(False)
         self.buffer = b""
         self.lines = []  # (time, message) not yet taken
         self.next_id = 1
+        self.closed = False
 
     def send(self, **request):
         request["id"] = self.next_id
@@ -51,7 +53,8 @@ class Client:
         except BlockingIOError:
             return
         if not data:
-            raise ConnectionError(f"{self.name}: the server closed the connection")
+            self.closed = True
+            return
         self.buffer += data
         *complete, self.buffer = self.buffer.split(b"\n")
         self.lines += [(now, json.loads(line)) for line in complete if line.strip()]
@@ -71,7 +74,8 @@ class Probe:
         return client
 
     def remove(self, client):
-        self.selector.unregister(client.sock)
+        if not client.closed:
+            self.selector.unregister(client.sock)
         client.close()
 
     def wait(self, client, accept, deadline_s=30.0):
@@ -82,11 +86,15 @@ class Probe:
                     del client.lines[: i + 1]
                     return at, message
             client.lines.clear()
+            if client.closed:
+                raise ConnectionError(f"{client.name}: the server closed the connection")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"{client.name}: nothing matching within {deadline_s} s")
             for key, _ in self.selector.select(left):
                 key.data.read_ready(time.monotonic())
+                if key.data.closed:  # a logged-out subject, a killed node: nothing more will come
+                    self.selector.unregister(key.fileobj)
 
     def login(self, port, user):
         client = self.add(Client(port, user))

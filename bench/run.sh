@@ -15,6 +15,8 @@
 #   presence (parley, parley-cluster) $ROUNDS logins (default 200) on one node, watched from another: welcome to `in`
 #   death    (parley-cluster) SIGKILL a node with a user on it, $KILLS times (default 3): kill to `out` elsewhere
 #   reference   (no SERVER) redis-benchmark and pgbench against the throwaway Redis and PostgreSQL
+#   cluster     (no SERVER) all of docs/PERFORMANCE.md "Three nodes" in one invocation: fixed for parley, parley-pg
+#               and parley-cluster, then direct-5k and presence for parley and parley-cluster, death, reference
 #   idle     log in $STEPS clients (default 1000,5000) and read the server's RSS: KiB per connection
 #   storm    fixed load, first quiet (SERVER-storm-base), then with a login storm of $LOGINS attempts/s (default 200)
 #   guess    the same with wrong passwords: a password-guessing storm, hashing without presence lines
@@ -48,9 +50,9 @@ SHARED=${SHARED:-$ROOT/../shared/bench}
 BENCH=$ROOT/.build-bench
 OUT=${OUT:-$BENCH/results.txt}
 DUR=${DUR:-10} WARM=${WARM:-3}
-PARLEY=$ROOT/.build-perf/release/parley
+PARLEY=${PARLEY:-$ROOT/.build-perf/release/parley}
 mode=${1:-} && shift || true
-[ -n "$mode" ] && { [ $# -gt 0 ] || [ "$mode" = reference ]; } || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
+[ -n "$mode" ] && { [ $# -gt 0 ] || [ "$mode" = reference ] || [ "$mode" = cluster ]; } || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
 mkdir -p "$BENCH"
 
 build() {
@@ -307,9 +309,9 @@ tls_mode() { # SERVER: parley (WebSocket) or parley-tcp
 }
 
 [ "$mode" = reference ] && { reference_mode; exit 0; }  # needs neither the build nor the accounts
-build "$@"
-seed
-for server in "$@"; do
+# run MODE SERVER: one mode against one server.
+run() {
+  local mode=$1 server=$2
   case "$mode" in
     fixed) start "$server"; LABEL=$server-20k; drive "$server" "$LABEL" 1000 10 2.002; stop ;;
     sat)
@@ -361,4 +363,12 @@ for server in "$@"; do
       esac ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
-done
+}
+
+build "$@"
+seed
+if [ "$mode" = cluster ]; then
+  cluster_suite
+else
+  for server in "$@"; do run "$mode" "$server"; done
+fi
