@@ -152,7 +152,8 @@ drive() {
   echo "LOAD label=$label $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
   case "$name" in
     parley|parley-pg|parley-cluster)  # the driver's progress on stderr tells when its window begins
-      wsload "${run[@]}" 2> "$BENCH/wsload.err" &
+      : > "$BENCH/wsload.err"  # here, not in the background job: the previous run's lines must be gone
+      wsload "${run[@]}" 2>> "$BENCH/wsload.err" &
       server_cpu_window "$label" "$BENCH/wsload.err" $! ;;
     *) wsload "${run[@]}" --quiet ;;
   esac
