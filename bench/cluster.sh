@@ -113,6 +113,7 @@ server_cpu_window() {
   pg0=$( [ -n "$PG_URL" ] && tree_ticks "$(pg_pid)" || echo 0)
   rd0=$( [ -n "$PG_URL" ] && cpu_ticks "$(redis_pid)" || echo 0)
   s0=$(date +%s.%N)
+  case "$label" in parley-pg-*|parley-cluster-*) pg_waits "$label" & ;; esac
   sleep "$DUR"
   for pid in "${SERVER_PIDS[@]}"; do nodes1+=("$(cpu_ticks "$pid")"); done
   [ -n "$PG_URL" ] && pg1=$(tree_ticks "$(pg_pid)") && rd1=$(cpu_ticks "$(redis_pid)")
@@ -137,6 +138,17 @@ print(f"NODES label={label} nodes={len(nodes)} window_s={window:.2f} deliv_per_s
       f"pg_cpu_s={(pg1 - pg0) / hz:.2f} pg_cpu_s_per_100k={per100k((pg1 - pg0) / hz):.3f} "
       f"redis_cpu_s={(rd1 - rd0) / hz:.2f} redis_cpu_s_per_100k={per100k((rd1 - rd0) / hz):.3f}")
 PY
+}
+
+# pg_waits LABEL: what the store's connections wait on during the window, sampled every 0.25 s (a PGWAIT line:
+# wait event and count; "running" is a backend on the CPU): lock waits between nodes, commits (WAL fsync), client.
+pg_waits() {
+  local i
+  for i in $(seq $((DUR * 4))); do
+    psql "$PG_BASE/parley_run" -qAtc "SELECT coalesce(wait_event_type || ':' || wait_event, 'running') FROM pg_stat_activity
+      WHERE datname = 'parley_run' AND pid <> pg_backend_pid() AND state = 'active'" 2>/dev/null
+    sleep 0.25
+  done | sort | uniq -c | awk -v l="$1" '{w = w " " $2 "=" $1} END {print "PGWAIT label=" l w}' >> "$OUT"
 }
 
 # -- presence, node death, reference capacities -----------------------------------------------------------------
@@ -187,7 +199,7 @@ reference_mode() {
 cluster_suite() {
   local server
   for server in parley parley-pg parley-cluster; do run fixed "$server"; done
-  for server in parley parley-cluster; do run direct-5k "$server"; done
+  for server in parley parley-pg parley-cluster; do run direct-5k "$server"; done
   for server in parley parley-cluster; do run presence "$server"; done
   run death parley-cluster
   reference_mode
