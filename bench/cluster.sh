@@ -3,7 +3,8 @@
 #
 # A throwaway PostgreSQL and Redis are started once per invocation (the first time a server or mode needs them)
 # and stopped on exit. Both run on CPU 1, beside the nodes, so that everything on the server side shares the one
-# core the single node has; their CPU is read separately and reported beside the nodes' sum. The 5200
+# core the single node has; their CPU is read separately and reported beside the nodes' sum. INFRA_CPUS=0,1
+# leaves them unpinned instead (they then share CPU 0 with the driver). The 5200
 # benchmark accounts are imported once into the database `parley_seed` (through the credentials import, with
 # real argon2id hashes, as for the SQLite template); every run gets `parley_run`, a fresh copy of it (CREATE
 # DATABASE ... TEMPLATE), and an empty Redis.
@@ -14,10 +15,10 @@ PG_URL="" PG_BASE="" REDIS_URL=""
 infra_start() {
   [ -z "$PG_URL" ] || return 0
   mkdir -p "$INFRA"
-  PG_URL=$(taskset -c 1 scripts/throwaway-postgres start "$INFRA/pg")
+  PG_URL=$(taskset -c "${INFRA_CPUS:-1}" scripts/throwaway-postgres start "$INFRA/pg")
   PG_BASE=${PG_URL%/*}  # postgresql://parley@127.0.0.1:PORT, databases appended
-  REDIS_URL=$(taskset -c 1 scripts/throwaway-redis start "$INFRA/redis")
-  echo "INFRA postgres=$PG_URL redis=$REDIS_URL pinned=cpu1" >> "$OUT"
+  REDIS_URL=$(taskset -c "${INFRA_CPUS:-1}" scripts/throwaway-redis start "$INFRA/redis")
+  echo "INFRA postgres=$PG_URL redis=$REDIS_URL cpus=${INFRA_CPUS:-1}" >> "$OUT"
 }
 infra_stop() {
   [ -n "$PG_URL" ] || return 0
