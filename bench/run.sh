@@ -37,7 +37,8 @@
 #                                spread over them (client i on node i % 3). bench/cluster.sh has the details.
 #
 # Environment: OUT (results file, default .build-bench/results.txt), DUR (measured s, default 10), WARM (default 3),
-# SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds.
+# SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds, PARLEY (the binary
+# under test, default the release build), INFRA_CPUS (where PostgreSQL and Redis run, default 1; bench/cluster.sh).
 # For parley, parley-pg and parley-cluster a NODES line follows each RESULT: the CPU of every node over the
 # driver's window, their sum per 100k deliveries, and PostgreSQL's and Redis's CPU beside it.
 # The driver runs on CPU 0, the server on CPU 1. Parley runs with its product defaults except: the per-user
