@@ -11,6 +11,12 @@
 #   rate     R msg/s per sender from $RATES (default "120 160"): find where one server tops out
 #   direct   1000 clients, 200 senders at 100 msg/s of direct messages: 20k/s, one recipient each
 #   direct-sat  the same clients at 300 and 400 msg/s per sender: 60k and 80k durable direct messages/s offered
+#   direct-5k   1000 clients, 200 senders at 25 msg/s of direct messages: 5k/s (on three nodes, 2/3 cross nodes)
+#   presence (parley, parley-cluster) $ROUNDS logins (default 200) on one node, watched from another: welcome to `in`
+#   death    (parley-cluster) SIGKILL a node with a user on it, $KILLS times (default 3): kill to `out` elsewhere
+#   reference   (no SERVER) redis-benchmark and pgbench against the throwaway Redis and PostgreSQL
+#   cluster     (no SERVER) all of docs/PERFORMANCE.md "Three nodes" in one invocation: fixed for parley, parley-pg
+#               and parley-cluster, then direct-5k and presence for parley and parley-cluster, death, reference
 #   idle     log in $STEPS clients (default 1000,5000) and read the server's RSS: KiB per connection
 #   storm    fixed load, first quiet (SERVER-storm-base), then with a login storm of $LOGINS attempts/s (default 200)
 #   guess    the same with wrong passwords: a password-guessing storm, hashing without presence lines
@@ -26,9 +32,15 @@
 #   chatd | chatd-tcp            shared/bench/c-epoll/chatd --mode batch --parley: the physical floor
 #   node                         shared/bench/node-ws on Debian's node-ws (the peer protocol; WebSocket only)
 #   hummingbird                  shared/bench/hummingbird-chat (SwiftNIO; the peer protocol; WebSocket only)
+#   parley-pg                    one node on PostgreSQL (no Redis), pinned to CPU 1
+#   parley-cluster               three nodes on one PostgreSQL and one Redis, all on CPU 1; the driver's clients
+#                                spread over them (client i on node i % 3). bench/cluster.sh has the details.
 #
 # Environment: OUT (results file, default .build-bench/results.txt), DUR (measured s, default 10), WARM (default 3),
-# SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds.
+# SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds, PARLEY (the binary
+# under test, default the release build), INFRA_CPUS (where PostgreSQL and Redis run, default 1; bench/cluster.sh).
+# For parley, parley-pg and parley-cluster a NODES line follows each RESULT: the CPU of every node over the
+# driver's window, their sum per 100k deliveries, and PostgreSQL's and Redis's CPU beside it.
 # The driver runs on CPU 0, the server on CPU 1. Parley runs with its product defaults except: the per-user
 # message limit is off (the senders send 2–160 msg/s by design), the idle timeout is an hour, and the benchmark
 # accounts are seeded once through the credentials import, with real argon2id hashes.
@@ -39,9 +51,9 @@ SHARED=${SHARED:-$ROOT/../shared/bench}
 BENCH=$ROOT/.build-bench
 OUT=${OUT:-$BENCH/results.txt}
 DUR=${DUR:-10} WARM=${WARM:-3}
-PARLEY=$ROOT/.build-perf/release/parley
+PARLEY=${PARLEY:-$ROOT/.build-perf/release/parley}
 mode=${1:-} && shift || true
-[ -n "$mode" ] && [ $# -gt 0 ] || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
+[ -n "$mode" ] && { [ $# -gt 0 ] || [ "$mode" = reference ] || [ "$mode" = cluster ]; } || { sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2; }
 mkdir -p "$BENCH"
 
 build() {
@@ -79,14 +91,19 @@ seed() {
   touch "$tmpl/.seeded"
 }
 
+source bench/cluster.sh
+
 PID="" PORT="" TCP_PORT="" SERVER="" LABEL=""
+SERVER_PIDS=() HTTP_PORTS=() TCP_PORTS=()  # every process of the server under test (three for a cluster)
 start() { # SERVER [extra parley options...]
   local name=$1; shift
   SERVER=$name
   local pin="taskset -c 1" loops=1 log=$BENCH/server.log
   case "$name" in *-2cpu) pin="" loops=2 ;; esac
   PORT=$((9300 + RANDOM % 500))  # the peers take a port on their command line; Parley picks its own (port 0)
+  SERVER_PIDS=() HTTP_PORTS=() TCP_PORTS=()
   case "$name" in
+    parley-pg|parley-cluster) cluster_start "$name" "$@" ;;
     parley*)
       rm -rf "$BENCH/run-data" && cp -a "$BENCH/seed-data" "$BENCH/run-data"
       : > "$log"  # now, not in the background job: the wait below must not read the previous server's line
@@ -95,7 +112,8 @@ start() { # SERVER [extra parley options...]
       PID=$!
       until grep -q "parley listening" "$log"; do sleep 0.2; kill -0 $PID || { cat "$log"; exit 1; }; done
       TCP_PORT=$(sed -n 's/.*tcp=\([0-9]*\).*/\1/p' "$log" | head -1)
-      PORT=$(sed -n 's/.*http=\([0-9]*\).*/\1/p' "$log" | head -1) ;;
+      PORT=$(sed -n 's/.*http=\([0-9]*\).*/\1/p' "$log" | head -1)
+      SERVER_PIDS=("$PID") HTTP_PORTS=("$PORT") TCP_PORTS=("$TCP_PORT") ;;
     chatd*)
       TCP_PORT=$((PORT + 1))
       $pin "$BENCH/chatd" $PORT --mode batch --parley --tcp-port $TCP_PORT > "$log" 2>&1 &
@@ -114,19 +132,32 @@ start() { # SERVER [extra parley options...]
 stop() {
   [ -n "$PID" ] || return 0
   if [ "$SERVER" != "${SERVER#parley}" ]; then  # the batching and isolation counters behind the figures
-    curl -s "http://127.0.0.1:$PORT/metrics" \
-      | grep -E '^parley_(frames_written|write_syscalls|frames_per|output_queue_high|slow_consumer|logins_total)' \
-      | sed "s/^/METRICS $LABEL /" >> "$OUT" || true
+    local i
+    for i in "${!HTTP_PORTS[@]}"; do  # one node: LABEL; several: LABEL#1, LABEL#2, ...
+      curl -s "http://127.0.0.1:${HTTP_PORTS[$i]}/metrics" \
+        | grep -E '^parley_(frames_written|write_syscalls|frames_per|output_queue_high|slow_consumer|logins_total)' \
+        | sed "s/^/METRICS $LABEL$([ ${#HTTP_PORTS[@]} -gt 1 ] && echo "#$((i + 1))") /" >> "$OUT" || true
+    done
   fi
-  kill -TERM "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true
-  PID="" && sleep 0.5
+  local pids=("${SERVER_PIDS[@]}") && [ ${#pids[@]} -gt 0 ] || pids=("$PID")
+  kill -TERM "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true
+  PID="" SERVER_PIDS=() HTTP_PORTS=() TCP_PORTS=() && sleep 0.5
 }
-trap 'proxy_stop; stop' EXIT
+trap 'proxy_stop; stop; infra_stop' EXIT
 
-# drive SERVER LABEL C S R [wsload options...]: one measured run, one RESULT line appended to $OUT.
+# drive SERVER LABEL C S R [wsload options...]: one measured run, one RESULT line appended to $OUT (and for the
+# servers compared with the cluster a NODES line, bench/cluster.sh) with the machine's load before it.
 drive() {
   local name=$1 label=$2 c=$3 s=$4 r=$5; shift 5
-  wsload "$name" -c "$c" -s "$s" -r "$r" -d "$DUR" -w "$WARM" --size 64 --label "$label" --quiet "$@"
+  local run=("$name" -c "$c" -s "$s" -r "$r" -d "$DUR" -w "$WARM" --size 64 --label "$label" "$@")
+  echo "LOAD label=$label $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
+  case "$name" in
+    parley|parley-pg|parley-cluster)  # the driver's progress on stderr tells when its window begins
+      : > "$BENCH/wsload.err"  # here, not in the background job: the previous run's lines must be gone
+      wsload "${run[@]}" 2>> "$BENCH/wsload.err" &
+      server_cpu_window "$label" "$BENCH/wsload.err" $! ;;
+    *) wsload "${run[@]}" --quiet ;;
+  esac
 }
 
 # wsload SERVER [options...]: the driver on CPU 0 against the running server's door, in its protocol.
@@ -138,6 +169,7 @@ wsload() {
   case "$name" in *tcp*) door=(--port "$TCP_PORT" --tcp) ;; esac
   case "$name" in parley*|chatd*) door+=(--parley) ;; esac
   case "$name" in *-acks) door+=(--acks) ;; esac
+  [ ${#HTTP_PORTS[@]} -gt 1 ] && door+=(--ports "$(IFS=,; echo "${HTTP_PORTS[*]}")")
   taskset -c 0 "$BENCH/wsload" --pid "$PID" --inflight 32 "${door[@]}" "$@" | tee -a "$OUT"
 }
 
@@ -278,9 +310,10 @@ tls_mode() { # SERVER: parley (WebSocket) or parley-tcp
   pbench "$LABEL" "$(door)" $transport "${trust[@]}"; wait "$SIDE_PID"; stop
 }
 
-build "$@"
-seed
-for server in "$@"; do
+[ "$mode" = reference ] && { reference_mode; exit 0; }  # needs neither the build nor the accounts
+# run MODE SERVER: one mode against one server.
+run() {
+  local mode=$1 server=$2
   case "$mode" in
     fixed) start "$server"; LABEL=$server-20k; drive "$server" "$LABEL" 1000 10 2.002; stop ;;
     sat)
@@ -292,6 +325,13 @@ for server in "$@"; do
         start "$server"; LABEL=$server-$((r * 10))k; drive "$server" "$LABEL" 1000 10 "$r"; stop
       done ;;
     direct) start "$server"; LABEL=$server-direct; drive "$server" "$LABEL" 1000 200 100 --direct 1; stop ;;
+    direct-5k) start "$server"; LABEL=$server-direct-5k; drive "$server" "$LABEL" 1000 200 25 --direct 1; stop ;;
+    presence)
+      case "$server" in parley|parley-cluster) ;; *) echo "presence runs against parley and parley-cluster" >&2; exit 2 ;; esac
+      start "$server"; LABEL=$server-presence; presence_mode "$server"; stop ;;
+    death)
+      [ "$server" = parley-cluster ] || { echo "death runs against parley-cluster" >&2; exit 2; }
+      start "$server"; LABEL=$server-death; death_mode; stop ;;
     direct-sat)
       for r in ${RATES:-300 400}; do
         start "$server"; LABEL=$server-direct-$((r * 200 / 1000))k
@@ -325,4 +365,12 @@ for server in "$@"; do
       esac ;;
     *) echo "unknown mode $mode" >&2; exit 2 ;;
   esac
-done
+}
+
+build "$@"
+seed
+if [ "$mode" = cluster ]; then
+  cluster_suite
+else
+  for server in "$@"; do run "$mode" "$server"; done
+fi

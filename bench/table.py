@@ -5,13 +5,14 @@
 
 A label is SERVER-TAG (parley-tcp-20k, chatd-20k, node-direct, ...). Each row is compared with the C floor of the
 same door and tag (chatd-TAG or chatd-tcp-TAG) and with node-TAG when those were measured; a ratio under 1.00 in
-"CPU vs C" means less server CPU per delivery than the floor.
+"CPU vs C" means less server CPU per delivery than the floor. For parley-cluster the CPU column is the first
+node's alone (the driver watches one process); bench/cluster_table.py sums the nodes.
 """
 import json
 import re
 import sys
 
-SERVERS = ("parley-tcp-2cpu", "parley-2cpu", "parley-tcp", "parley", "chatd-tcp", "chatd", "node", "hummingbird")
+SERVERS = ("parley-tcp-2cpu", "parley-2cpu", "parley-tcp", "parley-cluster", "parley-pg", "parley", "chatd-tcp", "chatd", "node", "hummingbird")
 
 
 def split(label):
