@@ -15,7 +15,7 @@ import subprocess
 import pytest
 from selenium.webdriver.common.keys import Keys
 
-from parley_harness import PARLEY_BIN, ParleyServer, json_client
+from parley_harness import PARLEY_BIN, ParleyNode, ParleyServer, json_client
 from test_browser import CREDENTIALS, PUBLIC, browsers, fresh_failure_shots, server, start_server  # noqa: F401 (fixtures)
 
 NO_P2P = "Error. Private messaging with {} is not possible from this client"
@@ -221,7 +221,7 @@ def test_terminal_and_page_cannot_pair(server, browsers):
         page.shot("95-private-no-p2p")
 
 
-class TracedServer(ParleyServer):
+class TracedServer(ParleyNode):
     """The server under strace, recording every read and write (with whole buffers) of every thread."""
 
     def start(self):

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from parley_harness import PARLEY_BIN, ParleyServer, json_client
+from parley_harness import PARLEY_BIN, ParleyNode, ParleyServer, json_client
 from terminal_client import TerminalClient
 
 CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\n"
@@ -372,7 +372,7 @@ def test_stopprivate_reaches_a_script_peer(server, login):
 
 # -- Private text never passes through the server ---------------------------------------------------------
 
-class TracedServer(ParleyServer):
+class TracedServer(ParleyNode):
     """The server under strace, recording every read(2)-family call with its whole buffer."""
 
     def start(self):
