@@ -46,14 +46,11 @@ enum PostgresSchema {
         CREATE INDEX tokens_by_expiry ON tokens (expires_at);
 
         CREATE SEQUENCE message_ids AS BIGINT;
-        -- No foreign keys on the log: the append resolves both names to ids in the same statement (no row, no
-        -- insert) and accounts are never deleted, so the two checks per message would only cost (each is a
-        -- trigger and an index probe, on the hottest path there is).
         CREATE TABLE log (
             id BIGINT PRIMARY KEY,
             stream BIGINT NOT NULL,
-            sender BIGINT NOT NULL,
-            recipient BIGINT NOT NULL,
+            sender BIGINT NOT NULL REFERENCES accounts (id),
+            recipient BIGINT NOT NULL REFERENCES accounts (id),
             seq BIGINT NOT NULL CHECK (seq > 0),
             sent_at BIGINT NOT NULL,
             body TEXT NOT NULL
