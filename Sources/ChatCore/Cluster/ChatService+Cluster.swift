@@ -27,11 +27,7 @@ extension ChatService: ClusterListener {
                 for user in localUsers() { cluster.link.claim(user) { _ in } }
             }
             cluster.link.publish(.heartbeat(node: cluster.link.node, users: localUsers()))
-            presence.forEachOnline { user, session in
-                guard inbox.replay(of: user, into: session) == nil else { return }
-                inbox.startReplay(of: user, into: session)
-                readNextReplayPage(of: user, into: session, after: inbox.head(of: user).acked)
-            }
+            presence.forEachOnline { user, session in replayFromCursor(of: user, into: session) }
         }
     }
 
@@ -40,7 +36,7 @@ extension ChatService: ClusterListener {
         let replica = cluster.presence
         switch notice {
         case .online(let user, let node, let peer, let at):
-            if !replica.knows(node) { cluster.link.send(.heartbeat(node: cluster.link.node, users: localUsers()), to: node) }
+            greetIfNew(node, cluster)
             presence.setSeen(user, at: at)
             if replica.setRemoteOnline(user, node: node, peer: peer, now: now) {
                 announcePresence(of: user, online: true, except: nil)
@@ -49,7 +45,7 @@ extension ChatService: ClusterListener {
             presence.setSeen(user, at: at)
             if replica.setRemoteOffline(user, node: node) { remoteUserLeft(user) }
         case .heartbeat(let node, let users):
-            if !replica.knows(node) { cluster.link.send(.heartbeat(node: cluster.link.node, users: localUsers()), to: node) }
+            greetIfNew(node, cluster)
             let change = replica.heartbeat(from: node, users: users, now: now)
             for user in change.arrived { announcePresence(of: user, online: true, except: nil) }
             for user in change.left {
@@ -94,6 +90,21 @@ extension ChatService: ClusterListener {
             guard privateChats.isAccepted(from, to), let session = presence.session(of: to) else { return }
             reply(session, .signal(from: from, data: data))
         }
+    }
+
+    /// A node heard from for the first time (it just started) learns at once who is online here, instead of at
+    /// this node's next heartbeat.
+    private func greetIfNew(_ node: String, _ cluster: ClusterState) {
+        guard !cluster.presence.knows(node) else { return }
+        cluster.link.send(.heartbeat(node: cluster.link.node, users: localUsers()), to: node)
+    }
+
+    /// `session` reads `user`'s inbox again from the cursor (unless a replay into it runs already): what it may
+    /// have missed while notices were lost comes, what it has shown comes again and is dropped by seq.
+    func replayFromCursor(of user: String, into session: Session) {
+        guard inbox.replay(of: user, into: session) == nil else { return }
+        inbox.startReplay(of: user, into: session)
+        readNextReplayPage(of: user, into: session, after: inbox.head(of: user).acked)
     }
 
     /// A user online on another node is gone: `out` for the people here, and their private chats end.

@@ -101,10 +101,8 @@ extension ChatService {
             flushCursors()
         case .catchUp(let session, let knownLast):
             // Something committed before the other nodes knew this user was here: read it now.
-            guard session.onlineUser == user, inbox.head(of: user).last > knownLast,
-                  inbox.replay(of: user, into: session) == nil else { return }
-            inbox.startReplay(of: user, into: session)
-            readNextReplayPage(of: user, into: session, after: inbox.head(of: user).acked)
+            guard session.onlineUser == user, inbox.head(of: user).last > knownLast else { return }
+            replayFromCursor(of: user, into: session)
         }
     }
 
