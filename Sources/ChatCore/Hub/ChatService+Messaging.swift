@@ -54,11 +54,7 @@ extension ChatService {
         let now = clock.now()
         if let cluster {
             // The other nodes deliver to their own sessions; whether anyone is left out is known here.
-            if !partial {
-                partial = cluster.presence.users(onlineOrSeenSince: nil).contains {
-                    cluster.presence.node(of: $0) != nil && blocks.hasBlocked($0, user)
-                }
-            }
+            if !partial { partial = cluster.presence.anyRemoteUser { blocks.hasBlocked($0, user) } }
             cluster.link.publish(.broadcast(id: id, from: user, text: text, at: now))
         }
         fanOut(.broadcast(id: id, from: user, text: text, at: now), to: recipients)

@@ -45,6 +45,12 @@ final class ClusterPresence: PresenceDirectory {
     func peer(of user: String) -> PeerCapability { remote[user]?.peer ?? .none }
     var remoteCount: Int { remote.count }
 
+    /// Whether any user online on another node satisfies `test` (a broadcast's `partial`), without copying the
+    /// table.
+    func anyRemoteUser(where test: (String) -> Bool) -> Bool {
+        remote.keys.contains(where: test)
+    }
+
     /// `user` came online on `node`; false if the replica already had them there.
     @discardableResult
     func setRemoteOnline(_ user: String, node: String, peer: PeerCapability, now: Int64) -> Bool {
