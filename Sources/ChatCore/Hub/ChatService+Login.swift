@@ -357,8 +357,12 @@ extension ChatService {
                 cluster.link.publish(.offline(user: user, node: cluster.link.node, at: now))
                 // The next login may be on another node, which reads the cursor from the store: it goes there
                 // first, and the claim is given back only once it is durable.
-                let link = cluster.link
-                store.perform(inbox.takeCursorWrite(of: user).map { [$0] } ?? []) { _ in link.release(user) }
+                if let cursor = inbox.takeCursorWrite(of: user) {
+                    let link = cluster.link
+                    store.perform([cursor]) { _ in link.release(user) }
+                } else {
+                    cluster.link.release(user)
+                }
             }
             inbox.cancelReplay(of: user, into: session)
             endPrivateChats(of: user)
