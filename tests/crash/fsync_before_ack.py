@@ -47,13 +47,24 @@ def main(messages):
 
     last_sync = -1
     pending_reads = {}  # message text -> line number where the server read it
+    unfinished_syncs = set()  # threads whose WAL sync strace printed as "<unfinished ...>"
     checked = failures = 0
     with open(trace) as f:
         for n, entry in enumerate(f):
-            if re.search(r"f(data)?sync\(\d+<[^>]*parley\.db-wal>", entry) and "= 0" in entry:
-                last_sync = n
+            # With -f a call interrupted by another thread's is printed in two lines: the arguments in the first
+            # ("<unfinished ...>"), the result (and a read's buffer) in the second ("<... read resumed>").
+            thread = entry.split(" ", 1)[0]
+            if re.search(r"f(data)?sync\(\d+<[^>]*parley\.db-wal>", entry):
+                if "<unfinished" in entry:
+                    unfinished_syncs.add(thread)
+                elif "= 0" in entry:
+                    last_sync = n
+            elif re.search(r"<\.\.\. f(data)?sync resumed>", entry) and thread in unfinished_syncs:
+                unfinished_syncs.discard(thread)
+                if "= 0" in entry:
+                    last_sync = n
             for text in re.findall(r"durable-\d+", entry):
-                if re.search(r"\b(read|recvfrom)\(", entry):
+                if re.search(r"\b(read|recvfrom)\(|<\.\.\. (read|recvfrom) resumed>", entry):
                     pending_reads[text] = n
             if re.search(r"\b(write|writev|sendmsg|sendto)\(\d+<(TCP|socket)", entry) and '\\"stored\\"' in entry:
                 # The ack of the oldest message read and not yet acknowledged.

@@ -10,6 +10,7 @@ import pytest
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "crash", "fsync_before_ack.py")
 
 
+@pytest.mark.single_node  # traces one SQLite server process of its own
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is installed by scripts/bootstrap")
 def test_every_ack_follows_a_wal_sync():
     result = subprocess.run([sys.executable, SCRIPT, "--messages", "100"], capture_output=True, text=True, timeout=300)
