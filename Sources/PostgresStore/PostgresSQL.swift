@@ -38,30 +38,8 @@ enum PostgresSQL {
         ORDER BY user_id FOR UPDATE
         """)
 
-    /// A PostgreSQL array literal of texts, each quoted and escaped.
-    static func textArray(_ values: [String]) -> String {
-        let quoted = values.map { value in
-            "\"" + value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
-        }
-        return "{" + quoted.joined(separator: ",") + "}"
-    }
-
     static let begin = PGStatement(name: "begin", sql: "BEGIN")
     static let commit = PGStatement(name: "commit", sql: "COMMIT")
-
-    /// `append`'s statement and parameters, for a pipeline.
-    static func appendCall(_ message: StoredMessage) -> (PGStatement, [PGValue?]) {
-        (append, [.int(message.id), .string(message.from), .string(message.to), .int(message.at), .string(message.text)])
-    }
-
-    /// The stored message from `append`'s result; nil when it found no account (and so changed nothing).
-    static func appended(_ message: StoredMessage, _ result: PGResult) -> StoredMessage? {
-        guard result.rowCount == 1 else { return nil }
-        var stored = message
-        stored.id = result.int(0, 0)
-        stored.seq = result.int(0, 1)
-        return stored
-    }
 
     /// The refusal of an append that found no account.
     static func unknownAccount(_ message: StoredMessage, _ connection: PGConnection) -> StoreError {

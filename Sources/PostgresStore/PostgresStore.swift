@@ -268,48 +268,46 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         return completions
     }
 
-    /// Calls per pipeline: well under what the socket buffers hold both ways (PGConnection.pipeline).
-    static let pipelineChunk = 256
-
-    /// The hot path, a batch of appends only: BEGIN, the appends and COMMIT sent in pipelines of
-    /// `pipelineChunk` calls, one round trip each instead of one per message. An append that finds no account
-    /// changes nothing and fails alone. Returns nil when a statement failed (a duplicate id): the transaction is
-    /// rolled back and the caller runs the batch the slower way, which isolates the failing call.
+    /// The hot path, a batch of appends only, in one round trip: BEGIN, one `PostgresAppendBatch` statement per
+    /// `PostgresAppendBatch.maxMessages` messages and COMMIT, sent as one pipeline. The statement locks the head
+    /// rows itself, in id order. An append that finds no account changes nothing and fails alone. Returns nil
+    /// when a statement failed (a duplicate id): the transaction is rolled back and the caller runs the batch
+    /// the slower way, which isolates the failing call.
     private func pipelinedAppends(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void]? {
-        var messages: [(StoredMessage, @Sendable (Result<StoredMessage, any Error>) -> Void)] = []
+        var messages: [StoredMessage] = []
+        var dones: [@Sendable (Result<StoredMessage, any Error>) -> Void] = []
+        messages.reserveCapacity(batch.count)
+        dones.reserveCapacity(batch.count)
         for job in batch {
             guard case .store(.append(let message, let done)) = job else { return nil }
-            messages.append((message, done))
+            messages.append(message)
+            dones.append(done)
         }
-        try connection.execute("BEGIN")
-        var outcomes: [Result<StoredMessage, any Error>] = []
+        let highest = messages.map(\.id).max() ?? 0
+        var chunks: [ArraySlice<StoredMessage>] = []
+        var calls: [(PGStatement, [PGValue?])] = [(PostgresSQL.begin, [])]
+        for start in stride(from: 0, to: messages.count, by: PostgresAppendBatch.maxMessages) {
+            let chunk = messages[start..<min(start + PostgresAppendBatch.maxMessages, messages.count)]
+            chunks.append(chunk)
+            calls.append((PostgresAppendBatch.statement, PostgresAppendBatch.parameters(chunk)))
+        }
+        if highest > idFloor { calls.append((PostgresSQL.raiseMessageIDs, [.int(highest)])) }
+        calls.append((PostgresSQL.commit, []))
+        var stored: [StoredMessage?] = []
+        stored.reserveCapacity(messages.count)
         do {
-            try lockHeads(of: batch, connection)
-            let highest = messages.map(\.0.id).max() ?? 0
-            var start = 0
-            while start < messages.count {
-                let chunk = messages[start..<min(start + Self.pipelineChunk, messages.count)]
-                var calls = chunk.map { PostgresSQL.appendCall($0.0) }
-                let last = chunk.endIndex == messages.count
-                if last {
-                    if highest > idFloor { calls.append((PostgresSQL.raiseMessageIDs, [.int(highest)])) }
-                    calls.append((PostgresSQL.commit, []))
+            let results = try connection.pipeline(calls)
+            for result in results {
+                if case .failure(let error) = result {
+                    if error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
+                    throw BareRunFailed()
                 }
-                let results = try connection.pipeline(calls)
-                for result in results {
-                    if case .failure(let error) = result {
-                        if error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
-                        throw BareRunFailed()
-                    }
-                }
-                if last, (try? results.last?.get().commandTag) != "COMMIT" { throw BareRunFailed() }
-                for ((message, _), result) in zip(chunk, results) {
-                    outcomes.append(PostgresSQL.appended(message, try result.get())
-                        .map { .success($0) } ?? .failure(PostgresSQL.unknownAccount(message, connection)))
-                }
-                start = chunk.endIndex
             }
-            idFloor = max(idFloor, highest)
+            // A COMMIT of a failed transaction answers ROLLBACK: only a real COMMIT acknowledges anything.
+            guard (try? results.last?.get().commandTag) == "COMMIT" else { throw BareRunFailed() }
+            for (index, chunk) in chunks.enumerated() {
+                stored += PostgresAppendBatch.stored(chunk, try results[1 + index].get())
+            }
         } catch is BareRunFailed {
             if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
             return nil
@@ -317,7 +315,13 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
             if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
             throw error
         }
-        return zip(messages, outcomes).map { entry, outcome in { entry.1(outcome) } }
+        idFloor = max(idFloor, highest)
+        return zip(zip(messages, stored), dones).map { entry, done in
+            let (message, stored) = entry
+            let outcome: Result<StoredMessage, any Error> =
+                stored.map { .success($0) } ?? .failure(PostgresSQL.unknownAccount(message, connection))
+            return { done(outcome) }
+        }
     }
 
     /// Locks the existing head rows the batch will change, in id order, before changing any: two nodes whose
@@ -333,7 +337,7 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
             }
         }
         guard users.count > 1 else { return }
-        try connection.execute(PostgresSQL.lockHeads, [.string(PostgresSQL.textArray(users.sorted()))])
+        try connection.execute(PostgresSQL.lockHeads, [.string(PostgresAppendBatch.textArray(users.sorted()))])
     }
 
     /// BEGIN, `body`, COMMIT; ROLLBACK when anything fails (unless the connection is gone).
