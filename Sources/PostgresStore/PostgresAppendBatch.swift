@@ -21,13 +21,15 @@ enum PostgresAppendBatch {
 
     static let statement = PGStatement(name: "append_batch", sql: """
         WITH input AS (
-            SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
+            SELECT m.position, m.given_id, m.sent_at, m.body,
+                   (SELECT id FROM accounts WHERE name = m.sender) AS sender_id,
+                   (SELECT id FROM accounts WHERE name = m.recipient) AS recipient_id
+            FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::text[])
                 WITH ORDINALITY AS m(given_id, sender, recipient, sent_at, body, position)),
         resolved AS (
-            SELECT m.position, m.given_id, m.sent_at, m.body, s.id AS sender_id, r.id AS recipient_id,
-                   row_number() OVER (PARTITION BY r.id ORDER BY m.position) AS nth,
-                   count(*) OVER (PARTITION BY r.id) AS count
-            FROM input m JOIN accounts s ON s.name = m.sender JOIN accounts r ON r.name = m.recipient),
+            SELECT *, row_number() OVER (PARTITION BY recipient_id ORDER BY position) AS nth,
+                   count(*) OVER (PARTITION BY recipient_id) AS count
+            FROM input WHERE sender_id IS NOT NULL AND recipient_id IS NOT NULL),
         heads AS (
             INSERT INTO inbox_heads (user_id, last, acked)
             SELECT DISTINCT recipient_id, count, 0 FROM resolved ORDER BY recipient_id

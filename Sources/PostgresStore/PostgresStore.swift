@@ -438,7 +438,11 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
 
     private static func connect(_ url: String) throws -> PGConnection {
         do {
-            return try PGConnection(url: url)
+            let connection = try PGConnection(url: url)
+            // Every statement here is prepared once and run many times; a custom plan per run would plan the
+            // append batch (a five-part statement) again for every batch.
+            try connection.execute("SET plan_cache_mode = force_generic_plan")
+            return connection
         } catch let error as PGError {
             throw StoreError.unavailable("cannot connect to PostgreSQL: \(error.message)")
         }
