@@ -41,6 +41,17 @@ enum PostgresSQL {
     static let begin = PGStatement(name: "begin", sql: "BEGIN")
     static let commit = PGStatement(name: "commit", sql: "COMMIT")
 
+    /// For the append batch (PostgresStore.pipelinedAppends): its COMMIT returns without waiting for the disk,
+    /// which releases its head-row locks at once; `durable` then waits for the disk.
+    static let commitWithoutWaiting = PGStatement(name: "commit_without_waiting",
+                                                  sql: "SET LOCAL synchronous_commit TO off")
+    /// A transaction of its own that writes one small WAL record (a logical-decoding message, which nothing
+    /// stores) and so, with synchronous commit on, returns only once the WAL is on disk up to its commit record,
+    /// which comes after every earlier commit of this connection. A transaction that only takes an id writes no
+    /// WAL of its own, and PostgreSQL commits it without waiting: that lost acknowledged appends in the crash
+    /// test (PostgresClusterTests).
+    static let durable = PGStatement(name: "durable", sql: "SELECT pg_logical_emit_message(true, 'parley', '')")
+
     /// The refusal of an append that found no account.
     static func unknownAccount(_ message: StoredMessage, _ connection: PGConnection) -> StoreError {
         let name = (try? missingAccount([message.from, message.to], connection)) ?? "\(message.from) or \(message.to)"

@@ -273,6 +273,14 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
     /// rows itself, in id order. An append that finds no account changes nothing and fails alone. Returns nil
     /// when a statement failed (a duplicate id): the transaction is rolled back and the caller runs the batch
     /// the slower way, which isolates the failing call.
+    ///
+    /// The head rows stay locked until the COMMIT, and other nodes appending to the same inboxes wait for them.
+    /// So the COMMIT does not wait for the disk (its locks go at once) and a second, empty transaction in the
+    /// same pipeline does (`PostgresSQL.durable`); nothing is acknowledged before that one returns. Measured
+    /// with three nodes at 5k direct messages/s: lock waits were most of the writers' time when each COMMIT
+    /// waited for its own WAL flush. Another node may read a message of this batch before it is on disk; if
+    /// PostgreSQL then crashed, the sender gets an error for a message the recipient saw (and nothing
+    /// acknowledged is lost, as WAL is replayed in order).
     private func pipelinedAppends(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void]? {
         var messages: [StoredMessage] = []
         var dones: [@Sendable (Result<StoredMessage, any Error>) -> Void] = []
@@ -285,7 +293,7 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         }
         let highest = messages.map(\.id).max() ?? 0
         var chunks: [ArraySlice<StoredMessage>] = []
-        var calls: [(PGStatement, [PGValue?])] = [(PostgresSQL.begin, [])]
+        var calls: [(PGStatement, [PGValue?])] = [(PostgresSQL.begin, []), (PostgresSQL.commitWithoutWaiting, [])]
         for start in stride(from: 0, to: messages.count, by: PostgresAppendBatch.maxMessages) {
             let chunk = messages[start..<min(start + PostgresAppendBatch.maxMessages, messages.count)]
             chunks.append(chunk)
@@ -293,20 +301,22 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         }
         if highest > idFloor { calls.append((PostgresSQL.raiseMessageIDs, [.int(highest)])) }
         calls.append((PostgresSQL.commit, []))
+        calls.append((PostgresSQL.durable, []))
         var stored: [StoredMessage?] = []
         stored.reserveCapacity(messages.count)
         do {
             let results = try connection.pipeline(calls)
-            for result in results {
-                if case .failure(let error) = result {
-                    if error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
-                    throw BareRunFailed()
-                }
+            for (index, result) in results.enumerated() {
+                guard case .failure(let error) = result else { continue }
+                // Only the wait for the disk failed: the batch is committed, so it must not run again.
+                let afterCommit = index == results.count - 1
+                if afterCommit || error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
+                throw BareRunFailed()
             }
             // A COMMIT of a failed transaction answers ROLLBACK: only a real COMMIT acknowledges anything.
-            guard (try? results.last?.get().commandTag) == "COMMIT" else { throw BareRunFailed() }
+            guard (try? results[results.count - 2].get().commandTag) == "COMMIT" else { throw BareRunFailed() }
             for (index, chunk) in chunks.enumerated() {
-                stored += PostgresAppendBatch.stored(chunk, try results[1 + index].get())
+                stored += PostgresAppendBatch.stored(chunk, try results[2 + index].get())
             }
         } catch is BareRunFailed {
             if connection.isConnected { _ = try? connection.execute("ROLLBACK") }

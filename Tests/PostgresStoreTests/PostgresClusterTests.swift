@@ -99,6 +99,54 @@ final class PostgresClusterTests: XCTestCase {
         XCTAssertTrue(store.isAvailable)
         XCTAssertEqual(try store.inboxPage("bob").map(\.text), ["before", "after"])
     }
+
+    /// PostgreSQL crashes while appends stream in: every append acknowledged before is there after the WAL
+    /// is replayed. A batch's COMMIT does not wait for the disk (PostgresStore.pipelinedAppends), so this
+    /// checks that no append is acknowledged before the wait for the disk that follows it.
+    func testAcknowledgedAppendsSurviveACrash() throws {
+        let database = try PostgresTestDatabase()
+        let store = try database.open()
+        defer { store.close() }
+        try store.write([.createAccount(StoreContract.account("ann")), .createAccount(StoreContract.account("bob"))])
+        let acknowledged = PThreadBox<[String]>([])
+        let stop = PThreadBox(false)
+        let sending = DispatchGroup()
+        DispatchQueue.global().async(group: sending) {
+            var n = 0
+            while !stop.value {
+                // Bursts of 50, so that batches hold several messages, the next once the last one is answered.
+                let last = Outcome<StoredMessage>()
+                for i in 0..<50 {
+                    let text = "m\(n + i)"
+                    store.append(StoredMessage(id: 0, from: "ann", to: "bob", text: text, at: 1)) { result in
+                        if case .success = result { acknowledged.update { $0.append(text) } }
+                        if i == 49 { last.set(result) }
+                    }
+                }
+                n += 50
+                _ = try? last.wait()
+            }
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while acknowledged.value.count < 1_000 && Date() < deadline { usleep(10_000) }
+        try PostgresTestDatabase.restartServer(crashing: true)
+        stop.update { $0 = true }
+        sending.wait()
+        let before = acknowledged.value
+        XCTAssertGreaterThanOrEqual(before.count, 1_000)
+
+        var stored: Set<String> = []
+        let readDeadline = Date().addingTimeInterval(30)
+        var after: Int64 = 0
+        while Date() < readDeadline {
+            guard let page = try? store.inboxPage("bob", after: after, limit: 1_000) else { usleep(100_000); continue }
+            if page.isEmpty { break }
+            stored.formUnion(page.map(\.text))
+            after = page.last?.seq ?? after
+        }
+        let lost = before.filter { !stored.contains($0) }
+        XCTAssertEqual(lost, [], "acknowledged before the crash, missing after it")
+    }
 }
 
 /// A value several threads update under a lock.

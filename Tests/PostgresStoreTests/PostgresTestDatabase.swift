@@ -40,7 +40,8 @@ final class PostgresTestDatabase: Sendable {
     }
 
     /// Restarts the test server (PARLEY_TEST_POSTGRES_DIR, through scripts/throwaway-postgres); skips without it.
-    static func restartServer() throws {
+    /// `crashing` stops it as a crash would (no checkpoint; the WAL is replayed at the start).
+    static func restartServer(crashing: Bool = false) throws {
         guard let dir = ProcessInfo.processInfo.environment["PARLEY_TEST_POSTGRES_DIR"], !dir.isEmpty else {
             throw XCTSkip("PARLEY_TEST_POSTGRES_DIR is not set: no server to restart")
         }
@@ -48,7 +49,7 @@ final class PostgresTestDatabase: Sendable {
             .deletingLastPathComponent().appendingPathComponent("scripts/throwaway-postgres").path
         // posix_spawn and waitpid rather than Foundation's Process, whose waitUntilExit can miss the child's exit.
         var pid = pid_t()
-        let arguments = [script, "restart", dir]
+        let arguments = [script, crashing ? "crash" : "restart", dir]
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         guard posix_spawn(&pid, script, nil, nil, argv, environ) == 0 else { throw XCTSkip("cannot run \(script)") }
