@@ -56,7 +56,7 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
     /// Monotonic seconds: when the writer next tries to reconnect.
     private var nextAttempt = 0.0
     /// The `message_ids` sequence is known to be at least here (hub-chosen ids raise it).
-    private var idFloor: Int64 = 0
+    var idFloor: Int64 = 0
     /// Monotonic seconds: when the writer took its last batch; and whether calls came while it ran.
     private var lastBatchStart = 0.0
     private var sustained = false
@@ -244,8 +244,27 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
     /// head row created meanwhile); PostgreSQL then aborts one of them, and its batch runs again this often.
     static let maxDeadlockRetries = 3
 
+    /// Runs a batch as segments of consecutive calls of one kind, in submission order, each in its own
+    /// transaction: appends through the hot path, the rest as they come. In one transaction, a cursor flush or
+    /// a read among the appends sent every append of the batch down the slow path (a statement each, every
+    /// head locked first), and with three nodes those batches held most inbox heads of the cluster.
     private func runBatch(_ batch: [PostgresJob]) {
-        guard let connection else { return }
+        var start = 0
+        while start < batch.count {
+            let appends = batch[start].isAppend
+            var end = start + 1
+            while end < batch.count && batch[end].isAppend == appends { end += 1 }
+            if let lost = runSegment(Array(batch[start..<end])) {
+                for job in batch[end...] { job.fail(lost) }
+                return
+            }
+            start = end
+        }
+    }
+
+    /// One segment; returns the error that the calls after it must fail with when the connection is gone.
+    private func runSegment(_ batch: [PostgresJob]) -> StoreError? {
+        guard let connection else { return .unavailable("lost the connection to PostgreSQL") }
         var completions: [() -> Void] = []
         var retries = 0
         do {
@@ -259,22 +278,23 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
                 }
             }
         } catch {
-            let failure: any Error
             if let error = error as? PGError, error.connectionLost || !connection.isConnected {
-                failure = connectionLost(error)
-            } else {
-                failure = Self.storeError(error)
-                logger.error("store batch failed", metadata: ["error": "\(error)", "calls": "\(batch.count)"])
+                let failure = connectionLost(error)
+                for job in batch { job.fail(failure) }
+                return failure
             }
+            let failure = Self.storeError(error)
+            logger.error("store batch failed", metadata: ["error": "\(error)", "calls": "\(batch.count)"])
             for job in batch { job.fail(failure) }
-            return
+            return nil
         }
         for complete in completions { complete() }
+        return nil
     }
 
     private func runOnce(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void] {
         guard batch.contains(where: \.isWrite) else { return try run(batch, connection, mode: .autocommit) }
-        if let completions = try pipelinedAppends(batch, connection) {
+        if let completions = try pipelinedAppends(batch, connection) ?? advanceCursors(batch, connection) {
             state.withLock { commits += 1 }
             return completions
         }
@@ -292,72 +312,6 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         }
         state.withLock { commits += 1 }
         return completions
-    }
-
-    /// The hot path, a batch of appends only, in one round trip: BEGIN, one `PostgresAppendBatch` statement per
-    /// `PostgresAppendBatch.maxMessages` messages and COMMIT, sent as one pipeline. The statement locks the head
-    /// rows itself, in id order. An append that finds no account changes nothing and fails alone. Returns nil
-    /// when a statement failed (a duplicate id): the transaction is rolled back and the caller runs the batch
-    /// the slower way, which isolates the failing call.
-    ///
-    /// The head rows stay locked until the COMMIT, and other nodes appending to the same inboxes wait for them.
-    /// So the COMMIT does not wait for the disk (its locks go at once) and a second, empty transaction in the
-    /// same pipeline does (`PostgresSQL.durable`); nothing is acknowledged before that one returns. Measured
-    /// with three nodes at 5k direct messages/s: lock waits were most of the writers' time when each COMMIT
-    /// waited for its own WAL flush. Another node may read a message of this batch before it is on disk; if
-    /// PostgreSQL then crashed, the sender gets an error for a message the recipient saw (and nothing
-    /// acknowledged is lost, as WAL is replayed in order).
-    private func pipelinedAppends(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void]? {
-        var messages: [StoredMessage] = []
-        var dones: [@Sendable (Result<StoredMessage, any Error>) -> Void] = []
-        messages.reserveCapacity(batch.count)
-        dones.reserveCapacity(batch.count)
-        for job in batch {
-            guard case .store(.append(let message, let done)) = job else { return nil }
-            messages.append(message)
-            dones.append(done)
-        }
-        let highest = messages.map(\.id).max() ?? 0
-        var chunks: [ArraySlice<StoredMessage>] = []
-        var calls: [(PGStatement, [PGValue?])] = [(PostgresSQL.begin, []), (PostgresSQL.commitWithoutWaiting, [])]
-        for start in stride(from: 0, to: messages.count, by: PostgresAppendBatch.maxMessages) {
-            let chunk = messages[start..<min(start + PostgresAppendBatch.maxMessages, messages.count)]
-            chunks.append(chunk)
-            calls.append((PostgresAppendBatch.statement, PostgresAppendBatch.parameters(chunk)))
-        }
-        if highest > idFloor { calls.append((PostgresSQL.raiseMessageIDs, [.int(highest)])) }
-        calls.append((PostgresSQL.commit, []))
-        calls.append((PostgresSQL.durable, []))
-        var stored: [StoredMessage?] = []
-        stored.reserveCapacity(messages.count)
-        do {
-            let results = try connection.pipeline(calls)
-            for (index, result) in results.enumerated() {
-                guard case .failure(let error) = result else { continue }
-                // Only the wait for the disk failed: the batch is committed, so it must not run again.
-                let afterCommit = index == results.count - 1
-                if afterCommit || error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
-                throw BareRunFailed()
-            }
-            // A COMMIT of a failed transaction answers ROLLBACK: only a real COMMIT acknowledges anything.
-            guard (try? results[results.count - 2].get().commandTag) == "COMMIT" else { throw BareRunFailed() }
-            for (index, chunk) in chunks.enumerated() {
-                stored += PostgresAppendBatch.stored(chunk, try results[2 + index].get())
-            }
-        } catch is BareRunFailed {
-            if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
-            return nil
-        } catch {
-            if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
-            throw error
-        }
-        idFloor = max(idFloor, highest)
-        return zip(zip(messages, stored), dones).map { entry, done in
-            let (message, stored) = entry
-            let outcome: Result<StoredMessage, any Error> =
-                stored.map { .success($0) } ?? .failure(PostgresSQL.unknownAccount(message, connection))
-            return { done(outcome) }
-        }
     }
 
     /// Locks the existing head rows the batch will change, in id order, before changing any: two nodes whose
@@ -520,6 +474,11 @@ enum PostgresJob: Sendable {
         }
     }
 
+    var isAppend: Bool {
+        if case .store(.append) = self { return true }
+        return false
+    }
+
     func fail(_ error: any Error) {
         switch self {
         case .store(let job): job.fail(error)
@@ -529,4 +488,5 @@ enum PostgresJob: Sendable {
 }
 
 /// A call failed in a batch run without savepoints: roll back and run the batch again, isolating each call.
-private struct BareRunFailed: Error {}
+/// A call of a batch run without savepoints failed: roll back and run the batch again the careful way.
+struct BareRunFailed: Error {}

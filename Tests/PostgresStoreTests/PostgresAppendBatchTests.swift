@@ -82,6 +82,64 @@ final class PostgresAppendBatchTests: XCTestCase {
         XCTAssertEqual(try store.inboxPage("bob", after: 0, limit: 10).map(\.seq), [1, 2])
     }
 
+    /// Appends, a cursor flush and a read queued together: the appends still go as batches (one transaction
+    /// per run of appends, not one statement each), everything completes in submission order, and the read
+    /// sees what was queued before it.
+    func testAppendsMixedWithOtherCallsStayBatched() throws {
+        let database = try PostgresTestDatabase()
+        let store = try database.open()
+        defer { store.close() }
+        try store.write(["ann", "bob"].map { .createAccount(StoreContract.account($0)) })
+        let release = try StoreContract.holdWriter(store)
+        let commitsBefore = store.commitCount
+        let order = OrderLog()
+        let appended = (0..<600).map { _ in Outcome<StoredMessage>() }
+        let flushed = Outcome<Void>(), read = Outcome<[StoredMessage]>()
+        for n in 0..<300 {
+            store.append(StoreContract.message(Int64(n + 1), "ann", "bob", "m\(n)")) { order.add(n); appended[n].set($0) }
+        }
+        store.perform([.advanceCursor(user: "bob", to: 100)]) { order.add(1_000); flushed.set($0) }
+        store.inbox(InboxQuery(user: "bob", after: 250, limit: 100)) { order.add(1_001); read.set($0) }
+        for n in 300..<600 {
+            store.append(StoreContract.message(Int64(n + 1), "ann", "bob", "m\(n)")) { order.add(n); appended[n].set($0) }
+        }
+        release()
+        XCTAssertEqual(try appended.map { try $0.wait().get().seq }, Array(1...600))
+        try flushed.wait().get()
+        XCTAssertEqual(try read.wait().get().map(\.seq), Array(251...300), "the read sees the appends before it")
+        XCTAssertEqual(order.values, Array(0..<300) + [1_000, 1_001] + Array(300..<600))
+        // Three transactions: the first 300 appends, the flush with the read, the last 300 (the held call is
+        // a read). One transaction would mean every append went the slow way with the flush.
+        XCTAssertEqual(store.commitCount - commitsBefore, 3)
+        XCTAssertEqual(try store.head("bob"), InboxHead(last: 600, acked: 100))
+    }
+
+    /// A cursor flush for many users is one statement: cursors move forward only; one move beyond an inbox
+    /// or for an unknown user refuses the whole flush, and nothing of it moves.
+    func testACursorFlushForManyUsers() throws {
+        let database = try PostgresTestDatabase()
+        let store = try database.open()
+        defer { store.close() }
+        let users = (0..<50).map { "u\($0)" }
+        try store.write((users + ["ann"]).map { .createAccount(StoreContract.account($0)) })
+        _ = try store.appendEach(users.enumerated().flatMap { index, user in
+            (0..<5).map { StoreContract.message(Int64(index * 5 + $0 + 1), "ann", user, "hi") }
+        })
+        try store.write(users.map { .advanceCursor(user: $0, to: 3) })
+        try store.write(users.map { .advanceCursor(user: $0, to: 2) } + [.advanceCursor(user: "ann", to: 0)])
+        for user in users { XCTAssertEqual(try store.head(user), InboxHead(last: 5, acked: 3), user) }
+        XCTAssertEqual(try store.loadSnapshot().inboxes["ann"], InboxHead(last: 0, acked: 0), "an empty head, as one move")
+
+        for refused in [[StoreWrite.advanceCursor(user: "u7", to: 6)], [.advanceCursor(user: "nobody", to: 1)]] {
+            XCTAssertThrowsError(try store.write(users.map { .advanceCursor(user: $0, to: 4) } + refused)) { error in
+                guard case StoreError.constraint = error else { return XCTFail("\(error)") }
+            }
+            XCTAssertEqual(try store.head("u0"), InboxHead(last: 5, acked: 3), "nothing of a refused flush moved")
+        }
+        try store.write(users.map { .advanceCursor(user: $0, to: 5) })
+        XCTAssertEqual(try store.head("u49"), InboxHead(last: 5, acked: 5))
+    }
+
     func testArrayLiterals() {
         XCTAssertEqual(PostgresAppendBatch.integerArray([1, 0, -3]), "{1,0,-3}")
         XCTAssertEqual(PostgresAppendBatch.integerArray([]), "{}")
