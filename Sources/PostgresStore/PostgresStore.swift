@@ -7,16 +7,18 @@ import ParleySupport
 /// The durable store on PostgreSQL, for a cluster of nodes sharing one database (and for a single node that
 /// wants a database server instead of a file). Same contract as `SQLiteStore` (StoreTypes.swift):
 ///
-/// Group commit: callers only enqueue. One writer thread (its own connection) sleeps until there is work, takes
-/// everything queued, runs it in one transaction and commits; the completions then run in submission order,
-/// on the writer thread, only after the COMMIT returned. Each call is all-or-nothing on its own: the batch runs
-/// bare first (a savepoint per call costs two more round trips per message), and if a call fails the whole
-/// transaction is rolled back and the batch runs again with a SAVEPOINT per call, so the failing call is refused
-/// alone. Reads go through the same queue and see every write queued before them.
+/// Group commit: callers only enqueue. One writer thread (its own connection) sleeps until there is work (under
+/// sustained load, until `minBatchInterval` after the last batch), takes everything queued and runs it as one
+/// transaction per run of calls of one kind: appends, and a cursor flush, by the statements of
+/// PostgresStore+HotPaths; the rest a statement per call. The completions then run in submission order, on the
+/// writer thread, only after the COMMIT returned. Each call is all-or-nothing on its own: a transaction runs
+/// bare first (a savepoint per call costs two more round trips per message), and if a call fails it is rolled
+/// back and runs again with a SAVEPOINT per call, so the failing call is refused alone. Reads go through the
+/// same queue and see every write queued before them.
 ///
 /// Other nodes write to the same database at the same time: seqs come from each recipient's head row (locked
-/// until the commit, PostgresSchema explains), message ids from the hub or from the `message_ids` sequence,
-/// and nothing is cached between batches.
+/// until the commit, PostgresSchema explains; the append batches of all nodes take turns under one advisory
+/// lock), message ids from the hub or from the `message_ids` sequence, and nothing is cached between batches.
 ///
 /// A lost connection (PostgreSQL restarted, the network cut) fails the calls of the batch under way with
 /// `StoreError.unavailable` — none of them was acknowledged — and the writer reconnects by itself, at once and
