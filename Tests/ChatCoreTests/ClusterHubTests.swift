@@ -303,6 +303,26 @@ final class ClusterHubTests: XCTestCase {
         XCTAssertEqual(c[1].events(luke).compactMap { $0["text"]?.stringValue }, ["early"])
     }
 
+    /// The second look after a login reads a message from the store while its notice from the sending node is
+    /// still on the way: the recipient gets it once, from the look, and not again when the notice arrives.
+    func testAMessageReplayedBeforeItsNoticeArrivesIsShownOnce() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo")
+        let luke = c[1].login("luke", "sky")
+        _ = c[1].events(luke)
+        c.bus.holdSends(to: "node1", true)
+        c[0].send(hans, #"{"type":"message","to":"luke","text":"once"}"#)
+        XCTAssertEqual(c[0].events(hans).last?["type"]?.stringValue, "ok")
+        XCTAssertEqual(c[1].types(luke), [], "the notice is on its way")
+        c.advance(seconds: 1)
+        XCTAssertEqual(c[1].events(luke).compactMap { $0["text"]?.stringValue }, ["once"], "read from the store")
+        c.bus.holdSends(to: "node1", false)
+        c.settle()
+        XCTAssertEqual(c[1].types(luke), [], "the notice came late and brought nothing new")
+        c[0].send(hans, #"{"type":"message","to":"luke","text":"twice"}"#)
+        XCTAssertEqual(c[1].events(luke).compactMap { $0["text"]?.stringValue }, ["twice"], "and live again after")
+    }
+
     func testRestAcksOnAnyNodeSeeTheWholeInbox() throws {
         let c = try cluster()
         let hans = c[0].login("hans", "solo")

@@ -33,6 +33,7 @@ extension ChatService {
             metrics.offlineStored += 1
             return true
         }
+        if message.seq <= recipient.handedUpTo { return false }  // a replay brought it already
         fanOut(.message(message, offline: false), to: [recipient])
         received(by: recipient, message.to, upTo: message.seq)
         return false
@@ -41,6 +42,7 @@ extension ChatService {
     /// Messages up to `seq` went to `session`. A client without acks has received them now (version 1: handed
     /// to the connection); one with acks says so itself.
     private func received(by session: Session, _ user: String, upTo seq: Int64) {
+        session.handedUpTo = max(session.handedUpTo, seq)
         if !session.acks { _ = inbox.acknowledge(user, upTo: seq, ceiling: session.cursorCeiling) }
     }
 
@@ -67,8 +69,9 @@ extension ChatService {
             session.cursorCeiling = replay.delivered
             page = []
         }
-        for message in page { reply(session, .message(message, offline: true)) }
-        metrics.offlineDelivered += page.count
+        let unseen = page.drop { $0.seq <= session.handedUpTo }  // got live meanwhile (a replay from the cursor)
+        for message in unseen { reply(session, .message(message, offline: true)) }
+        metrics.offlineDelivered += unseen.count
         if let last = page.last?.seq {
             inbox.replayed(user, upTo: last)
             received(by: session, user, upTo: last)
@@ -78,7 +81,7 @@ extension ChatService {
                 return readNextReplayPage(of: user, into: session, after: last)
             }
         }
-        let late = inbox.finishReplay(of: user, into: session)
+        let late = inbox.finishReplay(of: user, into: session).drop { $0.seq <= session.handedUpTo }
         for message in late { reply(session, .message(message, offline: false)) }
         if let last = late.last?.seq { received(by: session, user, upTo: last) }
     }

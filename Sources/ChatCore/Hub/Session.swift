@@ -41,6 +41,10 @@ final class Session: @unchecked Sendable {
     /// Set when this login's replay could not be read: the inbox after this seq never reached the session, so
     /// nothing it is handed or acks moves the cursor past it, and those messages come at the next login.
     var cursorCeiling: Int64?
+    /// The highest inbox seq handed to this session, live or replayed. A message can reach a session twice in a
+    /// cluster: a replay reads the store and finds a message whose notice from the sending node is still on
+    /// its way (the second look after a login, a link that came back); the notice then brings it again.
+    var handedUpTo: Int64 = 0
     /// Token handed out with `welcome`; revoked by `logout`.
     var tokenDigest: String?
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.

@@ -66,6 +66,8 @@ final class TestBus: @unchecked Sendable {
     private var nextID: Int64 = 1_000_000
     private var cut: Set<String> = []
     private var muted: Set<String> = []
+    private var slow: Set<String> = []
+    private var held: [() -> Void] = []
 
     func attach(_ node: String, _ hub: ChatService) { lock.withLock { hubs[node] = hub } }
 
@@ -76,6 +78,19 @@ final class TestBus: @unchecked Sendable {
     func mute(_ node: String, _ on: Bool) {
         lock.withLock {
             if on { muted.insert(node) } else { muted.remove(node) }
+        }
+    }
+
+    /// Holds back what is sent to `node` alone (a notice slow on its way) until turned off again.
+    func holdSends(to node: String, _ on: Bool) {
+        lock.withLock {
+            if on {
+                slow.insert(node)
+            } else {
+                slow.remove(node)
+                queue += held
+                held = []
+            }
         }
     }
 
@@ -106,7 +121,8 @@ final class TestBus: @unchecked Sendable {
         lock.withLock {
             guard !cut.contains(node), !cut.contains(target), let hub = hubs[target] else { return }
             let bytes = notice.encoded()
-            queue.append { hub.clusterReceived(ClusterNotice.decode(bytes)!) }
+            let delivery = { hub.clusterReceived(ClusterNotice.decode(bytes)!) }
+            if slow.contains(target) { held.append(delivery) } else { queue.append(delivery) }
         }
     }
 
