@@ -307,9 +307,15 @@ def test_a_long_line_that_wraps_is_redrawn_whole(server, clients):
     long_text = "message hans " + "word " * 30  # wider than the 100-column screen
     luke.type(long_text)
     hans.command("message luke ping")
-    lines = luke.wait_screen(lambda lines: "hans: ping" in lines)
-    typed_rows = "".join(line.ljust(100) for line in lines[lines.index("hans: ping") + 1:]).rstrip()
-    assert typed_rows == ("> " + long_text).rstrip(), lines
+
+    def typed_rows(lines):
+        return "".join(line.ljust(100) for line in lines[lines.index("hans: ping") + 1:]).rstrip()
+
+    # The message and the redrawn input may reach the screen in separate writes: wait until both are there
+    # (a screen that never shows the whole input whole fails with the screen printed).
+    expected = ("> " + long_text).rstrip()
+    lines = luke.wait_screen(lambda lines: "hans: ping" in lines and typed_rows(lines) == expected)
+    assert typed_rows(lines) == expected, lines
 
 
 # -- How the client ends ---------------------------------------------------------------------------------------
