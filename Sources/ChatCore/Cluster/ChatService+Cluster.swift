@@ -99,12 +99,11 @@ extension ChatService: ClusterListener {
         cluster.link.send(.heartbeat(node: cluster.link.node, users: localUsers()), to: node)
     }
 
-    /// `session` reads `user`'s inbox again from the cursor (unless a replay into it runs already): what it may
-    /// have missed while notices were lost comes, what it has shown comes again and is dropped by seq.
+    /// `session` reads `user`'s inbox again (unless a replay into it runs already), after the cursor or after
+    /// what the session was handed, whichever is later: what it may have missed while notices were lost comes.
     func replayFromCursor(of user: String, into session: Session) {
         guard inbox.replay(of: user, into: session) == nil else { return }
-        inbox.startReplay(of: user, into: session)
-        readNextReplayPage(of: user, into: session, after: inbox.head(of: user).acked)
+        readNextReplayPage(of: user, into: session, after: inbox.startReplay(of: user, into: session))
     }
 
     /// A user online on another node is gone: `out` for the people here, and their private chats end.

@@ -69,9 +69,8 @@ extension ChatService {
             session.cursorCeiling = replay.delivered
             page = []
         }
-        let unseen = page.drop { $0.seq <= session.handedUpTo }  // got live meanwhile (a replay from the cursor)
-        for message in unseen { reply(session, .message(message, offline: true)) }
-        metrics.offlineDelivered += unseen.count
+        for message in page { reply(session, .message(message, offline: true)) }
+        metrics.offlineDelivered += page.count
         if let last = page.last?.seq {
             inbox.replayed(user, upTo: last)
             received(by: session, user, upTo: last)
@@ -81,7 +80,7 @@ extension ChatService {
                 return readNextReplayPage(of: user, into: session, after: last)
             }
         }
-        let late = inbox.finishReplay(of: user, into: session).drop { $0.seq <= session.handedUpTo }
+        let late = inbox.finishReplay(of: user, into: session)
         for message in late { reply(session, .message(message, offline: false)) }
         if let last = late.last?.seq { received(by: session, user, upTo: last) }
     }

@@ -171,8 +171,8 @@ extension ChatService {
     /// The first page of the inbox after the cursor. The read is ordered after every message committed before it
     /// (ChatStore's contract); the ones committed while the replay runs are held by it and follow it.
     func startReplay(_ entry: Entry) {
-        inbox.startReplay(of: entry.user, into: entry.session)
-        readReplayPage(of: entry.user, after: inbox.head(of: entry.user).acked) { [self] result in
+        let after = inbox.startReplay(of: entry.user, into: entry.session)
+        readReplayPage(of: entry.user, after: after) { [self] result in
             resume(.offlineFetched(entry, result))
         }
     }

@@ -96,9 +96,13 @@ final class Inboxes {
 
     // MARK: Replays at login
 
-    /// `session`'s login for `user` reads the inbox after the cursor from now on.
-    func startReplay(of user: String, into session: Session) {
-        replays[user] = Replay(session: session, delivered: head(of: user).acked)
+    /// `session` reads `user`'s inbox from now on, after the cursor or after what the session was already
+    /// handed, whichever is later; returns that seq, where the first page starts.
+    @discardableResult
+    func startReplay(of user: String, into session: Session) -> Int64 {
+        let after = max(head(of: user).acked, session.handedUpTo)
+        replays[user] = Replay(session: session, delivered: after)
+        return after
     }
 
     /// The replay for `user` into `session`, if that session started it.
