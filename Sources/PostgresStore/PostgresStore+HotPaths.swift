@@ -45,9 +45,13 @@ extension PostgresStore {
             let results = try connection.pipeline(calls)
             for (index, result) in results.enumerated() {
                 guard case .failure(let error) = result else { continue }
-                // Only the wait for the disk failed: the batch is committed, so it must not run again.
-                let afterCommit = index == results.count - 1
-                if afterCommit || error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
+                if index == results.count - 1 {
+                    // Only the wait for the disk failed: the batch is committed, so it must not run again, not
+                    // even when the error is one the writer retries (it has no SQLSTATE here).
+                    throw PGError(sqlState: nil, message: "committed, but the wait for the disk failed: \(error.message)",
+                                  connectionLost: error.connectionLost)
+                }
+                if error.connectionLost || error.isRetryable || !connection.isConnected { throw error }
                 throw BareRunFailed()
             }
             // A COMMIT of a failed transaction answers ROLLBACK: only a real COMMIT acknowledges anything.
