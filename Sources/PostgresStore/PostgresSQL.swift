@@ -160,6 +160,8 @@ enum PostgresSQL {
             try connection.execute(deleteToken, [.string(digest)])
         case .deleteExpiredTokens(let now):
             try connection.execute(deleteExpiredTokens, [.int(now)])
+        case .createRoom, .setRoomMember, .setRoomOwner, .setRoomBan, .advanceRoomCursor:
+            throw StoreError.unavailable("rooms are not stored yet")  // ROOMS-TODO(postgres)
         }
     }
 

@@ -119,6 +119,18 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         enqueue(.store(.token(digest, done: done)))
     }
 
+    public func appendRoom(_ message: RoomMessage, done: @escaping @Sendable (Result<RoomMessage, any Error>) -> Void) {
+        enqueue(.store(.appendRoom(message, done: done)))
+    }
+
+    public func roomLogs(_ queries: [RoomLogQuery], done: @escaping @Sendable (Result<[[RoomMessage]], any Error>) -> Void) {
+        enqueue(.store(.roomLogs(queries, done: done)))
+    }
+
+    public func room(named name: String, done: @escaping @Sendable (Result<RoomRecord?, any Error>) -> Void) {
+        enqueue(.store(.room(name, done: done)))
+    }
+
     public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
         enqueue(.store(.inboxHead(user, done: done)))
     }
@@ -394,6 +406,8 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
             case .store(.token(let digest, let done)):
                 let result = try step(connection, mode) { try PostgresSQL.token(digest: digest, connection) }
                 completions.append { done(result) }
+            case .store(.appendRoom), .store(.roomLogs), .store(.room):
+                job.fail(StoreError.unavailable("rooms are not stored yet"))  // ROOMS-TODO(postgres)
             case .reserveIDs(let count, let done):
                 let result = try step(connection, mode) {
                     let rows = try connection.execute(PostgresSQL.reserveMessageIDs, [.int(Int64(count))])

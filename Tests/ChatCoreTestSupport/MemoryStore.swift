@@ -100,6 +100,18 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
         submit(.token(digest, done: done))
     }
 
+    public func appendRoom(_ message: RoomMessage, done: @escaping @Sendable (Result<RoomMessage, any Error>) -> Void) {
+        submit(.appendRoom(message, done: done))
+    }
+
+    public func roomLogs(_ queries: [RoomLogQuery], done: @escaping @Sendable (Result<[[RoomMessage]], any Error>) -> Void) {
+        submit(.roomLogs(queries, done: done))
+    }
+
+    public func room(named name: String, done: @escaping @Sendable (Result<RoomRecord?, any Error>) -> Void) {
+        submit(.room(name, done: done))
+    }
+
     /// Runs what is queued, then refuses further calls.
     public func close() {
         runPending()
@@ -167,6 +179,19 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
                 case .token(let digest, let done):
                     let token = data.tokens[digest]
                     completions.append { done(.success(token)) }
+                case .appendRoom(let message, let done):
+                    do {
+                        let stored = try data.appendRoom(message)
+                        completions.append { done(.success(stored)) }
+                    } catch {
+                        completions.append { done(.failure(error)) }
+                    }
+                case .roomLogs(let queries, let done):
+                    let pages = queries.map { data.roomLog($0) }
+                    completions.append { done(.success(pages)) }
+                case .room(let name, let done):
+                    let room = data.rooms[name]
+                    completions.append { done(.success(room)) }
                 }
             }
             if let failure = injectedFailure {
@@ -194,11 +219,17 @@ struct MemoryData {
     var tokens: [String: TokenRecord] = [:]
     var meta: [String: String] = [:]
     var lastID: Int64 = 0
+    /// Rooms by name (members, bans, owner, last seq), each room's messages in seq order, and user → room → cursor.
+    var rooms: [String: RoomRecord] = [:]
+    var roomLog: [String: [RoomMessage]] = [:]
+    var roomCursors: [String: [String: Int64]] = [:]
+    /// The ids room messages took (direct and room messages share one id sequence).
+    var roomIDs: Set<Int64> = []
 
     /// Checks everything before changing anything, so a failed append consumes no seq. An id of 0 asks the store
     /// to number the message (as a cluster's shared store does).
     mutating func append(_ message: StoredMessage) throws -> StoredMessage {
-        guard messages[message.id] == nil else { throw StoreError.constraint("message \(message.id) exists") }
+        guard messages[message.id] == nil, !roomIDs.contains(message.id) else { throw StoreError.constraint("message \(message.id) exists") }
         try requireAccounts(message.from, message.to)
         var stored = message
         if stored.id == 0 { stored.id = lastID + 1 }
@@ -241,11 +272,13 @@ struct MemoryData {
             tokens[digest] = nil
         case .deleteExpiredTokens(let now):
             tokens = tokens.filter { $0.value.expiresAt > now }
+        case .createRoom, .setRoomMember, .setRoomOwner, .setRoomBan, .advanceRoomCursor:
+            try applyRoom(write)
         }
     }
 
     /// The FOREIGN KEY checks of the SQL schema.
-    private func requireAccounts(_ names: String...) throws {
+    func requireAccounts(_ names: String...) throws {
         for name in names where accounts[name] == nil {
             throw StoreError.constraint("no account named \(name)")
         }
@@ -259,9 +292,11 @@ struct MemoryData {
         return StoreSnapshot(accounts: accounts.values.sorted { $0.name < $1.name },
                              blocks: blocks,
                              tokens: tokens.values.sorted { $0.expiresAt < $1.expiresAt },
-                             lastMessageID: messages.keys.max() ?? 0,
+                             lastMessageID: lastID,
                              inboxes: heads,
-                             lastSeen: lastSeen)
+                             lastSeen: lastSeen,
+                             rooms: rooms.values.sorted { $0.name < $1.name },
+                             roomCursors: roomCursors)
     }
 
     func inboxHead(of user: String) -> InboxHead {

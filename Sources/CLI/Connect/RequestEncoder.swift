@@ -48,8 +48,25 @@ enum RequestEncoder {
             w.field("data", data)
         case .ack(let seq):
             w.field("seq", seq)
-        case .inbox:
+        case .inbox, .roomRead:
             break  // REST only: never sent on a socket
+        case .rooms:
+            break
+        case .join(let room), .leave(let room), .members(let room):
+            w.field("room", room)
+        case .say(let room, let text):
+            w.field("room", room)
+            w.field("text", text)
+        case .kick(let room, let user), .ban(let room, let user), .unban(let room, let user):
+            w.field("room", room)
+            w.field("user", user)
+        case .roomAck(let room, let seq):
+            w.field("room", room)
+            w.field("seq", seq)
+        case .roomHistory(let room, let before, let limit):
+            w.field("room", room)
+            if let before { w.field("before", before) }
+            w.field("limit", limit)
         }
         return w.finish()
     }

@@ -14,11 +14,11 @@ enum RESTError {
     /// it would be bad input (400): 413 is reserved for bodies over 1 MiB, as docs/PROTOCOL.md §10 words it.
     static func status(for code: ErrorCode) -> Int {
         switch code {
-        case .badRequest, .tooLarge, .invalidUsername, .invalidPassword: 400
+        case .badRequest, .tooLarge, .invalidUsername, .invalidPassword, .invalidRoom: 400
         case .notLoggedIn, .badToken, .noSuchUser, .badPassword: 401
-        case .self, .blocked: 403
-        case .invalidUser, .notBlocked: 404
-        case .userExists, .alreadyBlocked: 409
+        case .self, .blocked, .banned, .notOwner: 403
+        case .invalidUser, .notBlocked, .notMember: 404
+        case .userExists, .alreadyBlocked, .alreadyMember, .roomFull, .tooManyRooms: 409
         case .locked: 423
         case .rateLimited, .busy: 429
         // Socket-only situations (sessions, P2P) cannot reach REST; if one ever does, it is a conflict with the

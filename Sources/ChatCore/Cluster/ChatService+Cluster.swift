@@ -75,6 +75,10 @@ extension ChatService: ClusterListener {
             replica.setWaiting(user, node: node, isWaiting)
         case .committed(let message):
             deliverHere(message)
+        case .roomChanged(let room, let user, let change, let by):
+            rereadRoom(room, then: RoomNotice(user: user, change: change, by: by))
+        case .roomMessage(let message):
+            deliverRoomMessageHere(message)
         case .privateRequest(let asker, let target, let expiresAt):
             guard let session = presence.session(of: target) else { return }
             if privateChats.ask(.init(asker: asker, target: target), expiresAt: expiresAt) {

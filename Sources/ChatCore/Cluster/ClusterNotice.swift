@@ -26,6 +26,11 @@ public enum ClusterNotice: Sendable, Equatable {
     case waiting(user: String, node: String, isWaiting: Bool)
     /// `node` is alive and has these users online (sent every few seconds; a node not heard from is dead).
     case heartbeat(node: String, users: [String])
+    /// A room changed (docs/PROTOCOL.md §12): every node reads it again from the store and tells its own online
+    /// members. `by`: the owner, for a removal or ban.
+    case roomChanged(room: String, user: String, change: RoomChangeKind, by: String?)
+    /// A committed room message; every node delivers it to its own online members, block-filtered.
+    case roomMessage(RoomMessage)
 
     // MARK: To the node holding a user
 
@@ -37,6 +42,11 @@ public enum ClusterNotice: Sendable, Equatable {
     case privateAnswer(asker: String, target: String, accepted: Bool, host: String, port: Int, token: String)
     /// A WebRTC `signal` between an accepted pair, for `to` on the receiving node.
     case signal(from: String, to: String, data: JSONValue)
+}
+
+/// What happened to a room, as a `roomChanged` notice says.
+public enum RoomChangeKind: String, Sendable, Equatable {
+    case joined, left, removed, banned, unbanned
 }
 
 extension ClusterNotice {
@@ -72,6 +82,13 @@ extension ClusterNotice {
             w.field("t", "waiting"); w.field("user", user); w.field("node", node); w.field("on", isWaiting)
         case .heartbeat(let node, let users):
             w.field("t", "heartbeat"); w.field("node", node); w.field("users", users)
+        case .roomChanged(let room, let user, let change, let by):
+            w.field("t", "room_changed"); w.field("room", room); w.field("user", user)
+            w.field("change", change.rawValue)
+            if let by { w.field("by", by) }
+        case .roomMessage(let m):
+            w.field("t", "room_message"); w.field("room", m.room); w.field("id", m.id); w.field("seq", m.seq)
+            w.field("from", m.from); w.field("text", m.text); w.field("at", m.at)
         case .committed(let m):
             w.field("t", "committed"); w.field("id", m.id); w.field("seq", m.seq); w.field("from", m.from)
             w.field("to", m.to); w.field("text", m.text); w.field("at", m.at)
@@ -137,6 +154,15 @@ extension ClusterNotice {
                   let to = fields.string("to"), let text = fields.string("text"), let at = fields.int("at")
             else { return nil }
             return .committed(StoredMessage(id: id, seq: seq, from: from, to: to, text: text, at: at))
+        case "room_changed":
+            guard let room = fields.string("room"), let user = fields.string("user"),
+                  let change = fields.string("change").flatMap(RoomChangeKind.init(rawValue:)) else { return nil }
+            return .roomChanged(room: room, user: user, change: change, by: fields.string("by"))
+        case "room_message":
+            guard let room = fields.string("room"), let id = fields.int("id"), let seq = fields.int("seq"),
+                  let from = fields.string("from"), let text = fields.string("text"), let at = fields.int("at")
+            else { return nil }
+            return .roomMessage(RoomMessage(id: id, room: room, seq: seq, from: from, text: text, at: at))
         case "private_request":
             guard let asker = fields.string("asker"), let target = fields.string("target"),
                   let expires = fields.int("expires") else { return nil }

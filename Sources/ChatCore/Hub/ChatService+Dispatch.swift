@@ -42,6 +42,8 @@ extension ChatService {
             if cluster != nil { return refreshHead(of: user, then: .inbox(session, after, limit, wait, re)) }
             readInbox(of: user, after: after, limit: limit, wait: wait, re: re, session)
         case .logout: logOut(session, re: re)
+        case .join, .leave, .say, .rooms, .members, .kick, .ban, .unban, .roomAck, .roomHistory, .roomRead:
+            handleRoomRequest(request, from: user, re: re, session)
         }
     }
 
@@ -62,6 +64,11 @@ extension ChatService {
             case .messageStored(let direct, let result): messageStored(direct, result)
             case .blockStored(let change, let error): blockStored(change, error: error)
             case .historyRead(let page, let result): historyRead(page, result)
+            case .roomChangeStored(let change, let error): roomChangeStored(change, error)
+            case .roomMessageStored(let pending, let result): roomMessageStored(pending, result)
+            case .roomReplayRead(let user, let session, let result): roomReplayRead(user, session, result)
+            case .roomLogRead(let read, let result): roomLogRead(read, result)
+            case .roomReread(let name, let notice, let result): roomReread(name, notice, result)
             }
         }
     }
@@ -147,6 +154,11 @@ enum HubStep: @unchecked Sendable {
     case messageStored(DirectMessage, Result<StoredMessage, any Error>)
     case blockStored(BlockChange, error: (any Error)?)
     case historyRead(HistoryPage, Result<[StoredMessage], any Error>)
+    case roomChangeStored(RoomChange, (any Error)?)
+    case roomMessageStored(RoomSay, Result<RoomMessage, any Error>)
+    case roomReplayRead(String, Session, Result<[[RoomMessage]], any Error>)
+    case roomLogRead(RoomRead, Result<[[RoomMessage]], any Error>)
+    case roomReread(String, RoomNotice?, Result<RoomRecord?, any Error>)
 }
 
 /// A password check in flight, and who is waiting for it.

@@ -83,6 +83,7 @@ extension ChatService {
         let late = inbox.finishReplay(of: user, into: session)
         for message in late { reply(session, .message(message, offline: false)) }
         if let last = late.last?.seq { received(by: session, user, upTo: last) }
+        startRoomReplay(of: user, into: session)
     }
 
     func readNextReplayPage(of user: String, into session: Session, after seq: Int64) {
@@ -168,6 +169,7 @@ extension ChatService {
         store.perform([.deleteToken(digest: digest)]) { _ in }
         tellCluster(.revoked(digest: digest))
         for waiter in inbox.expire(token: digest) { answerWaiter(waiter, with: []) }
+        for waiter in rooms.expire(token: digest) { answerRoomWaiter(waiter) }
     }
 }
 

@@ -87,7 +87,7 @@ extension ChatService {
 
     /// A `message` or `broadcast` text: empty is refused, then the sender's message budget (any door). There is
     /// no text limit of its own: the request's size limit (64 KiB on the socket doors) bounds it.
-    private func refuseText(_ text: String, from user: String) -> ChatError? {
+    func refuseText(_ text: String, from user: String) -> ChatError? {
         if text.isEmpty { return ChatError(.badRequest, "text must not be empty") }
         if let retry = loginGuard.admitMessage(from: user, now: clock.now()) {
             metrics.rateLimitedMessages += 1

@@ -28,6 +28,7 @@ public final class ChatService: @unchecked Sendable {
     let blocks: any BlockList
     let loginGuard: any LoginGuard
     let inbox: Inboxes
+    let rooms: RoomDirectory
     /// Nil on a single node; a cluster node's link, replica and bookkeeping (ChatService+Cluster.swift).
     let cluster: ClusterState?
     var sessions: [ClientID: Session] = [:]
@@ -45,7 +46,8 @@ public final class ChatService: @unchecked Sendable {
                   logger: logger, presence: LocalPresence(lastSeen: snapshot.lastSeen),
                   accounts: LocalAccounts(accounts: snapshot.accounts, tokens: snapshot.tokens),
                   blocks: LocalBlockList(snapshot.blocks), loginGuard: LocalLoginGuard(configuration),
-                  inboxes: Inboxes(snapshot.inboxes), nextMessageID: snapshot.lastMessageID + 1)
+                  inboxes: Inboxes(snapshot.inboxes), rooms: RoomDirectory(snapshot.rooms, cursors: snapshot.roomCursors),
+                  nextMessageID: snapshot.lastMessageID + 1)
     }
 
     /// A node of a cluster: the same hub, with presence that sees the other nodes through `link`. The store is
@@ -59,13 +61,13 @@ public final class ChatService: @unchecked Sendable {
                   logger: logger, presence: presence,
                   accounts: LocalAccounts(accounts: snapshot.accounts, tokens: snapshot.tokens),
                   blocks: LocalBlockList(snapshot.blocks), loginGuard: LocalLoginGuard(configuration),
-                  inboxes: Inboxes(snapshot.inboxes), nextMessageID: snapshot.lastMessageID + 1,
-                  cluster: ClusterState(link: link, presence: presence, timing: timing))
+                  inboxes: Inboxes(snapshot.inboxes), rooms: RoomDirectory(snapshot.rooms, cursors: snapshot.roomCursors),
+                  nextMessageID: snapshot.lastMessageID + 1, cluster: ClusterState(link: link, presence: presence, timing: timing))
     }
 
     init(configuration: HubConfiguration, store: any ChatStore, hasher: any PasswordHasher, output: any ChatOutput,
          clock: any ChatClock, logger: Logger, presence: any PresenceDirectory, accounts: any AccountDirectory,
-         blocks: any BlockList, loginGuard: any LoginGuard, inboxes: Inboxes, nextMessageID: Int64,
+         blocks: any BlockList, loginGuard: any LoginGuard, inboxes: Inboxes, rooms: RoomDirectory, nextMessageID: Int64,
          cluster: ClusterState? = nil) {
         self.configuration = configuration
         self.store = store
@@ -78,6 +80,7 @@ public final class ChatService: @unchecked Sendable {
         self.blocks = blocks
         self.loginGuard = loginGuard
         self.inbox = inboxes
+        self.rooms = rooms
         self.nextMessageID = nextMessageID
         self.cluster = cluster
     }
@@ -154,7 +157,9 @@ public final class ChatService: @unchecked Sendable {
             }
             expirePrivateRequests(now: now)
             for waiter in inbox.expire(now: now) { answerWaiter(waiter, with: []) }
+            for waiter in rooms.expire(now: now) { answerRoomWaiter(waiter) }
             flushCursors()
+            flushRoomCursors()
             resumeReplays(overdueAt: now)
             loginGuard.sweep(now: now)
             clusterSweep(now: now)
@@ -183,7 +188,9 @@ public final class ChatService: @unchecked Sendable {
                 cluster?.link.release(user)
             }
             flushCursors()
+            flushRoomCursors()
             for waiter in inbox.expire(everyone: true) { answerWaiter(waiter, with: []) }
+            for waiter in rooms.expire(everyone: true) { answerRoomWaiter(waiter) }
         }
     }
 

@@ -18,6 +18,8 @@ public struct HubConfiguration: Sendable {
     public var privateRequestTimeout: Int64 = 60_000
     /// Abuse limits (docs/SECURITY.md): messages per user, password attempts and registrations per address.
     public var limits = AbuseLimits()
+    /// Room limits (docs/SECURITY.md): joins past them are refused (`too_many_rooms`, `room_full`) and counted.
+    public var rooms = RoomLimits()
     /// If set, new accounts are also appended in plaintext to this file (`--append-credentials`, the classic server's behaviour).
     public var appendCredentialsPath: String?
 
@@ -25,4 +27,18 @@ public struct HubConfiguration: Sendable {
         self.blockDuration = blockDuration
         self.idleTimeout = idleTimeout
     }
+}
+
+/// How far rooms may grow. Each bounds memory the hub keeps per room or per user, and the work of one `say`.
+public struct RoomLimits: Sendable, Equatable {
+    /// Rooms one user may be a member of at once.
+    public var roomsPerUser = 500
+    /// Members one room may hold; a `say` costs one delivery per online member.
+    public var membersPerRoom = 5_000
+    /// Rooms on the server, empty ones included (a room outlives its members).
+    public var totalRooms = 100_000
+    /// Missed messages replayed per room at login; older ones are left to history.
+    public var replayPerRoom = 50
+
+    public init() {}
 }

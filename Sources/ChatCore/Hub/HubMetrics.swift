@@ -19,6 +19,10 @@ public struct HubMetrics: Sendable, Equatable {
     public var loginsThrottledAddress = 0
     public var loginsThrottledAccount = 0
     public var registrationsThrottled = 0
+    /// Rooms: messages said, and joins refused by the room limits.
+    public var roomMessages = 0
+    public var roomJoinsRefusedFull = 0
+    public var roomJoinsRefusedTooMany = 0
     /// Cluster: users online on the other nodes as this node's replica sees them, and nodes found silent.
     public var clusterRemoteUsers = 0
     public var clusterNodesLost = 0

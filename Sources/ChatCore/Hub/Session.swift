@@ -45,6 +45,10 @@ final class Session: @unchecked Sendable {
     /// cluster: a replay reads the store and finds a message whose notice from the sending node is still on
     /// its way (the second look after a login, a link that came back); the notice then brings it again.
     var handedUpTo: Int64 = 0
+    /// Room → the highest room seq handed to this session, live or replayed (a message is shown once).
+    var roomHandedUpTo: [String: Int64] = [:]
+    /// Set while the login's room replay is being read: live room messages wait in it.
+    var roomReplay: RoomReplay?
     /// Token handed out with `welcome`; revoked by `logout`.
     var tokenDigest: String?
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.

@@ -38,12 +38,40 @@ public enum ClientRequest: Sendable, Equatable {
     /// waiting up to `wait` seconds for something to arrive. The JSON decoder never produces it.
     case inbox(after: Int64?, limit: Int, wait: Int)
     case logout
+    // Rooms (docs/PROTOCOL.md §12). Room names are bare (no `#`).
+    case join(room: String)
+    case leave(room: String)
+    case say(room: String, text: String)
+    case rooms
+    case members(room: String)
+    case kick(room: String, user: String)
+    case ban(room: String, user: String)
+    case unban(room: String, user: String)
+    /// `ack` with a `room`: everything in that room up to and including `seq` has been received.
+    case roomAck(room: String, seq: Int64)
+    /// `history` with a `room`: the room's messages, newest first, `id < before`.
+    case roomHistory(room: String, before: Int64?, limit: Int)
+    /// REST only (`GET /api/rooms/{room}/messages`): the room after `after` (nil: the caller's cursor), oldest
+    /// first, at most `limit`, waiting up to `wait` seconds for something to arrive.
+    case roomRead(room: String, after: Int64?, limit: Int, wait: Int)
 
     /// Requests allowed before login (docs/PROTOCOL.md §4.2): everything else gets `not_logged_in`.
     public var isAllowedBeforeLogin: Bool {
         switch self {
         case .lookup, .login, .register: return true
         default: return false
+        }
+    }
+
+    /// The room a room request names, nil for every other request.
+    public var roomName: String? {
+        switch self {
+        case .join(let room), .leave(let room), .say(let room, _), .members(let room), .kick(let room, _),
+             .ban(let room, _), .unban(let room, _), .roomAck(let room, _), .roomHistory(let room, _, _),
+             .roomRead(let room, _, _, _):
+            return room
+        default:
+            return nil
         }
     }
 
@@ -67,6 +95,17 @@ public enum ClientRequest: Sendable, Equatable {
         case .ack: return "ack"
         case .inbox: return "inbox"
         case .logout: return "logout"
+        case .join: return "join"
+        case .leave: return "leave"
+        case .say: return "say"
+        case .rooms: return "rooms"
+        case .members: return "members"
+        case .kick: return "kick"
+        case .ban: return "ban"
+        case .unban: return "unban"
+        case .roomAck: return "ack"
+        case .roomHistory: return "history"
+        case .roomRead: return "room_read"
         }
     }
 }

@@ -23,6 +23,14 @@ public enum ErrorCode: String, Sendable, Equatable, CaseIterable {
     case noSession = "no_session"
     case rateLimited = "rate_limited"
     case busy
+    case invalidRoom = "invalid_room"
+    case banned
+    case alreadyMember = "already_member"
+    case notMember = "not_member"
+    case notOwner = "not_owner"
+    /// A room at its member limit, or a user (or the server) at its room limit.
+    case roomFull = "room_full"
+    case tooManyRooms = "too_many_rooms"
     case internalError = "internal"
 }
 

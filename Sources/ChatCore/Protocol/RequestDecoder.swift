@@ -80,6 +80,7 @@ public enum RequestDecoder {
         case "activity":
             return .activity
         case "history":
+            if let room = value["room"], room != .null { return try roomHistory(room, in: value) }
             return try history(in: value)
         case "signal":
             guard let data = value["data"], case .object = data else {
@@ -90,15 +91,21 @@ public enum RequestDecoder {
             guard let seq = value["seq"]?.integerValue, seq >= 0 else {
                 throw ChatError(.badRequest, "seq must be a non-negative integer")
             }
+            if let room = value["room"], room != .null {
+                guard let name = room.stringValue else { throw ChatError(.badRequest, "room must be a string") }
+                return .roomAck(room: name, seq: seq)
+            }
             return .ack(seq: seq)
         case "logout":
             return .logout
+        case "join", "leave", "say", "rooms", "members", "kick", "ban", "unban":
+            return try roomRequest(type, in: value)
         default:
             throw ChatError(.badRequest, "unknown request type")
         }
     }
 
-    private static func string(_ field: String, in value: JSONValue) throws(ChatError) -> String {
+    static func string(_ field: String, in value: JSONValue) throws(ChatError) -> String {
         guard let s = value[field]?.stringValue else { throw ChatError(.badRequest, "missing or non-string field \(field)") }
         return s
     }
@@ -127,6 +134,12 @@ public enum RequestDecoder {
             guard let s = w.stringValue else { throw ChatError(.badRequest, "with must be a string") }
             with = s
         }
+        let (before, limit) = try historyPaging(in: value)
+        return .history(with: with, before: before, limit: limit)
+    }
+
+    /// `before` and `limit` of a `history` request, with or without a room.
+    static func historyPaging(in value: JSONValue) throws(ChatError) -> (before: Int64?, limit: Int) {
         var before: Int64?
         if let b = value["before"], b != .null {
             guard let n = b.integerValue, n > 0 else { throw ChatError(.badRequest, "before must be a message id") }
@@ -139,6 +152,6 @@ public enum RequestDecoder {
             }
             limit = Int(n)
         }
-        return .history(with: with, before: before, limit: limit)
+        return (before, limit)
     }
 }

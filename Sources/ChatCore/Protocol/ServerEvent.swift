@@ -6,13 +6,41 @@ public enum ServerEvent: Sendable, Equatable {
         public var id: Int64?
         public var stored: Bool?
         public var partial: Bool?
+        /// Rooms: `join` names the room, whether it was created and its owner; `say` gives the room seq.
+        public var room: String?
+        public var created: Bool?
+        public var owner: String?
+        public var seq: Int64?
 
-        public init(exists: Bool? = nil, id: Int64? = nil, stored: Bool? = nil, partial: Bool? = nil) {
+        public init(exists: Bool? = nil, id: Int64? = nil, stored: Bool? = nil, partial: Bool? = nil,
+                    room: String? = nil, created: Bool? = nil, owner: String? = nil, seq: Int64? = nil) {
             self.exists = exists
             self.id = id
             self.stored = stored
             self.partial = partial
+            self.room = room
+            self.created = created
+            self.owner = owner
+            self.seq = seq
         }
+    }
+
+    /// One line of a `rooms` reply.
+    public struct RoomSummary: Sendable, Equatable {
+        public var room: String
+        public var members: Int
+        public var owner: String?
+
+        public init(room: String, members: Int, owner: String?) {
+            self.room = room
+            self.members = members
+            self.owner = owner
+        }
+    }
+
+    /// Why a member left a room, as `room_leave` says.
+    public enum LeaveReason: String, Sendable, Equatable {
+        case left, removed, banned
     }
 
     case ok(re: RequestID?, OK)
@@ -33,6 +61,18 @@ public enum ServerEvent: Sendable, Equatable {
     case timeout
     /// The reply to `logout` (it carries `re` like any reply); the server closes after it.
     case bye(re: RequestID?)
+    // Rooms (docs/PROTOCOL.md §12)
+    case rooms(re: RequestID?, [RoomSummary])
+    /// The reply to `members`: a `users` reply that also lists who is online now.
+    case members(re: RequestID?, users: [String], online: [String])
+    /// The reply to `history` with a room: newest first, `next` pages further back (by id).
+    case roomHistory(re: RequestID?, room: String, messages: [RoomMessage], next: Int64?)
+    /// A page of a room for a REST reader: oldest first; `last` is the room's newest seq.
+    case roomPage(re: RequestID?, room: String, messages: [RoomMessage], last: Int64)
+    case roomMessage(RoomMessage, offline: Bool)
+    case roomJoin(room: String, user: String)
+    /// `by`: set when the event tells the removed or banned member about itself.
+    case roomLeave(room: String, user: String, reason: LeaveReason, by: String?)
 
     /// The event as one JSON object (no trailing newline; the transport frames it).
     public func encoded() -> [UInt8] {
@@ -45,6 +85,10 @@ public enum ServerEvent: Sendable, Equatable {
             if let id = ok.id { w.field("id", id) }
             if let stored = ok.stored { w.field("stored", stored) }
             if let partial = ok.partial { w.field("partial", partial) }
+            if let room = ok.room { w.field("room", room) }
+            if let created = ok.created { w.field("created", created) }
+            if let owner = ok.owner { w.field("owner", owner) }
+            if let seq = ok.seq { w.field("seq", seq) }
         case .users(let re, let users):
             w.field("type", "users")
             if let re { w.field("re", re) }
@@ -115,6 +159,8 @@ public enum ServerEvent: Sendable, Equatable {
         case .bye(let re):
             w.field("type", "bye")
             if let re { w.field("re", re) }
+        case .rooms, .members, .roomHistory, .roomPage, .roomMessage, .roomJoin, .roomLeave:
+            encodeRoomEvent(into: &w)
         }
         return w.finish()
     }
@@ -124,6 +170,7 @@ public enum ServerEvent: Sendable, Equatable {
         switch self {
         case .message(let m, _): 112 + m.from.utf8.count + m.text.utf8.count
         case .broadcast(_, let from, let text, _): 96 + from.utf8.count + text.utf8.count
+        case .roomMessage(let m, _): 128 + m.room.utf8.count + m.from.utf8.count + m.text.utf8.count
         default: 128
         }
     }

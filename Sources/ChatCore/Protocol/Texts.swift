@@ -48,6 +48,32 @@ public enum Texts {
     public static func noPrivateSession(_ user: String) -> String { "Error. No private messaging session with \(user)" }
     public static func privateConcluding(_ user: String) -> String { "\(user) logged out, private chat concluding" }
 
+    // Rooms (docs/PROTOCOL.md §12); names are written with a leading `#`
+    public static func youJoined(_ room: String) -> String { "You joined #\(room)" }
+    public static func youCreated(_ room: String) -> String { "You created #\(room)" }
+    public static func memberJoined(_ user: String, _ room: String) -> String { "\(user) joined #\(room)" }
+    public static func youLeft(_ room: String) -> String { "You left #\(room)" }
+    public static func memberLeft(_ user: String, _ room: String) -> String { "\(user) left #\(room)" }
+    public static func roomLine(room: String, from: String, text: String) -> String { "#\(room) \(from): \(text)" }
+    public static func roomCount(_ room: String, members: Int) -> String { "#\(room) (\(members) members)" }
+    public static let inNoRooms = "You are in no rooms"
+    public static func wasRemoved(_ user: String, _ room: String) -> String { "\(user) was removed from #\(room)" }
+    public static func youWereRemoved(_ room: String, by owner: String) -> String { "You were removed from #\(room) by \(owner)" }
+    public static func isBanned(_ user: String, _ room: String) -> String { "\(user) is banned from #\(room)" }
+    public static func youWereBanned(_ room: String, by owner: String) -> String { "You were banned from #\(room) by \(owner)" }
+    public static func isUnbanned(_ user: String, _ room: String) -> String { "\(user) is unbanned from #\(room)" }
+    public static let invalidRoom = "Error. Invalid room"
+    public static func bannedFrom(_ room: String) -> String { "Error. You are banned from #\(room)" }
+    public static func alreadyIn(_ room: String) -> String { "Error. You are already in #\(room)" }
+    public static func notIn(_ room: String) -> String { "Error. You are not in #\(room)" }
+    public static func onlyOwner(_ room: String) -> String { "Error. Only the owner of #\(room) can do that" }
+    public static func userNotIn(_ user: String, _ room: String) -> String { "Error. \(user) is not in #\(room)" }
+    public static let cannotBanSelf = "Error. Cannot ban self"
+    public static let cannotKickSelf = "Error. Cannot remove self"
+    public static let cannotUnbanSelf = "Error. Cannot unban self"
+    public static func roomIsFull(_ room: String) -> String { "Error. #\(room) is full" }
+    public static let tooManyRooms = "Error. You are in too many rooms"
+
     /// The terminal wording of an error reply, for the request that caused it. JSON clients get `code` and
     /// `message`; the terminal client and text mode map the code back to its exact terminal line with this.
     public static func line(for error: ChatError, request: ClientRequest) -> String {
@@ -63,6 +89,18 @@ public enum Texts {
         case (.notBlocked, .unblock(let user)): return wasNotBlocked(user)
         case (.offline, .startprivate(let user)): return userOffline(user)
         case (.noP2P, .startprivate(let user)): return privateImpossible(user)
+        case (.self, .ban): return cannotBanSelf
+        case (.self, .kick): return cannotKickSelf
+        case (.self, .unban): return cannotUnbanSelf
+        case (.blocked, .say): return someRecipientsMissed
+        case (.invalidRoom, _): return invalidRoom
+        case (.banned, .join(let room)): return bannedFrom(room)
+        case (.alreadyMember, .join(let room)): return alreadyIn(room)
+        case (.notMember, .kick(let room, let user)): return userNotIn(user, room)
+        case (.notMember, let request): return request.roomName.map(notIn) ?? "Error. \(error.message)"
+        case (.notOwner, let request): return request.roomName.map(onlyOwner) ?? "Error. \(error.message)"
+        case (.roomFull, .join(let room)): return roomIsFull(room)
+        case (.tooManyRooms, _): return tooManyRooms
         case (.badRequest, _): return invalidCommand
         default: return "Error. \(error.message)"
         }

@@ -136,6 +136,18 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.token(digest, done: done))
     }
 
+    public func appendRoom(_ message: RoomMessage, done: @escaping @Sendable (Result<RoomMessage, any Error>) -> Void) {
+        enqueue(.appendRoom(message, done: done))
+    }
+
+    public func roomLogs(_ queries: [RoomLogQuery], done: @escaping @Sendable (Result<[[RoomMessage]], any Error>) -> Void) {
+        enqueue(.roomLogs(queries, done: done))
+    }
+
+    public func room(named name: String, done: @escaping @Sendable (Result<RoomRecord?, any Error>) -> Void) {
+        enqueue(.room(name, done: done))
+    }
+
     /// Waits until everything queued has run and the database is closed. Called from a completion (that is,
     /// on the writer thread) it cannot wait for itself: it stops intake and the writer closes after the batch.
     public func close() {
@@ -390,6 +402,8 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
             case .token(let digest, let done):
                 let result = Result { try StoreSQL.token(digest: digest, db) }
                 completions.append { done(result) }
+            case .appendRoom, .roomLogs, .room:
+                job.fail(StoreError.unavailable("rooms are not stored yet"))  // ROOMS-TODO(sqlite)
             }
         }
         return completions

@@ -82,15 +82,22 @@ public struct StoreSnapshot: Sendable {
     public var inboxes: [String: InboxHead]
     /// Login history: user → when they were last online (their last logout), milliseconds.
     public var lastSeen: [String: Int64]
+    /// Every room, empty ones included.
+    public var rooms: [RoomRecord]
+    /// User → room → the highest room seq the user acknowledged; a member without a cursor stands at 0.
+    public var roomCursors: [String: [String: Int64]]
 
     public init(accounts: [AccountRecord], blocks: [String: Set<String>], tokens: [TokenRecord], lastMessageID: Int64,
-                inboxes: [String: InboxHead] = [:], lastSeen: [String: Int64] = [:]) {
+                inboxes: [String: InboxHead] = [:], lastSeen: [String: Int64] = [:], rooms: [RoomRecord] = [],
+                roomCursors: [String: [String: Int64]] = [:]) {
         self.accounts = accounts
         self.blocks = blocks
         self.tokens = tokens
         self.lastMessageID = lastMessageID
         self.inboxes = inboxes
         self.lastSeen = lastSeen
+        self.rooms = rooms
+        self.roomCursors = roomCursors
     }
 }
 
@@ -114,6 +121,18 @@ public enum StoreWrite: Sendable, Equatable {
     case deleteToken(digest: String)
     /// Deletes tokens with `expiresAt <= now`.
     case deleteExpiredTokens(now: Int64)
+    /// A new, empty, ownerless room. Fails if the name exists.
+    case createRoom(name: String, at: Int64)
+    /// Adds (with its join time) or removes a member; idempotent. Removing the owner leaves the owner as it is:
+    /// the hub names the successor with `setRoomOwner`. Fails if there is no such room or account.
+    case setRoomMember(room: String, user: String, isMember: Bool, at: Int64)
+    /// Nil leaves the room ownerless. Fails if there is no such room or account.
+    case setRoomOwner(room: String, owner: String?)
+    /// Idempotent. Fails if there is no such room or account.
+    case setRoomBan(room: String, user: String, isBanned: Bool)
+    /// The user's cursor in the room becomes max(current, seq). Fails if there is no such room or account, or
+    /// `seq` is beyond the room's last seq.
+    case advanceRoomCursor(user: String, room: String, to: Int64)
 }
 
 /// Direct messages between `owner` and `with` (or between `owner` and anyone), newest first.
@@ -196,6 +215,16 @@ public protocol ChatStore: AnyObject, Sendable {
     /// One token as stored, nil if there is none (expired ones included). Same ordering rule. (A cluster node asks
     /// when a client presents a token another node handed out a moment ago.)
     func token(digest: String, done: @escaping @Sendable (Result<TokenRecord?, any Error>) -> Void)
+    /// Appends a room message with seq = the room's last seq + 1, in the same group commit as everything else
+    /// queued; `done` (once durable) gets it with its seq (and its id, when it asked the store for one). Fails
+    /// (constraint) if the room or the sender is unknown or the id exists; a failed append consumes no seq.
+    func appendRoom(_ message: RoomMessage, done: @escaping @Sendable (Result<RoomMessage, any Error>) -> Void)
+    /// Several reads of room logs in one go (a login's missed messages in every room it follows), answered in
+    /// the order asked; an unknown room reads as empty. Same ordering rule.
+    func roomLogs(_ queries: [RoomLogQuery], done: @escaping @Sendable (Result<[[RoomMessage]], any Error>) -> Void)
+    /// One room as stored (members, bans, owner, last seq), nil if there is none. Same ordering rule. (A cluster
+    /// node reads it again where its replica may lag the store.)
+    func room(named name: String, done: @escaping @Sendable (Result<RoomRecord?, any Error>) -> Void)
     /// A bookkeeping value set by `perform(_:meta:done:)`, nil if never set. Reads committed data.
     func metaValue(_ key: String) throws -> String?
     /// Drains queued work, then closes the database. Further calls fail with an error.
@@ -242,12 +271,15 @@ public enum StoreJob: Sendable {
     case inboxHead(String, done: @Sendable (Result<InboxHead, any Error>) -> Void)
     case account(String, done: @Sendable (Result<AccountRecord?, any Error>) -> Void)
     case token(String, done: @Sendable (Result<TokenRecord?, any Error>) -> Void)
+    case appendRoom(RoomMessage, done: @Sendable (Result<RoomMessage, any Error>) -> Void)
+    case roomLogs([RoomLogQuery], done: @Sendable (Result<[[RoomMessage]], any Error>) -> Void)
+    case room(String, done: @Sendable (Result<RoomRecord?, any Error>) -> Void)
 
     /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
         switch self {
-        case .write, .append: true
-        case .inbox, .history, .inboxHead, .account, .token: false
+        case .write, .append, .appendRoom: true
+        case .inbox, .history, .inboxHead, .account, .token, .roomLogs, .room: false
         }
     }
 
@@ -261,6 +293,9 @@ public enum StoreJob: Sendable {
         case .inboxHead(_, let done): done(.failure(error))
         case .account(_, let done): done(.failure(error))
         case .token(_, let done): done(.failure(error))
+        case .appendRoom(_, let done): done(.failure(error))
+        case .roomLogs(_, let done): done(.failure(error))
+        case .room(_, let done): done(.failure(error))
         }
     }
 }

@@ -1,0 +1,197 @@
+/// Room messages (docs/PROTOCOL.md §12): `say`, stored before its `ok` and fanned out encoded once; what a member
+/// missed, replayed at login after the direct messages; acks by room cursor; history; and REST readers that
+/// long-poll a room. Every method here runs with the hub's lock held.
+extension ChatService {
+    // MARK: Say
+
+    func say(_ text: String, in name: String, from user: String, re: RequestID?, _ session: Session) {
+        if let error = refuseText(text, from: user) { return reply(session, .error(re: re, error)) }
+        guard let room = rooms.room(name), room.members[user] != nil else { return reply(session, notMember(name, re)) }
+        // cluster: the shared store numbers messages (0 asks it to), so ids are unique across nodes.
+        let id: Int64 = cluster == nil ? nextMessageID : 0
+        if cluster == nil { nextMessageID += 1 }
+        metrics.roomMessages += 1
+        let pending = RoomSay(session: session, re: re)
+        store.appendRoom(RoomMessage(id: id, room: name, from: user, text: text, at: clock.now())) { [self] result in
+            resume(.roomMessageStored(pending, result))
+        }
+    }
+
+    /// The message is durable with its seq: to every member online now (but the sender and members who blocked
+    /// the sender), then the sender's `ok`, which says whether anyone was left out.
+    func roomMessageStored(_ pending: RoomSay, _ result: Result<RoomMessage, any Error>) {
+        switch result {
+        case .failure(let error):
+            logger.error("room message not stored", metadata: ["error": "\(error)"])
+            reply(pending.session, .error(re: pending.re, ChatError(.internalError, "the message could not be stored; try again")))
+        case .success(let message):
+            cluster?.link.publish(.roomMessage(message))
+            let partial = deliverRoomMessageHere(message)
+                || (cluster?.presence.anyRemoteUser { rooms.room(message.room)?.members[$0] != nil && blocks.hasBlocked($0, message.from) } ?? false)
+            reply(pending.session, .ok(re: pending.re, .init(id: message.id, partial: partial, seq: message.seq)))
+        }
+    }
+
+    /// A committed room message reaching this node's members and readers (from here or, in a cluster, from the
+    /// node it was said on). Returns whether a member was left out because they blocked the sender.
+    @discardableResult
+    func deliverRoomMessageHere(_ message: RoomMessage) -> Bool {
+        guard let room = rooms.room(message.room) else { return false }
+        room.lastSeq = max(room.lastSeq, message.seq)
+        for waiter in rooms.wake(room.name, seq: message.seq) {
+            readRoom(room.name, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
+        }
+        var partial = false
+        var recipients: [Session] = []
+        recipients.reserveCapacity(room.members.count)
+        for user in room.members.keys where user != message.from {
+            if blocks.hasBlocked(user, message.from) {
+                partial = true
+                continue
+            }
+            guard let session = presence.session(of: user) else { continue }
+            if session.roomReplay != nil {
+                session.roomReplay?.held.append(message)  // it follows the replay, in order
+            } else if message.seq > session.roomHandedUpTo[room.name, default: 0] {
+                recipients.append(session)
+            }
+        }
+        fanOut(.roomMessage(message, offline: false), to: recipients)
+        for session in recipients { roomReceived(by: session, message.room, upTo: message.seq) }
+        return partial
+    }
+
+    /// Room messages up to `seq` went to `session`: a client without acks has received them now.
+    private func roomReceived(by session: Session, _ room: String, upTo seq: Int64) {
+        session.roomHandedUpTo[room] = max(session.roomHandedUpTo[room, default: 0], seq)
+        if !session.acks, let user = session.onlineUser { rooms.advance(user, in: room, to: seq) }
+    }
+
+    // MARK: The replay at login
+
+    /// After the direct messages: the newest missed messages of every room the user is in (at most
+    /// `replayPerRoom` each; older ones are left to history), in one read. Live room messages wait meanwhile.
+    func startRoomReplay(of user: String, into session: Session) {
+        let followed = rooms.rooms(of: user).filter { cluster != nil || $0.lastSeq > rooms.cursor(of: user, in: $0.name) }
+        guard !followed.isEmpty else { return }
+        session.roomReplay = RoomReplay()
+        let queries = followed.map {
+            RoomLogQuery(room: $0.name, .latestAfter(rooms.cursor(of: user, in: $0.name)), limit: configuration.rooms.replayPerRoom)
+        }
+        store.roomLogs(queries) { [self] result in resume(.roomReplayRead(user, session, result)) }
+    }
+
+    func roomReplayRead(_ user: String, _ session: Session, _ result: Result<[[RoomMessage]], any Error>) {
+        guard session.onlineUser == user, let replay = session.roomReplay else { return }
+        session.roomReplay = nil
+        switch result {
+        case .success(let pages):
+            for page in pages {
+                guard let last = page.last, rooms.room(last.room)?.members[user] != nil else { continue }
+                let shown = page.filter { $0.from != user && !blocks.hasBlocked(user, $0.from) }
+                for message in shown { reply(session, .roomMessage(message, offline: true)) }
+                // Everything up to the page's end is seen, the skipped ones (own, blocked, older) included.
+                roomReceived(by: session, last.room, upTo: last.seq)
+            }
+        case .failure(let error):
+            // Nothing moves the cursors: the missed messages come again at the next login.
+            logger.error("room replay read failed", metadata: ["user": "\(user)", "error": "\(error)"])
+        }
+        for message in replay.held where message.seq > session.roomHandedUpTo[message.room, default: 0] {
+            guard rooms.room(message.room)?.members[user] != nil else { continue }
+            reply(session, .roomMessage(message, offline: false))
+            roomReceived(by: session, message.room, upTo: message.seq)
+        }
+    }
+
+    // MARK: Acks
+
+    func acknowledge(_ user: String, in name: String, upTo seq: Int64, re: RequestID?, _ session: Session) {
+        guard let room = rooms.room(name), room.members[user] != nil else { return reply(session, notMember(name, re)) }
+        guard seq <= room.lastSeq else {
+            return reply(session, .error(re: re, ChatError(.badRequest, "ack beyond #\(name): last seq is \(room.lastSeq)")))
+        }
+        rooms.advance(user, in: name, to: seq)
+        if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
+    }
+
+    /// The coalesced room cursor moves, to the store (with the inbox's, from the sweep and at shutdown).
+    func flushRoomCursors() {
+        guard rooms.hasUnsavedCursors else { return }
+        store.perform(rooms.takeCursorWrites()) { [logger] result in
+            if case .failure(let error) = result { logger.error("room cursor not saved", metadata: ["error": "\(error)"]) }
+        }
+    }
+
+    // MARK: History and REST readers
+
+    func roomHistory(_ name: String, for user: String, before: Int64?, limit: Int, re: RequestID?, _ session: Session) {
+        guard rooms.room(name)?.members[user] != nil else { return reply(session, notMember(name, re)) }
+        let read = RoomRead(room: name, limit: limit, history: true, session: session, re: re)
+        // One more than asked tells whether another page exists.
+        store.roomLogs([RoomLogQuery(room: name, .before(before), limit: limit + 1)]) { [self] result in
+            resume(.roomLogRead(read, result))
+        }
+    }
+
+    /// `GET /api/rooms/{room}/messages`: the room after `after` (default: the caller's cursor) at once if there
+    /// is something, else after up to `wait` seconds, holding nothing but an entry in the waiting list meanwhile.
+    func readRoom(_ name: String, for user: String, after: Int64?, limit: Int, wait: Int, re: RequestID?, _ session: Session) {
+        guard let room = rooms.room(name), room.members[user] != nil else { return reply(session, notMember(name, re)) }
+        let after = after ?? rooms.cursor(of: user, in: name)
+        if room.lastSeq > after || wait <= 0 { return readRoom(name, after: after, limit: limit, session, re: re) }
+        rooms.wait(.init(session: session, room: name, after: after, limit: limit,
+                         deadline: clock.now() + Milliseconds.of(seconds: wait), re: re))
+    }
+
+    private func readRoom(_ name: String, after: Int64, limit: Int, _ session: Session, re: RequestID?) {
+        let read = RoomRead(room: name, limit: limit, history: false, session: session, re: re)
+        store.roomLogs([RoomLogQuery(room: name, .after(after), limit: limit)]) { [self] result in
+            resume(.roomLogRead(read, result))
+        }
+    }
+
+    func roomLogRead(_ read: RoomRead, _ result: Result<[[RoomMessage]], any Error>) {
+        switch result {
+        case .success(let pages):
+            let rows = pages.first ?? []
+            if read.history {
+                let messages = Array(rows.prefix(read.limit))
+                let next = rows.count > read.limit ? messages.last?.id : nil
+                reply(read.session, .roomHistory(re: read.re, room: read.room, messages: messages, next: next))
+            } else {
+                let last = max(rooms.room(read.room)?.lastSeq ?? 0, rows.last?.seq ?? 0)
+                reply(read.session, .roomPage(re: read.re, room: read.room, messages: rows, last: last))
+            }
+        case .failure(let error):
+            logger.error("room read failed", metadata: ["room": "\(read.room)", "error": "\(error)"])
+            reply(read.session, .error(re: read.re, ChatError(.internalError, "the room is unavailable; try again")))
+        }
+    }
+
+    /// A room reader's wait ended without news (deadline, revoked token, the server stopping).
+    func answerRoomWaiter(_ waiter: RoomDirectory.Waiter) {
+        let last = rooms.room(waiter.room)?.lastSeq ?? 0
+        reply(waiter.session, .roomPage(re: waiter.re, room: waiter.room, messages: [], last: last))
+    }
+}
+
+/// A `say` being committed, and who waits for its `ok`.
+struct RoomSay {
+    let session: Session
+    let re: RequestID?
+}
+
+/// A login's room replay under way: live room messages for the session wait here and follow it.
+struct RoomReplay {
+    var held: [RoomMessage] = []
+}
+
+/// A read of one room for a history page (one more row than `limit`) or a REST reader.
+struct RoomRead {
+    let room: String
+    let limit: Int
+    let history: Bool
+    let session: Session
+    let re: RequestID?
+}

@@ -1,0 +1,248 @@
+/// Group rooms, membership and moderation (docs/PROTOCOL.md §12): join (creating the room if it is new), leave,
+/// kick, ban and unban, and the lists `rooms` and `members`. Every method here runs with the hub's lock held.
+///
+/// A change is decided and applied in memory at once, so the very next request obeys it (a kicked member's
+/// next `say` is refused), then made durable; the reply and the events to the other members wait for the
+/// store, as a direct message's `ok` does. If the store refuses, memory is put back as it was.
+extension ChatService {
+    func handleRoomRequest(_ request: ClientRequest, from user: String, re: RequestID?, _ session: Session) {
+        switch request {
+        case .join(let name): join(user, name, re: re, session)
+        case .leave(let name): leave(user, name, re: re, session)
+        case .kick(let name, let target): remove(target, from: name, by: user, banning: false, re: re, session)
+        case .ban(let name, let target): remove(target, from: name, by: user, banning: true, re: re, session)
+        case .unban(let name, let target): unban(target, in: name, by: user, re: re, session)
+        case .rooms:
+            let list = rooms.rooms(of: user).map { ServerEvent.RoomSummary(room: $0.name, members: $0.members.count, owner: $0.owner) }
+            reply(session, .rooms(re: re, list))
+        case .members(let name):
+            guard let room = rooms.room(name), room.members[user] != nil else { return reply(session, notMember(name, re)) }
+            let users = room.members.keys.sorted()
+            reply(session, .members(re: re, users: users, online: users.filter { isOnline($0) }))
+        case .say(let name, let text): say(text, in: name, from: user, re: re, session)
+        case .roomAck(let name, let seq): acknowledge(user, in: name, upTo: seq, re: re, session)
+        case .roomHistory(let name, let before, let limit): roomHistory(name, for: user, before: before, limit: limit, re: re, session)
+        case .roomRead(let name, let after, let limit, let wait):
+            readRoom(name, for: user, after: after, limit: limit, wait: wait, re: re, session)
+        default:
+            break
+        }
+    }
+
+    // MARK: Join and leave
+
+    private func join(_ user: String, _ name: String, re: RequestID?, _ session: Session) {
+        guard RoomRules.isValidName(name) else { return reply(session, .error(re: re, ChatError(.invalidRoom, Texts.invalidRoom))) }
+        let limits = configuration.rooms
+        if let room = rooms.room(name) {
+            if room.banned.contains(user) { return reply(session, .error(re: re, ChatError(.banned, Texts.bannedFrom(name)))) }
+            if room.members[user] != nil { return reply(session, .error(re: re, ChatError(.alreadyMember, Texts.alreadyIn(name)))) }
+            if room.members.count >= limits.membersPerRoom {
+                metrics.roomJoinsRefusedFull += 1
+                return reply(session, .error(re: re, ChatError(.roomFull, Texts.roomIsFull(name))))
+            }
+        } else if rooms.count >= limits.totalRooms {
+            metrics.roomJoinsRefusedTooMany += 1
+            return reply(session, .error(re: re, ChatError(.tooManyRooms, "Error. No more rooms can be created on this server")))
+        }
+        if rooms.roomCount(of: user) >= limits.roomsPerUser {
+            metrics.roomJoinsRefusedTooMany += 1
+            return reply(session, .error(re: re, ChatError(.tooManyRooms, Texts.tooManyRooms)))
+        }
+        let now = clock.now()
+        var writes: [StoreWrite] = []
+        let created = rooms.room(name) == nil
+        let room = rooms.room(name) ?? rooms.create(name, at: now)
+        if created { writes.append(.createRoom(name: name, at: now)) }
+        rooms.add(user, to: room, at: now)
+        writes.append(.setRoomMember(room: name, user: user, isMember: true, at: now))
+        let previousOwner = room.owner
+        if room.owner == nil {
+            room.owner = user
+            writes.append(.setRoomOwner(room: name, owner: user))
+        }
+        // A member starts at the room's present: what was said before is history, not something missed.
+        if room.lastSeq > rooms.cursor(of: user, in: name) {
+            rooms.advance(user, in: name, to: room.lastSeq)
+        }
+        let change = RoomChange(kind: .join(created: created, previousOwner: previousOwner), room: name, user: user,
+                                actor: user, session: session, re: re)
+        store.perform(writes) { [self] result in resume(.roomChangeStored(change, result.failure)) }
+    }
+
+    private func leave(_ user: String, _ name: String, re: RequestID?, _ session: Session) {
+        guard let room = rooms.room(name), let joinedAt = room.members[user] else { return reply(session, notMember(name, re)) }
+        var writes: [StoreWrite] = [.setRoomMember(room: name, user: user, isMember: false, at: clock.now())]
+        rooms.remove(user, from: room)
+        let previousOwner = room.owner
+        if room.owner == user {
+            // The room passes to its longest-standing member; an empty room is kept, ownerless.
+            room.owner = room.longestStanding(except: nil)
+            writes.append(.setRoomOwner(room: name, owner: room.owner))
+        }
+        let change = RoomChange(kind: .leave(joinedAt: joinedAt, previousOwner: previousOwner), room: name, user: user,
+                                actor: user, session: session, re: re)
+        store.perform(writes) { [self] result in resume(.roomChangeStored(change, result.failure)) }
+    }
+
+    // MARK: Moderation
+
+    /// `kick` (banning: false) or `ban` of `target` by `owner`.
+    private func remove(_ target: String, from name: String, by owner: String, banning: Bool, re: RequestID?,
+                        _ session: Session) {
+        guard let room = rooms.room(name), room.owner == owner else {
+            return reply(session, .error(re: re, ChatError(.notOwner, Texts.onlyOwner(name))))
+        }
+        if target == owner {
+            return reply(session, .error(re: re, ChatError(.self, banning ? Texts.cannotBanSelf : Texts.cannotKickSelf)))
+        }
+        guard accounts.exists(target) else { return reply(session, .error(re: re, ChatError(.invalidUser, Texts.invalidUser))) }
+        let joinedAt = room.members[target]
+        if !banning && joinedAt == nil {
+            return reply(session, .error(re: re, ChatError(.notMember, Texts.userNotIn(target, name))))
+        }
+        var writes: [StoreWrite] = []
+        if let _ = joinedAt {
+            rooms.remove(target, from: room)
+            writes.append(.setRoomMember(room: name, user: target, isMember: false, at: clock.now()))
+        }
+        let wasBanned = room.banned.contains(target)
+        if banning {
+            room.banned.insert(target)
+            writes.append(.setRoomBan(room: name, user: target, isBanned: true))
+        }
+        let kind: RoomChange.Kind = banning ? .ban(joinedAt: joinedAt, wasBanned: wasBanned) : .kick(joinedAt: joinedAt ?? 0)
+        let change = RoomChange(kind: kind, room: name, user: target, actor: owner, session: session, re: re)
+        store.perform(writes) { [self] result in resume(.roomChangeStored(change, result.failure)) }
+    }
+
+    private func unban(_ target: String, in name: String, by owner: String, re: RequestID?, _ session: Session) {
+        guard let room = rooms.room(name), room.owner == owner else {
+            return reply(session, .error(re: re, ChatError(.notOwner, Texts.onlyOwner(name))))
+        }
+        if target == owner { return reply(session, .error(re: re, ChatError(.self, Texts.cannotUnbanSelf))) }
+        guard accounts.exists(target) else { return reply(session, .error(re: re, ChatError(.invalidUser, Texts.invalidUser))) }
+        let wasBanned = room.banned.remove(target) != nil
+        let change = RoomChange(kind: .unban(wasBanned: wasBanned), room: name, user: target, actor: owner,
+                                session: session, re: re)
+        store.perform([.setRoomBan(room: name, user: target, isBanned: false)]) { [self] result in
+            resume(.roomChangeStored(change, result.failure))
+        }
+    }
+
+    // MARK: After the store
+
+    func roomChangeStored(_ change: RoomChange, _ error: (any Error)?) {
+        if let error {
+            logger.error("room change not stored", metadata: ["room": "\(change.room)", "error": "\(error)"])
+            undo(change)
+            return reply(change.session, .error(re: change.re, ChatError(.internalError, "the room could not be changed; try again")))
+        }
+        guard let room = rooms.room(change.room) else { return }
+        switch change.kind {
+        case .join(let created, _):
+            reply(change.session, .ok(re: change.re, .init(room: room.name, created: created, owner: room.owner)))
+        default:
+            reply(change.session, .ok(re: change.re, .init()))
+        }
+        let notice = RoomNotice(user: change.user, change: change.kind.notice, by: change.actor)
+        announce(notice, in: room, except: change.actor)
+        tellCluster(.roomChanged(room: room.name, user: notice.user, change: notice.change, by: notice.by))
+    }
+
+    /// Tells this node's online members of `room` what happened (the one who did it has its reply instead).
+    /// A removed or banned member hears it about itself, with who did it.
+    func announce(_ notice: RoomNotice, in room: Room, except actor: String?) {
+        switch notice.change {
+        case .joined:
+            tellMembers(of: room, .roomJoin(room: room.name, user: notice.user), except: notice.user)
+        case .left:
+            tellMembers(of: room, .roomLeave(room: room.name, user: notice.user, reason: .left, by: nil), except: nil)
+        case .removed, .banned:
+            let reason: ServerEvent.LeaveReason = notice.change == .banned ? .banned : .removed
+            if let target = presence.session(of: notice.user) {
+                reply(target, .roomLeave(room: room.name, user: notice.user, reason: reason, by: notice.by))
+            }
+            tellMembers(of: room, .roomLeave(room: room.name, user: notice.user, reason: reason, by: nil), except: actor)
+        case .unbanned:
+            break
+        }
+    }
+
+    /// Puts memory back as it was before a change the store refused.
+    private func undo(_ change: RoomChange) {
+        guard let room = rooms.room(change.room) else { return }
+        switch change.kind {
+        case .join(let created, let previousOwner):
+            rooms.remove(change.user, from: room)
+            room.owner = previousOwner
+            if created && room.members.isEmpty { rooms.discard(room.name) }
+        case .leave(let joinedAt, let previousOwner):
+            rooms.add(change.user, to: room, at: joinedAt)
+            room.owner = previousOwner
+        case .kick(let joinedAt):
+            rooms.add(change.user, to: room, at: joinedAt)
+        case .ban(let joinedAt, let wasBanned):
+            if let joinedAt { rooms.add(change.user, to: room, at: joinedAt) }
+            if !wasBanned { room.banned.remove(change.user) }
+        case .unban(let wasBanned):
+            if wasBanned { room.banned.insert(change.user) }
+        }
+    }
+
+    /// One event to every member of `room` online on this node, but `except`.
+    func tellMembers(of room: Room, _ event: ServerEvent, except: String?) {
+        var recipients: [Session] = []
+        for user in room.members.keys where user != except {
+            if let session = presence.session(of: user) { recipients.append(session) }
+        }
+        fanOut(event, to: recipients)
+    }
+
+    func notMember(_ room: String, _ re: RequestID?) -> ServerEvent {
+        .error(re: re, ChatError(.notMember, Texts.notIn(room)))
+    }
+
+    func isOnline(_ user: String) -> Bool {
+        presence.session(of: user) != nil || cluster?.presence.node(of: user) != nil
+    }
+}
+
+/// A room change waiting for the store, with what is needed to answer it or to undo it.
+struct RoomChange {
+    enum Kind {
+        case join(created: Bool, previousOwner: String?)
+        case leave(joinedAt: Int64, previousOwner: String?)
+        case kick(joinedAt: Int64)
+        /// `joinedAt`: nil if the banned user was not a member.
+        case ban(joinedAt: Int64?, wasBanned: Bool)
+        case unban(wasBanned: Bool)
+
+        /// What the members are told: a ban of someone who was not a member changes nothing they see.
+        var notice: RoomChangeKind {
+            switch self {
+            case .join: .joined
+            case .leave: .left
+            case .kick: .removed
+            case .ban(let joinedAt, _): joinedAt != nil ? .banned : .unbanned
+            case .unban: .unbanned
+            }
+        }
+    }
+
+    let kind: Kind
+    let room: String
+    /// Who joined, left, or was kicked, banned or unbanned.
+    let user: String
+    /// Who did it (the owner, for moderation).
+    let actor: String
+    let session: Session
+    let re: RequestID?
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}

@@ -1,0 +1,161 @@
+/// Every room as the hub sees it: owner, members with their join times, bans, the last seq, each member's
+/// cursor, and the REST readers waiting for a room to grow. It only keeps and answers; the hub decides,
+/// delivers and writes (ChatService+Rooms.swift).
+///
+/// A room's messages are one stream that its members follow, each with a cursor (the highest seq received:
+/// acknowledged by a client that acks, handed over to one that does not), exactly as a user follows their direct
+/// inbox. Cursor moves are coalesced and flushed with the inbox's, every few hundred milliseconds.
+final class Room {
+    let name: String
+    let createdAt: Int64
+    /// Nil while the room is empty: the next to join owns it.
+    var owner: String?
+    /// Member → when they joined (the owner's successor is the longest-standing member).
+    var members: [String: Int64]
+    var banned: Set<String>
+    /// The last seq given out (as far as this node knows: in a cluster the store may be ahead).
+    var lastSeq: Int64
+
+    init(_ record: RoomRecord) {
+        name = record.name
+        createdAt = record.createdAt
+        owner = record.owner
+        members = Dictionary(record.members.map { ($0.user, $0.joinedAt) }, uniquingKeysWith: max)
+        banned = record.banned
+        lastSeq = record.lastSeq
+    }
+
+    /// The member who has been in the room longest (ties by name, so every node picks the same one), leaving
+    /// out `except`; nil for an empty room.
+    func longestStanding(except: String?) -> String? {
+        members.filter { $0.key != except }.min { ($0.value, $0.key) < ($1.value, $1.key) }?.key
+    }
+}
+
+final class RoomDirectory {
+    /// A REST reader waiting for a room to grow past `after`.
+    struct Waiter {
+        let session: Session
+        let room: String
+        let after: Int64
+        let limit: Int
+        let deadline: Int64
+        let re: RequestID?
+    }
+
+    private var rooms: [String: Room] = [:]
+    /// User → the rooms they are in.
+    private var memberships: [String: Set<String>] = [:]
+    /// User → room → acknowledged seq.
+    private var cursors: [String: [String: Int64]]
+    private var unsavedCursors: [String: [String: Int64]] = [:]
+    private var waiters: [String: [Waiter]] = [:]
+
+    init(_ records: [RoomRecord], cursors: [String: [String: Int64]]) {
+        self.cursors = cursors
+        for record in records { load(record) }
+    }
+
+    var count: Int { rooms.count }
+
+    func room(_ name: String) -> Room? { rooms[name] }
+
+    func roomCount(of user: String) -> Int { memberships[user]?.count ?? 0 }
+
+    /// The user's rooms, by name.
+    func rooms(of user: String) -> [Room] {
+        (memberships[user] ?? []).sorted().compactMap { rooms[$0] }
+    }
+
+    // MARK: Changes (the hub has checked the rules)
+
+    /// A room as read from the store, replacing what was known of it (a cluster node catching up).
+    @discardableResult
+    func load(_ record: RoomRecord) -> Room {
+        if let old = rooms[record.name] {
+            for user in old.members.keys { memberships[user]?.remove(record.name) }
+        }
+        let room = Room(record)
+        rooms[record.name] = room
+        for user in room.members.keys { memberships[user, default: []].insert(record.name) }
+        return room
+    }
+
+    func create(_ name: String, at now: Int64) -> Room {
+        let room = Room(RoomRecord(name: name, owner: nil, createdAt: now))
+        rooms[name] = room
+        return room
+    }
+
+    /// Forgets a room created a moment ago whose creation did not reach the store.
+    func discard(_ name: String) {
+        guard let room = rooms.removeValue(forKey: name) else { return }
+        for user in room.members.keys { memberships[user]?.remove(name) }
+    }
+
+    func add(_ user: String, to room: Room, at now: Int64) {
+        room.members[user] = now
+        memberships[user, default: []].insert(room.name)
+    }
+
+    func remove(_ user: String, from room: Room) {
+        room.members[user] = nil
+        memberships[user]?.remove(room.name)
+        if memberships[user]?.isEmpty == true { memberships[user] = nil }
+    }
+
+    // MARK: Cursors
+
+    func cursor(of user: String, in room: String) -> Int64 {
+        cursors[user]?[room] ?? 0
+    }
+
+    /// Moves the cursor forward (never back); true if it moved.
+    @discardableResult
+    func advance(_ user: String, in room: String, to seq: Int64) -> Bool {
+        guard seq > cursor(of: user, in: room) else { return false }
+        cursors[user, default: [:]][room] = seq
+        unsavedCursors[user, default: [:]][room] = seq
+        return true
+    }
+
+    var hasUnsavedCursors: Bool { !unsavedCursors.isEmpty }
+
+    /// The cursor moves since the last call, as store writes.
+    func takeCursorWrites() -> [StoreWrite] {
+        defer { unsavedCursors = [:] }
+        return unsavedCursors.sorted { $0.key < $1.key }.flatMap { user, rooms in
+            rooms.sorted { $0.key < $1.key }.map { StoreWrite.advanceRoomCursor(user: user, room: $0.key, to: $0.value) }
+        }
+    }
+
+    // MARK: REST readers
+
+    func wait(_ waiter: Waiter) {
+        waiters[waiter.room, default: []].append(waiter)
+    }
+
+    /// The readers of `room` waiting for something after a seq below `seq`: they leave the list.
+    func wake(_ room: String, seq: Int64) -> [Waiter] {
+        guard let list = waiters[room] else { return [] }
+        let (ready, still) = (list.filter { $0.after < seq }, list.filter { $0.after >= seq })
+        waiters[room] = still.isEmpty ? nil : still
+        return ready
+    }
+
+    /// Readers whose wait is over: past their deadline, waiting with a revoked token, or all (the server stops).
+    func expire(now: Int64? = nil, token: String? = nil, everyone: Bool = false) -> [Waiter] {
+        var over: [Waiter] = []
+        for (room, list) in waiters {
+            let ended = list.filter { waiter in
+                everyone || (now.map { waiter.deadline <= $0 } ?? false)
+                    || (token != nil && waiter.session.tokenDigest == token)
+            }
+            guard !ended.isEmpty else { continue }
+            over += ended
+            let left = list.filter { waiter in !ended.contains { $0.session === waiter.session } }
+            waiters[room] = left.isEmpty ? nil : left
+        }
+        return over
+    }
+}
