@@ -78,7 +78,7 @@ enum PostgresSQL {
     }
 
     /// Which of the names has no account (for the error message of a refused write).
-    private static func missingAccount(_ names: [String], _ connection: PGConnection) throws -> String {
+    static func missingAccount(_ names: [String], _ connection: PGConnection) throws -> String {
         for name in names where try connection.execute(accountID, [.string(name)]).rowCount == 0 { return name }
         return names.joined(separator: " or ")
     }
@@ -161,7 +161,7 @@ enum PostgresSQL {
         case .deleteExpiredTokens(let now):
             try connection.execute(deleteExpiredTokens, [.int(now)])
         case .createRoom, .setRoomMember, .setRoomOwner, .setRoomBan, .advanceRoomCursor:
-            throw StoreError.unavailable("rooms are not stored yet")  // ROOMS-TODO(postgres)
+            try applyRoom(write, connection)
         }
     }
 
@@ -270,7 +270,10 @@ enum PostgresSQL {
         let tokens = (0..<tokenRows.rowCount).map {
             TokenRecord(digest: tokenRows.string($0, 0), user: tokenRows.string($0, 1), expiresAt: tokenRows.int($0, 2))
         }
-        let lastID = try connection.execute("SELECT coalesce(max(id), 0) FROM log").int(0, 0)
+        // Direct and room messages draw their ids from one space.
+        let lastID = try connection.execute("""
+            SELECT greatest((SELECT coalesce(max(id), 0) FROM log), (SELECT coalesce(max(id), 0) FROM room_log))
+            """).int(0, 0)
         var inboxes: [String: InboxHead] = [:]
         let headRows = try connection.execute("SELECT a.name, h.last, h.acked FROM inbox_heads h JOIN accounts a ON a.id = h.user_id")
         for row in 0..<headRows.rowCount {
@@ -279,8 +282,9 @@ enum PostgresSQL {
         var lastSeen: [String: Int64] = [:]
         let seenRows = try connection.execute("SELECT a.name, l.last_seen FROM logins l JOIN accounts a ON a.id = l.user_id")
         for row in 0..<seenRows.rowCount { lastSeen[seenRows.string(row, 0)] = seenRows.int(row, 1) }
+        let (rooms, roomCursors) = try roomsSnapshot(connection)
         return StoreSnapshot(accounts: accounts, blocks: blocks, tokens: tokens, lastMessageID: lastID,
-                             inboxes: inboxes, lastSeen: lastSeen)
+                             inboxes: inboxes, lastSeen: lastSeen, rooms: rooms, roomCursors: roomCursors)
     }
 
     static func meta(_ key: String, _ connection: PGConnection) throws -> String? {

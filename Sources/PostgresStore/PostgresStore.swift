@@ -330,19 +330,32 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
     }
 
     /// Locks the existing head rows the batch will change, in id order, before changing any: two nodes whose
-    /// batches touch the same inboxes then take turns instead of deadlocking. One row needs no ordering.
+    /// batches touch the same inboxes then take turns instead of deadlocking. One row needs no ordering. The
+    /// rows of the rooms it changes (appends, owners) come next, the same way (after the heads, on every node).
     private func lockHeads(of batch: [PostgresJob], _ connection: PGConnection) throws {
         var users: Set<String> = []
+        var rooms: Set<String> = []
         for job in batch {
             switch job {
             case .store(.append(let message, _)): users.insert(message.to)
+            case .store(.appendRoom(let message, _)): rooms.insert(message.room)
             case .store(.write(let writes, _, _)):
-                for case .advanceCursor(let user, _) in writes { users.insert(user) }
+                for write in writes {
+                    switch write {
+                    case .advanceCursor(let user, _): users.insert(user)
+                    case .setRoomOwner(let room, _): rooms.insert(room)
+                    default: break
+                    }
+                }
             default: break
             }
         }
-        guard users.count > 1 else { return }
-        try connection.execute(PostgresSQL.lockHeads, [.string(PostgresAppendBatch.textArray(users.sorted()))])
+        if users.count > 1 {
+            try connection.execute(PostgresSQL.lockHeads, [.string(PostgresAppendBatch.textArray(users.sorted()))])
+        }
+        if rooms.count > 1 {
+            try connection.execute(PostgresSQL.lockRooms, [.string(PostgresAppendBatch.textArray(rooms.sorted()))])
+        }
     }
 
     /// BEGIN, `body`, COMMIT; ROLLBACK when anything fails (unless the connection is gone).
@@ -406,8 +419,16 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
             case .store(.token(let digest, let done)):
                 let result = try step(connection, mode) { try PostgresSQL.token(digest: digest, connection) }
                 completions.append { done(result) }
-            case .store(.appendRoom), .store(.roomLogs), .store(.room):
-                job.fail(StoreError.unavailable("rooms are not stored yet"))  // ROOMS-TODO(postgres)
+            case .store(.appendRoom(let message, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.appendRoom(message, connection) }
+                if case .success = result, message.id > pendingIDFloor { pendingIDFloor = message.id }
+                completions.append { done(result) }
+            case .store(.roomLogs(let queries, let done)):
+                let result = try step(connection, mode) { try queries.map { try PostgresSQL.roomLog($0, connection) } }
+                completions.append { done(result) }
+            case .store(.room(let name, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.room(named: name, connection) }
+                completions.append { done(result) }
             case .reserveIDs(let count, let done):
                 let result = try step(connection, mode) {
                     let rows = try connection.execute(PostgresSQL.reserveMessageIDs, [.int(Int64(count))])
