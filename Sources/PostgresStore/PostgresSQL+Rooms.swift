@@ -52,11 +52,11 @@ extension PostgresSQL {
         """)
     /// The room and the account of a write, as ids: no row when either is missing.
     private static let target = "SELECT r.id AS room, a.id AS user_id FROM rooms r, accounts a WHERE r.name = $1 AND a.name = $2"
-    /// Joining again keeps one row, with the latest join time.
+    /// Joining again keeps the first join time (the owner's successor is the longest-standing member).
     private static let addMember = PGStatement(name: "add_member", sql: """
         WITH target AS (\(target)),
              added AS (INSERT INTO room_members (room, user_id, joined_at) SELECT room, user_id, $3 FROM target
-                       ON CONFLICT (room, user_id) DO UPDATE SET joined_at = excluded.joined_at)
+                       ON CONFLICT (room, user_id) DO NOTHING)
         SELECT count(*) FROM target
         """)
     private static let removeMember = PGStatement(name: "remove_member", sql: """
@@ -164,7 +164,8 @@ extension PostgresSQL {
     }
 
     /// One room in one statement (so in one snapshot of the database, though other nodes keep writing): the
-    /// room's row (kind 0, with its owner's name or NULL), then its members (1) and its bans (2).
+    /// room's row (kind 0, with its owner's name or NULL), then its members (1, longest-standing first, as in
+    /// the snapshot) and its bans (2).
     private static let roomByName = PGStatement(name: "room_by_name", sql: """
         WITH r AS (SELECT * FROM rooms WHERE name = $1)
         SELECT 0 AS kind, o.name, r.created_at, r.last_seq FROM r LEFT JOIN accounts o ON o.id = r.owner
@@ -172,6 +173,7 @@ extension PostgresSQL {
         SELECT 1, a.name, m.joined_at, 0 FROM r JOIN room_members m ON m.room = r.id JOIN accounts a ON a.id = m.user_id
         UNION ALL
         SELECT 2, a.name, 0, 0 FROM r JOIN room_bans b ON b.room = r.id JOIN accounts a ON a.id = b.user_id
+        ORDER BY 1, 3, 2
         """)
 
     static func room(named name: String, _ connection: PGConnection) throws -> RoomRecord? {
@@ -208,6 +210,7 @@ extension PostgresSQL {
         }
         let memberRows = try connection.execute("""
             SELECT m.room, a.name, m.joined_at FROM room_members m JOIN accounts a ON a.id = m.user_id
+            ORDER BY m.room, m.joined_at, a.name
             """)
         for row in 0..<memberRows.rowCount {
             rooms[memberRows.int(row, 0)]?.members.append(RoomMember(user: memberRows.string(row, 1), joinedAt: memberRows.int(row, 2)))

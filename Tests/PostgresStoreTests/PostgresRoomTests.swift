@@ -14,12 +14,11 @@ final class PostgresRoomTests: XCTestCase {
         let database = try PostgresTestDatabase()
         let store = try database.open()
         defer { store.close() }
-        let rooms = RoomCalls(store)
         try store.write(["ann", "bob", "cy"].map { .createAccount(StoreContract.account($0)) })
         try store.write([.createRoom(name: "lobby", at: 10), .createRoom(name: "Lobby", at: 11)])
-        XCTAssertEqual(try rooms.room("lobby"), RoomRecord(name: "lobby", owner: nil, createdAt: 10))
-        XCTAssertEqual(try rooms.room("Lobby")?.createdAt, 11, "names compare byte for byte")
-        XCTAssertNil(try rooms.room("nowhere"))
+        XCTAssertEqual(try store.roomRecord("lobby"), RoomRecord(name: "lobby", owner: nil, createdAt: 10))
+        XCTAssertEqual(try store.roomRecord("Lobby")?.createdAt, 11, "names compare byte for byte")
+        XCTAssertNil(try store.roomRecord("nowhere"))
         try assertConstraint("a room that exists") { try store.write([.createRoom(name: "lobby", at: 12)]) }
 
         try store.write([.setRoomMember(room: "lobby", user: "ann", isMember: true, at: 20),
@@ -32,7 +31,7 @@ final class PostgresRoomTests: XCTestCase {
                          .setRoomBan(room: "lobby", user: "cy", isBanned: true),
                          .setRoomBan(room: "lobby", user: "bob", isBanned: true),
                          .setRoomBan(room: "lobby", user: "bob", isBanned: false)])
-        let lobby = try XCTUnwrap(try rooms.room("lobby"))
+        let lobby = try XCTUnwrap(try store.roomRecord("lobby"))
         XCTAssertEqual(lobby.owner, "ann")
         XCTAssertEqual(Set(lobby.members), [RoomMember(user: "ann", joinedAt: 20), RoomMember(user: "bob", joinedAt: 21)])
         XCTAssertEqual(lobby.banned, ["cy"])
@@ -55,8 +54,8 @@ final class PostgresRoomTests: XCTestCase {
                 try store.write([.setRoomMember(room: "Lobby", user: "cy", isMember: true, at: 30), write])
             }
         }
-        XCTAssertEqual(try rooms.room("Lobby")?.members, [], "the failed calls left nothing")
-        XCTAssertEqual(try rooms.room("lobby"), lobby)
+        XCTAssertEqual(try store.roomRecord("Lobby")?.members, [], "the failed calls left nothing")
+        XCTAssertEqual(try store.roomRecord("lobby"), lobby)
 
         try store.write([.setRoomOwner(room: "lobby", owner: nil),
                          .setRoomMember(room: "lobby", user: "ann", isMember: true, at: 40)])
@@ -64,8 +63,8 @@ final class PostgresRoomTests: XCTestCase {
         XCTAssertEqual(snapshot.rooms.map(\.name).sorted(), ["Lobby", "lobby"])
         let stored = try XCTUnwrap(snapshot.rooms.first { $0.name == "lobby" })
         XCTAssertNil(stored.owner)
-        XCTAssertEqual(Set(stored.members), [RoomMember(user: "ann", joinedAt: 40), RoomMember(user: "bob", joinedAt: 21)],
-                       "joining again keeps the latest join time")
+        XCTAssertEqual(stored.members, [RoomMember(user: "ann", joinedAt: 20), RoomMember(user: "bob", joinedAt: 21)],
+                       "joining again keeps the first join time; longest-standing first")
         XCTAssertEqual(stored.banned, ["cy"])
         XCTAssertEqual(snapshot.roomCursors, [:])
     }
@@ -76,28 +75,27 @@ final class PostgresRoomTests: XCTestCase {
         let database = try PostgresTestDatabase()
         let store = try database.open()
         defer { store.close() }
-        let rooms = RoomCalls(store)
         try store.write(["ann", "bob"].map { .createAccount(StoreContract.account($0)) }
                         + [.createRoom(name: "a", at: 1), .createRoom(name: "b", at: 1)])
         let direct = try store.appendEach([StoredMessage(id: 0, from: "ann", to: "bob", text: "direct", at: 5)])[0]
-        let first = try rooms.append(RoomMessage(id: 0, room: "a", from: "ann", text: "one", at: 6))
+        let first = try store.appendRoomEach([RoomMessage(id: 0, room: "a", from: "ann", text: "one", at: 6)])[0]
         XCTAssertEqual(first.seq, 1)
         XCTAssertGreaterThan(first.id, direct.id, "the same sequence as direct messages")
-        XCTAssertEqual(try rooms.append(RoomMessage(id: 500, room: "a", from: "bob", text: "two", at: 7)),
+        XCTAssertEqual(try store.appendRoomEach([RoomMessage(id: 500, room: "a", from: "bob", text: "two", at: 7)])[0],
                        RoomMessage(id: 500, room: "a", seq: 2, from: "bob", text: "two", at: 7))
-        XCTAssertEqual(try rooms.append(RoomMessage(id: 501, room: "b", from: "bob", text: "other room", at: 8)).seq, 1)
+        XCTAssertEqual(try store.appendRoomEach([RoomMessage(id: 501, room: "b", from: "bob", text: "other room", at: 8)])[0].seq, 1)
 
-        try assertConstraint("unknown room") { _ = try rooms.append(RoomMessage(id: 0, room: "x", from: "ann", text: "", at: 9)) }
-        try assertConstraint("unknown sender") { _ = try rooms.append(RoomMessage(id: 0, room: "a", from: "ghost", text: "", at: 9)) }
-        try assertConstraint("id of a room message") { _ = try rooms.append(RoomMessage(id: 500, room: "b", from: "ann", text: "", at: 9)) }
-        try assertConstraint("id of a direct message") {
-            _ = try rooms.append(RoomMessage(id: direct.id, room: "a", from: "ann", text: "", at: 9))
+        for (what, refused) in [("unknown room", RoomMessage(id: 0, room: "x", from: "ann", text: "", at: 9)),
+                                ("unknown sender", RoomMessage(id: 0, room: "a", from: "ghost", text: "", at: 9)),
+                                ("id of a room message", RoomMessage(id: 500, room: "b", from: "ann", text: "", at: 9)),
+                                ("id of a direct message", RoomMessage(id: direct.id, room: "a", from: "ann", text: "", at: 9))] {
+            try assertConstraint(what) { _ = try store.appendRoomEach([refused]) }
         }
-        let third = try rooms.append(RoomMessage(id: 0, room: "a", from: "ann", text: "three", at: 10))
+        let third = try store.appendRoomEach([RoomMessage(id: 0, room: "a", from: "ann", text: "three", at: 10)])[0]
         XCTAssertEqual(third.seq, 3, "the refused appends took no seq")
         XCTAssertGreaterThan(third.id, 500, "the sequence went above the hub's id")
         XCTAssertEqual(try store.appendEach([StoredMessage(id: 0, from: "bob", to: "ann", text: "d", at: 11)])[0].id, third.id + 1)
-        XCTAssertEqual(try rooms.room("a")?.lastSeq, 3)
+        XCTAssertEqual(try store.roomRecord("a")?.lastSeq, 3)
 
         try store.write([.advanceRoomCursor(user: "bob", room: "a", to: 2), .advanceRoomCursor(user: "bob", room: "a", to: 1),
                          .advanceRoomCursor(user: "ann", room: "b", to: 0)])
@@ -114,15 +112,13 @@ final class PostgresRoomTests: XCTestCase {
         let database = try PostgresTestDatabase()
         let store = try database.open()
         defer { store.close() }
-        let rooms = RoomCalls(store)
         try store.write(["ann", "bob"].map { .createAccount(StoreContract.account($0)) }
                         + [.createRoom(name: "a", at: 1), .createRoom(name: "b", at: 1)])
         // ids 1…20 alternate between the rooms: room a has the odd ids at seqs 1…10.
-        for id in Int64(1)...20 {
-            _ = try rooms.append(RoomMessage(id: id, room: id % 2 == 1 ? "a" : "b", from: id % 3 == 0 ? "bob" : "ann",
-                                             text: "m\(id)", at: 100 + id))
-        }
-        let pages = try rooms.logs([
+        _ = try store.appendRoomEach((Int64(1)...20).map { id in
+            RoomMessage(id: id, room: id % 2 == 1 ? "a" : "b", from: id % 3 == 0 ? "bob" : "ann", text: "m\(id)", at: 100 + id)
+        })
+        let pages = try store.roomPages([
             RoomLogQuery(room: "a", .after(0), limit: 3),
             RoomLogQuery(room: "a", .after(8), limit: 50),
             RoomLogQuery(room: "a", .latestAfter(2), limit: 3),
@@ -143,7 +139,7 @@ final class PostgresRoomTests: XCTestCase {
         XCTAssertEqual(pages[6][0].from, "ann")
         XCTAssertEqual(pages[4].map(\.from), ["ann", "ann", "bob", "ann"])
 
-        let many = try rooms.logs([RoomLogQuery(room: "a", .after(0), limit: RoomLogQuery.maxLimit + 5)])
+        let many = try store.roomPages([RoomLogQuery(room: "a", .after(0), limit: RoomLogQuery.maxLimit + 5)])
         XCTAssertEqual(many[0].count, 10)
     }
 
@@ -213,9 +209,9 @@ final class PostgresRoomTests: XCTestCase {
         for room in ["a", "b"] {
             let seqs = stored.filter { $0.room == room }.map(\.seq).sorted()
             XCTAssertEqual(seqs, Array(1...Int64(seqs.count)), "\(room)'s seqs")
-            let log = try RoomCalls(nodes[1]).logs([RoomLogQuery(room: room, .after(0), limit: 1000)])[0]
+            let log = try nodes[1].roomPages([RoomLogQuery(room: room, .after(0), limit: 1000)])[0]
             XCTAssertEqual(log.map(\.seq), seqs)
-            XCTAssertEqual(try RoomCalls(nodes[0]).room(room)?.lastSeq, Int64(seqs.count))
+            XCTAssertEqual(try nodes[0].roomRecord(room)?.lastSeq, Int64(seqs.count))
         }
         XCTAssertEqual(try nodes[1].loadSnapshot().lastMessageID, stored.map(\.id).max())
     }
@@ -224,29 +220,5 @@ final class PostgresRoomTests: XCTestCase {
         XCTAssertThrowsError(try body(), what, line: line) { error in
             guard case StoreError.constraint = error else { return XCTFail("\(what): \(error)", line: line) }
         }
-    }
-}
-
-/// The room calls of a store, waited for.
-struct RoomCalls {
-    let store: any ChatStore
-    init(_ store: any ChatStore) { self.store = store }
-
-    func append(_ message: RoomMessage) throws -> RoomMessage {
-        let outcome = Outcome<RoomMessage>()
-        store.appendRoom(message) { outcome.set($0) }
-        return try outcome.wait().get()
-    }
-
-    func logs(_ queries: [RoomLogQuery]) throws -> [[RoomMessage]] {
-        let outcome = Outcome<[[RoomMessage]]>()
-        store.roomLogs(queries) { outcome.set($0) }
-        return try outcome.wait().get()
-    }
-
-    func room(_ name: String) throws -> RoomRecord? {
-        let outcome = Outcome<RoomRecord?>()
-        store.room(named: name) { outcome.set($0) }
-        return try outcome.wait().get()
     }
 }

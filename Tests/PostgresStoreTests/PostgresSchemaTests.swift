@@ -65,8 +65,7 @@ final class PostgresSchemaTests: XCTestCase {
 
         try store.write([.createRoom(name: "lobby", at: 5), .setRoomMember(room: "lobby", user: "ann", isMember: true, at: 6),
                          .setRoomOwner(room: "lobby", owner: "ann")])
-        let rooms = RoomCalls(store)
-        let said = try rooms.append(RoomMessage(id: 0, room: "lobby", from: "ann", text: "first", at: 7))
+        let said = try store.appendRoomEach([RoomMessage(id: 0, room: "lobby", from: "ann", text: "first", at: 7)])[0]
         XCTAssertEqual(said.seq, 1)
         XCTAssertEqual(said.id, 31, "from the sequence the direct messages used")
         try store.write([.advanceRoomCursor(user: "ann", room: "lobby", to: 1)])

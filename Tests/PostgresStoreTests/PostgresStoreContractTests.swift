@@ -19,6 +19,9 @@ final class PostgresStoreContractTests: XCTestCase {
     func testHistoryPages() throws { try run(StoreContract.historyPages) }
     func testCursors() throws { try run(StoreContract.cursors) }
     func testReadsFollowWrites() throws { try run(StoreContract.readsFollowWrites) }
+    func testRoomsEveryWrite() throws { try run(StoreContract.roomsEveryWrite) }
+    func testRoomReads() throws { try run(StoreContract.roomReads) }
+    func testRoomsSurviveReopen() throws { try run(StoreContract.roomsSurviveReopen) }
 
     /// Many calls queued while the writer is held go out in one transaction.
     func testQueuedCallsShareOneCommit() throws {
