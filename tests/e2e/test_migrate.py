@@ -83,3 +83,57 @@ def test_migrate_copies_a_data_folder_and_serve_goes_on(database):
         assert on_postgres.stop() == 0, on_postgres.log()
     assert psql(database, "SELECT max(seq) FROM log WHERE recipient = (SELECT id FROM accounts WHERE name = 'leia')") == "4"
     assert psql(database, "SELECT count(DISTINCT id) FROM log") == "5"
+
+
+def test_migrate_copies_rooms_and_serve_goes_on(database):
+    server = ParleyServer(credentials=CREDENTIALS).start()
+    try:
+        with json_client(server, "hans", "solo") as hans:
+            assert hans.request({"type": "join", "room": "lobby"})["created"] is True
+            # leia is online for the first room message only: her cursor in the room stays at 1.
+            with json_client(server, "leia", "alder") as leia:
+                assert leia.request({"type": "join", "room": "lobby"})["type"] == "ok"
+                assert hans.request({"type": "message", "to": "leia", "text": "direct"})["type"] == "ok"
+                assert hans.request({"type": "say", "room": "lobby", "text": "one"})["type"] == "ok"
+                assert leia.wait_for(lambda e: e.get("type") == "room_message")["text"] == "one"
+                assert leia.request({"type": "logout"})["type"] == "bye"
+            assert hans.request({"type": "say", "room": "lobby", "text": "two\twith a tab"})["type"] == "ok"
+            assert hans.request({"type": "ban", "room": "lobby", "user": "rey"})["type"] == "ok"
+            assert hans.request({"type": "join", "room": "empty"})["type"] == "ok"
+            assert hans.request({"type": "leave", "room": "empty"})["type"] == "ok"
+    finally:
+        assert server.stop() == 0, server.log()
+
+    result = migrate(server.data_dir, database)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rooms: 2" in result.stdout
+    assert "room messages: 2" in result.stdout
+
+    assert psql(database, "SELECT r.name || ':' || coalesce(a.name, '-') || ':' || r.last_seq FROM rooms r "
+                          "LEFT JOIN accounts a ON a.id = r.owner ORDER BY r.name") == "empty:-:0\nlobby:hans:2"
+    assert psql(database, "SELECT string_agg(a.name, ',' ORDER BY m.joined_at, a.name) FROM room_members m "
+                          "JOIN accounts a ON a.id = m.user_id") == "hans,leia"
+    assert psql(database, "SELECT a.name FROM room_bans b JOIN accounts a ON a.id = b.user_id") == "rey"
+    assert psql(database, "SELECT string_agg(seq || ':' || replace(body, E'\\t', '>'), ',' ORDER BY seq) FROM room_log") \
+        == "1:one,2:two>with a tab"
+    assert psql(database, "SELECT c.acked FROM room_cursors c JOIN accounts a ON a.id = c.user_id "
+                          "WHERE a.name = 'leia'") == "1"
+    assert psql(database, "SELECT (SELECT last_value FROM message_ids) >= (SELECT max(id) FROM room_log)") == "t"
+
+    # A server on the database goes on: seqs after the copied ones, ids above every copied id, the ban kept, and
+    # leia (acknowledged up to 1) is handed the rest at login.
+    on_postgres = ParleyServer(credentials=CREDENTIALS, extra=["--postgres", database]).start()
+    try:
+        with json_client(on_postgres, "hans", "solo") as hans:
+            said = hans.request({"type": "say", "room": "lobby", "text": "three"})
+            assert said["type"] == "ok" and said["seq"] == 3, said
+            assert said["id"] > int(psql(database, "SELECT max(id) FROM log"))
+        with json_client(on_postgres, "rey", "jedi") as rey:
+            assert rey.request({"type": "join", "room": "lobby"})["code"] == "banned"
+        with json_client(on_postgres, "leia", "alder") as leia:
+            missed = [leia.wait_for(lambda e: e.get("type") == "room_message") for _ in range(2)]
+            assert [(m["seq"], m["text"], m.get("offline")) for m in missed] == [(2, "two\twith a tab", True), (3, "three", True)]
+            history = leia.request({"type": "history", "room": "lobby"})
+            assert [m["text"] for m in history["messages"]] == ["three", "two\twith a tab", "one"]
+    finally:
+        assert on_postgres.stop() == 0, on_postgres.log()

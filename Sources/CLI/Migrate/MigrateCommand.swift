@@ -5,7 +5,7 @@ import Logging
 import PostgresStore
 
 /// `parley migrate --from DIR --postgres URL`: copies a single-node data folder (SQLite) into an empty
-/// PostgreSQL database, keeping message ids, seqs, inbox heads and cursors, so a server started with
+/// PostgreSQL database, keeping message ids, seqs, inbox heads, rooms and cursors, so a server started with
 /// `--postgres URL` (or a cluster of them) goes on where the single node stopped.
 struct MigrateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -61,9 +61,45 @@ struct MigrateCommand: ParsableCommand {
             after = last.id
         }
         try target.addInboxHeads(snapshot.inboxes)
+        try target.addRooms(snapshot.rooms)
+        for room in snapshot.rooms {
+            var after: Int64 = 0
+            while true {
+                let page = try Self.roomMessages(source, room.name, after: after)
+                guard let last = page.last else { break }
+                try target.addRoomMessages(page)
+                after = last.seq
+            }
+        }
+        try target.addRoomCursors(snapshot.roomCursors)
         try target.addLastSeen(snapshot.lastSeen)
         try target.addMeta(try source.allMeta())
         try target.commit()
         return target.counts
+    }
+
+    /// One page of a room's messages after `after`, oldest first, read through the store's queue (the server
+    /// is stopped, so nothing else is queued).
+    private static func roomMessages(_ source: SQLiteStore, _ room: String, after: Int64) throws -> [RoomMessage] {
+        let page = Handoff<[[RoomMessage]]>()
+        source.roomLogs([RoomLogQuery(room: room, .after(after), limit: RoomLogQuery.maxLimit)]) { page.set($0) }
+        return try page.wait().first ?? []
+    }
+}
+
+/// One completion's result, handed from the store's thread to the thread waiting for it.
+private final class Handoff<T: Sendable>: @unchecked Sendable {
+    private let ready = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var result: Result<T, any Error>?
+
+    func set(_ result: Result<T, any Error>) {
+        lock.withLock { self.result = result }
+        ready.signal()
+    }
+
+    func wait() throws -> T {
+        ready.wait()
+        return try lock.withLock { result! }.get()
     }
 }
