@@ -18,7 +18,9 @@ import ParleySupport
 ///
 /// Other nodes write to the same database at the same time: seqs come from each recipient's head row (locked
 /// until the commit, PostgresSchema explains; the append batches of all nodes take turns under one advisory
-/// lock), message ids from the hub or from the `message_ids` sequence, and nothing is cached between batches.
+/// lock) and a room's from the room's row in the same way, message ids (direct and room alike) from the hub or
+/// from the `message_ids` sequence, and nothing is cached between batches. Room calls are rare next to direct
+/// messages and run the ordinary way, a statement each.
 ///
 /// A lost connection (PostgreSQL restarted, the network cut) fails the calls of the batch under way with
 /// `StoreError.unavailable` — none of them was acknowledged — and the writer reconnects by itself, at once and
