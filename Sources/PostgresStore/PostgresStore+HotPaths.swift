@@ -1,8 +1,8 @@
 import ChatCore
 
-/// The two calls that come by the thousand under load, each as a few statements in one round trip instead of a
+/// The calls that come by the thousand under load, each as a few statements in one round trip instead of a
 /// statement per item: a batch of appends (the messages), and a cursor flush (the hub's coalesced cursor moves,
-/// every 250 ms, one per user who received or acknowledged something).
+/// every 250 ms, one per user who received or acknowledged something; the room cursors in a flush of their own).
 extension PostgresStore {
     /// The hot path, a batch of appends only, in one round trip: BEGIN, one `PostgresAppendBatch` statement per
     /// `PostgresAppendBatch.maxMessages` messages and COMMIT, sent as one pipeline. The statement locks the head
@@ -93,10 +93,39 @@ extension PostgresStore {
             (PostgresSQL.lockHeads, [.string(PostgresAppendBatch.textArray(users))]),
             (PostgresCursorBatch.statement, PostgresCursorBatch.parameters(users.map { ($0, cursors[$0] ?? 0) })),
         ])
-        // The statement moved the cursors it could; COMMIT only when it refused none.
+        try commitFlush(results, PostgresCursorBatch.refusal, connection)
+        return [{ done(.success(())) }]
+    }
+
+    /// A segment that is one room cursor flush (a write of `advanceRoomCursor`s only, as the hub's sweep sends
+    /// them): all the cursors moved by one statement, committed without waiting for the disk, as above. Nil for
+    /// any other segment. All or nothing: an unknown user or room, or a cursor beyond a room, refuses the flush.
+    func advanceRoomCursors(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void]? {
+        guard batch.count == 1, case .store(.write(let writes, let meta, let done)) = batch[0], meta.isEmpty,
+              !writes.isEmpty else { return nil }
+        var cursors: [String: [String: Int64]] = [:]
+        for write in writes {
+            guard case .advanceRoomCursor(let user, let room, let seq) = write else { return nil }
+            cursors[user, default: [:]][room] = max(seq, cursors[user]?[room] ?? seq)
+        }
+        let moves = cursors.sorted { $0.key < $1.key }.flatMap { user, rooms in
+            rooms.sorted { $0.key < $1.key }.map { (user: user, room: $0.key, seq: $0.value) }
+        }
+        let results = try connection.pipeline([
+            (PostgresSQL.begin, []), (PostgresSQL.commitWithoutWaiting, []),
+            (PostgresRoomCursorBatch.statement, PostgresRoomCursorBatch.parameters(moves)),
+        ])
+        try commitFlush(results, PostgresRoomCursorBatch.refusal, connection)
+        return [{ done(.success(())) }]
+    }
+
+    /// The end of a cursor flush sent as `results`, the moving statement last: the statement moved the cursors
+    /// it could, so COMMIT only when no statement failed and `refusal` finds no refused move; else ROLLBACK.
+    private func commitFlush(_ results: [Result<PGResult, PGError>], _ refusal: (PGResult) -> StoreError?,
+                             _ connection: PGConnection) throws {
         do {
             for result in results { if case .failure(let error) = result { throw error } }
-            if let refusal = PostgresCursorBatch.refusal(try results[3].get()) { throw refusal }
+            if let refused = refusal(try results[results.count - 1].get()) { throw refused }
             // A COMMIT of a failed transaction answers ROLLBACK.
             let tag = try connection.execute(PostgresSQL.commit, []).commandTag
             guard tag == "COMMIT" else { throw PGError(sqlState: nil, message: "the cursor flush was rolled back (\(tag))") }
@@ -104,6 +133,5 @@ extension PostgresStore {
             if connection.isConnected { _ = try? connection.execute("ROLLBACK") }
             throw error
         }
-        return [{ done(.success(())) }]
     }
 }

@@ -9,7 +9,7 @@ import ParleySupport
 ///
 /// Group commit: callers only enqueue. One writer thread (its own connection) sleeps until there is work (under
 /// sustained load, until `minBatchInterval` after the last batch), takes everything queued and runs it as one
-/// transaction per run of calls of one kind: appends, and a cursor flush, by the statements of
+/// transaction per run of calls of one kind: appends, and a cursor flush (inbox or rooms), by the statements of
 /// PostgresStore+HotPaths; the rest a statement per call. The completions then run in submission order, on the
 /// writer thread, only after the COMMIT returned. Each call is all-or-nothing on its own: a transaction runs
 /// bare first (a savepoint per call costs two more round trips per message), and if a call fails it is rolled
@@ -19,8 +19,8 @@ import ParleySupport
 /// Other nodes write to the same database at the same time: seqs come from each recipient's head row (locked
 /// until the commit, PostgresSchema explains; the append batches of all nodes take turns under one advisory
 /// lock) and a room's from the room's row in the same way, message ids (direct and room alike) from the hub or
-/// from the `message_ids` sequence, and nothing is cached between batches. Room calls are rare next to direct
-/// messages and run the ordinary way, a statement each.
+/// from the `message_ids` sequence, and nothing is cached between batches. Room calls other than the cursor
+/// flush are rare next to direct messages and run the ordinary way, a statement each.
 ///
 /// A lost connection (PostgreSQL restarted, the network cut) fails the calls of the batch under way with
 /// `StoreError.unavailable` — none of them was acknowledged — and the writer reconnects by itself, at once and
@@ -311,7 +311,8 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
 
     private func runOnce(_ batch: [PostgresJob], _ connection: PGConnection) throws -> [() -> Void] {
         guard batch.contains(where: \.isWrite) else { return try run(batch, connection, mode: .autocommit) }
-        if let completions = try pipelinedAppends(batch, connection) ?? advanceCursors(batch, connection) {
+        if let completions = try pipelinedAppends(batch, connection) ?? advanceCursors(batch, connection)
+            ?? advanceRoomCursors(batch, connection) {
             state.withLock { commits += 1 }
             return completions
         }

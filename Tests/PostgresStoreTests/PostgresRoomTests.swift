@@ -107,6 +107,43 @@ final class PostgresRoomTests: XCTestCase {
         XCTAssertEqual(snapshot.rooms.map(\.lastSeq), [3, 1])
     }
 
+    /// The hub's room cursor flush (one write of many moves, repeats and backward moves among them) is one
+    /// statement: every cursor ends at its highest move within its room, and one refused move refuses the flush.
+    func testARoomCursorFlush() throws {
+        let database = try PostgresTestDatabase()
+        let store = try database.open()
+        defer { store.close() }
+        let users = (1...40).map { "u\($0)" }
+        try store.write(users.map { .createAccount(StoreContract.account($0)) }
+                        + [.createRoom(name: "a", at: 1), .createRoom(name: "b", at: 1)])
+        _ = try store.appendRoomEach((1...5).map { RoomMessage(id: 0, room: $0 <= 3 ? "a" : "b", from: "u1", text: "\($0)", at: 1) })
+        var moves: [StoreWrite] = []
+        for (n, user) in users.enumerated() {
+            moves += [.advanceRoomCursor(user: user, room: "a", to: Int64(n % 4)),
+                      .advanceRoomCursor(user: user, room: "a", to: 1),
+                      .advanceRoomCursor(user: user, room: "b", to: Int64(n % 3))]
+        }
+        let before = store.commitCount
+        try store.write(moves)
+        XCTAssertEqual(store.commitCount - before, 1)
+        let expected = Dictionary(uniqueKeysWithValues: users.enumerated().map { n, user in
+            (user, ["a": Int64(max(n % 4, 1)), "b": Int64(n % 3)])
+        })
+        XCTAssertEqual(try store.loadSnapshot().roomCursors, expected)
+
+        try store.write([.advanceRoomCursor(user: "u1", room: "a", to: 2), .advanceRoomCursor(user: "u1", room: "a", to: 1)])
+        XCTAssertEqual(try store.loadSnapshot().roomCursors["u1"], ["a": 2, "b": 0], "never backwards")
+        for (what, bad) in [("beyond the room", StoreWrite.advanceRoomCursor(user: "u2", room: "b", to: 3)),
+                            ("unknown room", .advanceRoomCursor(user: "u2", room: "x", to: 0)),
+                            ("unknown account", .advanceRoomCursor(user: "ghost", room: "a", to: 0))] {
+            try assertConstraint(what) {
+                try store.write([.advanceRoomCursor(user: "u3", room: "a", to: 3), bad, .advanceRoomCursor(user: "u9", room: "b", to: 2)])
+            }
+        }
+        XCTAssertEqual(try store.loadSnapshot().roomCursors, expected.merging(["u1": ["a": 2, "b": 0]]) { $1 },
+                       "the refused flushes moved nothing")
+    }
+
     /// A room's log read after a seq, the newest after a seq, and before an id, with the limits' edges.
     func testRoomLogReads() throws {
         let database = try PostgresTestDatabase()
