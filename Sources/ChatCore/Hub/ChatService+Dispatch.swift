@@ -19,7 +19,10 @@ extension ChatService {
         }
         // Any well-formed, known command counts as activity, whatever its outcome; an ack is the client's
         // bookkeeping, not the person's doing, so it keeps nobody logged in.
-        if case .ack = request {} else { session.lastActivity = clock.now() }
+        switch request {
+        case .ack, .roomAck: break
+        default: session.lastActivity = clock.now()
+        }
         switch request {
         case .lookup, .login, .register:
             reply(session, .error(re: re, ChatError(.alreadyLoggedIn, "already logged in as \(user)")))
