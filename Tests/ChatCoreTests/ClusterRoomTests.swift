@@ -70,4 +70,20 @@ final class ClusterRoomTests: XCTestCase {
         c[0].send(hans, #"{"type":"say","room":"r","text":"live"}"#)
         XCTAssertEqual(c[2].events(back).map { $0["text"]?.stringValue }, ["live"])
     }
+
+    func testANodeBackOnTheBusKnowsTheRoomsItMissed() throws {
+        let c = try cluster()
+        c.bus.cutOff("node1")
+        c[1].hub.clusterLinkChanged(up: false)
+        let hans = c[0].login("hans", "solo")
+        c[0].send(hans, #"{"type":"join","room":"missed"}"#)
+        c[0].send(hans, #"{"type":"ban","room":"missed","user":"luke"}"#)
+        XCTAssertNil(c[1].hub.serialized { c[1].hub.rooms.room("missed") }, "node 1 missed the notices")
+        c.bus.reconnect("node1")
+        c[1].hub.clusterLinkChanged(up: true)
+        let deadline = Date().addingTimeInterval(5)
+        while c[1].hub.serialized({ c[1].hub.rooms.room("missed") }) == nil && Date() < deadline { usleep(5_000) }
+        XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.owner }, "hans", "the room, from the store")
+        XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.banned }, ["luke"])
+    }
 }
