@@ -86,4 +86,19 @@ final class ClusterRoomTests: XCTestCase {
         XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.owner }, "hans", "the room, from the store")
         XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.banned }, ["luke"])
     }
+
+    func testWhatWasSeenOnOneNodeIsNotReplayedOnAnother() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        c[0].send(hans, #"{"type":"say","room":"r","text":"seen on node 1"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["text"]?.stringValue, "seen on node 1")
+        c[1].send(luke, #"{"type":"logout"}"#)
+        c[0].send(hans, #"{"type":"say","room":"r","text":"missed"}"#)
+        let back = c[2].connect()
+        c[2].send(back, #"{"type":"login","user":"luke","password":"sky"}"#)
+        let replayed = c[2].events(back).filter { $0["type"]?.stringValue == "room_message" }
+        XCTAssertEqual(replayed.map { $0["text"]?.stringValue }, ["missed"], "node 2 reads luke's cursor from the store")
+    }
 }
