@@ -3,15 +3,20 @@
 Every room command and its lines on every side: create and join, `say` seen by the others as `#room sender: text`,
 `rooms`, `members`, kick and ban (the owner's line, the removed member's line, the others' line), unban, leaving
 with the room handed to the longest-standing member; room messages missed while away replayed at the next login
-exactly once; a member who blocked the sender; bad names, non-members and wrong arguments; and a room message
+exactly once, and after a crash only what the screen never showed (each room's cursor is acknowledged); a member who blocked the sender; bad names, non-members and wrong arguments; and a room message
 arriving while a line is half typed.
 """
+import os
 import re
+import signal
+import time
 
 import pytest
 
 from parley_harness import ParleyServer
 from terminal_client import TerminalClient
+
+WELCOME = "Welcome to the greatest messaging application ever!"
 
 CREDENTIALS = "alice wonder\nbob builder\ncarol singer\ndave diver\n"
 PASSWORDS = {"alice": "wonder", "bob": "builder", "carol": "singer", "dave": "diver"}
@@ -153,6 +158,57 @@ def test_missed_room_messages_come_at_the_next_login_exactly_once(server, login)
     again.expect("#r alice: five")
     for text in ["one", "two", "three", "four"]:
         assert f"#r alice: {text}" not in again.transcript, "room messages are replayed exactly once"
+
+
+def log_in_while_the_old_session_lingers(client, user, tries=30):
+    """Logs in, asking again while the server has not yet seen a killed client's connection go."""
+    for _ in range(tries):
+        client.expect("Username: ")
+        client.enter(user)
+        client.expect("Password: ")
+        client.enter(PASSWORDS[user])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            rest = client.transcript[client.position:]
+            if WELCOME in rest:
+                client.expect(WELCOME)
+                return client
+            if f"{user} is already logged in" in rest:
+                client.expect(f"{user} is already logged in")
+                time.sleep(0.2)
+                break
+            client._read(0.2)
+        else:
+            raise AssertionError("no answer to the login")
+    raise AssertionError(f"{user} stayed logged in")
+
+
+def test_a_killed_client_gets_again_only_what_it_never_acknowledged(server, login):
+    alice, bob = login(server, "alice"), login(server, "bob")
+    alice.command("join r", "You created #r")
+    bob.command("join r", "You joined #r")
+    alice.command("say r seen before")
+    bob.expect("#r alice: seen before")
+    time.sleep(0.5)  # well past the coalesced ack of what bob's screen showed
+    # Stopped, bob reads nothing: these reach its socket but are never shown, so never acknowledged.
+    os.kill(bob.child.pid, signal.SIGSTOP)
+    alice.command("say r unseen 1")
+    alice.command("say r unseen 2")
+    assert "#r (2 members)" in printed_lines(alice, "rooms")  # a round trip: both are stored and sent
+    os.kill(bob.child.pid, signal.SIGKILL)
+    bob.child.close(force=True)
+
+    again = TerminalClient(server.tcp_port)
+    try:
+        log_in_while_the_old_session_lingers(again, "bob")
+        again.expect("#r alice: unseen 1")
+        again.expect("#r alice: unseen 2")
+        alice.command("say r live")
+        again.expect("#r alice: live")
+        assert "#r alice: seen before" not in again.transcript, "what was shown and acknowledged stays shown"
+        assert again.transcript.count("#r alice: unseen 1") == 1
+    finally:
+        again.close()
 
 
 def test_a_member_who_blocked_the_sender_does_not_get_it(server, login):
