@@ -3,8 +3,9 @@
 Every room command and its lines on every side: create and join, `say` seen by the others as `#room sender: text`,
 `rooms`, `members`, kick and ban (the owner's line, the removed member's line, the others' line), unban, leaving
 with the room handed to the longest-standing member; room messages missed while away replayed at the next login
-exactly once, and after a crash only what the screen never showed (each room's cursor is acknowledged); a member who blocked the sender; bad names, non-members and wrong arguments; and a room message
-arriving while a line is half typed.
+exactly once, and after a crash only what the screen never showed (each room's cursor is acknowledged); a member
+who blocked the sender; bad names, non-members and wrong arguments; and a room message arriving while a line is
+half typed.
 """
 import os
 import re

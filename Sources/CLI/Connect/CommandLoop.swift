@@ -49,8 +49,9 @@ final class CommandLoop: SessionPhase {
     func start() { prompt() }
 
     var waitLimit: ContinuousClock.Instant? {
-        [logoutDeadline ?? promptDeferredUntil, logoutDeadline == nil ? acks.deadline : nil,
-         logoutDeadline == nil ? roomAcks.deadline : nil, p2p.nextDeadline, questions.nextExpiry].compactMap { $0 }.min()
+        let ackDeadlines = logoutDeadline == nil ? [acks.deadline, roomAcks.deadline] : []
+        return ([logoutDeadline ?? promptDeferredUntil, p2p.nextDeadline, questions.nextExpiry] + ackDeadlines)
+            .compactMap { $0 }.min()
     }
 
     func waitLimitReached() -> PhaseStep {

@@ -15,8 +15,9 @@ enum SessionEnd: Int32, Equatable {
 }
 
 /// Turns what the server sends after login into the terminal lines the user sees (docs/PROTOCOL.md §8).
-/// Pure apart from remembering which messages it has shown (`ShownMessages`), so a message delivered twice
-/// (offline delivery racing a live one, or one sent again because it was never acknowledged) is printed once.
+/// Pure apart from remembering which messages it has shown (`ShownMessages`, and `ShownRoomMessages` room by
+/// room), so a message delivered twice (offline delivery racing a live one, or one sent again because it was never
+/// acknowledged) is printed once.
 struct ReplyPrinter {
     struct Output: Equatable {
         var lines: [String] = []
@@ -100,8 +101,10 @@ struct ReplyPrinter {
             shownRooms.forget(room)
             return [Texts.youLeft(LineRenderer.printable(room))]
         case .say?: return frame.bool("partial") ? [Texts.someRecipientsMissed] : []
-        case .kick(let room, let user)?: return [Texts.wasRemoved(LineRenderer.printable(user), LineRenderer.printable(room))]
-        case .ban(let room, let user)?: return [Texts.isBanned(LineRenderer.printable(user), LineRenderer.printable(room))]
+        case .kick(let room, let user)?:
+            return [Texts.wasRemoved(LineRenderer.printable(user), LineRenderer.printable(room))]
+        case .ban(let room, let user)?:
+            return [Texts.isBanned(LineRenderer.printable(user), LineRenderer.printable(room))]
         case .unban(let room, let user)?:
             return [Texts.isUnbanned(LineRenderer.printable(user), LineRenderer.printable(room))]
         case .block(let user)?: return [Texts.isBlocked(user)]
