@@ -195,6 +195,19 @@ extension PostgresSQL {
         return room
     }
 
+    private static let roomCursorsOfUser = PGStatement(name: "room_cursors_of_user", sql: """
+        SELECT r.name, c.acked FROM room_cursors c JOIN rooms r ON r.id = c.room
+        WHERE c.user_id = (SELECT id FROM accounts WHERE name = $1)
+        """)
+
+    /// The user's cursor in each room they have one in; empty for an unknown user.
+    static func roomCursors(of user: String, _ connection: PGConnection) throws -> [String: Int64] {
+        let result = try connection.execute(roomCursorsOfUser, [.string(user)])
+        var cursors: [String: Int64] = [:]
+        for row in 0..<result.rowCount { cursors[result.string(row, 0)] = result.int(row, 1) }
+        return cursors
+    }
+
     // MARK: - Snapshot (own connection, inside the snapshot's transaction)
 
     /// Every room with its owner, members and bans; and every room cursor, user → room → acked.

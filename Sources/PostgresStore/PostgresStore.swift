@@ -133,6 +133,10 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         enqueue(.store(.room(name, done: done)))
     }
 
+    public func roomCursors(of user: String, done: @escaping @Sendable (Result<[String: Int64], any Error>) -> Void) {
+        enqueue(.store(.roomCursors(user, done: done)))
+    }
+
     public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
         enqueue(.store(.inboxHead(user, done: done)))
     }
@@ -431,6 +435,9 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .store(.room(let name, let done)):
                 let result = try step(connection, mode) { try PostgresSQL.room(named: name, connection) }
+                completions.append { done(result) }
+            case .store(.roomCursors(let user, let done)):
+                let result = try step(connection, mode) { try PostgresSQL.roomCursors(of: user, connection) }
                 completions.append { done(result) }
             case .reserveIDs(let count, let done):
                 let result = try step(connection, mode) {
