@@ -26,6 +26,36 @@ extension ChatService {
     }
 }
 
+extension ChatService {
+    /// Reads a room this node does not know before deciding a request about it.
+    func lookUpRoom(_ name: String, then next: AfterRoomRead) {
+        store.room(named: name) { [self] result in resume(.roomLookedUp(name, result, next)) }
+    }
+
+    func roomLookedUp(_ name: String, _ result: Result<RoomRecord?, any Error>, _ next: AfterRoomRead) {
+        switch next {
+        case .join(let user, let re, let session, let retried):
+            guard session.onlineUser == user else { return }
+            switch result {
+            case .failure(let error):
+                logger.error("room read failed", metadata: ["room": "\(name)", "error": "\(error)"])
+                reply(session, .error(re: re, ChatError(.internalError, "the room could not be read; try again")))
+            case .success(let record):
+                if var record {
+                    record.lastSeq = max(record.lastSeq, rooms.room(name)?.lastSeq ?? 0)
+                    rooms.load(record)
+                }
+                join(user, name, re: re, session, retried: retried)
+            }
+        }
+    }
+}
+
+/// What a cluster node does once the store has said what it holds of a room it did not know.
+enum AfterRoomRead {
+    case join(String, RequestID?, Session, retried: Bool)
+}
+
 /// What a room change is announced as, on the node it happened on and on the others.
 struct RoomNotice {
     /// Who joined, left, or was removed, banned or unbanned.

@@ -73,6 +73,7 @@ extension ChatService {
             case .roomLogRead(let read, let result): roomLogRead(read, result)
             case .roomReread(let name, let notice, let result): roomReread(name, notice, result)
             case .roomCursorsRead(let user, let session, let result): roomCursorsRead(user, session, result)
+            case .roomLookedUp(let name, let result, let next): roomLookedUp(name, result, next)
             }
         }
     }
@@ -164,6 +165,7 @@ enum HubStep: @unchecked Sendable {
     case roomLogRead(RoomRead, Result<[[RoomMessage]], any Error>)
     case roomReread(String, RoomNotice?, Result<RoomRecord?, any Error>)
     case roomCursorsRead(String, Session, Result<[String: Int64], any Error>)
+    case roomLookedUp(String, Result<RoomRecord?, any Error>, AfterRoomRead)
 }
 
 /// A password check in flight, and who is waiting for it.

@@ -7,7 +7,13 @@
 extension ChatService {
     func handleRoomRequest(_ request: ClientRequest, from user: String, re: RequestID?, _ session: Session) {
         switch request {
-        case .join(let name): join(user, name, re: re, session)
+        case .join(let name):
+            // cluster: a room another node created a moment ago may not have reached this replica yet; the store
+            // says whether it exists before this node creates it.
+            if cluster != nil, rooms.room(name) == nil, RoomRules.isValidName(name) {
+                return lookUpRoom(name, then: .join(user, re, session, retried: false))
+            }
+            join(user, name, re: re, session)
         case .leave(let name): leave(user, name, re: re, session)
         case .kick(let name, let target): remove(target, from: name, by: user, banning: false, re: re, session)
         case .ban(let name, let target): remove(target, from: name, by: user, banning: true, re: re, session)
@@ -31,7 +37,7 @@ extension ChatService {
 
     // MARK: Join and leave
 
-    private func join(_ user: String, _ name: String, re: RequestID?, _ session: Session) {
+    func join(_ user: String, _ name: String, re: RequestID?, _ session: Session, retried: Bool = false) {
         guard RoomRules.isValidName(name) else { return reply(session, .error(re: re, ChatError(.invalidRoom, Texts.invalidRoom))) }
         let limits = configuration.rooms
         if let room = rooms.room(name) {
@@ -66,7 +72,7 @@ extension ChatService {
             rooms.advance(user, in: name, to: room.lastSeq)
         }
         let change = RoomChange(kind: .join(created: created, previousOwner: previousOwner), room: name, user: user,
-                                actor: user, session: session, re: re)
+                                actor: user, session: session, re: re, retried: retried)
         store.perform(writes) { [self] result in resume(.roomChangeStored(change, result.failure)) }
     }
 
@@ -136,8 +142,11 @@ extension ChatService {
         if let error {
             logger.error("room change not stored", metadata: ["room": "\(change.room)", "error": "\(error)"])
             undo(change)
-            // cluster: the likeliest cause is a replica behind the store (a room another node created a moment
-            // ago); reading it again makes the retry the client is told to make work.
+            // cluster: two nodes created the room in the same instant and this one lost: it reads the winner's
+            // room and joins that, once.
+            if cluster != nil, case .join(true, _) = change.kind, !change.retried {
+                return lookUpRoom(change.room, then: .join(change.user, change.re, change.session, retried: true))
+            }
             if cluster != nil { rereadRoom(change.room, then: nil) }
             return reply(change.session, .error(re: change.re, ChatError(.internalError, "the room could not be changed; try again")))
         }
@@ -241,6 +250,8 @@ struct RoomChange {
     let actor: String
     let session: Session
     let re: RequestID?
+    /// A join that already lost a creation race once (cluster): it is not retried again.
+    var retried = false
 }
 
 extension Result {
