@@ -136,6 +136,9 @@ extension ChatService {
         if let error {
             logger.error("room change not stored", metadata: ["room": "\(change.room)", "error": "\(error)"])
             undo(change)
+            // cluster: the likeliest cause is a replica behind the store (a room another node created a moment
+            // ago); reading it again makes the retry the client is told to make work.
+            if cluster != nil { rereadRoom(change.room, then: nil) }
             return reply(change.session, .error(re: change.re, ChatError(.internalError, "the room could not be changed; try again")))
         }
         guard let room = rooms.room(change.room) else { return }
