@@ -70,4 +70,35 @@ final class ClusterRoomTests: XCTestCase {
         c[0].send(hans, #"{"type":"say","room":"r","text":"live"}"#)
         XCTAssertEqual(c[2].events(back).map { $0["text"]?.stringValue }, ["live"])
     }
+
+    func testANodeBackOnTheBusKnowsTheRoomsItMissed() throws {
+        let c = try cluster()
+        c.bus.cutOff("node1")
+        c[1].hub.clusterLinkChanged(up: false)
+        let hans = c[0].login("hans", "solo")
+        c[0].send(hans, #"{"type":"join","room":"missed"}"#)
+        c[0].send(hans, #"{"type":"ban","room":"missed","user":"luke"}"#)
+        XCTAssertNil(c[1].hub.serialized { c[1].hub.rooms.room("missed") }, "node 1 missed the notices")
+        c.bus.reconnect("node1")
+        c[1].hub.clusterLinkChanged(up: true)
+        let deadline = Date().addingTimeInterval(5)
+        while c[1].hub.serialized({ c[1].hub.rooms.room("missed") }) == nil && Date() < deadline { usleep(5_000) }
+        XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.owner }, "hans", "the room, from the store")
+        XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.banned }, ["luke"])
+    }
+
+    func testWhatWasSeenOnOneNodeIsNotReplayedOnAnother() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        c[0].send(hans, #"{"type":"say","room":"r","text":"seen on node 1"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["text"]?.stringValue, "seen on node 1")
+        c[1].send(luke, #"{"type":"logout"}"#)
+        c[0].send(hans, #"{"type":"say","room":"r","text":"missed"}"#)
+        let back = c[2].connect()
+        c[2].send(back, #"{"type":"login","user":"luke","password":"sky"}"#)
+        let replayed = c[2].events(back).filter { $0["type"]?.stringValue == "room_message" }
+        XCTAssertEqual(replayed.map { $0["text"]?.stringValue }, ["missed"], "node 2 reads luke's cursor from the store")
+    }
 }

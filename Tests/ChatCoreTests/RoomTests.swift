@@ -289,4 +289,29 @@ final class RoomTests: XCTestCase {
         XCTAssertEqual(restarted.rooms.room("r")?.lastSeq, 1)
         XCTAssertEqual(restarted.rooms.rooms(of: "bob").map(\.name), ["r"])
     }
+
+    /// The default limits, reached for real: a user's 501st room and a room's 5001st member are refused.
+    func testTheDefaultLimitsHold() throws {
+        let names = (0...5_000).map { ("m\($0)", "p") }
+        let h = HubHarness(accounts: [("ann", "a")] + names)
+        for i in 0..<500 {
+            let reply = h.rest(.join(room: "r\(i)"), as: "ann")
+            h.settle()
+            XCTAssertNil(try reply.wait().errorCode)
+        }
+        let over = h.rest(.join(room: "one-more"), as: "ann")
+        h.settle()
+        XCTAssertEqual(try over.wait().errorCode, .tooManyRooms)
+        for (name, _) in names.prefix(4_999) {
+            _ = h.rest(.join(room: "r0"), as: name)
+        }
+        h.settle()
+        let full = h.rest(.join(room: "r0"), as: "m4999")
+        let last = h.rest(.join(room: "r0"), as: "m5000")
+        h.settle()
+        XCTAssertEqual(try full.wait().errorCode, .roomFull, "ann and 4999 others make 5000")
+        XCTAssertEqual(try last.wait().errorCode, .roomFull)
+        h.send(h.login("ann", "a"), #"{"type":"say","room":"r0","text":"to five thousand"}"#)
+        XCTAssertEqual(h.hub.metricsSnapshot().deliveries, 0, "members offline: stored, not delivered")
+    }
 }

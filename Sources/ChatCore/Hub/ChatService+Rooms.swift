@@ -167,7 +167,7 @@ extension ChatService {
                 reply(target, .roomLeave(room: room.name, user: notice.user, reason: reason, by: notice.by))
             }
             tellMembers(of: room, .roomLeave(room: room.name, user: notice.user, reason: reason, by: nil), except: actor)
-        case .unbanned:
+        case .unbanned, .updated:
             break
         }
     }
@@ -227,7 +227,7 @@ struct RoomChange {
             case .join: .joined
             case .leave: .left
             case .kick: .removed
-            case .ban(let joinedAt, _): joinedAt != nil ? .banned : .unbanned
+            case .ban(let joinedAt, _): joinedAt != nil ? .banned : .updated
             case .unban: .unbanned
             }
         }

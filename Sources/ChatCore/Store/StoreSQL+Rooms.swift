@@ -113,6 +113,17 @@ extension StoreSQL {
         return try roomRecord(row, db)
     }
 
+    static func roomCursors(of user: String, _ db: Database) throws -> [String: Int64] {
+        var cursors: [String: Int64] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT r.name, c.acked FROM cursors c JOIN rooms r ON r.id = c.stream JOIN accounts a ON a.id = c.user
+            WHERE a.name = ? AND c.stream > 0
+            """), arguments: [user]) {
+            cursors[row[0]] = row[1]
+        }
+        return cursors
+    }
+
     /// Every room with its members and bans, and every member's room cursors.
     static func roomsSnapshot(_ db: Database) throws -> ([RoomRecord], [String: [String: Int64]]) {
         let rooms = try Row.fetchAll(db, sql: """
