@@ -146,9 +146,21 @@ extension ChatService {
         if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
     }
 
-    /// The coalesced room cursor moves, to the store (with the inbox's, from the sweep and at shutdown).
-    func flushRoomCursors() {
+    /// How often the sweep hands room cursor moves to the store. A room message to a 1000-member room moves
+    /// 1000 cursors; written every 250 ms like the inbox's, that would be thousands of upserts a second for a
+    /// busy room. Memory is the truth while the server runs (and a cluster node writes a user's cursors when
+    /// their session ends), so the store only matters after a crash, when at most this much of each room
+    /// comes again (capped per room like any replay).
+    static let roomCursorFlushInterval: Int64 = 2_000
+
+    /// The coalesced room cursor moves, to the store: from the sweep every `roomCursorFlushInterval`, and at
+    /// shutdown (`now` nil).
+    func flushRoomCursors(now: Int64? = nil) {
         guard rooms.hasUnsavedCursors else { return }
+        if let now {
+            guard now - lastRoomCursorFlush >= Self.roomCursorFlushInterval else { return }
+            lastRoomCursorFlush = now
+        }
         store.perform(rooms.takeCursorWrites()) { [logger] result in
             if case .failure(let error) = result { logger.error("room cursor not saved", metadata: ["error": "\(error)"]) }
         }

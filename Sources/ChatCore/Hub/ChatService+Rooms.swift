@@ -43,7 +43,7 @@ extension ChatService {
             }
         } else if rooms.count >= limits.totalRooms {
             metrics.roomJoinsRefusedTooMany += 1
-            return reply(session, .error(re: re, ChatError(.tooManyRooms, "Error. No more rooms can be created on this server")))
+            return reply(session, .error(re: re, ChatError(.tooManyRooms, Texts.noMoreRooms)))
         }
         if rooms.roomCount(of: user) >= limits.roomsPerUser {
             metrics.roomJoinsRefusedTooMany += 1

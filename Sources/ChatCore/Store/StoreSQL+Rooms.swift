@@ -35,10 +35,15 @@ extension StoreSQL {
             let (roomID, last) = try requireRoom(room, db)
             let userID = try ledger.requireID(of: user)
             guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond #\(room) (last \(last))") }
-            try db.cachedStatement(sql: """
+            // Through the C API like the inbox's cursor: a flush carries one per member who received something.
+            let upsert = try BoundInsert("""
                 INSERT INTO cursors (user, stream, acked) VALUES (?, ?, ?)
                 ON CONFLICT (user, stream) DO UPDATE SET acked = max(acked, excluded.acked)
-                """).execute(arguments: [userID, roomID, seq])
+                """, db)
+            upsert.bind(userID, at: 1)
+            upsert.bind(roomID, at: 2)
+            upsert.bind(seq, at: 3)
+            try upsert.run(db)
         default:
             break
         }
