@@ -180,7 +180,9 @@ final class RESTRouterTests: XCTestCase {
         let text = try String(contentsOf: repo.appendingPathComponent("docs/openapi.yaml"), encoding: .utf8)
         XCTAssertTrue(text.hasPrefix("openapi: 3.1"), "an OpenAPI 3.1 document")
         let routes: [RESTRoute] = [.login, .register, .logout, .whoelse, .whoelsesince, .history, .messages,
-                                   .broadcasts, .blocks, .block("x"), .inbox, .inboxAck, .health, .metrics, .openAPI]
+                                   .broadcasts, .blocks, .block("x"), .inbox, .inboxAck, .rooms, .room("r"),
+                                   .roomMessages("r"), .roomAck("r"), .roomMembers("r"), .roomMember(room: "r", user: "u"),
+                                   .roomBan(room: "r", user: "u"), .health, .metrics, .openAPI]
         for route in routes {
             XCTAssertTrue(text.contains("\n  \(route.label):\n"), "\(route.label) is described")
             for method in route.methods {

@@ -27,7 +27,10 @@ def test_the_block_covers_every_endpoint():
     block = readme_block()
     for endpoint in ["/register", "/login", "/logout", "/whoelse", "/whoelsesince", "/history", "/messages",
                      "/broadcasts", "/inbox?", "/inbox/ack", "/blocks", "/blocks/yoda", "-X PUT", "-X DELETE", "/healthz", "/metrics",
-                     "/openapi.yaml"]:
+                     "/openapi.yaml", "$API/rooms\n", "-X PUT $API/rooms/general\n", "-X DELETE $API/rooms/general\n",
+                     "/rooms/general/messages\n", "/rooms/general/messages?", "/rooms/general/ack", "/rooms/general/members\n",
+                     "/rooms/general/members/luke", "-X PUT $API/rooms/general/bans/yoda",
+                     "-X DELETE $API/rooms/general/bans/yoda", "/history?room="]:
         assert endpoint in block, endpoint
 
 
@@ -51,6 +54,11 @@ def test_readme_curl_examples_run_against_a_live_server():
         # luke's inbox holds the README's message at seq 1, whatever door he reads it on.
         assert '"seq":1,"from":"hans","text":"hello from curl"' in out.stdout and '"last":1' in out.stdout
         assert '"user":"rey"' in out.stdout and '"users":["yoda"]' in out.stdout and "ok\n" in out.stdout
+        # The room is created by hans, joined by luke, and luke reads hans's message at the room's seq 1.
+        assert '{"room":"general","created":true,"owner":"hans"}' in out.stdout
+        assert '{"room":"general","created":false,"owner":"hans"}' in out.stdout
+        assert '"seq":1,"from":"hans","text":"hello, room"' in out.stdout
+        assert '{"users":["hans","luke"],"online":["luke"]}' in out.stdout
         # The message the README sends is the one luke's terminal session receives.
         event = luke.wait_for(lambda e: e.get("type") == "message", timeout=2)
         assert (event["from"], event["text"]) == ("hans", "hello from curl")

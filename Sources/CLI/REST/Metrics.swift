@@ -154,6 +154,11 @@ enum MetricsPage {
         counter("parley_offline_delivered_total", "Stored messages delivered at the recipient's next login.",
                 hub.offlineDelivered)
         counter("parley_idle_logouts_total", "Users logged out for inactivity.", hub.idleLogouts)
+        counter("parley_room_messages_total", "Room messages accepted.", hub.roomMessages)
+        // The room limits (docs/SECURITY.md), by the error code the refused join got; both values always present.
+        family("parley_room_joins_refused_total", "counter", "Room joins refused by a room limit, by error code.")
+        sample("parley_room_joins_refused_total", [("code", "room_full")], String(hub.roomJoinsRefusedFull))
+        sample("parley_room_joins_refused_total", [("code", "too_many_rooms")], String(hub.roomJoinsRefusedTooMany))
         family("parley_cluster_remote_users", "gauge", "Users online on the other nodes of the cluster, as this node sees them.")
         sample("parley_cluster_remote_users", [], String(hub.clusterRemoteUsers))
         counter("parley_cluster_nodes_lost_total", "Other nodes found silent for the node timeout (their users went out).",

@@ -104,9 +104,10 @@ extension RESTRouter {
     }
 
     /// `GET /api/history?with=U&before=ID&limit=N`: the caller's own direct messages, newest first, with `next`
-    /// (the `before` of the following page, or null). 404 if `with` names no account.
+    /// (the `before` of the following page, or null). 404 if `with` names no account. With `room=R` instead of
+    /// `with`, a room's messages (RESTRooms.swift).
     func history(_ request: HTTPRequest, _ respond: HTTPResponder) {
-        authenticated(request, respond) { [chat] user in
+        authenticated(request, respond) { [chat, self] user in
             let fields: [String: String]
             switch RESTInput.query(request) {
             case .failure(let refusal): return respond.respond(refusal.response)
@@ -115,6 +116,11 @@ extension RESTRouter {
             if let with = fields["with"], with.isEmpty {
                 return respond.respond(RESTError.badRequest("with must name a user (leave it out for everyone)"))
             }
+            if let room = fields["room"] {
+                // The socket `history` refuses both as well: a page is one conversation.
+                if fields["with"] != nil { return respond.respond(RESTError.badRequest("history takes room or with, not both")) }
+                if room.isEmpty { return respond.respond(RESTError.badRequest("room must name a room")) }
+            }
             let before: Int64?
             let limit: Int64?
             switch (RESTInput.integer(fields, "before", in: 1...Self.maxMessageID),
@@ -122,8 +128,11 @@ extension RESTRouter {
             case (.failure(let refusal), _), (_, .failure(let refusal)): return respond.respond(refusal.response)
             case (.success(let b), .success(let l)): (before, limit) = (b, l)
             }
-            let query = ClientRequest.history(with: fields["with"], before: before,
-                                              limit: limit.map(Int.init) ?? RequestDecoder.defaultHistoryLimit)
+            let pageSize = limit.map(Int.init) ?? RequestDecoder.defaultHistoryLimit
+            if let room = fields["room"] {
+                return roomHistory(respond, user: user, room: room, before: before, limit: pageSize)
+            }
+            let query = ClientRequest.history(with: fields["with"], before: before, limit: pageSize)
             chat.handle(query, from: user) { event in
                 guard case .history(_, let messages, let next) = event else { return respond.respond(Self.refusal(event)) }
                 var w = JSONWriter(capacity: 64 + messages.count * 96)

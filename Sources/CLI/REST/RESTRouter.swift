@@ -54,7 +54,7 @@ final class RESTRouter: HTTPApplication, Sendable {
         switch match {
         case .unknown:
             respond.respond(RESTError.notFound())
-        case .malformed(let message):
+        case .malformed(let message, _):
             respond.respond(RESTError.badRequest(message))
         case .route(let route):
             let allowed = route.methods
@@ -92,6 +92,14 @@ final class RESTRouter: HTTPApplication, Sendable {
         case .inbox: inbox(request, respond)
         case .inboxAck: acknowledgeInbox(request, respond)
         case .block(let other): setBlock(request, respond, other: other, blocked: method == .put)
+        case .rooms: listRooms(request, respond)
+        case .room(let room): setMembership(request, respond, room: room, joining: method == .put)
+        case .roomMessages(let room):
+            if method == .post { sayInRoom(request, respond, room: room) } else { readRoom(request, respond, room: room) }
+        case .roomAck(let room): acknowledgeRoom(request, respond, room: room)
+        case .roomMembers(let room): listMembers(request, respond, room: room)
+        case .roomMember(let room, let user): kick(request, respond, room: room, user: user)
+        case .roomBan(let room, let user): setBan(request, respond, room: room, user: user, banned: method == .put)
         case .health: respond.respond(health())
         case .metrics: respond.respond(.text(renderMetrics(), contentType: MetricsPage.contentType))
         case .openAPI: respond.respond(openAPI.response)
@@ -142,21 +150,30 @@ enum RESTRoute: Equatable, Sendable {
     case login, register, logout, whoelse, whoelsesince, history, messages, broadcasts, blocks, inbox, inboxAck
     /// `/api/blocks/{user}`, the name already percent-decoded.
     case block(String)
+    /// `/api/rooms` (the caller's rooms) and the routes under `/api/rooms/{room}` (RESTRooms.swift), every name
+    /// already percent-decoded.
+    case rooms
+    case room(String)
+    case roomMessages(String)
+    case roomAck(String)
+    case roomMembers(String)
+    case roomMember(room: String, user: String)
+    case roomBan(room: String, user: String)
     case health, metrics, openAPI
 
     enum Match: Equatable, Sendable {
         case route(RESTRoute)
         /// Under `/api` but naming no endpoint: a JSON 404 rather than the gateway's static-file lookup.
         case unknown
-        /// `/api/blocks/{user}` whose name is not valid percent-encoded UTF-8.
-        case malformed(String)
+        /// A route with a name in its path (`label` is its template) whose name is not valid percent-encoded UTF-8.
+        case malformed(String, label: String)
 
         /// The route template, for metrics labels (never the raw path: names must not become label values).
         var label: String {
             switch self {
             case .route(let route): route.label
             case .unknown: "unknown"
-            case .malformed: "/api/blocks/{user}"
+            case .malformed(_, let label): label
             }
         }
     }
@@ -178,6 +195,7 @@ enum RESTRoute: Equatable, Sendable {
         case "/api/blocks": return .route(.blocks)
         case "/api/inbox": return .route(.inbox)
         case "/api/inbox/ack": return .route(.inboxAck)
+        case "/api/rooms": return .route(.rooms)
         default: break
         }
         let blockPrefix = "/api/blocks/"
@@ -186,10 +204,12 @@ enum RESTRoute: Equatable, Sendable {
             guard !segment.isEmpty, !segment.contains("/") else { return .unknown }
             // A path segment is percent-encoded without the form rule: `+` stays `+`, a character names may hold.
             guard let name = RESTInput.percentDecoded(segment, plusIsSpace: false) else {
-                return .malformed("the user in the path is not valid percent-encoded UTF-8")
+                return .malformed("the user in the path is not valid percent-encoded UTF-8", label: "/api/blocks/{user}")
             }
             return .route(.block(name))
         }
+        let roomPrefix = "/api/rooms/"
+        if path.hasPrefix(roomPrefix) { return matchRoom(path.dropFirst(roomPrefix.count)) }
         if path == "/api" || path.hasPrefix("/api/") { return .unknown }
         return nil
     }
@@ -197,9 +217,11 @@ enum RESTRoute: Equatable, Sendable {
     /// Methods this route answers (HEAD is implied by GET).
     var methods: [HTTPMethod] {
         switch self {
-        case .login, .register, .logout, .messages, .broadcasts, .inboxAck: [.post]
-        case .whoelse, .whoelsesince, .history, .blocks, .inbox, .health, .metrics, .openAPI: [.get]
-        case .block: [.put, .delete]
+        case .login, .register, .logout, .messages, .broadcasts, .inboxAck, .roomAck: [.post]
+        case .whoelse, .whoelsesince, .history, .blocks, .inbox, .rooms, .roomMembers, .health, .metrics, .openAPI: [.get]
+        case .block, .room, .roomBan: [.put, .delete]
+        case .roomMessages: [.get, .post]
+        case .roomMember: [.delete]
         }
     }
 
@@ -217,6 +239,13 @@ enum RESTRoute: Equatable, Sendable {
         case .inbox: "/api/inbox"
         case .inboxAck: "/api/inbox/ack"
         case .block: "/api/blocks/{user}"
+        case .rooms: "/api/rooms"
+        case .room: RoomPath.room.rawValue
+        case .roomMessages: RoomPath.messages.rawValue
+        case .roomAck: RoomPath.ack.rawValue
+        case .roomMembers: RoomPath.members.rawValue
+        case .roomMember: RoomPath.member.rawValue
+        case .roomBan: RoomPath.ban.rawValue
         case .health: "/healthz"
         case .metrics: "/metrics"
         case .openAPI: "/openapi.yaml"

@@ -76,6 +76,9 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    @OptionGroup(title: "Rooms")
+    var rooms: RoomLimitOptions
+
     @OptionGroup(title: "Cluster")
     var cluster: ClusterOptions
 

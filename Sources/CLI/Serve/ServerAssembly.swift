@@ -57,6 +57,7 @@ final class ServerAssembly {
         let limits = try AbuseLimitOptions(options.limits)
         hub.limits = limits.hub
         hub.limits.limitLoopback = options.limitLoopback
+        hub.rooms = options.rooms.limits
         bridge = ChatBridge()
         if let link {
             chat = ChatService(configuration: hub, snapshot: snapshot, store: store, hasher: hasher, output: bridge,
