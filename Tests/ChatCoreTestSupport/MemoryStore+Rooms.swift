@@ -12,6 +12,7 @@ extension MemoryData {
             try requireAccounts(user)
             rooms[room]!.members.removeAll { $0.user == user }
             if isMember { rooms[room]!.members.append(RoomMember(user: user, joinedAt: at)) }
+            rooms[room]!.members.sort { ($0.joinedAt, $0.user) < ($1.joinedAt, $1.user) }
         case .setRoomOwner(let room, let owner):
             try requireRoom(room)
             if let owner { try requireAccounts(owner) }

@@ -27,6 +27,12 @@ final class StoreContractSQLiteTests: XCTestCase {
         let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.readsFollowWrites(open) }
     }
 
+    func testRoomsEveryWrite() throws { let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomsEveryWrite(open) } }
+    func testRoomReads() throws { let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomReads(open) } }
+    func testRoomsSurviveReopen() throws {
+        let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomsSurviveReopen(open) }
+    }
+
     /// The in-memory double keeps the same contract where it can (it has no reopen).
     func testMemoryStoreKeepsTheContract() throws {
         let store = MemoryStore()
@@ -36,5 +42,9 @@ final class StoreContractSQLiteTests: XCTestCase {
         try StoreContract.readsFollowWrites { other }
         try StoreContract.historyPages { MemoryStore() }
         try StoreContract.cursors { MemoryStore() }
+        let rooms = MemoryStore()
+        rooms.autoRun = true
+        try StoreContract.roomsEveryWrite { rooms }
+        try StoreContract.roomReads { MemoryStore() }
     }
 }

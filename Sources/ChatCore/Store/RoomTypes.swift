@@ -49,7 +49,7 @@ public struct RoomRecord: Sendable, Equatable {
     public var createdAt: Int64
     /// The last seq given out in the room, 0 for a room without messages.
     public var lastSeq: Int64
-    /// In any order.
+    /// By join time, then name (what every store returns, so records compare equal).
     public var members: [RoomMember]
     public var banned: Set<String>
 

@@ -402,8 +402,20 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
             case .token(let digest, let done):
                 let result = Result { try StoreSQL.token(digest: digest, db) }
                 completions.append { done(result) }
-            case .appendRoom, .roomLogs, .room:
-                job.fail(StoreError.unavailable("rooms are not stored yet"))  // ROOMS-TODO(sqlite)
+            case .appendRoom(let message, let done):
+                do {
+                    let stored = try StoreSQL.appendRoom(message, ledger, db)
+                    completions.append { done(.success(stored)) }
+                } catch {
+                    logger.error("room message append failed", metadata: ["error": "\(error)"])
+                    completions.append { done(.failure(error)) }
+                }
+            case .roomLogs(let queries, let done):
+                let result = Result { try queries.map { try StoreSQL.roomLog($0, db) } }
+                completions.append { done(result) }
+            case .room(let name, let done):
+                let result = Result { try StoreSQL.room(named: name, db) }
+                completions.append { done(result) }
             }
         }
         return completions

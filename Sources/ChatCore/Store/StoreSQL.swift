@@ -47,7 +47,7 @@ enum StoreSQL {
         }
     }
 
-    /// The conversation of a direct pair, the same both ways. Room streams will be numbered apart from these.
+    /// The conversation of a direct pair, the same both ways. A room's stream is its id, always below 2^32, so the two never meet.
     static func directStream(_ a: Int64, _ b: Int64) -> Int64 { (min(a, b) << 32) | max(a, b) }
 
     // MARK: - Other writes
@@ -96,7 +96,7 @@ enum StoreSQL {
         case .deleteExpiredTokens(let now):
             try db.execute(sql: "DELETE FROM tokens WHERE expires_at <= ?", arguments: [now])
         case .createRoom, .setRoomMember, .setRoomOwner, .setRoomBan, .advanceRoomCursor:
-            throw StoreError.unavailable("rooms are not stored yet")  // ROOMS-TODO(sqlite)
+            try applyRoom(write, ledger, db)
         }
     }
 
@@ -225,7 +225,7 @@ enum StoreSQL {
         let tokens = try Row.fetchAll(db, sql: "SELECT digest, user, expires_at FROM tokens ORDER BY expires_at").map {
             TokenRecord(digest: $0[0], user: $0[1], expiresAt: $0[2])
         }
-        let lastID = try Int64.fetchOne(db, sql: "SELECT max(id) FROM log") ?? 0
+        let lastID = try lastMessageID(db)
         let ledger = try loadLedger(db)
         var inboxes: [String: InboxHead] = [:]
         for row in try Row.fetchAll(db, sql: "SELECT a.id, a.name FROM accounts a") {
@@ -239,8 +239,9 @@ enum StoreSQL {
         for row in try Row.fetchAll(db, sql: "SELECT a.name, l.last_seen FROM logins l JOIN accounts a ON a.id = l.user") {
             lastSeen[row[0]] = row[1]
         }
+        let (rooms, roomCursors) = try roomsSnapshot(db)
         return StoreSnapshot(accounts: accounts, blocks: blocks, tokens: tokens, lastMessageID: lastID,
-                             inboxes: inboxes, lastSeen: lastSeen)
+                             inboxes: inboxes, lastSeen: lastSeen, rooms: rooms, roomCursors: roomCursors)
     }
 
     /// Oldest first: the indexed part, then (if the page is not full) the unindexed tail, which comes after it

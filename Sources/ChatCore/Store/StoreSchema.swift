@@ -93,6 +93,9 @@ enum StoreSchema {
             try db.execute(sql: v3)
             try StoreSQL.indexAll(after: 0, db)
         }
+        migrator.registerMigration("v4") { db in
+            try db.execute(sql: v4)
+        }
         return migrator
     }
 
@@ -146,6 +149,34 @@ enum StoreSchema {
         DROP TABLE messages;
         DROP TABLE accounts;
         ALTER TABLE accounts_v3 RENAME TO accounts;
+        """
+
+    /// v3 → v4: rooms. A room's id is its stream: its members' cursors are rows of `cursors` with that stream
+    /// (ids stay far below 2^32, where the direct pairs' streams begin). `room_log` is clustered by (room, seq), so
+    /// a message is one insert at the end of its room's range and a page is one range read; the unique id index
+    /// keeps message ids unique and finds where a history page by id starts.
+    private static let v4 = """
+        CREATE TABLE rooms (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            owner INTEGER,
+            created_at INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE room_members (
+            room INTEGER NOT NULL, user INTEGER NOT NULL, joined_at INTEGER NOT NULL, PRIMARY KEY (room, user)
+        ) WITHOUT ROWID;
+        CREATE TABLE room_bans (room INTEGER NOT NULL, user INTEGER NOT NULL, PRIMARY KEY (room, user)) WITHOUT ROWID;
+        CREATE TABLE room_log (
+            room INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            id INTEGER NOT NULL,
+            sender INTEGER NOT NULL,
+            sent_at INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            PRIMARY KEY (room, seq)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX room_log_by_id ON room_log(id);
         """
 
     /// The writer's durability level: 2 is FULL (an fsync of the WAL at every commit), 1 NORMAL.
