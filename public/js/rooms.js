@@ -268,7 +268,9 @@ export class Rooms {
   async say(name, text) {
     const key = this.#state.nextKey('l');
     const peer = roomKey(name);
-    this.#state.addLive(peer, { key, kind: 'message', from: this.#me, text, at: Date.now(), mine: true, pending: true });
+    this.#state.addLive(peer, {
+      key, kind: 'message', from: this.#me, text, at: Date.now(), mine: true, pending: true,
+    });
     const reply = await this.#ask({ type: 'say', room: name, text });
     if (reply.type === 'ok') {
       this.#state.update(peer, key, { pending: false, id: reply.id, seq: reply.seq });

@@ -87,7 +87,8 @@ export function loadRoomSeq(user, room) {
 export function saveRoomSeq(user, room, seq) {
   try {
     let saved = JSON.parse(sessionStorage.getItem(ROOMS_KEY));
-    if (!saved || saved.user !== user || typeof saved.seqs !== 'object' || saved.seqs === null) saved = { user, seqs: {} };
+    const usable = saved && saved.user === user && typeof saved.seqs === 'object' && saved.seqs !== null;
+    if (!usable) saved = { user, seqs: {} };
     saved.seqs[room] = seq;
     sessionStorage.setItem(ROOMS_KEY, JSON.stringify(saved));
   } catch {

@@ -3,24 +3,43 @@
 Two pages (one at desktop width, one at phone width) create and join rooms, talk in them, see unread counts on a
 room that is not open, see who is online; the owner bans the other page's user, who is told and loses the room,
 and unbans them by name. A room's history pages back by message id, and a message said while a page was away
-arrives once after it comes back. Screenshots go to PARLEY_ROOM_SHOTS (default: a fresh temporary folder).
+arrives once after it comes back. The page's room logic (public/js/rooms.js) also runs under node
+(tests/e2e/js/rooms.test.mjs). Screenshots go to PARLEY_ROOM_SHOTS (default: a fresh temporary folder).
 """
 import os
 import pathlib
+import shutil
+import subprocess
 import tempfile
 import time
+
+import pytest
 
 from selenium.webdriver.common.keys import Keys
 
 from parley_harness import json_client
 from test_browser import Proxy, browsers, fresh_failure_shots, send_with_retry, server  # noqa: F401 (fixtures)
 
-SHOTS = pathlib.Path(os.environ.get("PARLEY_ROOM_SHOTS") or tempfile.mkdtemp(prefix="parley-room-shots-"))
+SHOTS = []  # the screenshot folder, made at the first screenshot
+JS_TESTS = pathlib.Path(__file__).resolve().parent / "js"
+
+
+def test_page_room_logic_under_node():
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    result = subprocess.run([node, "--test", str(JS_TESTS / "rooms.test.mjs")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def shot(page, name):
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.driver.save_screenshot(str(SHOTS / f"{name}-{'phone' if page.phone else 'desktop'}.png"))
+    if not SHOTS:
+        folder = os.environ.get("PARLEY_ROOM_SHOTS") or tempfile.mkdtemp(prefix="parley-room-shots-")
+        SHOTS.append(pathlib.Path(folder))
+        SHOTS[0].mkdir(parents=True, exist_ok=True)
+        print(f"screenshots in {SHOTS[0]}")
+    page.driver.save_screenshot(str(SHOTS[0] / f"{name}-{'phone' if page.phone else 'desktop'}.png"))
 
 
 def to_list(page):
@@ -155,59 +174,63 @@ def test_room_history_pages_back_and_a_missed_message_arrives_once(server, brows
     total = 120
     # The page talks to the server through a forwarder, so the test can take its connection away.
     proxy = Proxy(server.http_port)
-    with json_client(server, "hans", "solo") as hans:
-        assert send_with_retry(hans, {"type": "join", "room": "log"})["created"] is True
-        for i in range(1, total + 1):
-            assert send_with_retry(hans, {"type": "say", "room": "log", "text": f"old {i}"})["type"] == "ok"
+    try:
+        with json_client(server, "hans", "solo") as hans:
+            assert send_with_retry(hans, {"type": "join", "room": "log"})["created"] is True
+            for i in range(1, total + 1):
+                assert send_with_retry(hans, {"type": "say", "room": "log", "text": f"old {i}"})["type"] == "ok"
 
-        # A new member starts at the room's present: the old messages come from history, newest page first.
-        page = browsers(proxy.port, "desktop", "luke").sign_in("luke", "sky")
-        join(page, "log")
-        wait_room_open(page, "log")
-        page.wait_message(f"old {total}")
-        assert "old 1" not in page.messages()
-        shot(page, "20-room-history-newest")
-        for _ in range(10):
-            if "old 1" in page.messages():
-                break
-            shown = len(page.messages())
-            page.script("document.getElementById('log').scrollTop = 0")
-            page.wait_for(lambda d: len(page.messages()) > shown, message="scrolling up loaded nothing")
-        olds = [t for t in page.messages() if t.startswith("old ")]
-        assert olds == [f"old {i}" for i in range(1, total + 1)]
-        page.wait_text("#log-start", "This is the beginning of #log")
-        shot(page, "21-room-history-oldest")
+            # A new member starts at the room's present: the old messages come from history, newest page first.
+            page = browsers(proxy.port, "desktop", "luke").sign_in("luke", "sky")
+            join(page, "log")
+            wait_room_open(page, "log")
+            page.wait_message(f"old {total}")
+            assert "old 1" not in page.messages()
+            shot(page, "20-room-history-newest")
+            for _ in range(10):
+                if "old 1" in page.messages():
+                    break
+                shown = len(page.messages())
+                page.script("document.getElementById('log').scrollTop = 0")
+                page.wait_for(lambda d: len(page.messages()) > shown, message="scrolling up loaded nothing")
+            olds = [t for t in page.messages() if t.startswith("old ")]
+            assert olds == [f"old {i}" for i in range(1, total + 1)]
+            page.wait_text("#log-start", "This is the beginning of #log")
+            shot(page, "21-room-history-oldest")
 
-        # Live, then away: what is said meanwhile arrives once after the page comes back, counted as unread.
-        hans.wait_for(lambda e: e.get("type") == "room_join" and e.get("user") == "luke")
-        send_with_retry(hans, {"type": "say", "room": "log", "text": "live one"})
-        page.wait_message("live one")
-        page.open_everyone()
-        proxy.refusing = True
-        proxy.cut()
-        hans.wait_for(lambda e: e.get("type") == "presence" and e.get("user") == "luke" and e.get("state") == "out")
-        send_with_retry(hans, {"type": "say", "room": "log", "text": "while you were away"})
-        proxy.refusing = False
-        page.driver.refresh()
-        page.wait_for(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
-        page.wait_signed_in("luke")
-        page.wait_for(lambda d: room_unread(page, "log") == 1, message="the missed message was not counted once")
-        time.sleep(0.5)  # a second copy, if any, would be counted by now
-        assert room_unread(page, "log") == 1
-        open_room(page, "log")
-        page.wait_message("while you were away")
-        page.wait_message("live one")
-        assert count(page, "while you were away") == 1 and count(page, "live one") == 1
+            # Live, then away: what is said meanwhile arrives once after the page comes back, counted as unread.
+            hans.wait_for(lambda e: e.get("type") == "room_join" and e.get("user") == "luke")
+            send_with_retry(hans, {"type": "say", "room": "log", "text": "live one"})
+            page.wait_message("live one")
+            page.open_everyone()
+            proxy.refusing = True
+            proxy.cut()
+            hans.wait_for(lambda e: e.get("type") == "presence" and e.get("user") == "luke"
+                          and e.get("state") == "out")
+            send_with_retry(hans, {"type": "say", "room": "log", "text": "while you were away"})
+            proxy.refusing = False
+            page.driver.refresh()
+            page.wait_for(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
+            page.wait_signed_in("luke")
+            page.wait_for(lambda d: room_unread(page, "log") == 1, message="the missed message was not counted once")
+            time.sleep(0.5)  # a second copy, if any, would be counted by now
+            assert room_unread(page, "log") == 1
+            open_room(page, "log")
+            page.wait_message("while you were away")
+            page.wait_message("live one")
+            assert count(page, "while you were away") == 1 and count(page, "live one") == 1
 
-        # Acknowledged: a second reload shows nothing again as new.
-        page.open_everyone()
-        time.sleep(0.5)
-        page.driver.refresh()
-        page.wait_for(lambda d: d.execute_script("return document.body.dataset.ready === 'true'"))
-        page.wait_signed_in("luke")
-        time.sleep(1)
-        assert room_unread(page, "log") == 0
-        open_room(page, "log")
-        page.wait_message("while you were away")
-        assert count(page, "while you were away") == 1
-    proxy.close()
+            # Acknowledged per room: with the page gone, a new login of luke is handed nothing of #log again.
+            time.sleep(0.5)
+            proxy.refusing = True
+            proxy.cut()
+            hans.wait_for(lambda e: e.get("type") == "presence" and e.get("user") == "luke"
+                          and e.get("state") == "out")
+            with json_client(server) as luke:
+                assert luke.login("luke", "sky", acks=True)["type"] == "welcome"
+                time.sleep(1)
+                assert luke.request({"type": "rooms"})["rooms"][0]["room"] == "log"
+                replayed = [e for e in luke.events if e.get("type") == "room_message"]
+                assert replayed == [], replayed
+    finally:
+        proxy.close()

@@ -1,5 +1,5 @@
-// One conversation: its header (who, presence, block button; for a room its name and members), the message log with older pages fetched by
-// scrolling up (or with the "Load older messages" button), and local notes.
+// One conversation: its header (who, presence, block button; for a room its name and members), the message
+// log with older pages fetched by scrolling up (or with the "Load older messages" button), and local notes.
 
 import { byId, el, reconcile, setText } from './dom.js';
 import { EVERYONE, roomOf } from '../state.js';
@@ -121,7 +121,7 @@ export function setupConversation(chat) {
       setText(empty, conv.items.length ? ''
         : conv.loading ? 'Loading…'
           : everyone ? 'No broadcasts yet.'
-            : roomName !== null ? `No messages in ${name} yet. Say hello!` : `No messages with ${peer} yet. Say hello!`);
+            : `No messages ${roomName !== null ? 'in' : 'with'} ${name} yet. Say hello!`);
       log.setAttribute('aria-busy', String(conv.loading));
 
       // Keep the reader where they are: at the bottom if they were there, else at the same message.

@@ -50,8 +50,11 @@ export function setupRoomPanel(chat) {
   const unbanError = byId('unban-error');
   let shown = null;
 
-  leave.addEventListener('click', () => {
-    if (shown) rooms.leave(shown);
+  leave.addEventListener('click', async () => {
+    if (!shown) return;
+    await rooms.leave(shown);
+    // The room is gone from the screen, and the button with it: the message box of what shows now.
+    if (leave.hidden) byId('composer-text').focus();
   });
   list.addEventListener('click', async (e) => {
     const button = e.target.closest('button[data-action]');
@@ -59,6 +62,8 @@ export function setupRoomPanel(chat) {
     button.disabled = true;
     await rooms.moderate(button.dataset.action, shown, button.dataset.user);
     if (button.isConnected) button.disabled = false;
+    // The member's row went with the button that had the focus: the list's heading takes it.
+    else if (document.activeElement === document.body || !document.activeElement) summary.focus();
   });
   unbanForm.addEventListener('submit', async (e) => {
     e.preventDefault();
