@@ -127,6 +127,12 @@ def test_two_pages_share_a_room_and_the_owner_bans(server, browsers):
     hans.wait_message("hi hans")
     assert count(hans, "hi hans") == 1 and count(luke, "hello room") == 1
 
+    # On a phone the members fold away under the header; unfolded, they show who is online.
+    assert not luke.visible("#member-list")
+    luke.find("#room-members-summary").click()
+    luke.wait_for(lambda d: luke.visible("#member-list") and member_online(luke, "hans") == "yes")
+    shot(luke, "09-room-members")
+
     # A room not open counts what arrives; opening it reads it.
     open_room(luke, "side")
     luke.send("psst")
@@ -162,10 +168,23 @@ def test_two_pages_share_a_room_and_the_owner_bans(server, browsers):
     wait_room_open(luke, "general")
     hans.wait_note("luke joined #general")
 
-    # luke leaves #side: the room goes from his list and hans sees him go.
+    # Removed (not banned): told where he is, the room leaves his list.
+    remove = '#member-list button[aria-label="Remove luke from #general"]'
+    hans.wait_for(lambda d: hans.find_all(remove), message="no Remove button for luke")
+    hans.find(remove).click()
+    hans.wait_note("luke was removed from #general")
+    luke.wait_note("You were removed from #general by hans")
+    to_list(luke)
+    luke.wait_text("#rooms-notice", "You were removed from #general by hans")
+    luke.wait_for(lambda d: listed_rooms(luke) == ["side"])
+
+    # luke leaves #side with the header's button: no rooms left, and hans sees him go.
     open_room(luke, "side")
     luke.find("#room-leave").click()
-    luke.wait_for(lambda d: listed_rooms(luke) == ["general"])
+    luke.wait_for(lambda d: listed_rooms(luke) == [])
+    assert luke.active_id() == "composer-text"
+    to_list(luke)
+    luke.wait_text("#rooms-empty", "You are in no rooms")
     open_room(hans, "side")
     hans.wait_note("luke left #side")
 
