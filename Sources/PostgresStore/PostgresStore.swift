@@ -131,6 +131,10 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
         enqueue(.store(.room(name, done: done)))
     }
 
+    public func roomCursors(of user: String, done: @escaping @Sendable (Result<[String: Int64], any Error>) -> Void) {
+        enqueue(.store(.roomCursors(user, done: done)))
+    }
+
     public func inboxHead(of user: String, done: @escaping @Sendable (Result<InboxHead, any Error>) -> Void) {
         enqueue(.store(.inboxHead(user, done: done)))
     }
@@ -406,7 +410,7 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
             case .store(.token(let digest, let done)):
                 let result = try step(connection, mode) { try PostgresSQL.token(digest: digest, connection) }
                 completions.append { done(result) }
-            case .store(.appendRoom), .store(.roomLogs), .store(.room):
+            case .store(.appendRoom), .store(.roomLogs), .store(.room), .store(.roomCursors):
                 job.fail(StoreError.unavailable("rooms are not stored yet"))  // ROOMS-TODO(postgres)
             case .reserveIDs(let count, let done):
                 let result = try step(connection, mode) {

@@ -112,6 +112,10 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
         submit(.room(name, done: done))
     }
 
+    public func roomCursors(of user: String, done: @escaping @Sendable (Result<[String: Int64], any Error>) -> Void) {
+        submit(.roomCursors(user, done: done))
+    }
+
     /// Runs what is queued, then refuses further calls.
     public func close() {
         runPending()
@@ -192,6 +196,9 @@ public final class MemoryStore: ChatStore, @unchecked Sendable {
                 case .room(let name, let done):
                     let room = data.rooms[name]
                     completions.append { done(.success(room)) }
+                case .roomCursors(let user, let done):
+                    let cursors = data.roomCursors[user] ?? [:]
+                    completions.append { done(.success(cursors)) }
                 }
             }
             if let failure = injectedFailure {

@@ -38,6 +38,8 @@ extension StoreContract {
         let snapshot = try store.loadSnapshot()
         try expect(snapshot.lastMessageID, 4, "last message id covers rooms")
         try expect(snapshot.roomCursors, ["bob": ["general": 2]], "room cursors")
+        try expect(try store.cursorsInRooms(of: "bob"), ["general": 2], "one user's room cursors")
+        try expect(try store.cursorsInRooms(of: "ann"), [:], "none yet")
         try expect(snapshot.rooms.count, 1, "one room")
         let room = snapshot.rooms[0]
         try expect(room.name, "general", "name")
@@ -132,6 +134,13 @@ extension ChatStore {
     public func roomPages(_ queries: [RoomLogQuery]) throws -> [[RoomMessage]] {
         let outcome = Outcome<[[RoomMessage]]>()
         roomLogs(queries) { outcome.set($0) }
+        (self as? MemoryStore)?.runPending()
+        return try outcome.wait().get()
+    }
+
+    public func cursorsInRooms(of user: String) throws -> [String: Int64] {
+        let outcome = Outcome<[String: Int64]>()
+        roomCursors(of: user) { outcome.set($0) }
         (self as? MemoryStore)?.runPending()
         return try outcome.wait().get()
     }

@@ -76,6 +76,13 @@ final class ChatConnection {
         return stream.writeAllWaiting(line)
     }
 
+    /// Acknowledges `room` up to `seq`, without an id like `sendAck`. False: the connection is gone.
+    func sendRoomAck(_ room: String, upTo seq: Int64) -> Bool {
+        var line = RequestEncoder.encodeRoomAck(room, upTo: seq)
+        line.append(0x0A)
+        return stream.writeAllWaiting(line)
+    }
+
     enum ReadResult {
         case frames([ServerFrame])
         case closed

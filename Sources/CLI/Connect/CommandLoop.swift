@@ -15,7 +15,8 @@ import Darwin
 /// A request to private message us is asked in place of the prompt (`ConsentQueue`).
 ///
 /// What the screen has shown is acknowledged (`AckSchedule`, docs/PROTOCOL.md §11.2) once per read of the
-/// socket, with a trailing ack through the poll() timeout (`waitLimit`), and never after asking to log out.
+/// socket, with a trailing ack through the poll() timeout (`waitLimit`), and never after asking to log out; each
+/// room's cursor is acknowledged the same way (`RoomAckSchedule`, docs/PROTOCOL.md §12).
 final class CommandLoop: SessionPhase {
     /// The server's line limit (docs/PROTOCOL.md §2): a longer request would cost the connection.
     static let maxRequestBytes = 65_536
@@ -31,6 +32,7 @@ final class CommandLoop: SessionPhase {
     private var questions = ConsentQueue()
     private var printer = ReplyPrinter()
     private var acks = AckSchedule()
+    private var roomAcks = RoomAckSchedule()
     private var pending: [Int64: ClientRequest] = [:]
     private var logoutDeadline: ContinuousClock.Instant?
     /// Set while the next prompt waits for replies.
@@ -47,8 +49,9 @@ final class CommandLoop: SessionPhase {
     func start() { prompt() }
 
     var waitLimit: ContinuousClock.Instant? {
-        [logoutDeadline ?? promptDeferredUntil, logoutDeadline == nil ? acks.deadline : nil, p2p.nextDeadline,
-         questions.nextExpiry].compactMap { $0 }.min()
+        let ackDeadlines = logoutDeadline == nil ? [acks.deadline, roomAcks.deadline] : []
+        return ([logoutDeadline ?? promptDeferredUntil, p2p.nextDeadline, questions.nextExpiry] + ackDeadlines)
+            .compactMap { $0 }.min()
     }
 
     func waitLimitReached() -> PhaseStep {
@@ -62,7 +65,8 @@ final class CommandLoop: SessionPhase {
                 promptDeferredUntil = nil
                 prompt()
             }
-            if let due = acks.deadline, now >= due, case .end(let end) = acknowledgeShown(now: now) {
+            let ackDue = [acks.deadline, roomAcks.deadline].compactMap { $0 }.min()
+            if let due = ackDue, now >= due, case .end(let end) = acknowledgeShown(now: now) {
                 return .end(end)
             }
         }
@@ -77,10 +81,14 @@ final class CommandLoop: SessionPhase {
 
     /// Sends the ack the schedule says is due, if any. Only the socket hears of it: no line, no prompt change.
     private func acknowledgeShown(now: ContinuousClock.Instant) -> PhaseStep {
-        guard logoutDeadline == nil, let seq = acks.due(highestShown: printer.shown.highestSeq, now: now) else {
-            return .stay
+        guard logoutDeadline == nil else { return .stay }
+        if let seq = acks.due(highestShown: printer.shown.highestSeq, now: now), !connection.sendAck(upTo: seq) {
+            return connectionClosed()
         }
-        return connection.sendAck(upTo: seq) ? .stay : connectionClosed()
+        for ack in roomAcks.due(highestShown: printer.shownRooms.highestSeqs, now: now) {
+            guard connection.sendRoomAck(ack.room, upTo: ack.seq) else { return connectionClosed() }
+        }
+        return .stay
     }
 
     func peerEventsReady(_ ready: [pollfd]) -> PhaseStep {
@@ -230,6 +238,9 @@ final class CommandLoop: SessionPhase {
         // What was shown is acknowledged before the logout, never after it: otherwise the next login gets it again.
         if let seq = acks.final(highestShown: printer.shown.highestSeq, now: .now), !connection.sendAck(upTo: seq) {
             return finish(.loggedOut)
+        }
+        for ack in roomAcks.final(highestShown: printer.shownRooms.highestSeqs, now: .now) {
+            guard connection.sendRoomAck(ack.room, upTo: ack.seq) else { return finish(.loggedOut) }
         }
         logoutDeadline = ContinuousClock.now + Self.logoutGrace
         console.cancelPrompt()

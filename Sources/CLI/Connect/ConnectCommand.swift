@@ -15,7 +15,9 @@ struct ConnectCommand: ParsableCommand {
             With one argument the server is on 127.0.0.1. Commands: message <user> <message>, \
             broadcast <message>, whoelse, whoelsesince <seconds>, block <user>, unblock <user>, \
             startprivate <user>, private <user> <message>, stopprivate <user>, logout. \
-            Ctrl-D or Ctrl-C log out. When standard input is not a terminal, it is read line by line.
+            Rooms: join <room>, leave <room>, say <room> <message>, rooms, members <room>, \
+            kick <room> <user>, ban <room> <user>, unban <room> <user> (a room is written with or without \
+            its leading #). Ctrl-D or Ctrl-C log out. When standard input is not a terminal, it is read line by line.
 
             Private messages go straight to the other terminal client, never through the server: the client \
             listens on a port of its own (chosen by the system, on the address it reaches the server from). \

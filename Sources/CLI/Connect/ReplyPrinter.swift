@@ -15,8 +15,9 @@ enum SessionEnd: Int32, Equatable {
 }
 
 /// Turns what the server sends after login into the terminal lines the user sees (docs/PROTOCOL.md §8).
-/// Pure apart from remembering which messages it has shown (`ShownMessages`), so a message delivered twice
-/// (offline delivery racing a live one, or one sent again because it was never acknowledged) is printed once.
+/// Pure apart from remembering which messages it has shown (`ShownMessages`, and `ShownRoomMessages` room by
+/// room), so a message delivered twice (offline delivery racing a live one, or one sent again because it was never
+/// acknowledged) is printed once.
 struct ReplyPrinter {
     struct Output: Equatable {
         var lines: [String] = []
@@ -24,6 +25,7 @@ struct ReplyPrinter {
     }
 
     private(set) var shown = ShownMessages()
+    private(set) var shownRooms = ShownRoomMessages()
 
     /// `request`: the request this frame answers, when it is a reply the session was waiting for.
     mutating func output(for frame: ServerFrame, answering request: ClientRequest?) -> Output {
@@ -35,6 +37,14 @@ struct ReplyPrinter {
             return chatLine(frame)
         case "broadcast":
             return chatLine(frame)
+        case "room_message":
+            guard let room = frame.string("room"), shownRooms.firstShowing(room: room, seq: frame["seq"]?.integerValue)
+            else { return Output() }
+            return roomLine(frame, room: room)
+        case "room_join", "room_leave":
+            return Output(lines: roomChangeLine(frame).map { [$0] } ?? [])
+        case "rooms":
+            return Output(lines: roomListLines(frame))
         case "presence":
             guard let user = frame.string("user") else { return Output() }
             let name = LineRenderer.printable(user)
@@ -52,6 +62,8 @@ struct ReplyPrinter {
         case "ok":
             return Output(lines: okLines(frame, request: request))
         case "error":
+            // Only acks go without an id; a room ack that crossed the user's removal is refused, and that is no news.
+            if frame.re == nil, frame.chatError.code == .notMember { return Output() }
             return Output(lines: [Self.errorLine(frame.chatError, request: request)])
         case "private_declined":
             guard let user = frame.string("user") else { return Output() }
@@ -80,8 +92,21 @@ struct ReplyPrinter {
         error.message.hasPrefix("Error") ? error.message : "Error. \(error.message)"
     }
 
-    private func okLines(_ frame: ServerFrame, request: ClientRequest?) -> [String] {
+    private mutating func okLines(_ frame: ServerFrame, request: ClientRequest?) -> [String] {
         switch request {
+        case .join(let room)?:
+            let name = LineRenderer.printable(frame.string("room") ?? room)
+            return [frame.bool("created") ? Texts.youCreated(name) : Texts.youJoined(name)]
+        case .leave(let room)?:
+            shownRooms.forget(room)
+            return [Texts.youLeft(LineRenderer.printable(room))]
+        case .say?: return frame.bool("partial") ? [Texts.someRecipientsMissed] : []
+        case .kick(let room, let user)?:
+            return [Texts.wasRemoved(LineRenderer.printable(user), LineRenderer.printable(room))]
+        case .ban(let room, let user)?:
+            return [Texts.isBanned(LineRenderer.printable(user), LineRenderer.printable(room))]
+        case .unban(let room, let user)?:
+            return [Texts.isUnbanned(LineRenderer.printable(user), LineRenderer.printable(room))]
         case .block(let user)?: return [Texts.isBlocked(user)]
         case .unblock(let user)?: return [Texts.isUnblocked(user)]
         case .startprivate(let user)?: return [Texts.startPrivate(user)]
@@ -93,5 +118,35 @@ struct ReplyPrinter {
     private func chatLine(_ frame: ServerFrame) -> Output {
         guard let from = frame.string("from"), let text = frame.string("text") else { return Output() }
         return Output(lines: [Texts.chatLine(from: LineRenderer.printable(from), text: LineRenderer.printable(text))])
+    }
+
+    // MARK: Rooms (docs/PROTOCOL.md §12)
+
+    private func roomLine(_ frame: ServerFrame, room: String) -> Output {
+        guard let from = frame.string("from"), let text = frame.string("text") else { return Output() }
+        return Output(lines: [Texts.roomLine(room: LineRenderer.printable(room), from: LineRenderer.printable(from),
+                                             text: LineRenderer.printable(text))])
+    }
+
+    /// `room_join`, and `room_leave`: about another member, or (with `by`) about this user, who is out of the room.
+    private mutating func roomChangeLine(_ frame: ServerFrame) -> String? {
+        guard let room = frame.string("room"), let user = frame.string("user") else { return nil }
+        let (roomName, userName) = (LineRenderer.printable(room), LineRenderer.printable(user))
+        if frame.type == "room_join" { return Texts.memberJoined(userName, roomName) }
+        guard let by = frame.string("by") else { return Texts.memberLeft(userName, roomName) }
+        shownRooms.forget(room)
+        let owner = LineRenderer.printable(by)
+        return frame.string("reason") == "banned" ? Texts.youWereBanned(roomName, by: owner)
+            : Texts.youWereRemoved(roomName, by: owner)
+    }
+
+    /// The `rooms` reply: `#room (n members)` per room, or the line saying there are none.
+    private func roomListLines(_ frame: ServerFrame) -> [String] {
+        guard case .array(let items)? = frame["rooms"] else { return [] }
+        let lines = items.compactMap { item -> String? in
+            guard let room = item["room"]?.stringValue, let members = item["members"]?.integerValue else { return nil }
+            return Texts.roomCount(LineRenderer.printable(room), members: Int(clamping: members))
+        }
+        return lines.isEmpty ? [Texts.inNoRooms] : lines
     }
 }

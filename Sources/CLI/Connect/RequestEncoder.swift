@@ -79,6 +79,15 @@ enum RequestEncoder {
         return w.finish()
     }
 
+    /// `{"type":"ack","room":R,"seq":N}`, without an id: a room's cursor, as for the inbox.
+    static func encodeRoomAck(_ room: String, upTo seq: Int64) -> [UInt8] {
+        var w = JSONWriter()
+        w.field("type", "ack")
+        w.field("room", room)
+        w.field("seq", seq)
+        return w.finish()
+    }
+
     private static func encode(_ peer: PeerCapability, into w: inout JSONWriter) {
         switch peer {
         case .none: break

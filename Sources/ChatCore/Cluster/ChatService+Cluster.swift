@@ -167,7 +167,7 @@ extension ChatService: ClusterListener {
         let notice = notice()
         cluster.link.publish(notice)
         switch notice {
-        case .account, .token, .revoked, .block: cluster.changesDuringResync?.append(notice)
+        case .account, .token, .revoked, .block, .roomChanged: cluster.changesDuringResync?.append(notice)
         default: break
         }
     }

@@ -117,7 +117,7 @@ extension ChatService {
         }
     }
 
-    /// Accounts, tokens and blocks changed elsewhere while the link was down: read them again from the store, off
+    /// Accounts, tokens, blocks and rooms changed elsewhere while the link was down: read them again from the store, off
     /// the hub's lock (a whole snapshot is a slow read), then swap them in. This node's own changes made while the
     /// read runs may be missing from it, so they are noted meanwhile and applied again after the swap.
     func resyncReplicas() {
@@ -137,7 +137,15 @@ extension ChatService {
                 guard let snapshot else { return }
                 accounts.replaceAll(accounts: snapshot.accounts, tokens: snapshot.tokens)
                 blocks.replaceAll(snapshot.blocks)
-                for change in changes { apply(change, cluster) }
+                for var record in snapshot.rooms {
+                    // A message notice may have overtaken the read: keep the further last seq.
+                    record.lastSeq = max(record.lastSeq, rooms.room(record.name)?.lastSeq ?? 0)
+                    rooms.load(record)
+                }
+                for change in changes {
+                    // A room this node changed during the read is read again, after its change.
+                    if case .roomChanged(let room, _, _, _) = change { rereadRoom(room, then: nil) } else { apply(change, cluster) }
+                }
             }
         }
     }

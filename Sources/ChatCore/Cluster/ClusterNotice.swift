@@ -47,6 +47,8 @@ public enum ClusterNotice: Sendable, Equatable {
 /// What happened to a room, as a `roomChanged` notice says.
 public enum RoomChangeKind: String, Sendable, Equatable {
     case joined, left, removed, banned, unbanned
+    /// Read the room again; its members have nothing to be told (a ban of someone who was not a member).
+    case updated
 }
 
 extension ClusterNotice {

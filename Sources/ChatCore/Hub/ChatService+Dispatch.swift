@@ -19,7 +19,10 @@ extension ChatService {
         }
         // Any well-formed, known command counts as activity, whatever its outcome; an ack is the client's
         // bookkeeping, not the person's doing, so it keeps nobody logged in.
-        if case .ack = request {} else { session.lastActivity = clock.now() }
+        switch request {
+        case .ack, .roomAck: break
+        default: session.lastActivity = clock.now()
+        }
         switch request {
         case .lookup, .login, .register:
             reply(session, .error(re: re, ChatError(.alreadyLoggedIn, "already logged in as \(user)")))
@@ -69,6 +72,7 @@ extension ChatService {
             case .roomReplayRead(let user, let session, let result): roomReplayRead(user, session, result)
             case .roomLogRead(let read, let result): roomLogRead(read, result)
             case .roomReread(let name, let notice, let result): roomReread(name, notice, result)
+            case .roomCursorsRead(let user, let session, let result): roomCursorsRead(user, session, result)
             }
         }
     }
@@ -159,6 +163,7 @@ enum HubStep: @unchecked Sendable {
     case roomReplayRead(String, Session, Result<[[RoomMessage]], any Error>)
     case roomLogRead(RoomRead, Result<[[RoomMessage]], any Error>)
     case roomReread(String, RoomNotice?, Result<RoomRecord?, any Error>)
+    case roomCursorsRead(String, Session, Result<[String: Int64], any Error>)
 }
 
 /// A password check in flight, and who is waiting for it.

@@ -357,9 +357,10 @@ extension ChatService {
                 cluster.link.publish(.offline(user: user, node: cluster.link.node, at: now))
                 // The next login may be on another node, which reads the cursor from the store: it goes there
                 // first, and the claim is given back only once it is durable.
-                if let cursor = inbox.takeCursorWrite(of: user) {
+                let cursors = (inbox.takeCursorWrite(of: user).map { [$0] } ?? []) + rooms.takeCursorWrites(of: user)
+                if !cursors.isEmpty {
                     let link = cluster.link
-                    store.perform([cursor]) { _ in link.release(user) }
+                    store.perform(cursors) { _ in link.release(user) }
                 } else {
                     cluster.link.release(user)
                 }

@@ -72,9 +72,35 @@ extension ChatService {
     /// After the direct messages: the newest missed messages of every room the user is in (at most
     /// `replayPerRoom` each; older ones are left to history), in one read. Live room messages wait meanwhile.
     func startRoomReplay(of user: String, into session: Session) {
+        guard !rooms.rooms(of: user).isEmpty else { return }
+        if cluster != nil {
+            // The user's last session may have been on another node: its cursors are in the store, not here.
+            session.roomReplay = RoomReplay()
+            store.roomCursors(of: user) { [self] result in resume(.roomCursorsRead(user, session, result)) }
+            return
+        }
+        readMissedRoomMessages(of: user, into: session)
+    }
+
+    func roomCursorsRead(_ user: String, _ session: Session, _ result: Result<[String: Int64], any Error>) {
+        guard session.onlineUser == user, session.roomReplay != nil else { return }
+        switch result {
+        case .success(let cursors):
+            for (room, seq) in cursors { rooms.merge(user, in: room, stored: seq) }
+        case .failure(let error):
+            logger.error("room cursors read failed", metadata: ["user": "\(user)", "error": "\(error)"])
+        }
+        readMissedRoomMessages(of: user, into: session)
+    }
+
+    private func readMissedRoomMessages(of user: String, into session: Session) {
         let followed = rooms.rooms(of: user).filter { cluster != nil || $0.lastSeq > rooms.cursor(of: user, in: $0.name) }
-        guard !followed.isEmpty else { return }
-        session.roomReplay = RoomReplay()
+        guard !followed.isEmpty else {
+            let held = session.roomReplay?.held ?? []
+            session.roomReplay = nil
+            return handOver(held, to: session, user)
+        }
+        if session.roomReplay == nil { session.roomReplay = RoomReplay() }
         let queries = followed.map {
             RoomLogQuery(room: $0.name, .latestAfter(rooms.cursor(of: user, in: $0.name)), limit: configuration.rooms.replayPerRoom)
         }
@@ -97,7 +123,12 @@ extension ChatService {
             // Nothing moves the cursors: the missed messages come again at the next login.
             logger.error("room replay read failed", metadata: ["user": "\(user)", "error": "\(error)"])
         }
-        for message in replay.held where message.seq > session.roomHandedUpTo[message.room, default: 0] {
+        handOver(replay.held, to: session, user)
+    }
+
+    /// Room messages held while a replay ran, in order, but the ones the replay brought.
+    private func handOver(_ held: [RoomMessage], to session: Session, _ user: String) {
+        for message in held where message.seq > session.roomHandedUpTo[message.room, default: 0] {
             guard rooms.room(message.room)?.members[user] != nil else { continue }
             reply(session, .roomMessage(message, offline: false))
             roomReceived(by: session, message.room, upTo: message.seq)
@@ -115,9 +146,21 @@ extension ChatService {
         if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
     }
 
-    /// The coalesced room cursor moves, to the store (with the inbox's, from the sweep and at shutdown).
-    func flushRoomCursors() {
+    /// How often the sweep hands room cursor moves to the store. A room message to a 1000-member room moves
+    /// 1000 cursors; written every 250 ms like the inbox's, that would be thousands of upserts a second for a
+    /// busy room. Memory is the truth while the server runs (and a cluster node writes a user's cursors when
+    /// their session ends), so the store only matters after a crash, when at most this much of each room
+    /// comes again (capped per room like any replay).
+    static let roomCursorFlushInterval: Int64 = 2_000
+
+    /// The coalesced room cursor moves, to the store: from the sweep every `roomCursorFlushInterval`, and at
+    /// shutdown (`now` nil).
+    func flushRoomCursors(now: Int64? = nil) {
         guard rooms.hasUnsavedCursors else { return }
+        if let now {
+            guard now - lastRoomCursorFlush >= Self.roomCursorFlushInterval else { return }
+            lastRoomCursorFlush = now
+        }
         store.perform(rooms.takeCursorWrites()) { [logger] result in
             if case .failure(let error) = result { logger.error("room cursor not saved", metadata: ["error": "\(error)"]) }
         }

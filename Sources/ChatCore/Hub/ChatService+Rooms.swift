@@ -43,7 +43,7 @@ extension ChatService {
             }
         } else if rooms.count >= limits.totalRooms {
             metrics.roomJoinsRefusedTooMany += 1
-            return reply(session, .error(re: re, ChatError(.tooManyRooms, "Error. No more rooms can be created on this server")))
+            return reply(session, .error(re: re, ChatError(.tooManyRooms, Texts.noMoreRooms)))
         }
         if rooms.roomCount(of: user) >= limits.roomsPerUser {
             metrics.roomJoinsRefusedTooMany += 1
@@ -136,6 +136,9 @@ extension ChatService {
         if let error {
             logger.error("room change not stored", metadata: ["room": "\(change.room)", "error": "\(error)"])
             undo(change)
+            // cluster: the likeliest cause is a replica behind the store (a room another node created a moment
+            // ago); reading it again makes the retry the client is told to make work.
+            if cluster != nil { rereadRoom(change.room, then: nil) }
             return reply(change.session, .error(re: change.re, ChatError(.internalError, "the room could not be changed; try again")))
         }
         guard let room = rooms.room(change.room) else { return }
@@ -164,7 +167,7 @@ extension ChatService {
                 reply(target, .roomLeave(room: room.name, user: notice.user, reason: reason, by: notice.by))
             }
             tellMembers(of: room, .roomLeave(room: room.name, user: notice.user, reason: reason, by: nil), except: actor)
-        case .unbanned:
+        case .unbanned, .updated:
             break
         }
     }
@@ -224,7 +227,7 @@ struct RoomChange {
             case .join: .joined
             case .leave: .left
             case .kick: .removed
-            case .ban(let joinedAt, _): joinedAt != nil ? .banned : .unbanned
+            case .ban(let joinedAt, _): joinedAt != nil ? .banned : .updated
             case .unban: .unbanned
             }
         }

@@ -36,6 +36,7 @@ public final class ChatService: @unchecked Sendable {
     var privateChats = PrivateChats()
     var metrics = HubMetrics()
     var lastTokenSweep: Int64 = 0
+    var lastRoomCursorFlush: Int64 = 0
     /// REST replies decided under the lock, run once it is released.
     private var afterUnlock: [() -> Void] = []
 
@@ -159,7 +160,7 @@ public final class ChatService: @unchecked Sendable {
             for waiter in inbox.expire(now: now) { answerWaiter(waiter, with: []) }
             for waiter in rooms.expire(now: now) { answerRoomWaiter(waiter) }
             flushCursors()
-            flushRoomCursors()
+            flushRoomCursors(now: now)
             resumeReplays(overdueAt: now)
             loginGuard.sweep(now: now)
             clusterSweep(now: now)

@@ -73,6 +73,7 @@ public enum Texts {
     public static let cannotUnbanSelf = "Error. Cannot unban self"
     public static func roomIsFull(_ room: String) -> String { "Error. #\(room) is full" }
     public static let tooManyRooms = "Error. You are in too many rooms"
+    public static let noMoreRooms = "Error. No more rooms can be created on this server"
 
     /// The terminal wording of an error reply, for the request that caused it. JSON clients get `code` and
     /// `message`; the terminal client and text mode map the code back to its exact terminal line with this.
@@ -100,7 +101,7 @@ public enum Texts {
         case (.notMember, let request): return request.roomName.map(notIn) ?? "Error. \(error.message)"
         case (.notOwner, let request): return request.roomName.map(onlyOwner) ?? "Error. \(error.message)"
         case (.roomFull, .join(let room)): return roomIsFull(room)
-        case (.tooManyRooms, _): return tooManyRooms
+        case (.tooManyRooms, _): return error.message == noMoreRooms ? noMoreRooms : tooManyRooms
         case (.badRequest, _): return invalidCommand
         default: return "Error. \(error.message)"
         }

@@ -119,7 +119,19 @@ final class RoomDirectory {
         return true
     }
 
+    /// A cursor read from the store (a cluster node at login): the further of the two is kept, and nothing is
+    /// written back.
+    func merge(_ user: String, in room: String, stored seq: Int64) {
+        if seq > cursor(of: user, in: room) { cursors[user, default: [:]][room] = seq }
+    }
+
     var hasUnsavedCursors: Bool { !unsavedCursors.isEmpty }
+
+    /// The user's unsaved cursor moves, taken out of the next flush (written with the end of their session).
+    func takeCursorWrites(of user: String) -> [StoreWrite] {
+        guard let moved = unsavedCursors.removeValue(forKey: user) else { return [] }
+        return moved.sorted { $0.key < $1.key }.map { StoreWrite.advanceRoomCursor(user: user, room: $0.key, to: $0.value) }
+    }
 
     /// The cursor moves since the last call, as store writes.
     func takeCursorWrites() -> [StoreWrite] {

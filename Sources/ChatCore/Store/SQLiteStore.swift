@@ -148,6 +148,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         enqueue(.room(name, done: done))
     }
 
+    public func roomCursors(of user: String, done: @escaping @Sendable (Result<[String: Int64], any Error>) -> Void) {
+        enqueue(.roomCursors(user, done: done))
+    }
+
     /// Waits until everything queued has run and the database is closed. Called from a completion (that is,
     /// on the writer thread) it cannot wait for itself: it stops intake and the writer closes after the batch.
     public func close() {
@@ -415,6 +419,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 completions.append { done(result) }
             case .room(let name, let done):
                 let result = Result { try StoreSQL.room(named: name, db) }
+                completions.append { done(result) }
+            case .roomCursors(let user, let done):
+                let result = Result { try StoreSQL.roomCursors(of: user, db) }
                 completions.append { done(result) }
             }
         }

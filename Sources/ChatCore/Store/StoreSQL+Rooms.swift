@@ -35,10 +35,15 @@ extension StoreSQL {
             let (roomID, last) = try requireRoom(room, db)
             let userID = try ledger.requireID(of: user)
             guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond #\(room) (last \(last))") }
-            try db.cachedStatement(sql: """
+            // Through the C API like the inbox's cursor: a flush carries one per member who received something.
+            let upsert = try BoundInsert("""
                 INSERT INTO cursors (user, stream, acked) VALUES (?, ?, ?)
                 ON CONFLICT (user, stream) DO UPDATE SET acked = max(acked, excluded.acked)
-                """).execute(arguments: [userID, roomID, seq])
+                """, db)
+            upsert.bind(userID, at: 1)
+            upsert.bind(roomID, at: 2)
+            upsert.bind(seq, at: 3)
+            try upsert.run(db)
         default:
             break
         }
@@ -111,6 +116,17 @@ extension StoreSQL {
             SELECT r.id, r.name, a.name, r.created_at, r.last_seq FROM rooms r LEFT JOIN accounts a ON a.id = r.owner WHERE r.name = ?
             """), arguments: [name]) else { return nil }
         return try roomRecord(row, db)
+    }
+
+    static func roomCursors(of user: String, _ db: Database) throws -> [String: Int64] {
+        var cursors: [String: Int64] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT r.name, c.acked FROM cursors c JOIN rooms r ON r.id = c.stream JOIN accounts a ON a.id = c.user
+            WHERE a.name = ? AND c.stream > 0
+            """), arguments: [user]) {
+            cursors[row[0]] = row[1]
+        }
+        return cursors
     }
 
     /// Every room with its members and bans, and every member's room cursors.

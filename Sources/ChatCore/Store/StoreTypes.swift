@@ -222,6 +222,9 @@ public protocol ChatStore: AnyObject, Sendable {
     /// Several reads of room logs in one go (a login's missed messages in every room it follows), answered in
     /// the order asked; an unknown room reads as empty. Same ordering rule.
     func roomLogs(_ queries: [RoomLogQuery], done: @escaping @Sendable (Result<[[RoomMessage]], any Error>) -> Void)
+    /// The user's cursor in every room they have one in (room → acknowledged seq). Same ordering rule. (A
+    /// cluster node reads them at login: the user's last session may have been on another node.)
+    func roomCursors(of user: String, done: @escaping @Sendable (Result<[String: Int64], any Error>) -> Void)
     /// One room as stored (members, bans, owner, last seq), nil if there is none. Same ordering rule. (A cluster
     /// node reads it again where its replica may lag the store.)
     func room(named name: String, done: @escaping @Sendable (Result<RoomRecord?, any Error>) -> Void)
@@ -274,12 +277,13 @@ public enum StoreJob: Sendable {
     case appendRoom(RoomMessage, done: @Sendable (Result<RoomMessage, any Error>) -> Void)
     case roomLogs([RoomLogQuery], done: @Sendable (Result<[[RoomMessage]], any Error>) -> Void)
     case room(String, done: @Sendable (Result<RoomRecord?, any Error>) -> Void)
+    case roomCursors(String, done: @Sendable (Result<[String: Int64], any Error>) -> Void)
 
     /// Whether the job changes the store (and so needs a commit).
     public var isWrite: Bool {
         switch self {
         case .write, .append, .appendRoom: true
-        case .inbox, .history, .inboxHead, .account, .token, .roomLogs, .room: false
+        case .inbox, .history, .inboxHead, .account, .token, .roomLogs, .room, .roomCursors: false
         }
     }
 
@@ -296,6 +300,7 @@ public enum StoreJob: Sendable {
         case .appendRoom(_, let done): done(.failure(error))
         case .roomLogs(_, let done): done(.failure(error))
         case .room(_, let done): done(.failure(error))
+        case .roomCursors(_, let done): done(.failure(error))
         }
     }
 }

@@ -99,11 +99,19 @@ struct TextDialogue {
             case .unblock(let user)?: return Rendered(text: Texts.isUnblocked(user) + "\n")
             case .broadcast? where ok.partial == true: return Rendered(text: Texts.someRecipientsMissed + "\n")
             case .startprivate(let user)?: return Rendered(text: Texts.startPrivate(user) + "\n")
+            case let request? where request.roomName != nil:
+                return Self.roomOKLine(ok, for: request).map { Rendered(text: $0 + "\n") }
             default: return nil
             }
-        case .users(let re, let names):
+        case .users(let re, let names), .members(let re, let names, _):
             _ = take(re)
             return names.isEmpty ? nil : Rendered(text: names.map { $0 + "\n" }.joined())
+        case .rooms(let re, let rooms):
+            _ = take(re)
+            return Rendered(text: Self.roomListLines(rooms).map { $0 + "\n" }.joined())
+        case .roomHistory(let re, _, _, _), .roomPage(let re, _, _, _):
+            _ = take(re)
+            return nil
         case .history(let re, _, _):
             _ = take(re)
             return nil
@@ -122,6 +130,7 @@ struct TextDialogue {
         case .broadcast(_, let from, let text, _): return Texts.chatLine(from: from, text: text) + "\n"
         case .presence(let user, let isOnline): return (isOnline ? Texts.loggedIn(user) : Texts.loggedOut(user)) + "\n"
         case .timeout: return Texts.timedOut + "\n"
+        case .roomMessage, .roomJoin, .roomLeave: return roomEventLine(event).map { $0 + "\n" }
         default: return nil
         }
     }

@@ -43,6 +43,36 @@ public enum TypedCommand: Sendable, Equatable {
             guard let user = singleWord(rest) else { return nil }
             return .stopPrivate(user: user)
         default:
+            return parseRoomCommand(word, rest).map(TypedCommand.server)
+        }
+    }
+
+    /// The room commands (docs/PROTOCOL.md §12). A room is typed with or without its leading `#`; the name
+    /// itself is left to the server to judge, so a bad one gets `Error. Invalid room`, not `Invalid command`.
+    private static func parseRoomCommand(_ word: Substring, _ rest: Substring) -> ClientRequest? {
+        switch word {
+        case "join":
+            return singleWord(rest).map { .join(room: RoomRules.typedName($0[...])) }
+        case "leave":
+            return singleWord(rest).map { .leave(room: RoomRules.typedName($0[...])) }
+        case "members":
+            return singleWord(rest).map { .members(room: RoomRules.typedName($0[...])) }
+        case "rooms":
+            return isBlank(rest) ? .rooms : nil
+        case "say":
+            guard let (room, text) = userAndText(rest) else { return nil }
+            return .say(room: RoomRules.typedName(room[...]), text: text)
+        case "kick", "ban", "unban":
+            let words = rest.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard words.count == 2 else { return nil }
+            let room = RoomRules.typedName(words[0])
+            let user = String(words[1])
+            switch word {
+            case "kick": return .kick(room: room, user: user)
+            case "ban": return .ban(room: room, user: user)
+            default: return .unban(room: room, user: user)
+            }
+        default:
             return nil
         }
     }
@@ -65,6 +95,7 @@ public enum TypedCommand: Sendable, Equatable {
         isBlank(s) ? nil : String(s)
     }
 
+    /// A first word (a user, or a room) and the text after it.
     private static func userAndText(_ s: Substring) -> (String, String)? {
         let start = s.drop(while: { $0 == " " || $0 == "\t" })
         let (user, rest) = splitWord(start)

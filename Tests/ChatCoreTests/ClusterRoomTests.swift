@@ -1,0 +1,104 @@
+import Foundation
+import XCTest
+import ChatCoreTestSupport
+@testable import ChatCore
+
+/// Rooms across three hubs on the in-memory bus: members on different nodes see the same replies and events
+/// as on one node.
+final class ClusterRoomTests: XCTestCase {
+    private func cluster() throws -> ClusterHarness {
+        try ClusterHarness(nodes: 3, accounts: [("hans", "solo"), ("luke", "sky"), ("leia", "alder")])
+    }
+
+    func testMembershipMessagesAndModerationSpanNodes() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky"), leia = c[2].login("leia", "alder")
+        c[0].send(hans, #"{"type":"join","room":"bridge"}"#)
+        XCTAssertEqual(c[0].events(hans).last?["created"]?.boolValue, true)
+        c[1].send(luke, #"{"type":"join","room":"bridge"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["created"]?.boolValue, false, "node1 knows the room node0 created")
+        XCTAssertEqual(c[0].events(hans).last?["type"]?.stringValue, "room_join")
+        c[2].send(leia, #"{"type":"join","room":"bridge"}"#)
+        _ = c[0].events(hans); _ = c[1].events(luke); _ = c[2].events(leia)
+
+        c[1].send(luke, #"{"type":"say","room":"bridge","text":"across"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["seq"]?.integerValue, 1)
+        for (node, client) in [(0, hans), (2, leia)] {
+            let got = c[node].events(client)
+            XCTAssertEqual(got.map { $0["type"]?.stringValue }, ["room_message"], "node \(node)")
+            XCTAssertEqual(got.first?["text"]?.stringValue, "across")
+        }
+        c[2].send(leia, #"{"type":"block","user":"luke"}"#)
+        c[1].send(luke, #"{"type":"say","room":"bridge","text":"blocked there"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["partial"]?.boolValue, true, "a blocker on another node makes it partial")
+        XCTAssertEqual(c[2].events(leia).filter { $0["type"]?.stringValue == "room_message" }.count, 0)
+
+        c[1].send(luke, #"{"type":"kick","room":"bridge","user":"leia"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["code"]?.stringValue, "not_owner")
+        c[0].send(hans, #"{"type":"ban","room":"bridge","user":"leia"}"#)
+        let told = c[2].events(leia).last
+        XCTAssertEqual(told?["type"]?.stringValue, "room_leave")
+        XCTAssertEqual(told?["reason"]?.stringValue, "banned")
+        XCTAssertEqual(told?["by"]?.stringValue, "hans")
+        XCTAssertEqual(c[1].events(luke).last?["reason"]?.stringValue, "banned")
+        c[2].send(leia, #"{"type":"join","room":"bridge"}"#)
+        XCTAssertEqual(c[2].events(leia).last?["code"]?.stringValue, "banned", "node2 knows of the ban")
+        c[2].send(leia, #"{"type":"say","room":"bridge","text":"x"}"#)
+        XCTAssertEqual(c[2].events(leia).last?["code"]?.stringValue, "not_member")
+
+        c[0].send(hans, #"{"type":"leave","room":"bridge"}"#)
+        c[1].send(luke, #"{"type":"rooms"}"#)
+        guard case .array(let rooms)? = c[1].events(luke).last?["rooms"] else { return XCTFail("no rooms") }
+        XCTAssertEqual(rooms.first?["owner"]?.stringValue, "luke", "the room passed to luke on every node")
+        c[1].send(luke, #"{"type":"members","room":"bridge"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["users"], .array([.string("luke")]))
+    }
+
+    func testAMemberBackOnAnotherNodeGetsWhatTheyMissed() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        c[1].send(luke, #"{"type":"logout"}"#)
+        c.sweep()
+        for i in 1...3 { c[0].send(hans, #"{"type":"say","room":"r","text":"m\#(i)"}"#) }
+        let back = c[2].connect()
+        c[2].send(back, #"{"type":"login","user":"luke","password":"sky"}"#)
+        let missed = c[2].events(back).filter { $0["type"]?.stringValue == "room_message" }
+        XCTAssertEqual(missed.map { $0["text"]?.stringValue }, ["m1", "m2", "m3"])
+        XCTAssertEqual(missed.map { $0["offline"]?.boolValue }, [true, true, true])
+        c[0].send(hans, #"{"type":"say","room":"r","text":"live"}"#)
+        XCTAssertEqual(c[2].events(back).map { $0["text"]?.stringValue }, ["live"])
+    }
+
+    func testANodeBackOnTheBusKnowsTheRoomsItMissed() throws {
+        let c = try cluster()
+        c.bus.cutOff("node1")
+        c[1].hub.clusterLinkChanged(up: false)
+        let hans = c[0].login("hans", "solo")
+        c[0].send(hans, #"{"type":"join","room":"missed"}"#)
+        c[0].send(hans, #"{"type":"ban","room":"missed","user":"luke"}"#)
+        XCTAssertNil(c[1].hub.serialized { c[1].hub.rooms.room("missed") }, "node 1 missed the notices")
+        c.bus.reconnect("node1")
+        c[1].hub.clusterLinkChanged(up: true)
+        let deadline = Date().addingTimeInterval(5)
+        while c[1].hub.serialized({ c[1].hub.rooms.room("missed") }) == nil && Date() < deadline { usleep(5_000) }
+        XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.owner }, "hans", "the room, from the store")
+        XCTAssertEqual(c[1].hub.serialized { c[1].hub.rooms.room("missed")?.banned }, ["luke"])
+    }
+
+    func testWhatWasSeenOnOneNodeIsNotReplayedOnAnother() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        c[0].send(hans, #"{"type":"say","room":"r","text":"seen on node 1"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["text"]?.stringValue, "seen on node 1")
+        c[1].send(luke, #"{"type":"logout"}"#)
+        c[0].send(hans, #"{"type":"say","room":"r","text":"missed"}"#)
+        let back = c[2].connect()
+        c[2].send(back, #"{"type":"login","user":"luke","password":"sky"}"#)
+        let replayed = c[2].events(back).filter { $0["type"]?.stringValue == "room_message" }
+        XCTAssertEqual(replayed.map { $0["text"]?.stringValue }, ["missed"], "node 2 reads luke's cursor from the store")
+    }
+}
