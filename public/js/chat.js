@@ -4,7 +4,8 @@
 import { InboxAcks } from './acks.js';
 import { Api, ApiError } from './api.js';
 import { ConnectionClosed, Fatal } from './connection.js';
-import { EVERYONE } from './state.js';
+import { Rooms } from './rooms.js';
+import { EVERYONE, isRoomKey, roomOf } from './state.js';
 import {
   clearSession, loadInboxSeq, loadSession, loadView, saveInboxSeq, saveSession, saveView,
 } from './session.js';
@@ -34,6 +35,7 @@ export class Chat extends EventTarget {
     this.needPeople = false; // the people of recent messages are still to be listed (once per page load or sign-in)
     this.inbox = null; // InboxAcks of the signed-in user: seqs shown, acks (docs/PROTOCOL.md §11.2)
     this.api = new Api(() => this.session?.token ?? '');
+    this.rooms = new Rooms(this);
     connection.addEventListener('message', (e) => this.#onEvent(e.detail));
     connection.addEventListener('fatal', (e) => this.#signedOut(e.detail.message, 'error'));
   }
@@ -47,6 +49,7 @@ export class Chat extends EventTarget {
     this.session = saved;
     this.needPeople = true;
     this.#newInbox(saved.user);
+    this.rooms.reset();
     this.state.reset(saved.user);
     const view = loadView();
     if (view) this.state.select(view);
@@ -137,12 +140,14 @@ export class Chat extends EventTarget {
     if (!resumed) {
       this.needPeople = true;
       this.#newInbox(reply.user);
+      this.rooms.reset();
       this.state.reset(reply.user);
       this.state.note(EVERYONE, texts.welcome, 'welcome');
       this.connection.keepAlive((conn) => this.#resume(conn));
       this.dispatchEvent(new Event('signedin'));
     } else {
       this.inbox?.reconnected();
+      this.rooms.reconnected();
     }
     this.#refresh(resumed);
   }
@@ -159,7 +164,7 @@ export class Chat extends EventTarget {
     });
   }
 
-  /** After every welcome: who is online, whom I blocked, and the open conversation's latest page. */
+  /** After every welcome: who is online, my rooms, whom I blocked, and the open conversation's latest page. */
   async #refresh(resumed) {
     try {
       const users = await this.connection.request({ type: 'whoelse' });
@@ -167,6 +172,7 @@ export class Chat extends EventTarget {
     } catch {
       // The connection dropped again; the next welcome refreshes.
     }
+    await this.rooms.refresh();
     try {
       const blocks = await this.api.blocks();
       if (Array.isArray(blocks?.users)) this.state.setBlocked(blocks.users);
@@ -199,6 +205,7 @@ export class Chat extends EventTarget {
 
   #onEvent(msg) {
     if (!this.signedIn) return;
+    if (this.rooms.onEvent(msg)) return;
     const me = this.session.user;
     switch (msg.type) {
       case 'message':
@@ -255,6 +262,7 @@ export class Chat extends EventTarget {
     this.state.select(peer);
     saveView(peer);
     this.ensureHistory(peer);
+    if (isRoomKey(peer)) this.rooms.loadMembers(roomOf(peer));
   }
 
   ensureHistory(peer) {
@@ -264,6 +272,7 @@ export class Chat extends EventTarget {
 
   /** Loads the newest page (older = false) or the page before the oldest one loaded. */
   async loadHistory(peer, older) {
+    if (isRoomKey(peer)) return this.rooms.loadHistory(roomOf(peer), older);
     const conv = this.state.conversation(peer);
     if (peer === EVERYONE) {
       conv.next = null; // Broadcasts are live only.
@@ -309,9 +318,13 @@ export class Chat extends EventTarget {
     return this.signedIn && this.connection.isOpen && this.connection.state === 'open';
   }
 
-  /** Sends a direct message (or a broadcast in the broadcast room); the outcome shows on the message. */
+  /** Sends a direct message (a broadcast in the broadcast room, a `say` in a room); the outcome shows on it. */
   async send(peer, text) {
     if (!this.canSend()) return;
+    if (isRoomKey(peer)) {
+      await this.rooms.say(roomOf(peer), text);
+      return;
+    }
     const me = this.session.user;
     const broadcast = peer === EVERYONE;
     const key = this.state.nextKey('l');
@@ -356,6 +369,7 @@ export class Chat extends EventTarget {
   async logout() {
     this.dispatchEvent(new Event('leaving')); // private chats say goodbye first (p2p/private.js)
     this.inbox?.stop(true); // what was shown is acknowledged before the logout, never after it
+    this.rooms.stop(true);
     this.connection.forget();
     try {
       await this.connection.request({ type: 'logout' }, 5000);
@@ -383,6 +397,7 @@ export class Chat extends EventTarget {
     this.alreadyOnline = 0;
     this.inbox?.stop();
     this.inbox = null;
+    this.rooms.reset();
     clearSession();
     this.dispatchEvent(new CustomEvent('signedout', { detail: { message, tone } }));
   }

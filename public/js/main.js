@@ -11,6 +11,8 @@ import { setupLayout } from './ui/layout.js';
 import { setupLogin } from './ui/login.js';
 import { setupPeople } from './ui/people.js';
 import { setupPrivate } from './ui/private.js';
+import { setupRoomPanel } from './ui/room-panel.js';
+import { setupRooms } from './ui/rooms.js';
 import { setupStatus } from './ui/status.js';
 
 const connection = new Connection();
@@ -22,6 +24,8 @@ chat.privates = privates;
 const layout = setupLayout(state);
 const login = setupLogin(chat);
 const people = setupPeople(chat, layout);
+const roomList = setupRooms(chat, layout);
+const roomPanel = setupRoomPanel(chat);
 const conversation = setupConversation(chat);
 const composer = setupComposer(chat);
 const privatePanel = setupPrivate(chat, privates, layout);
@@ -31,7 +35,9 @@ setupStatus(connection, chat);
 state.addEventListener('change', () => {
   if (!chat.signedIn) return;
   people.render();
+  roomList.render();
   conversation.render();
+  roomPanel.render();
   privatePanel.render();
   composer.render();
   layout.renderTitle();
@@ -43,7 +49,9 @@ chat.addEventListener('signedin', () => {
 });
 chat.addEventListener('signedout', (e) => {
   people.clear();
+  roomList.clear();
   conversation.clear();
+  roomPanel.clear();
   privatePanel.clear();
   layout.signedOut();
   login.reset(e.detail.message, e.detail.tone);

@@ -4,6 +4,7 @@
 const SESSION_KEY = 'parley.session';
 const VIEW_KEY = 'parley.view';
 const INBOX_KEY = 'parley.inbox';
+const ROOMS_KEY = 'parley.rooms';
 
 export function loadSession() {
   try {
@@ -28,6 +29,7 @@ export function clearSession() {
     sessionStorage.removeItem(SESSION_KEY);
     sessionStorage.removeItem(VIEW_KEY);
     sessionStorage.removeItem(INBOX_KEY);
+    sessionStorage.removeItem(ROOMS_KEY);
   } catch {
     // Nothing to clear.
   }
@@ -65,6 +67,42 @@ export function loadInboxSeq(user) {
 export function saveInboxSeq(user, seq) {
   try {
     sessionStorage.setItem(INBOX_KEY, JSON.stringify({ user, seq }));
+  } catch {
+    // Not important.
+  }
+}
+
+/** The highest seq of `room` this tab has shown to `user` (0: none): a reload does not show those again. */
+export function loadRoomSeq(user, room) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(ROOMS_KEY));
+    const seq = saved && saved.user === user ? saved.seqs?.[room] : 0;
+    if (Number.isSafeInteger(seq) && seq > 0) return seq;
+  } catch {
+    // Unreadable: the server's replay and the room's history still show everything once.
+  }
+  return 0;
+}
+
+export function saveRoomSeq(user, room, seq) {
+  try {
+    let saved = JSON.parse(sessionStorage.getItem(ROOMS_KEY));
+    const usable = saved && saved.user === user && typeof saved.seqs === 'object' && saved.seqs !== null;
+    if (!usable) saved = { user, seqs: {} };
+    saved.seqs[room] = seq;
+    sessionStorage.setItem(ROOMS_KEY, JSON.stringify(saved));
+  } catch {
+    // Not important.
+  }
+}
+
+/** A room left (or lost): what this tab remembered of it goes, so rejoining later starts clean. */
+export function forgetRoomSeq(user, room) {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(ROOMS_KEY));
+    if (!saved || saved.user !== user || !saved.seqs) return;
+    delete saved.seqs[room];
+    sessionStorage.setItem(ROOMS_KEY, JSON.stringify(saved));
   } catch {
     // Not important.
   }

@@ -1,8 +1,15 @@
 // What the page knows: who I am, who is online, whom I blocked, and one conversation per person (plus the
-// broadcast room). Changes are announced with one batched `change` event; the views re-render from here.
+// broadcast room and one per room I am in). Changes are announced with one batched `change` event; the views
+// re-render from here.
 
 /** The broadcast room's key. Usernames cannot contain spaces, so no user can collide with it. */
 export const EVERYONE = ' everyone';
+
+/** A room's conversation key: a space first, as for the broadcast room, so no username can collide with it. */
+export const roomKey = (room) => ` #${room}`;
+export const isRoomKey = (key) => typeof key === 'string' && key.startsWith(' #');
+/** The room of a room key (null for a person or the broadcast room). */
+export const roomOf = (key) => (isRoomKey(key) ? key.slice(2) : null);
 
 export class Conversation {
   constructor(peer) {
@@ -114,6 +121,13 @@ export class ChatState extends EventTarget {
     return `${prefix}${this.#seq}`;
   }
 
+  /** Forgets a conversation (a room left or lost); the broadcast room is selected if it was on screen. */
+  drop(peer) {
+    this.conversations.delete(peer);
+    if (this.selected === peer) this.select(EVERYONE);
+    this.changed();
+  }
+
   /** Adds a live message (or my own outgoing one) at the end. Returns false if it was already there. */
   addLive(peer, item) {
     const conv = this.conversation(peer);
@@ -172,10 +186,10 @@ export class ChatState extends EventTarget {
     this.changed();
   }
 
-  /** The people to list: everyone online, everyone I have a conversation with, everyone I blocked. */
+  /** The people to list: everyone online, everyone I have a conversation with, everyone I blocked (rooms aside). */
   people() {
     const names = new Set([...this.online, ...this.blocked]);
-    for (const peer of this.conversations.keys()) if (peer !== EVERYONE) names.add(peer);
+    for (const peer of this.conversations.keys()) if (peer !== EVERYONE && !isRoomKey(peer)) names.add(peer);
     names.delete(this.me);
     return [...names].sort((a, b) => {
       const onlineFirst = Number(this.online.has(b)) - Number(this.online.has(a));

@@ -22,4 +22,17 @@ export const texts = {
   unreachable: (user) => `Error. ${user} is no longer reachable`,
   privateNotEnabled: (user) => `Error. Private messaging to ${user} not enabled`,
   noPrivateSession: (user) => `Error. No private messaging session with ${user}`,
+  // Rooms (docs/PROTOCOL.md §11.6): the page writes room names as the terminal does, with a leading '#'.
+  youJoined: (room) => `You joined #${room}`,
+  youCreated: (room) => `You created #${room}`,
+  memberJoined: (user, room) => `${user} joined #${room}`,
+  youLeft: (room) => `You left #${room}`,
+  memberLeft: (user, room) => `${user} left #${room}`,
+  wasRemoved: (user, room) => `${user} was removed from #${room}`,
+  youWereRemoved: (room, owner) => `You were removed from #${room} by ${owner}`,
+  isBanned: (user, room) => `${user} is banned from #${room}`,
+  youWereBanned: (room, owner) => `You were banned from #${room} by ${owner}`,
+  isUnbanned: (user, room) => `${user} is unbanned from #${room}`,
+  invalidRoom: 'Error. Invalid room',
+  inNoRooms: 'You are in no rooms',
 };

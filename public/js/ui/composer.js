@@ -1,7 +1,7 @@
 // The message box: Enter sends (it is a form), the text stays if it could not be sent.
 
 import { byId, setText } from './dom.js';
-import { EVERYONE } from '../state.js';
+import { EVERYONE, roomOf } from '../state.js';
 
 export function setupComposer(chat) {
   const form = byId('composer');
@@ -35,7 +35,9 @@ export function setupComposer(chat) {
       const selected = chat.state.selected;
       if (selected === peer) return;
       peer = selected;
-      const words = peer === EVERYONE ? 'Broadcast to everyone online' : `Message to ${peer}`;
+      const room = roomOf(peer);
+      const words = peer === EVERYONE ? 'Broadcast to everyone online'
+        : room !== null ? `Message to #${room}` : `Message to ${peer}`;
       label.textContent = words;
       input.placeholder = `${words}…`;
       setText(error, '');

@@ -1,8 +1,8 @@
-// One conversation: its header (who, presence, block button), the message log with older pages fetched by
-// scrolling up (or with the "Load older messages" button), and local notes.
+// One conversation: its header (who, presence, block button; for a room its name and members), the message
+// log with older pages fetched by scrolling up (or with the "Load older messages" button), and local notes.
 
 import { byId, el, reconcile, setText } from './dom.js';
-import { EVERYONE } from '../state.js';
+import { EVERYONE, roomOf } from '../state.js';
 
 const LOAD_MARGIN_PX = 120;
 const BOTTOM_SLACK_PX = 40;
@@ -56,6 +56,16 @@ function messageRow(item, peer, grouped) {
     item.warning ? el('p', { className: 'msg-warning', text: item.warning }) : null);
 }
 
+/** A room's header line: members, who of them is online, its owner. */
+function roomSub(room, me) {
+  if (!room) return 'Room';
+  const parts = [];
+  if (room.members !== null) parts.push(`${room.members} ${room.members === 1 ? 'member' : 'members'}`);
+  if (room.users) parts.push(`${[...room.users].filter((u) => u === me || room.online.has(u)).length} online`);
+  if (room.owner) parts.push(room.owner === me ? 'you own it' : `owner ${room.owner}`);
+  return parts.join(' · ');
+}
+
 export function setupConversation(chat) {
   const { state } = chat;
   const title = byId('conv-title');
@@ -71,7 +81,7 @@ export function setupConversation(chat) {
   let hiddenSinceRender = false; // the pane was off screen (phone list view): scroll to the end when back
 
   blockToggle.addEventListener('click', () => {
-    if (shown && shown !== EVERYONE) chat.toggleBlock(shown);
+    if (shown && shown !== EVERYONE && roomOf(shown) === null) chat.toggleBlock(shown);
   });
   older.addEventListener('click', () => chat.loadHistory(shown, true));
   log.addEventListener('scroll', () => {
@@ -86,16 +96,20 @@ export function setupConversation(chat) {
       const switched = peer !== shown;
       shown = peer;
       const everyone = peer === EVERYONE;
-      const blocked = state.blocked.has(peer);
-      const online = state.online.has(peer);
+      const roomName = roomOf(peer);
+      const room = roomName === null ? null : chat.rooms.get(roomName);
+      const blocked = roomName === null && state.blocked.has(peer);
+      const online = roomName === null && state.online.has(peer);
+      const name = roomName === null ? peer : `#${roomName}`;
 
-      title.textContent = everyone ? 'Everyone' : peer;
-      start.textContent = `This is the beginning of your messages with ${peer}.`;
-      sub.textContent = everyone
-        ? 'To everyone online · not kept'
-        : `${online ? 'online' : 'offline'}${blocked ? ' · blocked by you' : ''}`;
+      title.textContent = everyone ? 'Everyone' : name;
+      start.textContent = roomName === null
+        ? `This is the beginning of your messages with ${peer}.` : `This is the beginning of ${name}.`;
+      sub.textContent = everyone ? 'To everyone online · not kept'
+        : roomName !== null ? roomSub(room, state.me)
+          : `${online ? 'online' : 'offline'}${blocked ? ' · blocked by you' : ''}`;
       sub.dataset.online = String(online);
-      blockToggle.hidden = everyone;
+      blockToggle.hidden = everyone || roomName !== null;
       blockToggle.textContent = blocked ? 'Unblock' : 'Block';
       blockToggle.setAttribute('aria-pressed', String(blocked));
       setText(banner, blocked ? `You have blocked ${peer}. They cannot message you or see you online.` : '');
@@ -106,7 +120,8 @@ export function setupConversation(chat) {
       older.textContent = conv.loading && conv.historyLoaded ? 'Loading older messages…' : 'Load older messages';
       setText(empty, conv.items.length ? ''
         : conv.loading ? 'Loading…'
-          : everyone ? 'No broadcasts yet.' : `No messages with ${peer} yet. Say hello!`);
+          : everyone ? 'No broadcasts yet.'
+            : `No messages ${roomName !== null ? 'in' : 'with'} ${name} yet. Say hello!`);
       log.setAttribute('aria-busy', String(conv.loading));
 
       // Keep the reader where they are: at the bottom if they were there, else at the same message.

@@ -62,7 +62,7 @@ export function setupLayout(state) {
     showList() {
       body.dataset.pane = 'list';
       updateViewing();
-      byId('people').querySelector('[aria-current="true"]')?.focus();
+      byId('chat-view').querySelector('.sidebar [aria-current="true"]')?.focus();
     },
 
     renderTitle() {

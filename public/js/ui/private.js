@@ -2,7 +2,7 @@
 // for the open conversation's person a panel of its own, marked private, with a Stop button.
 
 import { byId, el, reconcile } from './dom.js';
-import { EVERYONE } from '../state.js';
+import { EVERYONE, isRoomKey } from '../state.js';
 import { texts } from '../texts.js';
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' });
@@ -133,7 +133,7 @@ export function setupPrivate(chat, privates, layout) {
 
   return {
     render() {
-      const peer = state.selected === EVERYONE ? null : state.selected;
+      const peer = state.selected === EVERYONE || isRoomKey(state.selected) ? null : state.selected;
       const session = peer ? privates.session(peer) : null;
       if (peer !== shown) list.replaceChildren();
       shown = peer;
