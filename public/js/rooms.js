@@ -1,4 +1,4 @@
-// Rooms (docs/PROTOCOL.md §11.6) over the page's WebSocket: the rooms I am in, their members and who of them is
+// Rooms (docs/PROTOCOL.md §12) over the page's WebSocket: the rooms I am in, their members and who of them is
 // online, room messages (live, and missed ones replayed after `welcome`) shown once per (room, seq) and
 // acknowledged per room, history pages, and joining, leaving and the owner's remove, ban and unban.
 // Each room's conversation lives in the chat state under roomKey(name), so the log, unread counts and the

@@ -22,7 +22,7 @@ export const texts = {
   unreachable: (user) => `Error. ${user} is no longer reachable`,
   privateNotEnabled: (user) => `Error. Private messaging to ${user} not enabled`,
   noPrivateSession: (user) => `Error. No private messaging session with ${user}`,
-  // Rooms (docs/PROTOCOL.md §11.6): the page writes room names as the terminal does, with a leading '#'.
+  // Rooms (docs/PROTOCOL.md §12): the page writes room names as the terminal does, with a leading '#'.
   youJoined: (room) => `You joined #${room}`,
   youCreated: (room) => `You created #${room}`,
   memberJoined: (user, room) => `${user} joined #${room}`,
