@@ -23,8 +23,9 @@ def room_messages(client, count, timeout=10):
 
 
 def test_a_room_across_tcp_and_websocket(server):
+    port = server.http_port  # read once: on a cluster every read names a node at random
     with json_client(server, "hans", "solo") as hans, \
-            ws_connect(f"ws://127.0.0.1:{server.http_port}/ws", origin=f"http://127.0.0.1:{server.http_port}") as ws:
+            ws_connect(f"ws://127.0.0.1:{port}/ws", origin=f"http://127.0.0.1:{port}") as ws:
         created = hans.request({"type": "join", "room": "deck"})
         assert created["type"] == "ok" and created["created"] is True and created["owner"] == "hans", created
         ws.send(json.dumps({"type": "login", "user": "luke", "password": "sky", "id": 1}))

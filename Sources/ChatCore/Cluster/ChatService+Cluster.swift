@@ -75,8 +75,8 @@ extension ChatService: ClusterListener {
             replica.setWaiting(user, node: node, isWaiting)
         case .committed(let message):
             deliverHere(message)
-        case .roomChanged(let room, let user, let change, let by):
-            rereadRoom(room, then: RoomNotice(user: user, change: change, by: by))
+        case .roomChanged(let notice):
+            applyRoomNotice(notice)
         case .roomMessage(let message):
             deliverRoomMessageHere(message)
         case .privateRequest(let asker, let target, let expiresAt):

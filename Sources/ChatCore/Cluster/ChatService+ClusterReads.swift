@@ -144,7 +144,7 @@ extension ChatService {
                 }
                 for change in changes {
                     // A room this node changed during the read is read again, after its change.
-                    if case .roomChanged(let room, _, _, _) = change { rereadRoom(room, then: nil) } else { apply(change, cluster) }
+                    if case .roomChanged(let notice) = change { rereadRoom(notice.room, then: nil) } else { apply(change, cluster) }
                 }
             }
         }

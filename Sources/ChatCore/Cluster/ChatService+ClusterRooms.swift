@@ -1,8 +1,27 @@
 /// Rooms across nodes. Membership, owner and bans are decided by the node the request came to and stored; the
-/// others hear of it (`roomChanged`), read the room again from the shared store, which is the truth, and tell
-/// their own online members. Room messages travel whole (`roomMessage`), as broadcasts do, since every node may
-/// have members of the room online.
+/// others apply the change to their replica from the notice (`roomChanged`, which carries what a replica needs:
+/// the member, the owner after the change, the join time) and tell their own online members, so a replica lags
+/// by one bus hop, as for blocks. Room messages travel whole (`roomMessage`), as broadcasts do, since every node
+/// may have members of the room online. The store is read only for a room a node has never heard of (a notice
+/// lost while its link was down; the resync after the link returns reads every room).
 extension ChatService {
+    func applyRoomNotice(_ notice: RoomNotice) {
+        guard let room = rooms.room(notice.room) ?? (notice.created ? rooms.create(notice.room, at: notice.at) : nil) else {
+            return rereadRoom(notice.room, then: notice)
+        }
+        let wasMember = room.members[notice.user] != nil
+        switch notice.change {
+        case .joined: rooms.add(notice.user, to: room, at: notice.at)
+        case .left, .removed: rooms.remove(notice.user, from: room)
+        case .banned:
+            rooms.remove(notice.user, from: room)
+            room.banned.insert(notice.user)
+        case .unbanned: room.banned.remove(notice.user)
+        }
+        room.owner = notice.owner
+        announce(notice, in: room, removedAMember: wasMember)
+    }
+
     /// Reads `name` from the store, then replaces this node's copy of it and announces `notice` to the room's
     /// members here. Runs with the hub's lock held; the read comes back through `resume(_:)`.
     func rereadRoom(_ name: String, then notice: RoomNotice?) {
@@ -21,46 +40,78 @@ extension ChatService {
             var record = record
             record.lastSeq = max(record.lastSeq, known?.lastSeq ?? 0)
             let room = rooms.load(record)
-            if let notice { announce(notice, in: room, except: notice.by) }
+            if let notice { announce(notice, in: room, removedAMember: notice.change == .removed || notice.change == .banned) }
         }
     }
-}
 
-extension ChatService {
     /// Reads a room this node does not know before deciding a request about it.
     func lookUpRoom(_ name: String, then next: AfterRoomRead) {
         store.room(named: name) { [self] result in resume(.roomLookedUp(name, result, next)) }
     }
 
     func roomLookedUp(_ name: String, _ result: Result<RoomRecord?, any Error>, _ next: AfterRoomRead) {
-        switch next {
-        case .join(let user, let re, let session, let retried):
-            guard session.onlineUser == user else { return }
-            switch result {
-            case .failure(let error):
-                logger.error("room read failed", metadata: ["room": "\(name)", "error": "\(error)"])
-                reply(session, .error(re: re, ChatError(.internalError, "the room could not be read; try again")))
-            case .success(let record):
-                if var record {
-                    record.lastSeq = max(record.lastSeq, rooms.room(name)?.lastSeq ?? 0)
-                    rooms.load(record)
-                }
-                join(user, name, re: re, session, retried: retried)
-            }
+        let (session, re) = next.asker
+        guard let user = session.onlineUser else { return }
+        switch result {
+        case .failure(let error):
+            logger.error("room read failed", metadata: ["room": "\(name)", "error": "\(error)"])
+            return reply(session, .error(re: re, ChatError(.internalError, "the room could not be read; try again")))
+        case .success(let record):
+            if let record { reconcile(record, for: [user] + next.target) }
         }
+        switch next {
+        case .joinAgain:
+            join(user, name, re: re, session, retried: true)
+        case .request(.roomRead(let room, nil, let limit, let wait), _, _):
+            // Read from the caller's cursor, which their last call may have moved on another node.
+            store.roomCursors(of: user) { [self] result in
+                resume(.roomCursorsRead(user, session, result, then: .roomRead(room: room, after: nil, limit: limit, wait: wait), re))
+            }
+        case .request(let request, _, _):
+            handleRoomRequest(request, from: user, re: re, session, checked: true)
+        }
+    }
+
+    /// Folds what the store holds of a room into this node's replica: the whole room if it was unknown here;
+    /// otherwise the membership and ban of the users the request is about (the store has everything done to them
+    /// before this request, wherever it was done) and the further of the two last seqs. Other members' state
+    /// stays as the notices made it, which may be newer than the read.
+    private func reconcile(_ record: RoomRecord, for users: [String]) {
+        guard let room = rooms.room(record.name) else {
+            rooms.load(record)
+            return
+        }
+        room.lastSeq = max(room.lastSeq, record.lastSeq)
+        for user in users {
+            if let member = record.members.first(where: { $0.user == user }) {
+                if room.members[user] == nil { rooms.add(user, to: room, at: member.joinedAt) }
+            } else if room.members[user] != nil {
+                rooms.remove(user, from: room)
+            }
+            if record.banned.contains(user) { room.banned.insert(user) } else { room.banned.remove(user) }
+        }
+        if room.owner == nil || !record.members.contains(where: { $0.user == room.owner }) { room.owner = record.owner }
     }
 }
 
-/// What a cluster node does once the store has said what it holds of a room it did not know.
+/// What a cluster node does once the store has said what it holds of a room.
 enum AfterRoomRead {
-    case join(String, RequestID?, Session, retried: Bool)
-}
+    /// A room request, handled once the replica has the caller's state from the store.
+    case request(ClientRequest, RequestID?, Session)
+    /// A join that lost a creation race to another node: joins the room that node created, once.
+    case joinAgain(String, RequestID?, Session)
 
-/// What a room change is announced as, on the node it happened on and on the others.
-struct RoomNotice {
-    /// Who joined, left, or was removed, banned or unbanned.
-    let user: String
-    let change: RoomChangeKind
-    /// Who did it: the owner for moderation, the member themself otherwise.
-    let by: String?
+    /// The user a moderation request is about, besides the caller.
+    var target: [String] {
+        switch self {
+        case .request(.kick(_, let user), _, _), .request(.ban(_, let user), _, _), .request(.unban(_, let user), _, _): [user]
+        default: []
+        }
+    }
+
+    var asker: (Session, RequestID?) {
+        switch self {
+        case .request(_, let re, let session), .joinAgain(_, let re, let session): (session, re)
+        }
+    }
 }

@@ -26,9 +26,9 @@ public enum ClusterNotice: Sendable, Equatable {
     case waiting(user: String, node: String, isWaiting: Bool)
     /// `node` is alive and has these users online (sent every few seconds; a node not heard from is dead).
     case heartbeat(node: String, users: [String])
-    /// A room changed (docs/PROTOCOL.md §12): every node reads it again from the store and tells its own online
-    /// members. `by`: the owner, for a removal or ban.
-    case roomChanged(room: String, user: String, change: RoomChangeKind, by: String?)
+    /// A room changed (docs/PROTOCOL.md §12): every node applies the change to its replica and tells its own
+    /// online members.
+    case roomChanged(RoomNotice)
     /// A committed room message; every node delivers it to its own online members, block-filtered.
     case roomMessage(RoomMessage)
 
@@ -47,8 +47,33 @@ public enum ClusterNotice: Sendable, Equatable {
 /// What happened to a room, as a `roomChanged` notice says.
 public enum RoomChangeKind: String, Sendable, Equatable {
     case joined, left, removed, banned, unbanned
-    /// Read the room again; its members have nothing to be told (a ban of someone who was not a member).
-    case updated
+}
+
+/// One change to a room, as the node that made it tells the others: enough to apply it to a replica without
+/// reading the store (a room is created by its first `joined`, with `created` set).
+public struct RoomNotice: Sendable, Equatable {
+    public var room: String
+    /// Who joined, left, or was removed, banned or unbanned.
+    public var user: String
+    public var change: RoomChangeKind
+    /// Who did it: the owner for moderation, the member themself otherwise.
+    public var by: String
+    /// The room's owner after the change (nil: the room is empty and ownerless).
+    public var owner: String?
+    /// When: a join's time is the member's join time (the owner's succession goes by it).
+    public var at: Int64
+    /// The join created the room.
+    public var created: Bool
+
+    public init(room: String, user: String, change: RoomChangeKind, by: String, owner: String?, at: Int64, created: Bool = false) {
+        self.room = room
+        self.user = user
+        self.change = change
+        self.by = by
+        self.owner = owner
+        self.at = at
+        self.created = created
+    }
 }
 
 extension ClusterNotice {
@@ -84,10 +109,11 @@ extension ClusterNotice {
             w.field("t", "waiting"); w.field("user", user); w.field("node", node); w.field("on", isWaiting)
         case .heartbeat(let node, let users):
             w.field("t", "heartbeat"); w.field("node", node); w.field("users", users)
-        case .roomChanged(let room, let user, let change, let by):
-            w.field("t", "room_changed"); w.field("room", room); w.field("user", user)
-            w.field("change", change.rawValue)
-            if let by { w.field("by", by) }
+        case .roomChanged(let n):
+            w.field("t", "room_changed"); w.field("room", n.room); w.field("user", n.user)
+            w.field("change", n.change.rawValue); w.field("by", n.by); w.field("at", n.at)
+            if let owner = n.owner { w.field("owner", owner) }
+            if n.created { w.field("created", true) }
         case .roomMessage(let m):
             w.field("t", "room_message"); w.field("room", m.room); w.field("id", m.id); w.field("seq", m.seq)
             w.field("from", m.from); w.field("text", m.text); w.field("at", m.at)
@@ -157,9 +183,11 @@ extension ClusterNotice {
             else { return nil }
             return .committed(StoredMessage(id: id, seq: seq, from: from, to: to, text: text, at: at))
         case "room_changed":
-            guard let room = fields.string("room"), let user = fields.string("user"),
-                  let change = fields.string("change").flatMap(RoomChangeKind.init(rawValue:)) else { return nil }
-            return .roomChanged(room: room, user: user, change: change, by: fields.string("by"))
+            guard let room = fields.string("room"), let user = fields.string("user"), let by = fields.string("by"),
+                  let change = fields.string("change").flatMap(RoomChangeKind.init(rawValue:)), let at = fields.int("at")
+            else { return nil }
+            return .roomChanged(RoomNotice(room: room, user: user, change: change, by: by, owner: fields.string("owner"),
+                                           at: at, created: fields.bool("created") ?? false))
         case "room_message":
             guard let room = fields.string("room"), let id = fields.int("id"), let seq = fields.int("seq"),
                   let from = fields.string("from"), let text = fields.string("text"), let at = fields.int("at")

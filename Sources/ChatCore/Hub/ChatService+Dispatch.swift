@@ -72,7 +72,9 @@ extension ChatService {
             case .roomReplayRead(let user, let session, let result): roomReplayRead(user, session, result)
             case .roomLogRead(let read, let result): roomLogRead(read, result)
             case .roomReread(let name, let notice, let result): roomReread(name, notice, result)
-            case .roomCursorsRead(let user, let session, let result): roomCursorsRead(user, session, result)
+            case .roomCursorsRead(let user, let session, let result, let request, let re):
+                roomCursorsRead(user, session, result, then: request, re)
+            case .roomAckStored(let ack, let error): roomAckStored(ack, error)
             case .roomLookedUp(let name, let result, let next): roomLookedUp(name, result, next)
             }
         }
@@ -164,7 +166,8 @@ enum HubStep: @unchecked Sendable {
     case roomReplayRead(String, Session, Result<[[RoomMessage]], any Error>)
     case roomLogRead(RoomRead, Result<[[RoomMessage]], any Error>)
     case roomReread(String, RoomNotice?, Result<RoomRecord?, any Error>)
-    case roomCursorsRead(String, Session, Result<[String: Int64], any Error>)
+    case roomCursorsRead(String, Session, Result<[String: Int64], any Error>, then: ClientRequest?, RequestID?)
+    case roomAckStored(RoomSay, (any Error)?)
     case roomLookedUp(String, Result<RoomRecord?, any Error>, AfterRoomRead)
 }
 

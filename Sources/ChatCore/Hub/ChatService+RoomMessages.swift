@@ -76,20 +76,25 @@ extension ChatService {
         if cluster != nil {
             // The user's last session may have been on another node: its cursors are in the store, not here.
             session.roomReplay = RoomReplay()
-            store.roomCursors(of: user) { [self] result in resume(.roomCursorsRead(user, session, result)) }
+            store.roomCursors(of: user) { [self] result in resume(.roomCursorsRead(user, session, result, then: nil, nil)) }
             return
         }
         readMissedRoomMessages(of: user, into: session)
     }
 
-    func roomCursorsRead(_ user: String, _ session: Session, _ result: Result<[String: Int64], any Error>) {
-        guard session.onlineUser == user, session.roomReplay != nil else { return }
+    /// cluster: the user's room cursors as stored, folded in; then the login's room replay (`then` nil) or a
+    /// REST request that reads from the cursor.
+    func roomCursorsRead(_ user: String, _ session: Session, _ result: Result<[String: Int64], any Error>,
+                         then request: ClientRequest?, _ re: RequestID?) {
+        guard session.onlineUser == user else { return }
         switch result {
         case .success(let cursors):
             for (room, seq) in cursors { rooms.merge(user, in: room, stored: seq) }
         case .failure(let error):
             logger.error("room cursors read failed", metadata: ["user": "\(user)", "error": "\(error)"])
         }
+        if let request { return handleRoomRequest(request, from: user, re: re, session, checked: true) }
+        guard session.roomReplay != nil else { return }
         readMissedRoomMessages(of: user, into: session)
     }
 
@@ -143,7 +148,22 @@ extension ChatService {
             return reply(session, .error(re: re, ChatError(.badRequest, "ack beyond #\(name): last seq is \(room.lastSeq)")))
         }
         rooms.advance(user, in: name, to: seq)
+        if cluster != nil && session.isREST {
+            // The next call may go to another node, which reads the cursor from the store: it is there first.
+            let ack = RoomSay(session: session, re: re)
+            return store.perform(rooms.takeCursorWrites(of: user)) { [self] result in
+                resume(.roomAckStored(ack, result.failure))
+            }
+        }
         if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
+    }
+
+    func roomAckStored(_ ack: RoomSay, _ error: (any Error)?) {
+        if let error {
+            logger.error("room cursor not saved", metadata: ["error": "\(error)"])
+            return reply(ack.session, .error(re: ack.re, ChatError(.internalError, "the ack could not be saved; try again")))
+        }
+        reply(ack.session, .ok(re: ack.re, .init()))
     }
 
     /// How often the sweep hands room cursor moves to the store. A room message to a 1000-member room moves

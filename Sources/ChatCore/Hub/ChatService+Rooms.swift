@@ -5,15 +5,20 @@
 /// next `say` is refused), then made durable; the reply and the events to the other members wait for the
 /// store, as a direct message's `ok` does. If the store refuses, memory is put back as it was.
 extension ChatService {
-    func handleRoomRequest(_ request: ClientRequest, from user: String, re: RequestID?, _ session: Session) {
-        switch request {
-        case .join(let name):
-            // cluster: a room another node created a moment ago may not have reached this replica yet; the store
-            // says whether it exists before this node creates it.
-            if cluster != nil, rooms.room(name) == nil, RoomRules.isValidName(name) {
-                return lookUpRoom(name, then: .join(user, re, session, retried: false))
+    /// `checked`: a cluster node has already read the room from the store for this request.
+    func handleRoomRequest(_ request: ClientRequest, from user: String, re: RequestID?, _ session: Session,
+                           checked: Bool = false) {
+        // cluster: a replica lags the store by one bus hop. Membership changes (a room created, a member who
+        // joined or was unbanned a moment ago on another node) and every REST call (whose previous call may
+        // have gone to another node) read the room first, so what was done a moment ago anywhere holds here.
+        if cluster != nil, !checked, let name = request.roomName, RoomRules.isValidName(name) {
+            switch request {
+            case .join, .leave, .kick, .ban, .unban: return lookUpRoom(name, then: .request(request, re, session))
+            default: if session.isREST { return lookUpRoom(name, then: .request(request, re, session)) }
             }
-            join(user, name, re: re, session)
+        }
+        switch request {
+        case .join(let name): join(user, name, re: re, session)
         case .leave(let name): leave(user, name, re: re, session)
         case .kick(let name, let target): remove(target, from: name, by: user, banning: false, re: re, session)
         case .ban(let name, let target): remove(target, from: name, by: user, banning: true, re: re, session)
@@ -67,9 +72,11 @@ extension ChatService {
             room.owner = user
             writes.append(.setRoomOwner(room: name, owner: user))
         }
-        // A member starts at the room's present: what was said before is history, not something missed.
+        // A member starts at the room's present: what was said before is history, not something missed. The
+        // cursor is written with the membership, so a read on another node (cluster) starts there too.
         if room.lastSeq > rooms.cursor(of: user, in: name) {
-            rooms.advance(user, in: name, to: room.lastSeq)
+            rooms.merge(user, in: name, stored: room.lastSeq)
+            writes.append(.advanceRoomCursor(user: user, room: name, to: room.lastSeq))
         }
         let change = RoomChange(kind: .join(created: created, previousOwner: previousOwner), room: name, user: user,
                                 actor: user, session: session, re: re, retried: retried)
@@ -145,7 +152,7 @@ extension ChatService {
             // cluster: two nodes created the room in the same instant and this one lost: it reads the winner's
             // room and joins that, once.
             if cluster != nil, case .join(true, _) = change.kind, !change.retried {
-                return lookUpRoom(change.room, then: .join(change.user, change.re, change.session, retried: true))
+                return lookUpRoom(change.room, then: .joinAgain(change.user, change.re, change.session))
             }
             if cluster != nil { rereadRoom(change.room, then: nil) }
             return reply(change.session, .error(re: change.re, ChatError(.internalError, "the room could not be changed; try again")))
@@ -157,26 +164,31 @@ extension ChatService {
         default:
             reply(change.session, .ok(re: change.re, .init()))
         }
-        let notice = RoomNotice(user: change.user, change: change.kind.notice, by: change.actor)
-        announce(notice, in: room, except: change.actor)
-        tellCluster(.roomChanged(room: room.name, user: notice.user, change: notice.change, by: notice.by))
+        let at = room.members[change.user] ?? clock.now()
+        let notice = RoomNotice(room: room.name, user: change.user, change: change.kind.notice, by: change.actor,
+                                owner: room.owner, at: at, created: change.kind.created)
+        announce(notice, in: room, removedAMember: change.kind.removedAMember)
+        tellCluster(.roomChanged(notice))
     }
 
     /// Tells this node's online members of `room` what happened (the one who did it has its reply instead).
-    /// A removed or banned member hears it about itself, with who did it.
-    func announce(_ notice: RoomNotice, in room: Room, except actor: String?) {
+    /// A removed or banned member hears it about itself, with who did it; a ban of someone who was not a member
+    /// (`removedAMember` false) is news to nobody.
+    func announce(_ notice: RoomNotice, in room: Room, removedAMember: Bool) {
+        let actor = notice.by
         switch notice.change {
         case .joined:
             tellMembers(of: room, .roomJoin(room: room.name, user: notice.user), except: notice.user)
         case .left:
             tellMembers(of: room, .roomLeave(room: room.name, user: notice.user, reason: .left, by: nil), except: nil)
         case .removed, .banned:
+            guard removedAMember else { return }
             let reason: ServerEvent.LeaveReason = notice.change == .banned ? .banned : .removed
             if let target = presence.session(of: notice.user) {
                 reply(target, .roomLeave(room: room.name, user: notice.user, reason: reason, by: notice.by))
             }
             tellMembers(of: room, .roomLeave(room: room.name, user: notice.user, reason: reason, by: nil), except: actor)
-        case .unbanned, .updated:
+        case .unbanned:
             break
         }
     }
@@ -230,14 +242,26 @@ struct RoomChange {
         case ban(joinedAt: Int64?, wasBanned: Bool)
         case unban(wasBanned: Bool)
 
-        /// What the members are told: a ban of someone who was not a member changes nothing they see.
         var notice: RoomChangeKind {
             switch self {
             case .join: .joined
             case .leave: .left
             case .kick: .removed
-            case .ban(let joinedAt, _): joinedAt != nil ? .banned : .updated
+            case .ban: .banned
             case .unban: .unbanned
+            }
+        }
+
+        var created: Bool {
+            if case .join(let created, _) = self { return created }
+            return false
+        }
+
+        var removedAMember: Bool {
+            switch self {
+            case .kick: true
+            case .ban(let joinedAt, _): joinedAt != nil
+            default: false
             }
         }
     }
