@@ -21,6 +21,8 @@ final class BenchConnection {
         case handshaking
         case upgrading
         case loggingIn
+        /// With a room: welcomed, the room's join not answered yet.
+        case joining
         case online
         case closed
     }

@@ -10,7 +10,8 @@ nonisolated(unsafe) var benchInterrupted: sig_atomic_t = 0
 /// Phase 1 connects the fan-out clients (at most `inflight` logins at a time, as a crowd arriving would) and the
 /// stalled ones. Phase 2 sends at the planned rate, round-robin over the senders, each text stamped with its send
 /// time, and runs the login storm; only what happens after the warm-up is counted. Latency is receive time minus
-/// the stamp (one process, one monotonic clock).
+/// the stamp (one process, one monotonic clock). With a room, every client joins it once logged in, and the
+/// senders say their messages there: a room message is stamped and counted as a broadcast is.
 final class BenchRun {
     private let plan: BenchPlan
     private var address = sockaddr_in()
@@ -49,6 +50,11 @@ final class BenchRun {
         connectEveryone(deadline: start + UInt64(plan.connectTimeout * 1e9))
         report.connectSeconds = Double(Self.now() - start) / 1e9
         report.clientsOnline = members.filter { $0?.phase == .online }.count
+        // On stderr, beside the report: when the warm-up starts, for a script reading the server's CPU over the
+        // measured window (bench/run.sh).
+        let notice = "parley bench: \(report.clientsOnline) clients online after \((report.connectSeconds * 100).rounded() / 100) s; "
+            + "\(plan.warmup) s of warm-up, then \(plan.duration) s measured\n"
+        _ = notice.withCString { write(STDERR_FILENO, $0, strlen($0)) }
         drive()
         // Stalled clients: did the server give up on them (EOF or reset once their backlog is read)?
         for connection in connections where connection.role == .stalled {
@@ -137,7 +143,7 @@ final class BenchRun {
         }
         report.window = Double(Self.now() - measuredFrom) / 1e9
         let online = members.filter { $0?.phase == .online }.count
-        report.expected = report.broadcastsSent * max(online - 1, 0) + report.directsSent
+        report.expected = (report.broadcastsSent + report.saysSent) * max(online - 1, 0) + report.directsSent
     }
 
     private func nextRandom() -> UInt64 {
@@ -160,6 +166,10 @@ final class BenchRun {
             json.field("type", "message")
             json.field("to", "\(plan.userPrefix)\(target)")
             if measuring { report.directsSent += 1 }
+        } else if let room = plan.room {
+            json.field("type", "say")
+            json.field("room", room)
+            if measuring { report.saysSent += 1 }
         } else {
             json.field("type", "broadcast")
             if measuring { report.broadcastsSent += 1 }
@@ -286,13 +296,16 @@ final class BenchRun {
         let type = Self.stringValue(after: Self.typeKey, in: message) ?? [][...]
         switch type.first {
         case UInt8(ascii: "b") where type.elementsEqual("broadcast".utf8),
-             UInt8(ascii: "m") where type.elementsEqual("message".utf8):
+             UInt8(ascii: "m") where type.elementsEqual("message".utf8),
+             UInt8(ascii: "r") where type.elementsEqual("room_message".utf8):
             guard measuring, let stamp = Self.stamp(in: message) else { return }
             report.deliveries += 1
             let now = Self.now()
             report.latency.record(microseconds: now > stamp ? (now - stamp) / 1000 : 0)
         case UInt8(ascii: "o") where type.elementsEqual("ok".utf8):
-            if measuring { report.acknowledged += 1 }
+            if connection.phase == .joining {
+                connection.phase = .online  // joined (or created) the room
+            } else if measuring { report.acknowledged += 1 }
         case UInt8(ascii: "w") where type.elementsEqual("welcome".utf8):
             welcomed(connection)
         case UInt8(ascii: "b") where type.elementsEqual("bye".utf8):
@@ -317,11 +330,27 @@ final class BenchRun {
         case .stalled:
             report.stalledOnline += 1
         case .member:
-            break
+            guard let room = plan.room else { break }
+            connection.phase = .joining
+            var json = JSONWriter()
+            json.field("type", "join")
+            json.field("room", room)
+            connection.send(json.finish())
         }
     }
 
     private func failed(_ connection: BenchConnection, code: String) {
+        if connection.phase == .joining {
+            // A member from an earlier run is as good as a new one; any other refusal leaves the client out.
+            if code == "already_member" {
+                connection.phase = .online
+            } else {
+                report.joinsFailed += 1
+                if report.firstJoinFailure == nil { report.firstJoinFailure = code }
+                connection.phase = .closed
+            }
+            return
+        }
         if connection.phase == .loggingIn {
             if code == "no_such_user" && !connection.triedRegister {
                 connection.triedRegister = true
