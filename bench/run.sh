@@ -208,31 +208,29 @@ pbench_result() {
   local bench=$!
   until grep -q "clients online" "$BENCH/pbench.err"; do sleep 0.05; kill -0 $bench 2>/dev/null || break; done
   sleep "$WARM"
-  local t0 t1 d0 d1 s0 s1 rss
-  t0=$(cpu_ticks "$PID") d0=$(cpu_ticks "$bench" 2>/dev/null || echo -1) s0=$(date +%s.%N)
+  local t0 t1 s0 s1 rss
+  t0=$(cpu_ticks "$PID") s0=$(date +%s.%N)
   sleep "$DUR"
-  # The bench ends its window at about this moment: if it is gone already, its own CPU reads as unknown.
-  t1=$(cpu_ticks "$PID") d1=$(cpu_ticks "$bench" 2>/dev/null || echo -1) s1=$(date +%s.%N)
+  t1=$(cpu_ticks "$PID") s1=$(date +%s.%N)
   rss=$(awk '/^VmRSS:/{print $2}' "/proc/$PID/status")
   wait $bench || { cat "$BENCH/pbench.err" >&2; return 0; }
-  python3 - "$label" "$transport" "$(getconf CLK_TCK)" "$t0" "$t1" "$d0" "$d1" "$s0" "$s1" "$rss" "$BENCH/pbench.json" \
+  python3 - "$label" "$transport" "$(getconf CLK_TCK)" "$t0" "$t1" "$s0" "$s1" "$rss" "$BENCH/pbench.json" \
     <<'PY' | tee -a "$OUT"
 import json, sys
 label, transport = sys.argv[1:3]
-hz, t0, t1, d0, d1, s0, s1, rss = map(float, sys.argv[3:11])
-r = json.load(open(sys.argv[11]))
+hz, t0, t1, s0, s1, rss = map(float, sys.argv[3:9])
+r = json.load(open(sys.argv[9]))
 window = s1 - s0
 cpu = (t1 - t0) / hz
 deliveries = r["deliveries_per_s"] * window
 per100k = cpu / deliveries * 1e5 if deliveries else float("nan")
-driver = f"{(d1 - d0) / hz / window:.2f}" if d0 >= 0 and d1 >= 0 else "?"
 sent = r["says_sent"] if "room" in r else r["broadcasts_sent"]
 print(f"RESULT label={label} proto={transport} conns={r['clients']} senders=10 rate_per_sender=2.0 size=64 "
       f"window_s={r['window_s']} sent={sent} delivered={r['deliveries']} expected={r['expected']} "
       f"delivery_ratio={r['delivery_ratio']} deliv_per_s={r['deliveries_per_s']} lat_ms_p50={r['latency_ms_p50']} "
       f"p90={r['latency_ms_p90']} p99={r['latency_ms_p99']} p999={r['latency_ms_p999']} max={r['latency_ms_max']} "
       f"server_cpu_s={cpu:.3f} server_cpu_util={cpu / window:.2f} server_cpu_s_per_100k={per100k:.3f} "
-      f"driver_cpu_util={driver} server_rss_kib={int(rss)} errors={r['errors']} clients_failed={r['clients_failed']} "
+      f"driver_cpu_util={r['driver_cpu_util']} server_rss_kib={int(rss)} errors={r['errors']} clients_failed={r['clients_failed']} "
       f"driver=parley-bench" + (f" room={r['room']} joins_failed={r['joins_failed']}" if "room" in r else ""))
 PY
 }

@@ -32,7 +32,7 @@ def test_bench_reports_deliveries_and_latency(server, transport):
     report = json.loads(bench(transport, "--port", str(port), "--transport", transport, "-c", "5", "-s", "2", "-r", "40",
                               "--direct", "0.25", "-d", "2", "-w", "0.5", "--json"))
     for field in ("clients", "window_s", "broadcasts_sent", "directs_sent", "acknowledged", "deliveries", "expected",
-                  "delivery_ratio", "deliveries_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_max"):
+                  "delivery_ratio", "deliveries_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_max", "driver_cpu_util"):
         assert field in report, field
     assert report["transport"] == transport
     assert report["clients"] == 5 and report["clients_failed"] == 0

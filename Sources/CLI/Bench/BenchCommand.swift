@@ -158,6 +158,7 @@ struct BenchCommand: ParsableCommand {
             ("latency_ms_p50", ms(r.latency.percentile(50))), ("latency_ms_p90", ms(r.latency.percentile(90))),
             ("latency_ms_p99", ms(r.latency.percentile(99))), ("latency_ms_p999", ms(r.latency.percentile(99.9))),
             ("latency_ms_max", ms(r.latency.maximum)),
+            ("driver_cpu_util", String(format: "%.2f", r.window > 0 ? r.driverCPU / r.window : 0)),
         ]
         if let room = plan.room {
             out.insert(contentsOf: [("room", room), ("says_sent", String(r.saysSent)), ("joins_failed", String(r.joinsFailed))],

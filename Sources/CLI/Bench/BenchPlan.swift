@@ -30,6 +30,8 @@ struct BenchReport {
     var clientsFailed = 0
     var connectSeconds = 0.0
     var window = 0.0
+    /// CPU seconds the tool itself used over the window.
+    var driverCPU = 0.0
     var broadcastsSent = 0
     var directsSent = 0
     /// With a room: the messages said in it (each to every other member).

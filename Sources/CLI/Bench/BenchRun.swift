@@ -116,11 +116,13 @@ final class BenchRun {
         var nextLogin = loginInterval == .max ? UInt64.max : start
         var senderIndex = 0
         var measuredFrom = start
+        var cpuFrom = Self.processCPU()
         while benchInterrupted == 0 {
             var now = Self.now()
             if !measuring && now >= measureFrom {
                 measuring = true
                 measuredFrom = now
+                cpuFrom = Self.processCPU()
                 report.latency.reset()
             }
             if now >= end { break }
@@ -142,8 +144,17 @@ final class BenchRun {
             pump(timeoutMilliseconds: milliseconds)
         }
         report.window = Double(Self.now() - measuredFrom) / 1e9
+        report.driverCPU = Self.processCPU() - cpuFrom
         let online = members.filter { $0?.phase == .online }.count
         report.expected = (report.broadcastsSent + report.saysSent) * max(online - 1, 0) + report.directsSent
+    }
+
+    /// This process's CPU time (user and system), seconds: whether the tool itself kept up is part of the report.
+    private static func processCPU() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        let total = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
+        return Double(total) / 1e6
     }
 
     private func nextRandom() -> UInt64 {
@@ -289,16 +300,15 @@ final class BenchRun {
     // MARK: Messages from the server
 
     private static let typeKey = Array(#""type":""#.utf8)
-    private static let stampKey = Array(#""text":"pb"#.utf8)
     private static let codeKey = Array(#""code":""#.utf8)
 
     private func received(_ message: ArraySlice<UInt8>, on connection: BenchConnection) {
-        let type = Self.stringValue(after: Self.typeKey, in: message) ?? [][...]
+        let type = BenchConnection.stringValue(after: Self.typeKey, in: message) ?? [][...]
         switch type.first {
         case UInt8(ascii: "b") where type.elementsEqual("broadcast".utf8),
              UInt8(ascii: "m") where type.elementsEqual("message".utf8),
              UInt8(ascii: "r") where type.elementsEqual("room_message".utf8):
-            guard measuring, let stamp = Self.stamp(in: message) else { return }
+            guard measuring, let stamp = BenchConnection.stamp(in: message) else { return }
             report.deliveries += 1
             let now = Self.now()
             report.latency.record(microseconds: now > stamp ? (now - stamp) / 1000 : 0)
@@ -311,7 +321,7 @@ final class BenchRun {
         case UInt8(ascii: "b") where type.elementsEqual("bye".utf8):
             connection.phase = .closed
         case UInt8(ascii: "e") where type.elementsEqual("error".utf8):
-            failed(connection, code: Self.stringValue(after: Self.codeKey, in: message).map { String(decoding: $0, as: UTF8.self) } ?? "?")
+            failed(connection, code: BenchConnection.stringValue(after: Self.codeKey, in: message).map { String(decoding: $0, as: UTF8.self) } ?? "?")
         default:
             break  // presence and anything newer
         }
@@ -373,24 +383,5 @@ final class BenchRun {
             return
         }
         if measuring { report.errors[code, default: 0] += 1 }
-    }
-
-    /// The bytes of the JSON string value right after `key` (Parley writes no escapes in the fields read here).
-    private static func stringValue(after key: [UInt8], in message: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
-        guard let at = BenchConnection.find(key, in: message) else { return nil }
-        let start = at + key.count
-        guard let end = message[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        return message[start..<end]
-    }
-
-    private static func stamp(in message: ArraySlice<UInt8>) -> UInt64? {
-        guard let at = BenchConnection.find(stampKey, in: message) else { return nil }
-        var value: UInt64 = 0
-        var index = at + stampKey.count
-        while index < message.endIndex, message[index] >= 48, message[index] <= 57 {
-            value = value &* 10 &+ UInt64(message[index] - 48)
-            index += 1
-        }
-        return value
     }
 }
