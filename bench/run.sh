@@ -32,6 +32,9 @@
 #   room-replay  (parley) bench/room_replay.py: a user in 20 rooms comes back to 50 new messages in each; login to
 #            the last of the 1000 events, wall time and server CPU, median and max of $RUNS (default 5); once with
 #            the password after a logout, once with the token after a dropped connection (ROOM_REPLAY lines)
+#   Rooms, e.g.: bench/run.sh room parley; bench/run.sh room-replay parley; python3 bench/table.py (the room and
+#   replay tables). Room storage on disk (bytes per message, membership, cursor) is a skipped-by-default test:
+#   PARLEY_STORE_BENCH=1 swift test -c release --disable-swift-testing --filter RoomStoreBenchmarkTests
 # SERVER
 #   parley | parley-tcp          the release build, one event loop pinned to CPU 1 (WebSocket / native TCP)
 #   parley-2cpu | parley-tcp-2cpu  two event loops, unpinned (shares CPU 0 with the driver)
