@@ -15,7 +15,8 @@ the `login` is sent to the moment the last of the ROOMS x MESSAGES `room_message
   cpu_ms       the server's utime+stime over that wait (/proc/PID/stat, all threads; clock ticks, so 10 ms steps
                on most kernels);
   sched_ms     the same CPU from the kernel's scheduler counters (/proc/PID/task/*/schedstat, nanoseconds);
-  welcome_*    the part up to `welcome`: with a password, mostly the argon2id check (on a worker thread).
+  welcome_*    the part up to the moment this script reads `welcome`: with a password, mostly the argon2id check
+               (on a worker thread); with a token the replay often arrives in the same read, so the split says little.
 
 Prints one ROOM_REPLAY line per run and one summary line with the median and maximum of each. The server replays
 at most --cap messages per room (its default, 50), so MESSAGES above that measures a capped replay.
