@@ -25,6 +25,16 @@
 #            (--tls-cert, ECDSA P-256) and plaintext behind nginx's stream module terminating TLS (server and proxy
 #            both on CPU 1, CPU per 100k counts both); then handshakes per CPU second with ECDSA P-256 and RSA-2048
 #            (openssl s_time, $SHAKERS processes, default 4), and the fixed load's p99 over TLS beside that storm
+#   room     (parley, parley-tcp) the fixed load as a room: 1000 members, 10 of them saying 2.002 msg/s each in it
+#            (`parley bench --room`, each message stored before its fan-out), beside the fixed broadcast load
+#            against chatd and parley in the same invocation, and the broadcast driven by `parley bench` too (the
+#            room's own driver); RESULT lines as the driver's, bench/table.py sets the room beside the broadcasts
+#   room-replay  (parley) bench/room_replay.py: a user in 20 rooms comes back to 50 new messages in each; login to
+#            the last of the 1000 events, wall time and server CPU, median and max of $RUNS (default 5); once with
+#            the password after a logout, once with the token after a dropped connection (ROOM_REPLAY lines)
+#   Rooms, e.g.: bench/run.sh room parley; bench/run.sh room-replay parley; python3 bench/table.py (the room and
+#   replay tables). Room storage on disk (bytes per message, membership, cursor) is a skipped-by-default test:
+#   PARLEY_STORE_BENCH=1 swift test -c release --disable-swift-testing --filter RoomStoreBenchmarkTests
 # SERVER
 #   parley | parley-tcp          the release build, one event loop pinned to CPU 1 (WebSocket / native TCP)
 #   parley-2cpu | parley-tcp-2cpu  two event loops, unpinned (shares CPU 0 with the driver)
@@ -184,6 +194,65 @@ side() {
    taskset -c 0 "$PARLEY" bench --port "$port" --transport $transport --clients 0 --duration "$DUR" \
      --warmup "$WARM" --json "$@" | sed "s/^/SIDE $label /" >> "$OUT") &
   SIDE_PID=$!
+}
+
+# -- room modes -----------------------------------------------------------------------------------------------
+# pbench_result LABEL PORT TRANSPORT [parley bench options...]: the fixed load (1000 clients, 10 senders, 20.02
+# msg/s in all) driven by `parley bench` on CPU 0, and one RESULT line with the driver's field names (those
+# bench/table.py reads) appended to $OUT. The server's CPU (utime+stime, all threads) is read over the bench's
+# measured window: it begins WARM seconds after the bench says on stderr that its clients are online (with
+# --room: logged in and joined) and lasts DUR.
+pbench_result() {
+  local label=$1 port=$2 transport=$3; shift 3
+  echo "LOAD label=$label $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
+  : > "$BENCH/pbench.err"  # here, not in the background job: the previous run's line must be gone
+  taskset -c 0 "$PARLEY" bench --port "$port" --transport "$transport" -c 1000 -s 10 -r 20.02 -d "$DUR" -w "$WARM" \
+    --user-prefix u --inflight 32 --json "$@" > "$BENCH/pbench.json" 2> "$BENCH/pbench.err" &
+  local bench=$!
+  until grep -q "clients online" "$BENCH/pbench.err"; do sleep 0.05; kill -0 $bench 2>/dev/null || break; done
+  sleep "$WARM"
+  local t0 t1 s0 s1 rss
+  t0=$(cpu_ticks "$PID") s0=$(date +%s.%N)
+  sleep "$DUR"
+  t1=$(cpu_ticks "$PID") s1=$(date +%s.%N)
+  rss=$(awk '/^VmRSS:/{print $2}' "/proc/$PID/status")
+  wait $bench || { cat "$BENCH/pbench.err" >&2; return 0; }
+  python3 - "$label" "$transport" "$(getconf CLK_TCK)" "$t0" "$t1" "$s0" "$s1" "$rss" "$BENCH/pbench.json" \
+    <<'PY' | tee -a "$OUT"
+import json, sys
+label, transport = sys.argv[1:3]
+hz, t0, t1, s0, s1, rss = map(float, sys.argv[3:9])
+r = json.load(open(sys.argv[9]))
+window = s1 - s0
+cpu = (t1 - t0) / hz
+deliveries = r["deliveries_per_s"] * window
+per100k = cpu / deliveries * 1e5 if deliveries else float("nan")
+sent = r["says_sent"] if "room" in r else r["broadcasts_sent"]
+print(f"RESULT label={label} proto={transport} conns={r['clients']} senders=10 rate_per_sender=2.0 size=64 "
+      f"window_s={r['window_s']} sent={sent} delivered={r['deliveries']} expected={r['expected']} "
+      f"delivery_ratio={r['delivery_ratio']} deliv_per_s={r['deliveries_per_s']} lat_ms_p50={r['latency_ms_p50']} "
+      f"p90={r['latency_ms_p90']} p99={r['latency_ms_p99']} p999={r['latency_ms_p999']} max={r['latency_ms_max']} "
+      f"server_cpu_s={cpu:.3f} server_cpu_util={cpu / window:.2f} server_cpu_s_per_100k={per100k:.3f} "
+      f"driver_cpu_util={r['driver_cpu_util']} server_rss_kib={int(rss)} errors={r['errors']} clients_failed={r['clients_failed']} "
+      f"driver=parley-bench" + (f" room={r['room']} joins_failed={r['joins_failed']}" if "room" in r else ""))
+PY
+}
+room_mode() { # SERVER: parley (WebSocket) or parley-tcp
+  local server=$1 transport=ws floor=chatd
+  case "$server" in parley-tcp) transport=tcp floor=chatd-tcp ;; parley) ;; *) echo "room runs against parley and parley-tcp" >&2; exit 2 ;; esac
+  door() { [ $transport = tcp ] && echo "$TCP_PORT" || echo "$PORT"; }
+  start $floor; LABEL=$floor-20k; drive $floor "$LABEL" 1000 10 2.002; stop
+  start "$server"; LABEL=$server-20k; drive "$server" "$LABEL" 1000 10 2.002; stop
+  start "$server"; LABEL=$server-bench-20k; pbench_result "$LABEL" "$(door)" $transport; stop
+  start "$server"; LABEL=$server-room-20k; pbench_result "$LABEL" "$(door)" $transport --room bench; stop
+}
+room_replay_mode() {
+  start parley; LABEL=parley-room-replay
+  echo "LOAD label=$LABEL $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
+  taskset -c 0 python3 bench/room_replay.py --port "$PORT" --pid "$PID" --runs "${RUNS:-5}" --label "$LABEL" | tee -a "$OUT"
+  taskset -c 0 python3 bench/room_replay.py --port "$PORT" --pid "$PID" --runs "${RUNS:-5}" --label "$LABEL-token" \
+    --reader u2 --resume token | tee -a "$OUT"
+  stop
 }
 
 # -- tls mode ------------------------------------------------------------------------------------------------
@@ -357,6 +426,10 @@ run() {
                side "$server-$mode" --stalled "${STALLED:-20}" --user-prefix s --inflight 4 ;;
       esac
       LABEL=$server-$mode; drive "$server" "$LABEL" 1000 10 2.002; wait "$SIDE_PID"; stop ;;
+    room) room_mode "$server" ;;
+    room-replay)
+      [ "$server" = parley ] || { echo "room-replay runs against parley" >&2; exit 2; }
+      room_replay_mode ;;
     tls)
       tls_certs
       tls_mode "$server"

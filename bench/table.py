@@ -7,6 +7,10 @@ A label is SERVER-TAG (parley-tcp-20k, chatd-20k, node-direct, ...). Each row is
 same door and tag (chatd-TAG or chatd-tcp-TAG) and with node-TAG when those were measured; a ratio under 1.00 in
 "CPU vs C" means less server CPU per delivery than the floor. For parley-cluster the CPU column is the first
 node's alone (the driver watches one process); bench/cluster_table.py sums the nodes.
+
+The room mode's rows (SERVER-room-TAG: a room of every client; SERVER-bench-TAG: the same broadcast load driven
+by `parley bench`, the room's driver) are compared with the C floor's broadcast of the same load (chatd-TAG), and a
+table of their own sets the room beside Parley's broadcasts. ROOM_REPLAY lines (mode room-replay) get a table too.
 """
 import json
 import re
@@ -27,7 +31,7 @@ def fields(line):
 
 
 def main(path):
-    runs, idle, side, metrics = {}, [], [], {}
+    runs, idle, side, metrics, replays = {}, [], [], {}, []
     for line in open(path):
         if line.startswith("RESULT "):
             f = fields(line)
@@ -37,6 +41,8 @@ def main(path):
         elif line.startswith("SIDE "):
             _, label, blob = line.split(" ", 2)
             side.append((label, json.loads(blob)))
+        elif line.startswith("ROOM_REPLAY "):
+            replays.append(fields(line))
         elif line.startswith("METRICS "):
             _, label, name, value = line.split()
             metrics.setdefault(label, {})[name] = value
@@ -45,7 +51,7 @@ def main(path):
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for label, f in runs.items():
         server, tag = split(label)
-        floor = runs.get(("chatd-tcp-" if "tcp" in server else "chatd-") + tag)
+        floor = runs.get(("chatd-tcp-" if "tcp" in server else "chatd-") + re.sub(r"^(room|bench)-", "", tag))
         node = runs.get("node-" + tag) if "tcp" not in server else None
         cpu = float(f["server_cpu_s_per_100k"])
 
@@ -55,6 +61,21 @@ def main(path):
         print(f"| {label} | {f['deliv_per_s']} | {f['delivery_ratio']} | {f['lat_ms_p50']} | {f['p99']} | {cpu:.3f} | "
               f"{ratio(floor, 'server_cpu_s_per_100k', cpu)} | {ratio(node, 'server_cpu_s_per_100k', cpu)} | "
               f"{ratio(floor, 'p99', float(f['p99']))} | {int(f['server_rss_kib']) / 1024:.1f} | {f['driver_cpu_util']} |")
+
+    rooms = [(label, f) for label, f in runs.items() if split(label)[1].startswith("room-")]
+    if rooms:
+        print("\n| room run | CPU s/100k | vs chatd broadcast | vs parley broadcast | vs parley broadcast, same driver | p99 ms |")
+        print("|---|---|---|---|---|---|")
+        for label, f in rooms:
+            server, tag = split(label)
+            cpu = float(f["server_cpu_s_per_100k"])
+            load = tag[len("room-"):]
+
+            def versus(other):
+                o = runs.get(other)
+                return f"{cpu / float(o['server_cpu_s_per_100k']):.2f}" if o and float(o["server_cpu_s_per_100k"]) > 0 else ""
+            print(f"| {label} | {cpu:.3f} | {versus(('chatd-tcp-' if 'tcp' in server else 'chatd-') + load)} | "
+                  f"{versus(server + '-' + load)} | {versus(server + '-bench-' + load)} | {f['p99']} |")
 
     isolation = [(label, runs[label + "-base"], f) for label, f in runs.items() if label + "-base" in runs]
     if isolation:
@@ -72,6 +93,14 @@ def main(path):
         for label, report in side:
             keep = {k: v for k, v in report.items() if re.search(r"login|stalled|storm|error", k)}
             print(f"| {label} | {json.dumps(keep)} |")
+    if replays:
+        print("\n| replay run | runs | events | wall ms median / max | server CPU ms median / max (ticks) | "
+              "(scheduler) | to welcome: wall ms, CPU ms (median) |")
+        print("|---|---|---|---|---|---|---|")
+        for f in replays:
+            print(f"| {f['label']} | {f['runs']} | {f['events']} | {f['wall_ms_median']} / {f['wall_ms_max']} | "
+                  f"{f['cpu_ms_median']} / {f['cpu_ms_max']} | {f['sched_ms_median']} / {f['sched_ms_max']} | "
+                  f"{f['welcome_wall_ms_median']}, {f['welcome_sched_ms_median']} |")
     if metrics:
         print("\n| run | server counters at the end |\n|---|---|")
         for label, m in metrics.items():

@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from parley_harness import PARLEY_BIN, ParleyServer
+from parley_harness import PARLEY_BIN, JsonClient, ParleyServer
 
 # One group of accounts per test, so that one test's logouts never race the next one's logins.
-USERS = "".join(f"{group}{i} benchpw1\n" for group in ("ws", "tcp", "storm", "stall") for i in range(5))
+USERS = "".join(f"{group}{i} benchpw1\n" for group in ("ws", "tcp", "storm", "stall", "room", "guard") for i in range(5))
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def test_bench_reports_deliveries_and_latency(server, transport):
     report = json.loads(bench(transport, "--port", str(port), "--transport", transport, "-c", "5", "-s", "2", "-r", "40",
                               "--direct", "0.25", "-d", "2", "-w", "0.5", "--json"))
     for field in ("clients", "window_s", "broadcasts_sent", "directs_sent", "acknowledged", "deliveries", "expected",
-                  "delivery_ratio", "deliveries_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_max"):
+                  "delivery_ratio", "deliveries_per_s", "latency_ms_p50", "latency_ms_p99", "latency_ms_max", "driver_cpu_util"):
         assert field in report, field
     assert report["transport"] == transport
     assert report["clients"] == 5 and report["clients_failed"] == 0
@@ -63,7 +63,36 @@ def test_bench_stalled_clients_alone_wait_instead_of_spinning(server):
     assert cpu < 0.5, f"bench used {cpu:.2f} s of CPU in a 2 s window with nothing to do"
 
 
+def test_bench_room_fan_out(server):
+    # The second run finds every client a member already (already_member is a join as good as the first).
+    for _ in range(2):
+        report = json.loads(bench("room", "--port", str(server.http_port), "-c", "5", "-s", "2", "-r", "40",
+                                  "--room", "benchroom", "-d", "1.5", "-w", "0.3", "--json"))
+        assert report["room"] == "benchroom"
+        assert report["clients"] == 5 and report["clients_failed"] == 0 and report["joins_failed"] == 0
+        assert report["says_sent"] > 0 and report["broadcasts_sent"] == 0 and report["errors"] == 0
+        assert report["expected"] == report["says_sent"] * 4  # everyone but the sender
+        assert report["delivery_ratio"] > 0.9
+        assert 0 < report["latency_ms_p50"] <= report["latency_ms_max"]
+
+
+def test_bench_room_leaves_out_a_refused_client(server):
+    with JsonClient(server.tcp_port) as owner:
+        assert owner.login("guard0", "benchpw1")["type"] == "welcome"
+        assert owner.request({"type": "join", "room": "guarded"})["created"] is True
+        assert owner.request({"type": "ban", "room": "guarded", "user": "guard4"})["type"] == "ok"
+        assert owner.request({"type": "logout"})["type"] == "bye"
+    text = bench("guard", "--port", str(server.http_port), "-c", "5", "-s", "1", "-r", "20", "--room", "guarded",
+                 "-d", "1", "-w", "0.2")
+    assert "connected and logged in: 4/5" in text
+    assert "1 clients could not join #guarded (first refusal: banned)" in text
+    assert "in #guarded" in text
+
+
 def test_bench_refuses_nonsense():
     result = subprocess.run([PARLEY_BIN, "bench", "--port", "1", "--direct", "2"], capture_output=True, text=True)
     assert result.returncode != 0
     assert "--direct" in result.stderr
+    result = subprocess.run([PARLEY_BIN, "bench", "--port", "1", "--room", "#general"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "--room" in result.stderr

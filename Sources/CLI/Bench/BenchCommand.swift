@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatCore
 import Foundation
 import Glibc
 
@@ -6,7 +7,7 @@ import Glibc
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Load-test a Parley server: N clients over WebSocket or TCP, broadcasts and direct messages at a rate.",
+        abstract: "Load-test a Parley server: N clients over WebSocket or TCP, broadcasts, room and direct messages at a rate.",
         discussion: """
             Clients log in as <prefix>0 … <prefix>N-1 with one password (registering when the account does not \
             exist), then the first --senders of them send at --rate messages per second in total, each text \
@@ -18,6 +19,9 @@ struct BenchCommand: ParsableCommand {
             With --tls every connection (the login storm's too, each a full handshake) speaks TLS: WebSocket \
             over TLS (wss) or JSON lines over TLS, to a server started with --tls-cert, or to a proxy that \
             terminates TLS in front of one.
+            With --room every client joins that room after logging in (one it is already in is fine) and the \
+            senders say their messages in it instead of broadcasting: a room's fan-out, each message stored \
+            before it goes out, measured as the broadcasts are.
             """
     )
 
@@ -88,6 +92,9 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "With --tls: do not check the server's certificate.")
     var insecure = false
 
+    @Option(help: "Every client joins this room after login; the senders say their messages in it instead of broadcasting.")
+    var room: String?
+
     @Flag(help: "Print the report as one JSON object.")
     var json = false
 
@@ -101,6 +108,9 @@ struct BenchCommand: ParsableCommand {
         guard clients + stalled > 0 || logins > 0 else { throw ValidationError("nothing to do: no clients, no logins") }
         if (ca != nil || insecure) && !tls { throw ValidationError("--ca and --insecure go with --tls") }
         if ca != nil && insecure { throw ValidationError("--ca and --insecure exclude each other") }
+        if let room, !RoomRules.isValidName(room) {
+            throw ValidationError("--room must be 1–\(RoomRules.maxNameLength) of A–Z a–z 0–9 _ - (no '#')")
+        }
     }
 
     func run() throws {
@@ -115,7 +125,7 @@ struct BenchCommand: ParsableCommand {
             host: host, port: port, webSocket: transport == .ws, path: path, clients: clients, senders: senders,
             rate: clients > 0 ? rate : 0, directFraction: direct, size: size, duration: duration, warmup: warmup,
             userPrefix: userPrefix, password: password, users: users ?? max(clients, 1), loginRate: logins,
-            stalled: stalled, inflight: inflight, connectTimeout: connectTimeout)
+            stalled: stalled, inflight: inflight, connectTimeout: connectTimeout, room: room)
         if tls {
             do {
                 plan.tls = try TLSClientContext(trust: insecure ? .none : ca.map { .caFile($0) } ?? .systemStore)
@@ -148,7 +158,12 @@ struct BenchCommand: ParsableCommand {
             ("latency_ms_p50", ms(r.latency.percentile(50))), ("latency_ms_p90", ms(r.latency.percentile(90))),
             ("latency_ms_p99", ms(r.latency.percentile(99))), ("latency_ms_p999", ms(r.latency.percentile(99.9))),
             ("latency_ms_max", ms(r.latency.maximum)),
+            ("driver_cpu_util", String(format: "%.2f", r.window > 0 ? r.driverCPU / r.window : 0)),
         ]
+        if let room = plan.room {
+            out.insert(contentsOf: [("room", room), ("says_sent", String(r.saysSent)), ("joins_failed", String(r.joinsFailed))],
+                       at: 5)
+        }
         if plan.tls != nil {
             out.insert(contentsOf: [("tls", "on"), ("tls_handshakes_failed", String(r.tlsHandshakesFailed))], at: 1)
         }
@@ -179,13 +194,18 @@ struct BenchCommand: ParsableCommand {
         let errorDetail: String = r.errors.keys.sorted().map { "\($0)=\(r.errors[$0] ?? 0)" }.joined(separator: " ")
         var lines: [String] = [
             "parley bench: \(r.clientsOnline) clients over \(f["transport"]!)\(plan.tls == nil ? "" : " (TLS)") to \(plan.host):\(plan.port), "
-                + "\(plan.senders) senders, \(plan.rate) msg/s (\(Int(plan.directFraction * 100))% direct), \(plan.size)-byte text",
+                + "\(plan.senders) senders, \(plan.rate) msg/s (\(Int(plan.directFraction * 100))% direct), \(plan.size)-byte text"
+                + (plan.room.map { " in #\($0)" } ?? ""),
             "connected and logged in: \(r.clientsOnline)/\(plan.clients) in \(f["connect_s"]!) s; measured \(f["window_s"]!) s",
-            "sent: \(r.broadcastsSent) broadcasts, \(r.directsSent) direct; acknowledged \(r.acknowledged); errors \(f["errors"]!) \(errorDetail)",
+            "sent: " + (plan.room.map { "\(r.saysSent) in #\($0)" } ?? "\(r.broadcastsSent) broadcasts")
+                + ", \(r.directsSent) direct; acknowledged \(r.acknowledged); errors \(f["errors"]!) \(errorDetail)",
             "deliveries: \(r.deliveries) of \(r.expected) expected (\(f["delivery_ratio"]!)), \(f["deliveries_per_s"]!)/s",
             "latency ms: p50 \(f["latency_ms_p50"]!)  p90 \(f["latency_ms_p90"]!)  p99 \(f["latency_ms_p99"]!)  "
                 + "p99.9 \(f["latency_ms_p999"]!)  max \(f["latency_ms_max"]!)",
         ]
+        if let room = plan.room, r.joinsFailed > 0 {
+            lines.append("\(r.joinsFailed) clients could not join #\(room) (first refusal: \(r.firstJoinFailure ?? "?")) and were left out")
+        }
         if plan.loginRate > 0 {
             lines.append("logins: offered \(r.loginsOffered), served \(r.loginsServed) (\(f["logins_served_per_s"]!)/s), "
                 + "refused busy \(r.loginsBusy), failed \(r.loginsFailed), skipped \(r.loginsSkipped); "

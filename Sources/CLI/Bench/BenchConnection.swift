@@ -21,6 +21,8 @@ final class BenchConnection {
         case handshaking
         case upgrading
         case loggingIn
+        /// With a room: welcomed, the room's join not answered yet.
+        case joining
         case online
         case closed
     }
@@ -247,5 +249,27 @@ final class BenchConnection {
             index += 1
         }
         return nil
+    }
+
+    private static let stampKey = Array(#""text":"pb"#.utf8)
+
+    /// The bytes of the JSON string value right after `key` (Parley writes no escapes in the fields read here).
+    static func stringValue(after key: [UInt8], in message: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
+        guard let at = find(key, in: message) else { return nil }
+        let start = at + key.count
+        guard let end = message[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return message[start..<end]
+    }
+
+    /// The send time a text of this tool carries (`"text":"pb<ns>_…`), nil in anything else.
+    static func stamp(in message: ArraySlice<UInt8>) -> UInt64? {
+        guard let at = find(stampKey, in: message) else { return nil }
+        var value: UInt64 = 0
+        var index = at + stampKey.count
+        while index < message.endIndex, message[index] >= 48, message[index] <= 57 {
+            value = value &* 10 &+ UInt64(message[index] - 48)
+            index += 1
+        }
+        return value
     }
 }

@@ -20,6 +20,8 @@ struct BenchPlan {
     var connectTimeout: Double
     /// TLS on every connection (nil: plaintext).
     var tls: TLSClientContext? = nil
+    /// Every client joins this room after login and the senders say their messages in it (nil: broadcasts).
+    var room: String? = nil
 }
 
 /// What a run measured.
@@ -28,8 +30,16 @@ struct BenchReport {
     var clientsFailed = 0
     var connectSeconds = 0.0
     var window = 0.0
+    /// CPU seconds the tool itself used over the window.
+    var driverCPU = 0.0
     var broadcastsSent = 0
     var directsSent = 0
+    /// With a room: the messages said in it (each to every other member).
+    var saysSent = 0
+    /// With a room: clients logged in whose join was refused (they are left out of the run).
+    var joinsFailed = 0
+    /// The error code of the first refused join.
+    var firstJoinFailure: String?
     var acknowledged = 0
     var errors: [String: Int] = [:]
     var deliveries = 0

@@ -10,7 +10,8 @@ nonisolated(unsafe) var benchInterrupted: sig_atomic_t = 0
 /// Phase 1 connects the fan-out clients (at most `inflight` logins at a time, as a crowd arriving would) and the
 /// stalled ones. Phase 2 sends at the planned rate, round-robin over the senders, each text stamped with its send
 /// time, and runs the login storm; only what happens after the warm-up is counted. Latency is receive time minus
-/// the stamp (one process, one monotonic clock).
+/// the stamp (one process, one monotonic clock). With a room, every client joins it once logged in, and the
+/// senders say their messages there: a room message is stamped and counted as a broadcast is.
 final class BenchRun {
     private let plan: BenchPlan
     private var address = sockaddr_in()
@@ -49,6 +50,11 @@ final class BenchRun {
         connectEveryone(deadline: start + UInt64(plan.connectTimeout * 1e9))
         report.connectSeconds = Double(Self.now() - start) / 1e9
         report.clientsOnline = members.filter { $0?.phase == .online }.count
+        // On stderr, beside the report: when the warm-up starts, for a script reading the server's CPU over the
+        // measured window (bench/run.sh).
+        let notice = "parley bench: \(report.clientsOnline) clients online after \((report.connectSeconds * 100).rounded() / 100) s; "
+            + "\(plan.warmup) s of warm-up, then \(plan.duration) s measured\n"
+        _ = notice.withCString { write(STDERR_FILENO, $0, strlen($0)) }
         drive()
         // Stalled clients: did the server give up on them (EOF or reset once their backlog is read)?
         for connection in connections where connection.role == .stalled {
@@ -110,11 +116,13 @@ final class BenchRun {
         var nextLogin = loginInterval == .max ? UInt64.max : start
         var senderIndex = 0
         var measuredFrom = start
+        var cpuFrom = Self.processCPU()
         while benchInterrupted == 0 {
             var now = Self.now()
             if !measuring && now >= measureFrom {
                 measuring = true
                 measuredFrom = now
+                cpuFrom = Self.processCPU()
                 report.latency.reset()
             }
             if now >= end { break }
@@ -136,8 +144,17 @@ final class BenchRun {
             pump(timeoutMilliseconds: milliseconds)
         }
         report.window = Double(Self.now() - measuredFrom) / 1e9
+        report.driverCPU = Self.processCPU() - cpuFrom
         let online = members.filter { $0?.phase == .online }.count
-        report.expected = report.broadcastsSent * max(online - 1, 0) + report.directsSent
+        report.expected = (report.broadcastsSent + report.saysSent) * max(online - 1, 0) + report.directsSent
+    }
+
+    /// This process's CPU time (user and system), seconds: whether the tool itself kept up is part of the report.
+    private static func processCPU() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        let total = (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
+        return Double(total) / 1e6
     }
 
     private func nextRandom() -> UInt64 {
@@ -160,6 +177,10 @@ final class BenchRun {
             json.field("type", "message")
             json.field("to", "\(plan.userPrefix)\(target)")
             if measuring { report.directsSent += 1 }
+        } else if let room = plan.room {
+            json.field("type", "say")
+            json.field("room", room)
+            if measuring { report.saysSent += 1 }
         } else {
             json.field("type", "broadcast")
             if measuring { report.broadcastsSent += 1 }
@@ -279,26 +300,28 @@ final class BenchRun {
     // MARK: Messages from the server
 
     private static let typeKey = Array(#""type":""#.utf8)
-    private static let stampKey = Array(#""text":"pb"#.utf8)
     private static let codeKey = Array(#""code":""#.utf8)
 
     private func received(_ message: ArraySlice<UInt8>, on connection: BenchConnection) {
-        let type = Self.stringValue(after: Self.typeKey, in: message) ?? [][...]
+        let type = BenchConnection.stringValue(after: Self.typeKey, in: message) ?? [][...]
         switch type.first {
         case UInt8(ascii: "b") where type.elementsEqual("broadcast".utf8),
-             UInt8(ascii: "m") where type.elementsEqual("message".utf8):
-            guard measuring, let stamp = Self.stamp(in: message) else { return }
+             UInt8(ascii: "m") where type.elementsEqual("message".utf8),
+             UInt8(ascii: "r") where type.elementsEqual("room_message".utf8):
+            guard measuring, let stamp = BenchConnection.stamp(in: message) else { return }
             report.deliveries += 1
             let now = Self.now()
             report.latency.record(microseconds: now > stamp ? (now - stamp) / 1000 : 0)
         case UInt8(ascii: "o") where type.elementsEqual("ok".utf8):
-            if measuring { report.acknowledged += 1 }
+            if connection.phase == .joining {
+                connection.phase = .online  // joined (or created) the room
+            } else if measuring { report.acknowledged += 1 }
         case UInt8(ascii: "w") where type.elementsEqual("welcome".utf8):
             welcomed(connection)
         case UInt8(ascii: "b") where type.elementsEqual("bye".utf8):
             connection.phase = .closed
         case UInt8(ascii: "e") where type.elementsEqual("error".utf8):
-            failed(connection, code: Self.stringValue(after: Self.codeKey, in: message).map { String(decoding: $0, as: UTF8.self) } ?? "?")
+            failed(connection, code: BenchConnection.stringValue(after: Self.codeKey, in: message).map { String(decoding: $0, as: UTF8.self) } ?? "?")
         default:
             break  // presence and anything newer
         }
@@ -317,11 +340,27 @@ final class BenchRun {
         case .stalled:
             report.stalledOnline += 1
         case .member:
-            break
+            guard let room = plan.room else { break }
+            connection.phase = .joining
+            var json = JSONWriter()
+            json.field("type", "join")
+            json.field("room", room)
+            connection.send(json.finish())
         }
     }
 
     private func failed(_ connection: BenchConnection, code: String) {
+        if connection.phase == .joining {
+            // A member from an earlier run is as good as a new one; any other refusal leaves the client out.
+            if code == "already_member" {
+                connection.phase = .online
+            } else {
+                report.joinsFailed += 1
+                if report.firstJoinFailure == nil { report.firstJoinFailure = code }
+                connection.phase = .closed
+            }
+            return
+        }
         if connection.phase == .loggingIn {
             if code == "no_such_user" && !connection.triedRegister {
                 connection.triedRegister = true
@@ -344,24 +383,5 @@ final class BenchRun {
             return
         }
         if measuring { report.errors[code, default: 0] += 1 }
-    }
-
-    /// The bytes of the JSON string value right after `key` (Parley writes no escapes in the fields read here).
-    private static func stringValue(after key: [UInt8], in message: ArraySlice<UInt8>) -> ArraySlice<UInt8>? {
-        guard let at = BenchConnection.find(key, in: message) else { return nil }
-        let start = at + key.count
-        guard let end = message[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        return message[start..<end]
-    }
-
-    private static func stamp(in message: ArraySlice<UInt8>) -> UInt64? {
-        guard let at = BenchConnection.find(stampKey, in: message) else { return nil }
-        var value: UInt64 = 0
-        var index = at + stampKey.count
-        while index < message.endIndex, message[index] >= 48, message[index] <= 57 {
-            value = value &* 10 &+ UInt64(message[index] - 48)
-            index += 1
-        }
-        return value
     }
 }
