@@ -289,6 +289,7 @@ extension ChatService {
         metrics.loginsSucceeded += 1
         output.authenticated(session.id)
         reply(session, .welcome(re: entry.re, user: user, token: entry.token, created: created))
+        holdRoomMessages(of: user, for: session)
         replayPageRead(user, session, offline)
         announcePresence(of: user, online: true, except: session)
         replayDeferred(session)
@@ -351,6 +352,7 @@ extension ChatService {
         switch previous {
         case .online(let user):
             let now = clock.now()
+            settleRoomCursors(of: user, session)
             presence.setOffline(user)
             recordSeen([user], at: now)
             if let cluster {

@@ -38,6 +38,7 @@ extension ChatService {
     func deliverRoomMessageHere(_ message: RoomMessage) -> Bool {
         guard let room = rooms.room(message.room) else { return false }
         room.lastSeq = max(room.lastSeq, message.seq)
+        room.deliveredSeq = max(room.deliveredSeq, message.seq)
         for waiter in rooms.wake(room.name, seq: message.seq) {
             readRoom(room.name, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
         }
@@ -51,31 +52,53 @@ extension ChatService {
             }
             guard let session = presence.session(of: user) else { continue }
             if session.roomReplay != nil {
-                session.roomReplay?.held.append(message)  // it follows the replay, in order
-            } else if message.seq > session.roomHandedUpTo[room.name, default: 0] {
+                // It follows the replay, in order; past the bound it is left to history, like anything beyond
+                // the replay's share of a room.
+                if session.roomReplay!.held.count < RoomReplay.maxHeld { session.roomReplay?.held.append(message) }
+            } else if session.roomHandedUpTo.isEmpty || message.seq > session.roomHandedUpTo[room.name, default: 0] {
                 recipients.append(session)
             }
         }
+        // Nothing per recipient beyond the fan-out itself: a live session has been handed every message of its
+        // rooms, so where it stands is the room's last seq, taken when its cursors are written
+        // (`settleRoomCursors`), not counted message by message.
         fanOut(.roomMessage(message, offline: false), to: recipients)
-        for session in recipients { roomReceived(by: session, message.room, upTo: message.seq) }
         return partial
     }
 
-    /// Room messages up to `seq` went to `session`: a client without acks has received them now.
+    /// A session without acks has received everything of its rooms handed to it so far, which, once its replay is
+    /// over, is everything this node has delivered of each room (a message a member's block held back counts as
+    /// seen, as the replay skips it too). Called before cursors are written: at the periodic flush and at the session's
+    /// end. A session with acks moves its cursors itself.
+    func settleRoomCursors(of user: String, _ session: Session) {
+        guard !session.acks, session.roomReplay == nil, !session.roomCursorsPinned else { return }
+        for room in rooms.rooms(of: user) where room.deliveredSeq > rooms.cursor(of: user, in: room.name) {
+            rooms.advance(user, in: room.name, to: room.deliveredSeq)
+        }
+    }
+
+    /// Room messages up to `seq` went to `session` by its replay: a client without acks has received them now.
     private func roomReceived(by session: Session, _ room: String, upTo seq: Int64) {
         session.roomHandedUpTo[room] = max(session.roomHandedUpTo[room, default: 0], seq)
-        if !session.acks, let user = session.onlineUser { rooms.advance(user, in: room, to: seq) }
+        if !session.acks, !session.roomCursorsPinned, let user = session.onlineUser { rooms.advance(user, in: room, to: seq) }
     }
 
     // MARK: The replay at login
 
+    /// From `welcome` until the room replay is over (through the direct messages), live room messages for the
+    /// session wait, so a member sees a room's messages in order and the replay starts from cursors no live
+    /// delivery has moved.
+    func holdRoomMessages(of user: String, for session: Session) {
+        if session.roomReplay == nil && !rooms.rooms(of: user).isEmpty { session.roomReplay = RoomReplay() }
+    }
+
     /// After the direct messages: the newest missed messages of every room the user is in (at most
-    /// `replayPerRoom` each; older ones are left to history), in one read. Live room messages wait meanwhile.
+    /// `replayPerRoom` each; older ones are left to history), in one read.
     func startRoomReplay(of user: String, into session: Session) {
-        guard !rooms.rooms(of: user).isEmpty else { return }
+        guard !rooms.rooms(of: user).isEmpty else { return finishRoomReplay(of: user, into: session) }
+        if session.roomReplay == nil { session.roomReplay = RoomReplay() }
         if cluster != nil {
             // The user's last session may have been on another node: its cursors are in the store, not here.
-            session.roomReplay = RoomReplay()
             store.roomCursors(of: user) { [self] result in resume(.roomCursorsRead(user, session, result, then: nil, nil)) }
             return
         }
@@ -100,12 +123,7 @@ extension ChatService {
 
     private func readMissedRoomMessages(of user: String, into session: Session) {
         let followed = rooms.rooms(of: user).filter { cluster != nil || $0.lastSeq > rooms.cursor(of: user, in: $0.name) }
-        guard !followed.isEmpty else {
-            let held = session.roomReplay?.held ?? []
-            session.roomReplay = nil
-            return handOver(held, to: session, user)
-        }
-        if session.roomReplay == nil { session.roomReplay = RoomReplay() }
+        guard !followed.isEmpty else { return finishRoomReplay(of: user, into: session) }
         let queries = followed.map {
             RoomLogQuery(room: $0.name, .latestAfter(rooms.cursor(of: user, in: $0.name)), limit: configuration.rooms.replayPerRoom)
         }
@@ -113,8 +131,7 @@ extension ChatService {
     }
 
     func roomReplayRead(_ user: String, _ session: Session, _ result: Result<[[RoomMessage]], any Error>) {
-        guard session.onlineUser == user, let replay = session.roomReplay else { return }
-        session.roomReplay = nil
+        guard session.onlineUser == user, session.roomReplay != nil else { return }
         switch result {
         case .success(let pages):
             for page in pages {
@@ -125,14 +142,19 @@ extension ChatService {
                 roomReceived(by: session, last.room, upTo: last.seq)
             }
         case .failure(let error):
-            // Nothing moves the cursors: the missed messages come again at the next login.
+            // Nothing moves this session's room cursors from now on: the missed messages come again at the next
+            // login. The session goes on and gets what is said live.
             logger.error("room replay read failed", metadata: ["user": "\(user)", "error": "\(error)"])
+            session.roomCursorsPinned = true
         }
-        handOver(replay.held, to: session, user)
+        finishRoomReplay(of: user, into: session)
     }
 
-    /// Room messages held while a replay ran, in order, but the ones the replay brought.
-    private func handOver(_ held: [RoomMessage], to session: Session, _ user: String) {
+    /// The room messages held while the replay ran, in order, but the ones the replay brought; from here on they
+    /// go out live.
+    private func finishRoomReplay(of user: String, into session: Session) {
+        guard let held = session.roomReplay?.held else { return }
+        session.roomReplay = nil
         for message in held where message.seq > session.roomHandedUpTo[message.room, default: 0] {
             guard rooms.room(message.room)?.members[user] != nil else { continue }
             reply(session, .roomMessage(message, offline: false))
@@ -176,11 +198,12 @@ extension ChatService {
     /// The coalesced room cursor moves, to the store: from the sweep every `roomCursorFlushInterval`, and at
     /// shutdown (`now` nil).
     func flushRoomCursors(now: Int64? = nil) {
-        guard rooms.hasUnsavedCursors else { return }
         if let now {
             guard now - lastRoomCursorFlush >= Self.roomCursorFlushInterval else { return }
             lastRoomCursorFlush = now
         }
+        presence.forEachOnline { user, session in settleRoomCursors(of: user, session) }
+        guard rooms.hasUnsavedCursors else { return }
         store.perform(rooms.takeCursorWrites()) { [logger] result in
             if case .failure(let error) = result { logger.error("room cursor not saved", metadata: ["error": "\(error)"]) }
         }
@@ -247,6 +270,8 @@ struct RoomSay {
 
 /// A login's room replay under way: live room messages for the session wait here and follow it.
 struct RoomReplay {
+    /// Live room messages are held up to this many (a login paced by a long direct inbox can take a while).
+    static let maxHeld = 10_000
     var held: [RoomMessage] = []
 }
 

@@ -47,8 +47,11 @@ final class Session: @unchecked Sendable {
     var handedUpTo: Int64 = 0
     /// Room → the highest room seq handed to this session, live or replayed (a message is shown once).
     var roomHandedUpTo: [String: Int64] = [:]
-    /// Set while the login's room replay is being read: live room messages wait in it.
+    /// Set from `welcome` until the login's room replay is over: live room messages wait in it.
     var roomReplay: RoomReplay?
+    /// The room replay could not be read: nothing this session receives moves its room cursors, so what it
+    /// missed comes at the next login.
+    var roomCursorsPinned = false
     /// Token handed out with `welcome`; revoked by `logout`.
     var tokenDigest: String?
     /// Requests that arrived behind a login still being checked; replayed once online, refused if it fails.

@@ -15,6 +15,9 @@ final class Room {
     var banned: Set<String>
     /// The last seq given out (as far as this node knows: in a cluster the store may be ahead).
     var lastSeq: Int64
+    /// The highest seq this node has handed to its online members. Below `lastSeq` only on a cluster node that
+    /// learned of a message from the store rather than from its notice: those its members have not been handed.
+    var deliveredSeq: Int64
 
     init(_ record: RoomRecord) {
         name = record.name
@@ -23,6 +26,7 @@ final class Room {
         members = Dictionary(record.members.map { ($0.user, $0.joinedAt) }, uniquingKeysWith: max)
         banned = record.banned
         lastSeq = record.lastSeq
+        deliveredSeq = record.lastSeq
     }
 
     /// The member who has been in the room longest (ties by name, so every node picks the same one), leaving
@@ -72,10 +76,13 @@ final class RoomDirectory {
     /// A room as read from the store, replacing what was known of it (a cluster node catching up).
     @discardableResult
     func load(_ record: RoomRecord) -> Room {
-        if let old = rooms[record.name] {
+        let old = rooms[record.name]
+        if let old {
             for user in old.members.keys { memberships[user]?.remove(record.name) }
         }
         let room = Room(record)
+        // What this node's members were handed does not change by reading the store.
+        if let old { room.deliveredSeq = old.deliveredSeq }
         rooms[record.name] = room
         for user in room.members.keys { memberships[user, default: []].insert(record.name) }
         return room
