@@ -29,8 +29,14 @@ private func checkShape(_ command: TypedCommand) {
     case .server(.block(let user)), .server(.unblock(let user)), .server(.startprivate(let user)),
          .stopPrivate(let user):
         Fuzzer.check(isWord(user), "user must be one word")
-    case .server(.whoelse), .server(.logout):
+    case .server(.whoelse), .server(.logout), .server(.rooms):
         break
+    case .server(.join(let room)), .server(.leave(let room)), .server(.members(let room)):
+        Fuzzer.check(isWord(room), "room must be one word")
+    case .server(.say(let room, let text)):
+        Fuzzer.check(isWord(room) && !isBlank(text), "say needs one-word room and non-blank text")
+    case .server(.kick(let room, let user)), .server(.ban(let room, let user)), .server(.unban(let room, let user)):
+        Fuzzer.check(isWord(room) && isWord(user), "moderation needs one-word room and user")
     case .server(let other):
         fatalError("typed command produced a request the prompt has no word for: \(other)")
     }
