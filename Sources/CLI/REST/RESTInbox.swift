@@ -21,23 +21,12 @@ extension RESTRouter {
     /// caller knows where it stands even from an empty page.
     func inbox(_ request: HTTPRequest, _ respond: HTTPResponder) {
         authenticated(request, respond) { [chat] user in
-            let fields: [String: String]
-            switch RESTInput.query(request) {
+            let poll: LongPoll
+            switch Self.longPoll(request) {
             case .failure(let refusal): return respond.respond(refusal.response)
-            case .success(let found): fields = found
+            case .success(let found): poll = found
             }
-            let after: Int64?
-            let limit: Int64?
-            let wait: Int64?
-            switch (RESTInput.integer(fields, "after", in: 0...Self.maxMessageID),
-                    RESTInput.integer(fields, "limit", in: 1...Self.maxInboxLimit),
-                    RESTInput.integer(fields, "wait", in: 0...Self.maxInboxWait)) {
-            case (.failure(let refusal), _, _), (_, .failure(let refusal), _), (_, _, .failure(let refusal)):
-                return respond.respond(refusal.response)
-            case (.success(let a), .success(let l), .success(let w)): (after, limit, wait) = (a, l, w)
-            }
-            let query = ClientRequest.inbox(after: after, limit: limit.map(Int.init) ?? Self.defaultInboxLimit,
-                                            wait: wait.map(Int.init) ?? 0)
+            let query = ClientRequest.inbox(after: poll.after, limit: poll.limit, wait: poll.wait)
             // The token rides along so that revoking it ends the wait (docs/PROTOCOL.md §10: the poll ends early).
             var token: String?
             if case .success(.bearer(let bearer)) = RESTAuth.credentials(in: request.headers) { token = bearer }
@@ -48,6 +37,22 @@ extension RESTRouter {
                 w.field("messages", raw: ServerEvent.encodeMessages(messages, withSeq: true))
                 w.field("last", last)
                 respond.respond(.jsonBody(status: 200, w.finish()))
+            }
+        }
+    }
+
+    /// The query of a long poll (`GET /api/inbox`, `GET /api/rooms/{room}/messages`): `after` (nil: from the
+    /// cursor), `limit` 1–200 (default 50), `wait` 0–60 s (default 0), or the 400 that refuses it.
+    static func longPoll(_ request: HTTPRequest) -> Result<LongPoll, Refusal> {
+        RESTInput.query(request).flatMap { fields in
+            switch (RESTInput.integer(fields, "after", in: 0...maxMessageID),
+                    RESTInput.integer(fields, "limit", in: 1...maxInboxLimit),
+                    RESTInput.integer(fields, "wait", in: 0...maxInboxWait)) {
+            case (.failure(let refusal), _, _), (_, .failure(let refusal), _), (_, _, .failure(let refusal)):
+                return .failure(refusal)
+            case (.success(let after), .success(let limit), .success(let wait)):
+                return .success(LongPoll(after: after, limit: limit.map(Int.init) ?? defaultInboxLimit,
+                                         wait: wait.map(Int.init) ?? 0))
             }
         }
     }
@@ -81,4 +86,11 @@ extension RESTInput {
         }
         return .success(value)
     }
+}
+
+/// A long poll's query, checked.
+struct LongPoll {
+    let after: Int64?
+    let limit: Int
+    let wait: Int
 }

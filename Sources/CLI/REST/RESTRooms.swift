@@ -62,18 +62,7 @@ extension RESTRouter {
         authenticated(request, respond) { [chat] user in
             chat.handle(.rooms, from: user) { event in
                 guard case .rooms(_, let rooms) = event else { return respond.respond(Self.refusal(event)) }
-                var list: [UInt8] = [UInt8(ascii: "[")]
-                for (i, room) in rooms.enumerated() {
-                    if i > 0 { list.append(UInt8(ascii: ",")) }
-                    var item = JSONWriter()
-                    item.field("room", room.room)
-                    item.field("members", room.members)
-                    // Only an empty room is ownerless, and the caller is in every room listed; null is kept for
-                    // the shape's sake.
-                    if let owner = room.owner { item.field("owner", owner) } else { item.fieldNull("owner") }
-                    list.append(contentsOf: item.finish())
-                }
-                list.append(UInt8(ascii: "]"))
+                let list = ServerEvent.encodeRoomSummaries(rooms)
                 var w = JSONWriter(capacity: list.count + 16)
                 w.field("rooms", raw: list)
                 respond.respond(.jsonBody(status: 200, w.finish()))
@@ -129,24 +118,12 @@ extension RESTRouter {
     /// by revoking the token): `after` defaults to the caller's cursor in the room, `last` is the room's newest seq.
     func readRoom(_ request: HTTPRequest, _ respond: HTTPResponder, room: String) {
         authenticated(request, respond) { [chat] user in
-            let fields: [String: String]
-            switch RESTInput.query(request) {
+            let poll: LongPoll
+            switch Self.longPoll(request) {
             case .failure(let refusal): return respond.respond(refusal.response)
-            case .success(let found): fields = found
+            case .success(let found): poll = found
             }
-            let after: Int64?
-            let limit: Int64?
-            let wait: Int64?
-            switch (RESTInput.integer(fields, "after", in: 0...Self.maxMessageID),
-                    RESTInput.integer(fields, "limit", in: 1...Self.maxInboxLimit),
-                    RESTInput.integer(fields, "wait", in: 0...Self.maxInboxWait)) {
-            case (.failure(let refusal), _, _), (_, .failure(let refusal), _), (_, _, .failure(let refusal)):
-                return respond.respond(refusal.response)
-            case (.success(let a), .success(let l), .success(let w)): (after, limit, wait) = (a, l, w)
-            }
-            let query = ClientRequest.roomRead(room: room, after: after,
-                                               limit: limit.map(Int.init) ?? Self.defaultInboxLimit,
-                                               wait: wait.map(Int.init) ?? 0)
+            let query = ClientRequest.roomRead(room: room, after: poll.after, limit: poll.limit, wait: poll.wait)
             var token: String?
             if case .success(.bearer(let bearer)) = RESTAuth.credentials(in: request.headers) { token = bearer }
             chat.handle(query, from: user, peerHost: request.peer?.host, bearerToken: token) { event in

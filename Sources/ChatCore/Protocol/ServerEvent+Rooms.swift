@@ -5,17 +5,7 @@ extension ServerEvent {
         case .rooms(let re, let rooms):
             w.field("type", "rooms")
             if let re { w.field("re", re) }
-            var list: [UInt8] = [UInt8(ascii: "[")]
-            for (i, room) in rooms.enumerated() {
-                if i > 0 { list.append(UInt8(ascii: ",")) }
-                var item = JSONWriter()
-                item.field("room", room.room)
-                item.field("members", room.members)
-                if let owner = room.owner { item.field("owner", owner) } else { item.fieldNull("owner") }
-                list.append(contentsOf: item.finish())
-            }
-            list.append(UInt8(ascii: "]"))
-            w.field("rooms", raw: list)
+            w.field("rooms", raw: Self.encodeRoomSummaries(rooms))
         case .members(let re, let users, let online):
             w.field("type", "users")
             if let re { w.field("re", re) }
@@ -55,6 +45,22 @@ extension ServerEvent {
         default:
             break
         }
+    }
+
+    /// A JSON array of `{"room","members","owner"}`, as the `rooms` reply and `GET /api/rooms` list them (owner
+    /// null only for an empty room, which nobody lists, but the shape keeps the field).
+    public static func encodeRoomSummaries(_ rooms: [RoomSummary]) -> [UInt8] {
+        var list: [UInt8] = [UInt8(ascii: "[")]
+        for (i, room) in rooms.enumerated() {
+            if i > 0 { list.append(UInt8(ascii: ",")) }
+            var item = JSONWriter()
+            item.field("room", room.room)
+            item.field("members", room.members)
+            if let owner = room.owner { item.field("owner", owner) } else { item.fieldNull("owner") }
+            list.append(contentsOf: item.finish())
+        }
+        list.append(UInt8(ascii: "]"))
+        return list
     }
 
     /// A JSON array of room messages (history pages and REST reads): each with its room seq.
