@@ -76,6 +76,41 @@ final class RoomTests: XCTestCase {
         XCTAssertEqual(h.hub.metricsSnapshot().roomMessages, 2)
     }
 
+    /// The fan-out keeps each room's live sessions between messages: every change in between (a member logging
+    /// in or out, joining, leaving, blocking and unblocking the sender) shows in the very next message.
+    func testEachMessageReachesWhoIsInTheRoomAndOnlineNow() {
+        let h = harness()
+        let ann = h.login("ann", "a"), bob = h.login("bob", "b"), cy = h.login("cy", "c")
+        for c in [ann, bob] { h.send(c, #"{"type":"join","room":"r"}"#) }
+        func say(_ text: String) -> [ClientID: [String?]] {
+            for c in [ann, bob, cy] { _ = h.events(c) }
+            h.send(ann, #"{"type":"say","room":"r","text":"\#(text)"}"#)
+            var got: [ClientID: [String?]] = [:]
+            for c in [bob, cy] {
+                got[c] = h.events(c).filter { $0["type"]?.stringValue == "room_message" }.map { $0["text"]?.stringValue }
+            }
+            return got
+        }
+        XCTAssertEqual(say("one"), [bob: ["one"], cy: []])
+        h.send(cy, #"{"type":"join","room":"r"}"#)
+        XCTAssertEqual(say("two"), [bob: ["two"], cy: ["two"]], "a member who joined")
+        h.send(cy, #"{"type":"block","user":"ann"}"#)
+        XCTAssertEqual(say("three"), [bob: ["three"], cy: []], "a member who blocked the sender")
+        h.send(cy, #"{"type":"unblock","user":"ann"}"#)
+        XCTAssertEqual(say("four"), [bob: ["four"], cy: ["four"]], "and unblocked")
+        h.send(bob, #"{"type":"logout"}"#)
+        XCTAssertEqual(say("five"), [bob: [], cy: ["five"]], "a member who logged out")
+        h.send(cy, #"{"type":"leave","room":"r"}"#)
+        XCTAssertEqual(say("six"), [bob: [], cy: []], "a member who left")
+        let bob2 = h.connect()
+        h.send(bob2, #"{"type":"login","user":"bob","password":"b"}"#)
+        let replayed = h.events(bob2).filter { $0["type"]?.stringValue == "room_message" }.map { $0["text"]?.stringValue }
+        XCTAssertEqual(replayed, ["five", "six"], "what bob missed, at his login")
+        h.send(ann, #"{"type":"say","room":"r","text":"seven"}"#)
+        XCTAssertEqual(h.events(bob2).filter { $0["type"]?.stringValue == "room_message" }.map { $0["text"]?.stringValue },
+                       ["seven"], "and live once the replay is over")
+    }
+
     func testLeavingHandsTheRoomToTheLongestStandingMember() {
         let h = harness()
         let ann = h.login("ann", "a"), bob = h.login("bob", "b"), cy = h.login("cy", "c")

@@ -138,6 +138,13 @@ extension ChatService {
         metrics.deliveries += recipients.count
     }
 
+    /// The same, for recipients already sorted by dialogue (a room's audience).
+    func fanOut(_ event: ServerEvent, json jsonIDs: [ClientID], text textIDs: [ClientID]) {
+        if !jsonIDs.isEmpty { output.deliver(event.encoded(), to: jsonIDs) }
+        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) { output.deliver(Array(text.utf8), to: textIDs) }
+        metrics.deliveries += jsonIDs.count + textIDs.count
+    }
+
     /// Writes ready-made text to a text session.
     func write(_ text: String, to session: Session) {
         output.deliver(Array(text.utf8), to: [session.id])

@@ -284,6 +284,7 @@ extension ChatService {
         session.state = .online(user: user)
         session.lastActivity = now
         presence.setOnline(user, session)
+        rooms.audienceChanged(of: user)
         recordSeen([user], at: now)
         clusterWentOnline(user, session, now: now)
         metrics.loginsSucceeded += 1
@@ -354,6 +355,7 @@ extension ChatService {
             let now = clock.now()
             settleRoomCursors(of: user, session)
             presence.setOffline(user)
+            rooms.audienceChanged(of: user)
             recordSeen([user], at: now)
             if let cluster {
                 cluster.link.publish(.offline(user: user, node: cluster.link.node, at: now))

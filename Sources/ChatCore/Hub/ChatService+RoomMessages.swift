@@ -42,27 +42,22 @@ extension ChatService {
         for waiter in rooms.wake(room.name, seq: message.seq) {
             readRoom(room.name, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
         }
-        var partial = false
-        var recipients: [Session] = []
-        recipients.reserveCapacity(room.members.count)
-        for user in room.members.keys where user != message.from {
-            if blocks.hasBlocked(user, message.from) {
-                partial = true
-                continue
-            }
-            guard let session = presence.session(of: user) else { continue }
-            if session.roomReplay != nil {
-                // It follows the replay, in order; past the bound it is left to history, like anything beyond
-                // the replay's share of a room.
-                if session.roomReplay!.held.count < RoomReplay.maxHeld { session.roomReplay?.held.append(message) }
-            } else if session.roomHandedUpTo.isEmpty || message.seq > session.roomHandedUpTo[room.name, default: 0] {
-                recipients.append(session)
-            }
+        let blockers = blocks.blockers(of: message.from)
+        let partial = blockers.contains { $0 != message.from && room.members[$0] != nil }
+        if room.audience == nil { room.audience = RoomAudience(of: room, presence: presence) }
+        let audience = room.audience!
+        for session in audience.replaying {
+            // It follows the replay, in order; past the bound it is left to history, like anything beyond the
+            // replay's share of a room.
+            guard let user = session.onlineUser, user != message.from, !blockers.contains(user),
+                  (session.roomReplay?.held.count ?? .max) < RoomReplay.maxHeld else { continue }
+            session.roomReplay?.held.append(message)
         }
         // Nothing per recipient beyond the fan-out itself: a live session has been handed every message of its
         // rooms, so where it stands is the room's last seq, taken when its cursors are written
         // (`settleRoomCursors`), not counted message by message.
-        fanOut(.roomMessage(message, offline: false), to: recipients)
+        let to = audience.recipients(of: message, senderID: presence.session(of: message.from)?.id, blockers: blockers)
+        fanOut(.roomMessage(message, offline: false), json: to.json, text: to.text)
         return partial
     }
 
@@ -89,14 +84,20 @@ extension ChatService {
     /// session wait, so a member sees a room's messages in order and the replay starts from cursors no live
     /// delivery has moved.
     func holdRoomMessages(of user: String, for session: Session) {
-        if session.roomReplay == nil && !rooms.rooms(of: user).isEmpty { session.roomReplay = RoomReplay() }
+        if session.roomReplay == nil && !rooms.rooms(of: user).isEmpty {
+            session.roomReplay = RoomReplay()
+            rooms.audienceChanged(of: user)
+        }
     }
 
     /// After the direct messages: the newest missed messages of every room the user is in (at most
     /// `replayPerRoom` each; older ones are left to history), in one read.
     func startRoomReplay(of user: String, into session: Session) {
         guard !rooms.rooms(of: user).isEmpty else { return finishRoomReplay(of: user, into: session) }
-        if session.roomReplay == nil { session.roomReplay = RoomReplay() }
+        if session.roomReplay == nil {
+            session.roomReplay = RoomReplay()
+            rooms.audienceChanged(of: user)
+        }
         if cluster != nil {
             // The user's last session may have been on another node: its cursors are in the store, not here.
             store.roomCursors(of: user) { [self] result in resume(.roomCursorsRead(user, session, result, then: nil, nil)) }
@@ -160,6 +161,8 @@ extension ChatService {
             reply(session, .roomMessage(message, offline: false))
             roomReceived(by: session, message.room, upTo: message.seq)
         }
+        // Live from here on, with what the replay handed over.
+        rooms.audienceChanged(of: user)
     }
 
     // MARK: Acks

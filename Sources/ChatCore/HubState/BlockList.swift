@@ -7,6 +7,8 @@ protocol BlockList: AnyObject {
     func setBlocked(_ blocker: String, _ other: String, _ blocked: Bool)
     /// Everyone `blocker` has blocked, sorted.
     func blocked(by blocker: String) -> [String]
+    /// Everyone who blocked `other` (a room message checks the sender's blockers, not every member).
+    func blockers(of other: String) -> Set<String>
     /// Every block, as the store has them (a cluster node resyncing after it may have missed notices).
     func replaceAll(_ blocks: [String: Set<String>])
 }
@@ -15,9 +17,12 @@ protocol BlockList: AnyObject {
 final class LocalBlockList: BlockList {
     /// blocker → users they blocked.
     private var blocks: [String: Set<String>]
+    /// blocked user → who blocked them: the same pairs, the other way round.
+    private var blockedBy: [String: Set<String>] = [:]
 
     init(_ blocks: [String: Set<String>] = [:]) {
         self.blocks = blocks
+        indexBlockers()
     }
 
     func hasBlocked(_ blocker: String, _ other: String) -> Bool {
@@ -25,7 +30,18 @@ final class LocalBlockList: BlockList {
     }
 
     func setBlocked(_ blocker: String, _ other: String, _ blocked: Bool) {
-        if blocked { blocks[blocker, default: []].insert(other) } else { blocks[blocker]?.remove(other) }
+        if blocked {
+            blocks[blocker, default: []].insert(other)
+            blockedBy[other, default: []].insert(blocker)
+        } else {
+            blocks[blocker]?.remove(other)
+            blockedBy[other]?.remove(blocker)
+            if blockedBy[other]?.isEmpty == true { blockedBy[other] = nil }
+        }
+    }
+
+    func blockers(of other: String) -> Set<String> {
+        blockedBy[other] ?? []
     }
 
     func blocked(by blocker: String) -> [String] {
@@ -34,5 +50,13 @@ final class LocalBlockList: BlockList {
 
     func replaceAll(_ blocks: [String: Set<String>]) {
         self.blocks = blocks
+        indexBlockers()
+    }
+
+    private func indexBlockers() {
+        blockedBy = [:]
+        for (blocker, others) in blocks {
+            for other in others { blockedBy[other, default: []].insert(blocker) }
+        }
     }
 }

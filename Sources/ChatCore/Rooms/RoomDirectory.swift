@@ -18,6 +18,8 @@ final class Room {
     /// The highest seq this node has handed to its online members. Below `lastSeq` only on a cluster node that
     /// learned of a message from the store rather than from its notice: those its members have not been handed.
     var deliveredSeq: Int64
+    /// This node's live sessions of members, ready for the next message; nil once something it depends on changed.
+    var audience: RoomAudience?
 
     init(_ record: RoomRecord) {
         name = record.name
@@ -102,13 +104,21 @@ final class RoomDirectory {
 
     func add(_ user: String, to room: Room, at now: Int64) {
         room.members[user] = now
+        room.audience = nil
         memberships[user, default: []].insert(room.name)
     }
 
     func remove(_ user: String, from room: Room) {
         room.members[user] = nil
+        room.audience = nil
         memberships[user]?.remove(room.name)
         if memberships[user]?.isEmpty == true { memberships[user] = nil }
+    }
+
+    /// `user`'s session went online or ended here, or its room replay began or ended: the audiences of their
+    /// rooms are built again at the next message.
+    func audienceChanged(of user: String) {
+        for name in memberships[user] ?? [] { rooms[name]?.audience = nil }
     }
 
     // MARK: Cursors
