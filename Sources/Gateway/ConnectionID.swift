@@ -1,18 +1,24 @@
-/// Identifies one connection for its whole life. Never reused while the process runs: the owning
-/// loop's index sits in the top 8 bits, a per-loop sequence number in the rest, so any thread can
-/// tell which loop owns a connection without a lookup.
+/// Identifies one connection for its whole life: the owning loop's index in the top 8 bits (so any thread can
+/// tell which loop owns a connection without a lookup), the connection's slot in that loop's table in the next 24
+/// (so the loop finds it by indexing an array, not by hashing), and a per-loop sequence number in the low 32. A
+/// slot is reused once its connection is gone, so an id of the past finds nothing unless the slot now holds a
+/// connection whose sequence matches in all 32 bits: 2^32 accepted connections on that loop later.
 public struct ConnectionID: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64
 
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
-    public init(loop: Int, sequence: UInt64) {
+    public init(loop: Int, slot: Int, sequence: UInt64) {
         precondition(loop >= 0 && loop < 256, "at most 256 event loops")
-        rawValue = UInt64(loop) << 56 | (sequence & 0x00FF_FFFF_FFFF_FFFF)
+        precondition(slot >= 0 && slot < 1 << 24, "at most 2^24 connections per loop")
+        rawValue = UInt64(loop) << 56 | UInt64(slot) << 32 | (sequence & 0xFFFF_FFFF)
     }
 
     /// Index of the event loop that owns this connection.
     public var loop: Int { Int(rawValue >> 56) }
 
-    public var description: String { "conn#\(loop).\(rawValue & 0x00FF_FFFF_FFFF_FFFF)" }
+    /// The connection's slot in its loop's table.
+    var slot: Int { Int((rawValue >> 32) & 0xFF_FFFF) }
+
+    public var description: String { "conn#\(loop).\(rawValue & 0xFFFF_FFFF)" }
 }

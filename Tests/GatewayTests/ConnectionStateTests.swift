@@ -13,7 +13,7 @@ final class ConnectionStateTests: XCTestCase {
     }
 
     private func connection(_ door: Connection.Door = .lines) -> Connection {
-        Connection(fd: -1, id: ConnectionID(loop: 0, sequence: 1), token: 1, peer: PeerAddress(host: "127.0.0.1", port: 1),
+        Connection(fd: -1, id: ConnectionID(loop: 0, slot: 0, sequence: 1), token: 1, peer: PeerAddress(host: "127.0.0.1", port: 1),
                    door: door, maxQueuedOutputBytes: 100)
     }
 

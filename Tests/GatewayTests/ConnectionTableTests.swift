@@ -7,8 +7,7 @@ final class ConnectionTableTests: XCTestCase {
 
     private func insert(into table: inout ConnectionTable) -> Connection {
         sequence += 1
-        let id = ConnectionID(loop: 0, sequence: sequence)
-        return table.insert { token in
+        return table.insert(loop: 0, sequence: sequence) { token, id in
             Connection(fd: -1, id: id, token: token, peer: PeerAddress(host: "127.0.0.1", port: 1), door: .lines,
                        maxQueuedOutputBytes: 10)
         }
@@ -29,6 +28,11 @@ final class ConnectionTableTests: XCTestCase {
         XCTAssertNotEqual(second.token, first.token, "with a new generation")
         XCTAssertNil(table.connection(forToken: first.token), "a stale event for the old owner is dropped")
         XCTAssertTrue(table.connection(forToken: second.token) === second)
+        XCTAssertEqual(second.id.slot, first.id.slot)
+        XCTAssertNotEqual(second.id, first.id, "an id is not reused with its slot")
+        XCTAssertNil(table.connection(for: first.id), "so a send to the old connection finds nothing")
+        XCTAssertTrue(table.connection(for: second.id) === second)
+        XCTAssertNil(table.connection(for: ConnectionID(loop: 0, slot: 5_000, sequence: 1)), "a slot never used")
     }
 
     func testRemovingTwiceOrAStrangerChangesNothing() {

@@ -171,8 +171,8 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         try startServer(.init(echo: true))
         let (client, id) = try openClient(sending: "x\n")
         XCTAssertEqual(try client.readLine(), "x")
-        server.send(Outbound("nobody\n"), to: [ConnectionID(loop: 1, sequence: 999_999), ConnectionID(loop: 200, sequence: 1)])
-        server.close(ConnectionID(loop: 250, sequence: 3))
+        server.send(Outbound("nobody\n"), to: [ConnectionID(loop: 1, slot: 0, sequence: 999_999), ConnectionID(loop: 200, slot: 0, sequence: 1)])
+        server.close(ConnectionID(loop: 250, slot: 0, sequence: 3))
         server.send(Outbound("y\n"), to: [id])
         XCTAssertEqual(try client.readLine(), "y")
     }

@@ -14,7 +14,7 @@ final class InboxTests: XCTestCase {
     func testOnlyTheFirstPostFromAnotherThreadRingsTheLoop() throws {
         let inbox = Inbox()
         let wake = try inbox.makeWakeDescriptor()
-        let id = ConnectionID(loop: 0, sequence: 1)
+        let id = ConnectionID(loop: 0, slot: 0, sequence: 1)
         for _ in 0..<3 { XCTAssertTrue(inbox.post(.close(id))) }
         XCTAssertEqual(rings(wake), 1, "one wake-up for a burst: the loop drains everything at once")
 
@@ -31,7 +31,7 @@ final class InboxTests: XCTestCase {
         let wake = try inbox.makeWakeDescriptor()
         inbox.bindToCurrentThread()
         XCTAssertTrue(inbox.isOnLoopThread)
-        inbox.post(.close(ConnectionID(loop: 0, sequence: 1)))
+        inbox.post(.close(ConnectionID(loop: 0, slot: 0, sequence: 1)))
         XCTAssertEqual(rings(wake), 0, "the loop checks its inbox before sleeping")
         XCTAssertTrue(inbox.hasItems)
     }
@@ -41,7 +41,7 @@ final class InboxTests: XCTestCase {
         _ = try inbox.makeWakeDescriptor()
         DispatchQueue.concurrentPerform(iterations: 4) { thread in
             for number in 0..<250 {
-                inbox.post(.close(ConnectionID(loop: 0, sequence: UInt64(thread * 1_000 + number))))
+                inbox.post(.close(ConnectionID(loop: 0, slot: 0, sequence: UInt64(thread * 1_000 + number))))
             }
         }
         var items: [InboxItem] = []
@@ -55,8 +55,8 @@ final class InboxTests: XCTestCase {
         }
         XCTAssertEqual(items.count, 1_000)
 
-        inbox.post(.close(ConnectionID(loop: 0, sequence: 7)))
+        inbox.post(.close(ConnectionID(loop: 0, slot: 0, sequence: 7)))
         XCTAssertEqual(inbox.close().count, 1, "what was left is handed back")
-        XCTAssertFalse(inbox.post(.close(ConnectionID(loop: 0, sequence: 8))), "a closed inbox refuses")
+        XCTAssertFalse(inbox.post(.close(ConnectionID(loop: 0, slot: 0, sequence: 8))), "a closed inbox refuses")
     }
 }

@@ -1,4 +1,5 @@
-/// A loop's connections, found by epoll token (slot + generation) or by `ConnectionID`.
+/// A loop's connections, found by epoll token (slot + generation) or by `ConnectionID` (loop, slot, sequence):
+/// either way by indexing the slots, which a fan-out to thousands of connections does once per recipient.
 ///
 /// Slots are reused, descriptors are reused by the kernel, so neither can identify a connection
 /// over time. Each slot carries a generation that is bumped when its connection is removed, and the
@@ -19,18 +20,19 @@ struct ConnectionTable {
     private var slots: [Connection?] = []
     private var generations: [UInt32] = []
     private var freeSlots: [Int] = []
-    private var byID: [ConnectionID: Connection] = [:]
+    private(set) var count = 0
 
     init() {}
 
-    var count: Int { byID.count }
-    var isEmpty: Bool { byID.isEmpty }
+    var isEmpty: Bool { count == 0 }
 
     /// Every connection, in no particular order (a snapshot: safe to mutate the table meanwhile).
-    var all: [Connection] { Array(byID.values) }
+    var all: [Connection] { slots.compactMap { $0 } }
 
-    /// Creates a connection in a free slot; `make` receives the token to register with epoll.
-    mutating func insert(_ make: (_ token: UInt64) -> Connection) -> Connection {
+    /// Creates a connection in a free slot; `make` receives the token to register with epoll and the
+    /// connection's id (`loop`, the slot, `sequence`).
+    mutating func insert(loop: Int, sequence: UInt64,
+                         _ make: (_ token: UInt64, _ id: ConnectionID) -> Connection) -> Connection {
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
@@ -39,9 +41,10 @@ struct ConnectionTable {
             slots.append(nil)
             generations.append(0)
         }
-        let connection = make(UInt64(generations[slot]) << 32 | UInt64(slot))
+        let connection = make(UInt64(generations[slot]) << 32 | UInt64(slot),
+                              ConnectionID(loop: loop, slot: slot, sequence: sequence))
         slots[slot] = connection
-        byID[connection.id] = connection
+        count += 1
         return connection
     }
 
@@ -53,7 +56,9 @@ struct ConnectionTable {
     }
 
     func connection(for id: ConnectionID) -> Connection? {
-        byID[id]
+        let slot = id.slot
+        guard slot < slots.count, let connection = slots[slot], connection.id == id else { return nil }
+        return connection
     }
 
     /// Frees `connection`'s slot and bumps its generation so its token is dead from now on.
@@ -64,6 +69,6 @@ struct ConnectionTable {
         let next = generations[slot] &+ 1
         generations[slot] = next == UInt32.max ? 0 : next
         freeSlots.append(slot)
-        byID[connection.id] = nil
+        count -= 1
     }
 }

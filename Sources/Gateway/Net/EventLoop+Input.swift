@@ -80,9 +80,8 @@ extension EventLoop {
         // Lines are small and interactive: do not let Nagle hold a reply back for an ACK.
         Syscall.setOption(fd, level: Int32(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
         nextSequence += 1
-        let id = ConnectionID(loop: index, sequence: nextSequence)
         let door: Connection.Door = isHTTP && httpServices != nil ? .http : .lines
-        let connection = connections.insert { token in
+        let connection = connections.insert(loop: index, sequence: nextSequence) { token, id in
             Connection(fd: fd, id: id, token: token, peer: peer, door: door,
                        maxQueuedOutputBytes: configuration.maxQueuedOutputBytes)
         }
