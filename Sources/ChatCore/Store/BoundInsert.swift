@@ -2,7 +2,7 @@ import GRDB
 import GRDBSQLite
 
 /// A statement the writer runs once per message, index entry, cursor update or group commit (an insert, an
-/// upsert, BEGIN or COMMIT), bound and stepped through SQLite's C API.
+/// upsert, BEGIN or COMMIT, or the one-row lookup beside them), bound and stepped through SQLite's C API.
 ///
 /// GRDB's `execute(arguments:)` builds a `StatementArguments` array per row, checks it, converts each value and
 /// copies each string; on the hot path that costs more than SQLite's insert itself. Here the statement is
@@ -46,6 +46,26 @@ struct BoundInsert {
             throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message, sql: statement.sql)
         }
         sqlite3_reset(handle)
+    }
+
+    /// Runs a query for one row of two integers with `text` bound at `index` (a room's id and last seq by its
+    /// name); nil when there is no row.
+    func twoIntegers(binding text: String, at index: Int32, _ db: Database) throws -> (Int64, Int64)? {
+        var text = text
+        return try text.withUTF8 { bytes -> (Int64, Int64)? in
+            sqlite3_bind_text(handle, index, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, Int32(bytes.count),
+                              boundInsertTransient)
+            defer {
+                sqlite3_reset(handle)
+                sqlite3_bind_null(handle, index)
+            }
+            switch sqlite3_step(handle) {
+            case SQLITE_ROW: return (sqlite3_column_int64(handle, 0), sqlite3_column_int64(handle, 1))
+            case SQLITE_DONE: return nil
+            case let code:
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
+            }
+        }
     }
 }
 

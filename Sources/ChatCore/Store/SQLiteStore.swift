@@ -410,6 +410,8 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 do {
                     let stored = try StoreSQL.appendRoom(message, ledger, db)
                     completions.append { done(.success(stored)) }
+                } catch let error as StoreSQL.RoomAppendIncomplete {
+                    throw error  // the whole batch fails and rolls back (runBatch)
                 } catch {
                     logger.error("room message append failed", metadata: ["error": "\(error)"])
                     completions.append { done(.failure(error)) }

@@ -49,24 +49,38 @@ extension StoreSQL {
         }
     }
 
-    /// The room's seq goes up by one and the message takes it, in a savepoint so a refused message (an id taken
-    /// by a direct or room message, an unknown room or sender) leaves the seq where it was.
+    /// The room's seq goes up by one and the message takes it. The insert comes first: a refused message (an id
+    /// taken by a direct or room message, an unknown room or sender) fails before anything is written, so the
+    /// seq stays where it was without a savepoint. If the seq's update then fails (only the disk can refuse it),
+    /// the row already inserted must not be committed: `RoomAppendIncomplete` fails the whole group commit.
+    /// Through the C API, like the direct append: one per message.
     static func appendRoom(_ message: RoomMessage, _ ledger: LogLedger, _ db: Database) throws -> RoomMessage {
         var stored = message
-        try db.inSavepoint {
-            let (roomID, last) = try requireRoom(message.room, db)
-            let sender = try ledger.requireID(of: message.from)
-            if stored.id == 0 { stored.id = try lastMessageID(db) + 1 }
-            if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM log WHERE id = ?"), arguments: [stored.id]) == true {
-                throw StoreError.constraint("message \(stored.id) exists")
-            }
-            stored.seq = last + 1
-            try db.cachedStatement(sql: "UPDATE rooms SET last_seq = ? WHERE id = ?").execute(arguments: [stored.seq, roomID])
-            try db.cachedStatement(sql: "INSERT INTO room_log (room, seq, id, sender, sent_at, body) VALUES (?, ?, ?, ?, ?, ?)")
-                .execute(arguments: [roomID, stored.seq, stored.id, sender, message.at, message.text])
-            return .commit
+        let (roomID, last) = try requireRoom(message.room, db)
+        let sender = try ledger.requireID(of: message.from)
+        if stored.id == 0 { stored.id = try lastMessageID(db) + 1 }
+        if try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM log WHERE id = ?"), arguments: [stored.id]) == true {
+            throw StoreError.constraint("message \(stored.id) exists")
         }
+        stored.seq = last + 1
+        let insert = try BoundInsert("INSERT INTO room_log (room, seq, id, sender, sent_at, body) VALUES (?, ?, ?, ?, ?, ?)", db)
+        insert.bind(roomID, at: 1)
+        insert.bind(stored.seq, at: 2)
+        insert.bind(stored.id, at: 3)
+        insert.bind(sender, at: 4)
+        insert.bind(message.at, at: 5)
+        try insert.run(binding: message.text, at: 6, db)
+        let advance = try BoundInsert("UPDATE rooms SET last_seq = ? WHERE id = ?", db)
+        advance.bind(stored.seq, at: 1)
+        advance.bind(roomID, at: 2)
+        do { try advance.run(db) } catch { throw RoomAppendIncomplete(cause: error) }
         return stored
+    }
+
+    /// A room message was inserted but its room's seq not moved: its transaction must not commit.
+    struct RoomAppendIncomplete: Error, CustomStringConvertible {
+        let cause: any Error
+        var description: String { "room seq not advanced: \(cause)" }
     }
 
     /// The highest message id, direct or room.
@@ -74,10 +88,13 @@ extension StoreSQL {
         try Int64.fetchOne(db, sql: "SELECT max(coalesce((SELECT max(id) FROM log), 0), coalesce((SELECT max(id) FROM room_log), 0))") ?? 0
     }
 
+    /// A room's id and last seq, by name (once per room message and per room cursor written).
     private static func requireRoom(_ name: String, _ db: Database) throws -> (id: Int64, lastSeq: Int64) {
-        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, last_seq FROM rooms WHERE name = ?"), arguments: [name])
-        else { throw StoreError.constraint("no room named \(name)") }
-        return (row[0], row[1])
+        let lookup = try BoundInsert("SELECT id, last_seq FROM rooms WHERE name = ?", db)
+        guard let (id, last) = try lookup.twoIntegers(binding: name, at: 1, db) else {
+            throw StoreError.constraint("no room named \(name)")
+        }
+        return (id, last)
     }
 
     // MARK: Reads
