@@ -53,9 +53,12 @@ struct BoundInsert {
     func twoIntegers(binding text: String, at index: Int32, _ db: Database) throws -> (Int64, Int64)? {
         var text = text
         return try text.withUTF8 { bytes -> (Int64, Int64)? in
-            sqlite3_bind_text(handle, index, bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, Int32(bytes.count),
-                              boundInsertTransient)
-            defer {
+            if let base = bytes.baseAddress {
+                sqlite3_bind_text(handle, index, base, Int32(bytes.count), boundInsertStatic)
+            } else {
+                sqlite3_bind_text(handle, index, "", 0, boundInsertTransient)
+            }
+            defer {  // never leave a pointer to the borrowed bytes bound
                 sqlite3_reset(handle)
                 sqlite3_bind_null(handle, index)
             }
