@@ -77,6 +77,29 @@ final class OutputQueueTests: XCTestCase {
         }
     }
 
+    /// Messages queued between partial writes (the oldest kept inline, the rest behind it) come out whole and
+    /// in order, whatever the kernel takes each time, and the queue drains back to empty between bursts.
+    func testAppendsBetweenPartialWritesKeepTheStreamInOrder() throws {
+        let messages = (0..<12).map { Outbound("m\($0)-" + String(repeating: "x", count: $0) + "\n") }
+        let expected = messages.flatMap(\.payload)
+        for budget in 1...9 {
+            var queue = OutputQueue()
+            let socket = FakeSocket(Array(repeating: .processed(budget), count: expected.count * 2))
+            var next = 0
+            while next < messages.count || !queue.isEmpty {
+                // One message, or a burst of two, queued before each write.
+                for _ in 0..<(next % 3 == 0 ? 2 : 1) where next < messages.count {
+                    queue.append(messages[next], part: .payload)
+                    next += 1
+                }
+                _ = try flush(&queue, into: socket)
+                XCTAssertEqual(queue.queuedBytes, messages.prefix(next).reduce(0) { $0 + $1.payload.count } - socket.received.count)
+            }
+            XCTAssertEqual(socket.received, expected, "budget \(budget)")
+            XCTAssertEqual(queue.chunkCount, 0)
+        }
+    }
+
     func testOneWriteTakesAtMostTheIOVecCapacity() throws {
         var queue = OutputQueue()
         let message = Outbound("x")

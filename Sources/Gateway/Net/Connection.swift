@@ -45,50 +45,57 @@ final class Connection {
         case closed
     }
 
+    // The stored properties a send touches come first, in declaration order (which Swift keeps for a class's
+    // layout): a fan-out visits thousands of connections whose objects are cold after the kernel's work of the
+    // previous message, and the fields it reads then share two adjacent cache lines instead of four.
+
     let fd: Int32
     let id: ConnectionID
     /// The epoll registration token: slot and generation (see `ConnectionTable`).
     let token: UInt64
-    let peer: PeerAddress
 
     var state: State {
         didSet { outputPart = Self.outputPart(of: state) ?? outputPart }
     }
-    var output = OutputQueue()
-    /// The TLS layer, from the first handshake byte to the close; nil for plaintext.
-    var tls: TLSSession?
-    /// The first bytes of a TLS connection waiting for one of its loop's handshake slots (reading paused).
-    var heldTLSBytes: [UInt8]?
     /// Which bytes of an `Outbound` go on this connection's wire: derived from `state` when it changes
     /// (a draining connection keeps its framing), so the per-message path reads a stored value.
     private(set) var outputPart: Outbound.Part = .payload
-
+    /// The application asked to close: later sends are dropped, as they came after the close.
+    var isCloseRequested = false
     /// Whether epoll should report input: false after a too-long line, while pipelined HTTP requests wait,
     /// and while draining.
     var wantsRead = true
     /// What epoll currently has registered for this descriptor.
     var registeredInterest: Interest = .readable
-    /// The application told `streamOpened`, until it is told `streamClosed`: the gateway's own, or a
-    /// WebSocket route's.
-    var openedTo: (any StreamApplication)?
-    /// The application asked to close: later sends are dropped, as they came after the close.
-    var isCloseRequested = false
-    /// The reason `streamClosed` will carry.
-    var closeReason: CloseReason?
-    /// The single pending deadline of the current state (first byte, HTTP head or keep-alive, WebSocket
-    /// ping, line-too-long grace, flush, linger). One per connection is enough because the state decides
-    /// what expiry means.
-    var deadline: TimerID?
-    /// The slow-consumer limit: the gateway's, or the WebSocket route's after an upgrade.
-    var maxQueuedOutputBytes: Int
-    /// `output.queuedBytes` as last added to the shared counter, so updates are deltas.
-    var reportedQueuedBytes = 0
 
     /// Membership flags for the loop's per-tick lists, so each connection appears at most once.
     var isInFlushList = false
     var isInCoalescedList = false
     var isInReapList = false
     var isInTLSInputList = false
+
+    var output = OutputQueue()
+    /// The slow-consumer limit: the gateway's, or the WebSocket route's after an upgrade.
+    var maxQueuedOutputBytes: Int
+    /// `output.queuedBytes` as last added to the shared counter, so updates are deltas.
+    var reportedQueuedBytes = 0
+    /// The TLS layer, from the first handshake byte to the close; nil for plaintext.
+    var tls: TLSSession?
+
+    // Read by other paths than sends.
+
+    let peer: PeerAddress
+    /// The first bytes of a TLS connection waiting for one of its loop's handshake slots (reading paused).
+    var heldTLSBytes: [UInt8]?
+    /// The application told `streamOpened`, until it is told `streamClosed`: the gateway's own, or a
+    /// WebSocket route's.
+    var openedTo: (any StreamApplication)?
+    /// The reason `streamClosed` will carry.
+    var closeReason: CloseReason?
+    /// The single pending deadline of the current state (first byte, HTTP head or keep-alive, WebSocket
+    /// ping, line-too-long grace, flush, linger). One per connection is enough because the state decides
+    /// what expiry means.
+    var deadline: TimerID?
 
     init(fd: Int32, id: ConnectionID, token: UInt64, peer: PeerAddress, door: Door, maxQueuedOutputBytes: Int) {
         self.fd = fd

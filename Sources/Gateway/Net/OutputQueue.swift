@@ -19,6 +19,10 @@ enum FlushOutcome: Equatable {
 /// entries into one gather write and advances past whatever the kernel accepted, which may end in
 /// the middle of an entry (a partial write). `queuedBytes` is what the slow-consumer limit measures.
 ///
+/// The oldest entry is kept inline while nothing else waits (`first`), the rest in an array: a fan-out gives each
+/// of thousands of connections one message at a time, and reading and writing it in place, beside the
+/// connection's other fields, spares a visit to a separate, cold buffer per recipient.
+///
 /// Loop-confined: a value owned by one `Connection`, used only on its loop's thread.
 struct OutputQueue {
     private struct Chunk {
@@ -28,11 +32,20 @@ struct OutputQueue {
         let end: Int
 
         var count: Int { end - start }
+
+        var iovec: Glibc.iovec {
+            Glibc.iovec(iov_base: UnsafeMutableRawPointer(mutating: message.address(at: start)), iov_len: count)
+        }
     }
 
+    /// The oldest unwritten entry, when it was queued with nothing before it; the entries after it (if any)
+    /// are in `chunks`. Nil while `chunks` holds the oldest.
+    private var first: Chunk?
     /// Entries before `head` are written and wait for compaction; this keeps a flush O(written).
     private var chunks: [Chunk] = []
     private var head = 0
+    /// `chunks.count - head`, kept here so that a queue holding only `first` never reads the array's buffer.
+    private var inArray = 0
     private(set) var queuedBytes = 0
 
     init() {}
@@ -40,20 +53,28 @@ struct OutputQueue {
     var isEmpty: Bool { queuedBytes == 0 }
 
     /// Number of messages with unwritten bytes.
-    var chunkCount: Int { chunks.count - head }
+    var chunkCount: Int { (first == nil ? 0 : 1) + inArray }
 
     /// Queues `part` of `message`. Empty parts are ignored: a zero-length iovec is legal but useless.
     mutating func append(_ message: Outbound, part: Outbound.Part) {
         let range = message.range(of: part)
         guard !range.isEmpty else { return }
-        chunks.append(Chunk(message: message, start: range.lowerBound, end: range.upperBound))
+        let chunk = Chunk(message: message, start: range.lowerBound, end: range.upperBound)
+        if isEmpty {
+            first = chunk
+        } else {
+            chunks.append(chunk)
+            inArray += 1
+        }
         queuedBytes += range.count
     }
 
     /// Drops everything (a connection being closed without a flush).
     mutating func removeAll() {
+        first = nil
         chunks.removeAll()
         head = 0
+        inArray = 0
         queuedBytes = 0
     }
 
@@ -81,12 +102,15 @@ struct OutputQueue {
     ) throws(SystemError) -> FlushOutcome {
         guard !isEmpty else { return .drained }
         let count = min(capacity, chunkCount)
-        for index in 0..<count {
-            let chunk = chunks[head + index]
-            iovecs[index] = iovec(
-                iov_base: UnsafeMutableRawPointer(mutating: chunk.message.address(at: chunk.start)),
-                iov_len: chunk.count
-            )
+        var index = 0
+        if let first {
+            iovecs[0] = first.iovec
+            index = 1
+        }
+        let fromArray = head - index  // chunks[fromArray + index] is the entry for iovec `index`
+        while index < count {
+            iovecs[index] = chunks[fromArray + index].iovec
+            index += 1
         }
         tally.writeCalls += 1
         switch try write(iovecs, count) {
@@ -102,8 +126,19 @@ struct OutputQueue {
     /// Advances past `written` bytes, releasing fully written messages; returns how many were completed.
     private mutating func consume(_ written: Int) -> Int {
         var remaining = written
-        let firstHead = head
         queuedBytes -= written
+        var completed = 0
+        if let entry = first {
+            if remaining < entry.count {
+                first!.start += remaining
+                return 0
+            }
+            remaining -= entry.count
+            first = nil
+            completed = 1
+        }
+        guard inArray > 0 else { return completed }
+        let firstHead = head
         while remaining > 0 {
             let available = chunks[head].count
             if remaining < available {
@@ -112,8 +147,9 @@ struct OutputQueue {
             }
             remaining -= available
             head += 1
+            inArray -= 1
         }
-        let completed = head - firstHead
+        completed += head - firstHead
         if head == chunks.count {
             // The common case, a full drain: keep the capacity, drop the references.
             chunks.removeAll(keepingCapacity: true)
