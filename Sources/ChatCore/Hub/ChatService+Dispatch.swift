@@ -130,19 +130,23 @@ extension ChatService {
             case .rest: break  // never online, so never a recipient
             }
         }
-        func send(_ payload: [UInt8], _ ids: [ClientID]) {
-            if coalesced { output.deliverCoalesced(payload, to: ids) } else { output.deliver(payload, to: ids) }
-        }
-        if !jsonIDs.isEmpty { send(event.encoded(), jsonIDs) }
-        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) { send(Array(text.utf8), textIDs) }
+        deliver(event, json: jsonIDs, text: textIDs, coalesced: coalesced)
         metrics.deliveries += recipients.count
     }
 
     /// The same, for recipients already sorted by dialogue (a room's audience).
     func fanOut(_ event: ServerEvent, json jsonIDs: [ClientID], text textIDs: [ClientID]) {
-        if !jsonIDs.isEmpty { output.deliver(event.encoded(), to: jsonIDs) }
-        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) { output.deliver(Array(text.utf8), to: textIDs) }
+        deliver(event, json: jsonIDs, text: textIDs, coalesced: false)
         metrics.deliveries += jsonIDs.count + textIDs.count
+    }
+
+    /// One encoding per dialogue, handed to the transport for all of its recipients.
+    private func deliver(_ event: ServerEvent, json jsonIDs: [ClientID], text textIDs: [ClientID], coalesced: Bool) {
+        func send(_ payload: [UInt8], _ ids: [ClientID]) {
+            if coalesced { output.deliverCoalesced(payload, to: ids) } else { output.deliver(payload, to: ids) }
+        }
+        if !jsonIDs.isEmpty { send(event.encoded(), jsonIDs) }
+        if !textIDs.isEmpty, let text = TextDialogue.renderEvent(event) { send(Array(text.utf8), textIDs) }
     }
 
     /// Writes ready-made text to a text session.

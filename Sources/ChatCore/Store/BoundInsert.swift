@@ -24,15 +24,21 @@ struct BoundInsert {
     /// Binds `text` at `index` and runs the insert while its bytes are borrowed. The whole string is stored
     /// (SQLite is given the byte count).
     func run(binding text: String, at index: Int32, _ db: Database) throws {
+        try withBound(text, at: index) { try run(db) }
+    }
+
+    /// Runs `body` with `text` bound at `index` straight from its UTF-8 bytes, and unbinds it after: never
+    /// leave a pointer to the borrowed bytes bound.
+    private func withBound<T>(_ text: String, at index: Int32, _ body: () throws -> T) throws -> T {
         var text = text
-        try text.withUTF8 { bytes in
+        return try text.withUTF8 { bytes in
             if let base = bytes.baseAddress {
                 sqlite3_bind_text(handle, index, base, Int32(bytes.count), boundInsertStatic)
             } else {
                 sqlite3_bind_text(handle, index, "", 0, boundInsertTransient)
             }
-            defer { sqlite3_bind_null(handle, index) }  // never leave a pointer to the borrowed bytes bound
-            try run(db)
+            defer { sqlite3_bind_null(handle, index) }
+            return try body()
         }
     }
 
@@ -51,17 +57,8 @@ struct BoundInsert {
     /// Runs a query for one row of two integers with `text` bound at `index` (a room's id and last seq by its
     /// name); nil when there is no row.
     func twoIntegers(binding text: String, at index: Int32, _ db: Database) throws -> (Int64, Int64)? {
-        var text = text
-        return try text.withUTF8 { bytes -> (Int64, Int64)? in
-            if let base = bytes.baseAddress {
-                sqlite3_bind_text(handle, index, base, Int32(bytes.count), boundInsertStatic)
-            } else {
-                sqlite3_bind_text(handle, index, "", 0, boundInsertTransient)
-            }
-            defer {  // never leave a pointer to the borrowed bytes bound
-                sqlite3_reset(handle)
-                sqlite3_bind_null(handle, index)
-            }
+        try withBound(text, at: index) {
+            defer { sqlite3_reset(handle) }
             switch sqlite3_step(handle) {
             case SQLITE_ROW: return (sqlite3_column_int64(handle, 0), sqlite3_column_int64(handle, 1))
             case SQLITE_DONE: return nil
