@@ -475,6 +475,10 @@ def test_history_pages_back_and_offline_messages_are_marked(server, browsers):
         for i in range(1, total + 1):
             reply = send_with_retry(leia, {"type": "message", "to": "hans", "text": f"history {i}"})
             assert reply["type"] == "ok" and reply.get("stored") is False, reply
+        # hans reads them all before he leaves. On a cluster leia's `ok` means stored and sent on to hans's node,
+        # not yet handed to hans: one still on its way when he logs out waits for his next login, rightly, and
+        # would be an offline message too.
+        hans_tcp.wait_for(lambda e: e.get("type") == "message" and e.get("text") == f"history {total}")
         assert send_with_retry(hans_tcp, {"type": "logout"})["type"] == "bye"
         # hans is offline now: these two wait for his next login.
         for text in ("while you were away", "and another"):
