@@ -504,9 +504,7 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
     }
 
     private static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        Double(MonotonicClock.now()) / 1e9
     }
 }
 

@@ -70,7 +70,7 @@ final class ClientEngine: @unchecked Sendable {
         var stopping = false
         while !stopping {
             settle()
-            let now = monotonicNanoseconds()
+            let now = MonotonicClock.now()
             let deadline = [commands.nextDeadline, subscriber.nextDeadline].compactMap { $0 }.min()
             poller.wait(timeoutNanoseconds: deadline.map { $0 > now ? $0 - now : 0 }, into: &events)
             for event in events {
@@ -90,7 +90,7 @@ final class ClientEngine: @unchecked Sendable {
     /// Carries out requests in the order they were posted. A command for a link that is not ready fails at once:
     /// while Redis is away the cluster must hear "down" now, not wait behind a queue that grows without bound.
     private func apply(_ requests: [ClientRequest]) {
-        let now = monotonicNanoseconds()
+        let now = MonotonicClock.now()
         for request in requests {
             switch request {
             case .command(let command, let done):
@@ -113,7 +113,7 @@ final class ClientEngine: @unchecked Sendable {
 
     /// Deals with what events and time have left: drops and timeouts, retries that are due, and the up/down state.
     private func settle() {
-        let now = monotonicNanoseconds()
+        let now = MonotonicClock.now()
         for link in [commands, subscriber] {
             if let reason = link.settle(now: now) { connectionLost(link, reason: reason) }
             if link.retryDue(now: now), let reason = link.connect(now: now) { connectionLost(link, reason: reason) }
@@ -150,7 +150,7 @@ final class ClientEngine: @unchecked Sendable {
         for link in [commands, subscriber] {
             link.lostReplyError = .stopped
             link.drop("the client stopped")
-            _ = link.settle(now: monotonicNanoseconds())
+            _ = link.settle(now: MonotonicClock.now())
         }
         poller.set(queue.wakeDescriptor, from: .read, to: [], token: Self.wakeToken)
         if isUp {

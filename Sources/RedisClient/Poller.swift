@@ -66,13 +66,6 @@ final class Poller {
     }
 }
 
-/// Monotonic nanoseconds: deadlines must not move when the wall clock is set.
-func monotonicNanoseconds() -> UInt64 {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
-}
-
 extension Duration {
     var nanoseconds: UInt64 {
         let (seconds, attoseconds) = components

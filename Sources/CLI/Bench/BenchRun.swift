@@ -1,5 +1,6 @@
 import ChatCore
 import Glibc
+import ParleySupport
 
 /// Set by SIGINT or SIGTERM: `parley bench` stops where it is and reports what it measured so far. A global,
 /// because a C signal handler can reach nothing else.
@@ -40,9 +41,7 @@ final class BenchRun {
     }
 
     static func now() -> UInt64 {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+        MonotonicClock.now()
     }
 
     func run() -> BenchReport {

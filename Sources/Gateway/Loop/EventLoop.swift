@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import ParleySupport
 import Synchronization
 
 // One tick of the loop. The order matters; compare Redis's aeProcessEvents.

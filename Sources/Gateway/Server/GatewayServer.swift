@@ -1,5 +1,6 @@
 import Glibc
 import Logging
+import ParleySupport
 import Synchronization
 
 /// The gateway: `loopCount` epoll threads serving two ports. The line port carries JSON or text line
