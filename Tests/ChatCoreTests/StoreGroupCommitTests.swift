@@ -47,6 +47,29 @@ final class StoreGroupCommitTests: XCTestCase {
         XCTAssertLessThanOrEqual(transactions, 3, "1 for the gate call, then the 1,000 queued calls in one batch")
     }
 
+    /// Commit spacing: a message after a quiet moment is committed at once; the calls that arrive within the
+    /// spacing after a commit started wait for its end and then share one commit.
+    func testCallsWithinTheSpacingShareOneCommitAndALoneOneWaitsForNothing() throws {
+        let dir = try TestDirectory()
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, commitSpacing: .seconds(2))
+        defer { store.close() }
+        let start = Date()
+        try store.performAndWait([.createAccount(sampleAccount("ann")), .createAccount(sampleAccount("bob"))])
+        XCTAssertLessThan(Date().timeIntervalSince(start), 1.5, "the first commit waits for no spacing")
+        let commitsBefore = store.commitCount
+        let all = expectation(description: "all calls complete")
+        all.expectedFulfillmentCount = 50
+        for id in 1...50 {
+            store.append(sampleMessage(Int64(id), "ann", "bob", "m\(id)")) { result in
+                if case .success = result { all.fulfill() }
+            }
+        }
+        wait(for: [all], timeout: 30)
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(start), 1.9, "they waited for the spacing")
+        XCTAssertEqual(store.commitCount - commitsBefore, 1, "the 50 calls in one commit")
+        XCTAssertEqual(try store.inboxAndWait("bob").map(\.seq), Array(1...50))
+    }
+
     /// Without any holding: still everything completes, and never more transactions than calls.
     func testUnheldConcurrentCallsAllComplete() throws {
         let dir = try TestDirectory()

@@ -38,7 +38,7 @@ final class StoreIndexRunTests: XCTestCase {
     func testAStepwiseRunIndexesEveryEntry() throws {
         let dir = try TestDirectory()
         let users = (1...9).map { "u\($0)" }
-        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 150, indexStepUsers: 2)
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 150, indexStepRows: 2)
         defer { store.close() }
         try store.performAndWait(users.map { .createAccount(sampleAccount($0)) })
         let messages = (1...300).map { n in sampleMessage(Int64(n), users[(n * 7) % 9], users[n % 9], "t\(n)") }
@@ -51,6 +51,32 @@ final class StoreIndexRunTests: XCTestCase {
             let history = try store.historyAndWait(HistoryQuery(owner: user, limit: 100))
             XCTAssertEqual(history.map(\.id), messages.filter { $0.to == user || $0.from == user }.map(\.id).reversed(), user)
         }
+    }
+
+    /// A step takes whole users until their index rows reach the budget (at least one user, even one with more
+    /// rows than that); every user with entries up to the run's end is in exactly one step, and a user whose
+    /// entries all came after it is in none.
+    func testStepsTakeWholeUsersUpToTheirRowBudget() {
+        // Users 1–4 and 9; 9 talks only after the run's end (id 10).
+        let tail: [(id: Int64, sender: Int64, recipient: Int64, seq: Int64)] = [
+            (1, 1, 2, 1), (2, 1, 2, 2), (3, 1, 2, 3), (4, 3, 4, 1), (5, 4, 3, 1), (6, 1, 3, 2), (7, 2, 2, 4),
+            (11, 9, 9, 1),
+        ]
+        let ledger = LogLedger(accounts: [1, 2, 3, 4, 9].map { (id: $0, name: "u\($0)") }, lasts: [:],
+                               indexedUpTo: 0, tail: tail)
+        // Rows up to id 10: a sent entry 1, a received one 2 (id 7, user 2 to themselves, is one entry: 2 rows).
+        XCTAssertEqual([1, 2, 3, 4, 9].map { ledger.indexRows(of: $0, upTo: 10) }, [4, 8, 5, 3, 0])
+        var run = IndexRun(upTo: 10, ledger)
+        var steps: [[Int64]] = []
+        var last = false
+        while !last {
+            let step = run.nextStep(rowBudget: 6, ledger)
+            steps.append(Array(step.users))
+            last = step.last
+        }
+        XCTAssertEqual(steps, [[1, 2], [3, 4]])
+        var single = IndexRun(upTo: 10, ledger)
+        XCTAssertEqual(Array(single.nextStep(rowBudget: 1, ledger).users), [1], "one user even over the budget")
     }
 
     /// Texts go in as their bytes: empty, non-ASCII, long.

@@ -44,7 +44,7 @@ final class StoreOrderingTests: XCTestCase {
     /// reopen rebuilt the tail from the log.
     func testBothStoresAnswerHistoryAndInboxAlike() throws {
         let dir = try TestDirectory()
-        var sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7, indexStepUsers: 1)
+        var sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7, indexStepRows: 1)
         defer { sqlite.close() }
         let memory = MemoryStore()
         let names = ["ann", "bob", "cy", "dee"]
@@ -79,7 +79,7 @@ final class StoreOrderingTests: XCTestCase {
             try StoreSQL.indexLog(after: after, upTo: StoreSQL.lastLogID(db), users: 1...2, db)
         }
         try queue.close()
-        sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7, indexStepUsers: 1)
+        sqlite = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 7, indexStepRows: 1)
         try compareStores(sqlite, memory, names: names)
         let more = (Int64(125)...140).map { sampleMessage($0, names[Int($0 % 4)], names[Int(($0 + 1) % 4)], "m\($0)") }
         XCTAssertEqual(try sqlite.appendAll(more), try memory.appendAll(more), "the interrupted run starts again")

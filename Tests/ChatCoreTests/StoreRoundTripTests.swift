@@ -63,7 +63,7 @@ final class StoreRoundTripTests: XCTestCase {
     /// Indexing steps commit without an fsync; the group commits after them are FULL again.
     func testWriterSynchronousIsFullAfterIndexing() throws {
         let dir = try TestDirectory()
-        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 2, indexStepUsers: 1)
+        let store = try SQLiteStore(directory: dir.url, logger: storeTestLogger, indexBatch: 2, indexStepRows: 1)
         defer { store.close() }
         try store.performAndWait([.createAccount(sampleAccount("ann")), .createAccount(sampleAccount("bob"))])
         _ = try store.appendAll([sampleMessage(1, "ann", "bob", "a"), sampleMessage(2, "bob", "ann", "b")])

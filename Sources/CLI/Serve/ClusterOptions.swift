@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import PostgresStore
 
-/// `--postgres`, `--redis` and `--node`: where a node keeps its data and which cluster it joins
+/// `--postgres`, `--redis`, `--node` and `--commit-spacing`: where a node keeps its data, how it commits, and which cluster it joins
 /// (docs/PROTOCOL.md §11.5, docs/SCALING.md).
 struct ClusterOptions: ParsableArguments {
     @Option(help: "Keep the data in this PostgreSQL database (postgresql://USER@HOST:PORT/DB) instead of SQLite in --data-dir.")
@@ -17,9 +17,17 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "This node's name in the cluster, unique among its nodes (default: HOSTNAME:SERVER_PORT).")
     var node: String?
 
+    @Option(help: ArgumentHelp(
+        "SQLite: the least time between the starts of two commits, in ms (0: commit as soon as the last one returned).",
+        discussion: "Messages arriving meanwhile share the next commit and its fsync; a message after a quiet moment waits for nothing."))
+    var commitSpacing: Double = SQLiteStore.defaultCommitSpacing / .milliseconds(1)
+
     func validate() throws {
         guard redis == nil || postgres != nil else {
             throw ValidationError("--redis needs --postgres: the nodes of a cluster share one PostgreSQL database")
+        }
+        guard commitSpacing >= 0, commitSpacing <= 1000 else {
+            throw ValidationError("--commit-spacing must be 0–1000 ms")
         }
         guard node == nil || redis != nil else { throw ValidationError("--node names a cluster node; it needs --redis") }
         if let node, node.isEmpty || node.utf8.count > 64 || node.contains(where: { $0.isWhitespace || $0 == "\n" }) {
@@ -50,7 +58,8 @@ struct StoreChoice {
             store = postgres
         } else {
             try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-            store = try SQLiteStore(directory: URL(fileURLWithPath: dataDir), logger: logger)
+            store = try SQLiteStore(directory: URL(fileURLWithPath: dataDir), logger: logger,
+                                    commitSpacing: .microseconds(Int64(options.commitSpacing * 1000)))
             postgres = nil
         }
         guard let redis = options.redis, let postgres else {

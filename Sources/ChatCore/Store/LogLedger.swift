@@ -140,9 +140,15 @@ final class LogLedger {
         return entries.prefix { $0.id <= upTo }
     }
 
-    /// Users with a non-empty tail in `users`, ascending.
-    func tailUsers(in users: ClosedRange<Int64>) -> [Int64] {
-        tail.keys.filter { users.contains($0) }.sorted()
+    /// Users with tail entries up to `upTo`, ascending.
+    func tailUsers(upTo: Int64) -> [Int64] {
+        tail.compactMap { user, entries in entries.first.map { $0.id <= upTo } == true ? user : nil }.sorted()
+    }
+
+    /// The rows an indexing run up to `upTo` writes for `user`: one in `history_index` per entry, one more in
+    /// `inbox_index` per received one.
+    func indexRows(of user: Int64, upTo: Int64) -> Int {
+        entries(of: user, upTo: upTo).reduce(0) { $0 + ($1.seq > 0 ? 2 : 1) }
     }
 
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.

@@ -20,24 +20,31 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// A batch takes at most this many queued calls, so one transaction (and the wait for its fsync) stays short
     /// even after a stall; the rest goes into the next batch right away.
     static let maxBatchJobs = 4096
+    /// The least time between the starts of two commits by default (`gatherUntilCommitIsDue`).
+    public static let defaultCommitSpacing: Duration = .milliseconds(2)
     /// The writer connection's page cache, KiB.
     static let writerCacheKiB = 32_768
     /// An indexing run starts once the unindexed tail holds this many messages (StoreSchema explains why):
     /// large enough that each user's entries of a run share a page, small enough that the tail held in memory
     /// stays small.
     public static let defaultIndexBatch = 65_536
-    /// Users per step of an indexing run: a step writes about one page per user and index, so this bounds how
-    /// long a step holds the writer (and so how long a message can wait behind one).
-    public static let defaultIndexStepUsers = 64
+    /// Index rows per step of an indexing run (IndexRun): this bounds how long a step holds the writer, and so
+    /// how long a message can wait behind one. At 1–3 µs a row here, about 1–3 ms; a run of 64k messages between
+    /// busy users takes a hundred steps or so.
+    public static let defaultIndexStepRows = 1024
 
     private let pool: DatabasePool
     private let logger: Logger
     /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
     private let ledger: LogLedger
     private let indexBatch: Int
-    private let indexStepUsers: Int64
+    private let indexStepRows: Int
     /// The indexing run under way, if any: the writer thread's alone.
     private var indexRun: IndexRun?
+    /// The least time between the starts of two commits, ns (0: commit as soon as the last one returned).
+    private let commitSpacing: UInt64
+    /// When the last commit started (monotonic ns): the writer thread's alone.
+    private var lastCommitStart: UInt64 = 0
     /// Guards everything below; the writer thread waits on it for work.
     private let state = ConditionLock()
     private var jobs: [StoreJob] = []
@@ -50,10 +57,11 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// Opens (creating if missing) `parley.db` in `directory`, migrates it, and makes commits durable.
     /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
     ///   `ThreadStartError` when the writer thread cannot start.
-    /// `indexBatch`: how many messages the unindexed tail holds before it is indexed; `indexStepUsers`: users
-    /// per step of an indexing run (tests make both small).
+    /// `indexBatch`: how many messages the unindexed tail holds before it is indexed; `indexStepRows`: index
+    /// rows per step of an indexing run (tests make both small).
     public init(directory: URL, logger: Logger, indexBatch: Int = SQLiteStore.defaultIndexBatch,
-                indexStepUsers: Int = SQLiteStore.defaultIndexStepUsers) throws {
+                indexStepRows: Int = SQLiteStore.defaultIndexStepRows,
+                commitSpacing: Duration = SQLiteStore.defaultCommitSpacing) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let path = directory.appendingPathComponent(Self.fileName).path
         var configuration = Configuration()
@@ -66,7 +74,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         pool = try DatabasePool(path: path, configuration: configuration)
         self.logger = logger
         self.indexBatch = max(1, indexBatch)
-        self.indexStepUsers = Int64(max(1, indexStepUsers))
+        self.indexStepRows = max(1, indexStepRows)
+        let (seconds, attoseconds) = max(.zero, commitSpacing).components
+        self.commitSpacing = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
         try StoreSchema.migrator.migrate(pool)
         // docs/ARCHITECTURE.md §5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
         // runs, so FULL must be set here, after opening, and checked. With NORMAL an acknowledged message can
@@ -259,6 +269,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         while true {
             let (batch, closing): ([StoreJob], Bool) = state.withLock {
                 while jobs.isEmpty && !isClosing && indexRun == nil { state.wait() }
+                gatherUntilCommitIsDue()
                 let count = min(jobs.count, Self.maxBatchJobs)
                 let batch = Array(jobs.prefix(count))
                 jobs.removeFirst(count)
@@ -280,6 +291,22 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         logger.info("store closed")
     }
 
+    /// Called with work queued and the lock held: if the last commit started less than `commitSpacing` ago,
+    /// sleeps out the rest of that time so that what arrives meanwhile shares the next commit (and its fsync).
+    /// Under load this sets the pace of commits (at most one per spacing) instead of the disk's flush time,
+    /// which on a fast disk allowed a commit per handful of messages: each with its fsync, its WAL pages
+    /// rewritten and two thread hand-offs. When idle, the last commit is long past and a message waits for
+    /// nothing. Enqueueing signals only an empty queue, so the jobs arriving during this sleep wake nobody.
+    private func gatherUntilCommitIsDue() {
+        guard commitSpacing > 0, !jobs.isEmpty, !isClosing else { return }
+        let due = lastCommitStart + commitSpacing
+        while jobs.count < Self.maxBatchJobs {
+            let now = MonotonicClock.now()
+            guard now < due else { return }
+            state.wait(seconds: Double(due - now) / 1e9)
+        }
+    }
+
     /// One transaction for the whole batch. Reads run inside it, after the writes queued before them, so they
     /// see those writes; their completions, like all others, wait until the commit has returned.
     ///
@@ -294,6 +321,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         let completions: [() -> Void]
         do {
             if batch.contains(where: \.isWrite) {
+                lastCommitStart = MonotonicClock.now()
                 do {
                     completions = try pool.writeWithoutTransaction { db in
                         try StoreSQL.inGroupCommit(db) { try run(batch, db, isolatingWrites: false) }
@@ -329,20 +357,17 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 guard ledger.tailCount >= indexBatch else { return }
                 let upTo = try pool.writeWithoutTransaction(StoreSQL.lastLogID)
                 ledger.seal(upTo: upTo)
-                indexRun = IndexRun(upTo: upTo, nextUser: 0, lastUser: ledger.lastAccountID)
+                indexRun = IndexRun(upTo: upTo, ledger)
             }
             guard var run = indexRun else { return }
-            let users = run.nextUser...(run.nextUser + indexStepUsers - 1)
-            let finishing = users.upperBound >= run.lastUser
+            let step = run.nextStep(rowBudget: indexStepRows, ledger)
             try pool.writeWithoutTransaction { db in
-                try StoreSQL.commitIndexStep(users: finishing ? users.lowerBound...Int64.max : users, upTo: run.upTo,
-                                             finishing: finishing, ledger, db)
+                try StoreSQL.commitIndexStep(users: step.users, upTo: run.upTo, finishing: step.last, ledger, db)
             }
-            if finishing {
+            if step.last {
                 ledger.indexed(upTo: run.upTo)
                 indexRun = nil
             } else {
-                run.nextUser = users.upperBound + 1
                 indexRun = run
             }
         } catch {
@@ -435,16 +460,6 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         for write in writes { try StoreSQL.apply(write, ledger, db) }
         for (key, value) in meta { try StoreSQL.setMeta(key, value, db) }
     }
-}
-
-/// An indexing run: the log's ids up to `upTo` that are still in the tail, indexed for the users from
-/// `nextUser` on, step by step.
-private struct IndexRun {
-    let upTo: Int64
-    var nextUser: Int64
-    /// The highest account id when the run started; the last step takes every id above too (accounts created
-    /// since then).
-    let lastUser: Int64
 }
 
 /// A write failed in a batch run without savepoints: roll back and run the batch again, isolating each call.

@@ -136,10 +136,10 @@ enum StoreSQL {
     /// `users`, user by user and each in key order, so every insert lands at the end of its range and no log
     /// row is read again. `OR IGNORE`, as above. Users ascend and each user's entries are in key order, so the
     /// rows reach each table sorted and go in many per statement.
-    static func indexStep(users: ClosedRange<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
+    static func indexStep(users: ArraySlice<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
         let inbox = try IndexRowWriter(into: "inbox_index (user, seq, id)", db)
         let history = try IndexRowWriter(into: "history_index (user, id, partner)", db)
-        for user in ledger.tailUsers(in: users) {
+        for user in users {
             let entries = ledger.entries(of: user, upTo: upTo)
             for entry in entries where entry.seq > 0 {
                 try inbox.add(user, entry.seq, entry.id)
@@ -158,7 +158,7 @@ enum StoreSQL {
     /// step leaves the watermark where it was and the run starts again), and the next group commit's fsync
     /// covers these frames too. The last step also moves the watermark. `synchronous` is FULL again after it,
     /// or this throws.
-    static func commitIndexStep(users: ClosedRange<Int64>, upTo: Int64, finishing: Bool, _ ledger: LogLedger,
+    static func commitIndexStep(users: ArraySlice<Int64>, upTo: Int64, finishing: Bool, _ ledger: LogLedger,
                                 _ db: Database) throws {
         try db.execute(sql: "PRAGMA synchronous = OFF")
         let step = Result {
