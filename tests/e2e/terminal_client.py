@@ -9,6 +9,7 @@ import time
 
 import pexpect
 import pyte
+import pytest
 
 from parley_harness import PARLEY_BIN
 
@@ -125,3 +126,36 @@ def run_piped(port, text, timeout=15):
     """`parley connect` with standard input from a pipe (a script), not a terminal."""
     return subprocess.run([PARLEY_BIN, "connect", str(port)], input=text, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def login_fixture(passwords):
+    """A `login(server, user)` fixture for a test module: a terminal client logged in with the password from
+    `passwords`, named after its user, closed after the test."""
+    @pytest.fixture
+    def login():
+        started = []
+
+        def start(server, user):
+            client = TerminalClient(server.tcp_port).login(user, passwords[user])
+            client.name = user
+            started.append(client)
+            return client
+
+        yield start
+        for client in started:
+            client.close()
+
+    return login
+
+
+def assert_printed_above_the_typing(typist, partial, incoming, send):
+    """`typist` has typed `partial` without Enter; `send()` makes the line `incoming` arrive. It must be printed
+    above the input line, which still holds `partial` with the cursor at its end."""
+    typist.type(partial)
+    typist.wait_screen(lambda lines: any(line == f"> {partial}" for line in lines))
+    send()
+    lines = typist.wait_screen(lambda lines: any(line == incoming for line in lines))
+    text = [line for line in lines if line]
+    assert text[-2:] == [incoming, f"> {partial}"], lines
+    row, column = typist.cursor()
+    assert lines[row] == f"> {partial}" and column == len(f"> {partial}")

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from parley_harness import PARLEY_BIN, ParleyNode, ParleyServer, json_client
-from terminal_client import TerminalClient
+from terminal_client import login_fixture
 
 CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\n"
 PASSWORDS = dict(line.split() for line in CREDENTIALS.splitlines())
@@ -32,19 +32,7 @@ def server():
     s.stop()
 
 
-@pytest.fixture
-def login():
-    started = []
-
-    def start(server, user):
-        client = TerminalClient(server.tcp_port).login(user, PASSWORDS[user])
-        client.name = user
-        started.append(client)
-        return client
-
-    yield start
-    for client in started:
-        client.close()
+login = login_fixture(PASSWORDS)
 
 
 def expect_lines(client, *lines, timeout=10):

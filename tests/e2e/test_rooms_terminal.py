@@ -15,7 +15,7 @@ import time
 import pytest
 
 from parley_harness import ParleyServer
-from terminal_client import TerminalClient
+from terminal_client import TerminalClient, assert_printed_above_the_typing, login_fixture
 
 WELCOME = "Welcome to the greatest messaging application ever!"
 
@@ -33,18 +33,7 @@ def server():
     s.stop()
 
 
-@pytest.fixture
-def login():
-    started = []
-
-    def start(server, user):
-        client = TerminalClient(server.tcp_port)
-        started.append(client)
-        return client.login(user, PASSWORDS[user])
-
-    yield start
-    for client in started:
-        client.close()
+login = login_fixture(PASSWORDS)
 
 
 def printed_lines(client, command):
@@ -242,14 +231,7 @@ def test_a_room_message_is_printed_above_the_half_typed_input(server, login):
     alice.command("join r", "You created #r")
     bob.command("join r", "You joined #r")
     alice.expect("bob joined #r")
-    bob.type("say r half-ty")
-    bob.wait_screen(lambda lines: any(line == "> say r half-ty" for line in lines))
-
-    alice.command("say r incoming while you type")
-    lines = bob.wait_screen(lambda lines: any(line == "#r alice: incoming while you type" for line in lines))
-    text = [line for line in lines if line]
-    assert text[-2:] == ["#r alice: incoming while you type", "> say r half-ty"], lines
-    row, column = bob.cursor()
-    assert lines[row] == "> say r half-ty" and column == len("> say r half-ty")
+    assert_printed_above_the_typing(bob, "say r half-ty", "#r alice: incoming while you type",
+                                    lambda: alice.command("say r incoming while you type"))
     bob.enter("ped")
     alice.expect("#r bob: half-typed")

@@ -15,7 +15,8 @@ import time
 import pytest
 
 from parley_harness import PARLEY_BIN, ParleyServer, json_client
-from terminal_client import BACKSPACE, CTRL_C, CTRL_D, LEFT, UP, TerminalClient, run_piped
+from terminal_client import (BACKSPACE, CTRL_C, CTRL_D, LEFT, UP, TerminalClient, assert_printed_above_the_typing,
+                             run_piped)
 
 CREDENTIALS = "hans solo\nluke sky\nleia alder\nyoda wise\nrey jakku\n"
 WELCOME = "Welcome to the greatest messaging application ever!"
@@ -269,15 +270,8 @@ def test_incoming_line_is_printed_above_the_half_typed_input(server, clients):
     luke = clients(server).login("luke", "sky")
     hans = clients(server).login("hans", "solo")
     luke.expect("hans logged in")
-    luke.type("message hans half-ty")
-    luke.wait_screen(lambda lines: any(line == "> message hans half-ty" for line in lines))
-
-    hans.command("message luke incoming while you type")
-    lines = luke.wait_screen(lambda lines: any(line == "hans: incoming while you type" for line in lines))
-    text = [line for line in lines if line]
-    assert text[-2:] == ["hans: incoming while you type", "> message hans half-ty"], lines
-    row, column = luke.cursor()
-    assert lines[row] == "> message hans half-ty" and column == len("> message hans half-ty")
+    assert_printed_above_the_typing(luke, "message hans half-ty", "hans: incoming while you type",
+                                    lambda: hans.command("message luke incoming while you type"))
 
     # Finish the line: what was typed before the interruption is all there.
     luke.enter("ped")
