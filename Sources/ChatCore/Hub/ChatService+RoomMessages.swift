@@ -84,20 +84,21 @@ extension ChatService {
     /// session wait, so a member sees a room's messages in order and the replay starts from cursors no live
     /// delivery has moved.
     func holdRoomMessages(of user: String, for session: Session) {
-        if session.roomReplay == nil && !rooms.rooms(of: user).isEmpty {
-            session.roomReplay = RoomReplay()
-            rooms.audienceChanged(of: user)
-        }
+        if session.roomReplay == nil && !rooms.rooms(of: user).isEmpty { holdRoomMessages(true, of: user, session) }
+    }
+
+    /// Starts or stops holding `session`'s live room messages for its replay. The rooms' audiences follow: a
+    /// session that replays is fed by its replay, not by the fan-out.
+    private func holdRoomMessages(_ hold: Bool, of user: String, _ session: Session) {
+        session.roomReplay = hold ? RoomReplay() : nil
+        rooms.audienceChanged(of: user)
     }
 
     /// After the direct messages: the newest missed messages of every room the user is in (at most
     /// `replayPerRoom` each; older ones are left to history), in one read.
     func startRoomReplay(of user: String, into session: Session) {
         guard !rooms.rooms(of: user).isEmpty else { return finishRoomReplay(of: user, into: session) }
-        if session.roomReplay == nil {
-            session.roomReplay = RoomReplay()
-            rooms.audienceChanged(of: user)
-        }
+        if session.roomReplay == nil { holdRoomMessages(true, of: user, session) }
         if cluster != nil {
             // The user's last session may have been on another node: its cursors are in the store, not here.
             store.roomCursors(of: user) { [self] result in resume(.roomCursorsRead(user, session, result, then: nil, nil)) }
@@ -155,14 +156,13 @@ extension ChatService {
     /// go out live.
     private func finishRoomReplay(of user: String, into session: Session) {
         guard let held = session.roomReplay?.held else { return }
-        session.roomReplay = nil
+        // Live from here on, after what the replay held back.
+        holdRoomMessages(false, of: user, session)
         for message in held where message.seq > session.roomHandedUpTo[message.room, default: 0] {
             guard rooms.room(message.room)?.members[user] != nil else { continue }
             reply(session, .roomMessage(message, offline: false))
             roomReceived(by: session, message.room, upTo: message.seq)
         }
-        // Live from here on, with what the replay handed over.
-        rooms.audienceChanged(of: user)
     }
 
     // MARK: Acks
