@@ -61,8 +61,15 @@ public final class PThreadMutex<State>: @unchecked Sendable {
 /// Waiters must re-check their predicate in a loop (POSIX allows spurious wake-ups).
 public final class ConditionLock: @unchecked Sendable {
     @usableFromInline let mutex = PThreadObject.mutex()
-    private let condition = PThreadObject(pthread_cond_t(), setUp: { pthread_cond_init($0, nil) },
-                                          tearDown: pthread_cond_destroy)
+    /// Timed waits measure CLOCK_MONOTONIC, not the default CLOCK_REALTIME: a wall clock set back (an NTP
+    /// step, an operator) would otherwise stretch a 2 ms wait of the store's writer by as much as it moved.
+    private let condition = PThreadObject(pthread_cond_t(), setUp: { condition in
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        defer { pthread_condattr_destroy(&attributes) }
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        return pthread_cond_init(condition, &attributes)
+    }, tearDown: pthread_cond_destroy)
 
     public init() {}
 
@@ -84,7 +91,7 @@ public final class ConditionLock: @unchecked Sendable {
     @discardableResult
     public func wait(seconds: Double) -> Bool {
         var deadline = timespec()
-        clock_gettime(CLOCK_REALTIME, &deadline)  // the clock pthread_cond_timedwait measures by default
+        clock_gettime(CLOCK_MONOTONIC, &deadline)  // the clock the condition was set up with
         let nanoseconds = Int(deadline.tv_nsec) + Int(max(0, seconds) * 1e9)
         deadline.tv_sec += nanoseconds / 1_000_000_000
         deadline.tv_nsec = nanoseconds % 1_000_000_000
