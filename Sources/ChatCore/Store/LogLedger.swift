@@ -142,7 +142,7 @@ final class LogLedger {
 
     /// Users with tail entries up to `upTo`, ascending.
     func tailUsers(upTo: Int64) -> [Int64] {
-        tail.compactMap { user, entries in entries.first.map { $0.id <= upTo } == true ? user : nil }.sorted()
+        tail.compactMap { user, entries in (entries.first?.id ?? .max) <= upTo ? user : nil }.sorted()
     }
 
     /// The rows an indexing run up to `upTo` writes for `user`: one in `history_index` per entry, one more in
