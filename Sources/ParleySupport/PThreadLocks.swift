@@ -90,12 +90,19 @@ public final class ConditionLock: @unchecked Sendable {
     /// reconnect backoff). Returns false when the time ran out. Only inside `withLock`.
     @discardableResult
     public func wait(seconds: Double) -> Bool {
-        var deadline = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &deadline)  // the clock the condition was set up with
-        let nanoseconds = Int(deadline.tv_nsec) + Int(max(0, seconds) * 1e9)
-        deadline.tv_sec += nanoseconds / 1_000_000_000
-        deadline.tv_nsec = nanoseconds % 1_000_000_000
-        return pthread_cond_timedwait(condition.pointer, mutex.pointer, &deadline) == 0
+        wait(untilNanoseconds: MonotonicClock.now() + UInt64(max(0, seconds) * 1e9))
+    }
+
+    /// Sleeps, re-checking `keepWaiting` at every wake-up, until it is false or the monotonic clock reaches
+    /// `deadline` (ns): a store's writer letting a batch fill before its next commit. Only inside `withLock`.
+    public func wait(until deadline: UInt64, while keepWaiting: () -> Bool) {
+        while keepWaiting() && MonotonicClock.now() < deadline { wait(untilNanoseconds: deadline) }
+    }
+
+    @discardableResult
+    private func wait(untilNanoseconds deadline: UInt64) -> Bool {
+        var spec = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        return pthread_cond_timedwait(condition.pointer, mutex.pointer, &spec) == 0  // on the condition's clock
     }
 
     /// Wakes one waiter. Call inside `withLock`, so the wake-up cannot slip between a check and a wait.

@@ -201,13 +201,9 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
                     }
                 }
                 if sustained && connection != nil {
-                    let start = lastBatchStart + Self.minBatchInterval
                     isFilling = true
-                    while !isClosing && jobs.count < Self.fillTarget {
-                        let wait = start - Self.now()
-                        if wait <= 0 { break }
-                        state.wait(seconds: wait)
-                    }
+                    state.wait(until: UInt64((lastBatchStart + Self.minBatchInterval) * 1e9),
+                               while: { !isClosing && jobs.count < Self.fillTarget })
                     isFilling = false
                 }
                 lastBatchStart = Self.now()

@@ -75,8 +75,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         self.logger = logger
         self.indexBatch = max(1, indexBatch)
         self.indexStepRows = max(1, indexStepRows)
-        let (seconds, attoseconds) = max(.zero, commitSpacing).components
-        self.commitSpacing = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        self.commitSpacing = commitSpacing.nanoseconds
         try StoreSchema.migrator.migrate(pool)
         // docs/ARCHITECTURE.md §5: DatabasePool sets synchronous = NORMAL on its writer after `prepareDatabase`
         // runs, so FULL must be set here, after opening, and checked. With NORMAL an acknowledged message can
@@ -299,12 +298,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// nothing. Enqueueing signals only an empty queue, so the jobs arriving during this sleep wake nobody.
     private func gatherUntilCommitIsDue() {
         guard commitSpacing > 0, !jobs.isEmpty, !isClosing else { return }
-        let due = lastCommitStart + commitSpacing
-        while jobs.count < Self.maxBatchJobs {
-            let now = MonotonicClock.now()
-            guard now < due else { return }
-            state.wait(seconds: Double(due - now) / 1e9)
-        }
+        state.wait(until: lastCommitStart + commitSpacing, while: { jobs.count < Self.maxBatchJobs })
     }
 
     /// One transaction for the whole batch. Reads run inside it, after the writes queued before them, so they

@@ -1,18 +1,6 @@
 import Glibc
 import ParleySupport
 
-extension Duration {
-    /// This duration in whole nanoseconds, clamped to zero for negative values.
-    var nanoseconds: UInt64 {
-        let (seconds, attoseconds) = components
-        guard seconds >= 0, attoseconds >= 0 || seconds > 0 else { return 0 }
-        let whole = UInt64(seconds).multipliedReportingOverflow(by: 1_000_000_000)
-        if whole.overflow { return .max }
-        let total = Int64(whole.partialValue) &+ attoseconds / 1_000_000_000
-        return UInt64(max(total, 0))
-    }
-}
-
 /// Names one scheduled timer so it can be cancelled.
 struct TimerID: Hashable, Sendable {
     fileprivate let rawValue: UInt64
