@@ -101,4 +101,50 @@ final class ClusterRoomTests: XCTestCase {
         let replayed = c[2].events(back).filter { $0["type"]?.stringValue == "room_message" }
         XCTAssertEqual(replayed.map { $0["text"]?.stringValue }, ["missed"], "node 2 reads luke's cursor from the store")
     }
+
+    /// The owner leaves on a node that has not yet heard of the latest join: the room still passes to that member
+    /// (the store's members decide), and the late notice of the join does not hand the room back to the one who left.
+    func testTheOwnersSuccessorIsTheStoresAndALateJoinNoticeDoesNotUndoIt() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        _ = c[0].events(hans)
+        c.bus.holdSends(to: "node0", true)
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["type"]?.stringValue, "ok")
+        XCTAssertEqual(c[0].events(hans), [], "node 0 has not heard of luke's join yet")
+
+        c[0].send(hans, #"{"type":"leave","room":"r"}"#)
+        XCTAssertEqual(c[0].events(hans).last?["type"]?.stringValue, "ok")
+        XCTAssertEqual(try c.store.roomRecord("r")?.owner, "luke", "the store has luke as the owner")
+        XCTAssertEqual(c[1].events(luke).last?["type"]?.stringValue, "room_leave")
+        c.bus.holdSends(to: "node0", false)
+        c.settle()
+        for node in 0...1 {
+            XCTAssertEqual(c[node].hub.serialized { c[node].hub.rooms.room("r")?.owner }, "luke", "node \(node)")
+            XCTAssertEqual(c[node].hub.serialized { c[node].hub.rooms.room("r")?.members.keys.sorted() }, ["luke"], "node \(node)")
+        }
+        c[1].send(luke, #"{"type":"kick","room":"r","user":"hans"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["code"]?.stringValue, "not_member", "luke owns the room; hans is gone")
+    }
+
+    /// Notices from different nodes may arrive out of the order they were stored in: the owner's leave that
+    /// reaches a node after the join that made someone else owner of the emptied room leaves that owner alone.
+    func testAnOwnersLeaveArrivingAfterTheNextOwnersJoinKeepsTheNewOwner() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        c.bus.holdSends(to: "node2", true)
+        c[0].send(hans, #"{"type":"leave","room":"r"}"#)
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        XCTAssertEqual(c[1].events(luke).last?["owner"]?.stringValue, "luke")
+        let node2 = c[2].hub
+        XCTAssertEqual(node2.serialized { node2.rooms.room("r")?.owner }, "hans", "node 2 has heard of neither yet")
+        // Deliver luke's join first, then hans's leave: the reverse of the order they were stored in.
+        node2.clusterReceived(.roomChanged(RoomNotice(room: "r", user: "luke", change: .joined, by: "luke", owner: "luke", at: c.clock.now())))
+        node2.clusterReceived(.roomChanged(RoomNotice(room: "r", user: "hans", change: .left, by: "hans", owner: nil, at: c.clock.now())))
+        c.settle()
+        XCTAssertEqual(node2.serialized { node2.rooms.room("r")?.owner }, "luke")
+        XCTAssertEqual(node2.serialized { node2.rooms.room("r")?.members.keys.sorted() }, ["luke"])
+    }
 }

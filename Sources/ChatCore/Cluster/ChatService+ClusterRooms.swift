@@ -18,7 +18,7 @@ extension ChatService {
             room.banned.insert(notice.user)
         case .unbanned: room.banned.remove(notice.user)
         }
-        room.owner = notice.owner
+        if notice.movesOwnership(from: room.owner) { room.owner = notice.owner }
         announce(notice, in: room, removedAMember: wasMember)
     }
 
@@ -52,12 +52,14 @@ extension ChatService {
     func roomLookedUp(_ name: String, _ result: Result<RoomRecord?, any Error>, _ next: AfterRoomRead) {
         let (session, re) = next.asker
         guard let user = session.onlineUser else { return }
+        let record: RoomRecord?
         switch result {
         case .failure(let error):
             logger.error("room read failed", metadata: ["room": "\(name)", "error": "\(error)"])
             return reply(session, .error(re: re, ChatError(.internalError, "the room could not be read; try again")))
-        case .success(let record):
-            if let record { reconcile(record, for: [user] + next.target) }
+        case .success(let read):
+            record = read
+            if let read { reconcile(read, for: [user] + next.users(in: read)) }
         }
         switch next {
         case .joinAgain:
@@ -68,7 +70,8 @@ extension ChatService {
                 resume(.roomCursorsRead(user, session, result, then: .roomRead(room: room, after: nil, limit: limit, wait: wait), re))
             }
         case .request(let request, _, _):
-            handleRoomRequest(request, from: user, re: re, session, checked: true)
+            let stored = record.map { Set($0.members.map(\.user)) }
+            handleRoomRequest(request, from: user, re: re, session, checked: true, storedMembers: stored)
         }
     }
 
@@ -101,10 +104,12 @@ enum AfterRoomRead {
     /// A join that lost a creation race to another node: joins the room that node created, once.
     case joinAgain(String, RequestID?, Session)
 
-    /// The user a moderation request is about, besides the caller.
-    var target: [String] {
+    /// The users besides the caller whose state the request depends on: the one a moderation request is about;
+    /// for a leave, every member the store has, since the owner's successor is chosen among them.
+    func users(in record: RoomRecord) -> [String] {
         switch self {
         case .request(.kick(_, let user), _, _), .request(.ban(_, let user), _, _), .request(.unban(_, let user), _, _): [user]
+        case .request(.leave, _, _): record.members.map(\.user)
         default: []
         }
     }

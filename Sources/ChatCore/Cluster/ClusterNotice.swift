@@ -74,6 +74,19 @@ public struct RoomNotice: Sendable, Equatable {
         self.at = at
         self.created = created
     }
+
+    /// Whether a replica whose owner is `current` takes this notice's owner. Only two changes move ownership: a
+    /// join into an empty room (the joiner owns it, whoever owned it before has left) and the owner's leave (the
+    /// successor owns it). Notices from different nodes can arrive in another order than they were stored in,
+    /// and the owner a late notice carries is the one of its moment: a join stored before the owner left must not
+    /// hand the room back, nor the leave of an owner before a join that made someone else owner.
+    func movesOwnership(from current: String?) -> Bool {
+        switch change {
+        case .joined: owner == user
+        case .left: current == user || current == nil
+        case .removed, .banned, .unbanned: current == nil
+        }
+    }
 }
 
 extension ClusterNotice {

@@ -5,9 +5,10 @@
 /// next `say` is refused), then made durable; the reply and the events to the other members wait for the
 /// store, as a direct message's `ok` does. If the store refuses, memory is put back as it was.
 extension ChatService {
-    /// `checked`: a cluster node has already read the room from the store for this request.
+    /// `checked`: a cluster node has already read the room from the store for this request; `storedMembers`:
+    /// the members that read found.
     func handleRoomRequest(_ request: ClientRequest, from user: String, re: RequestID?, _ session: Session,
-                           checked: Bool = false) {
+                           checked: Bool = false, storedMembers: Set<String>? = nil) {
         // cluster: a replica lags the store by one bus hop. Membership changes (a room created, a member who
         // joined or was unbanned a moment ago on another node) and every REST call (whose previous call may
         // have gone to another node) read the room first, so what was done a moment ago anywhere holds here.
@@ -19,7 +20,7 @@ extension ChatService {
         }
         switch request {
         case .join(let name): join(user, name, re: re, session)
-        case .leave(let name): leave(user, name, re: re, session)
+        case .leave(let name): leave(user, name, re: re, session, storedMembers: storedMembers)
         case .kick(let name, let target): remove(target, from: name, by: user, banning: false, re: re, session)
         case .ban(let name, let target): remove(target, from: name, by: user, banning: true, re: re, session)
         case .unban(let name, let target): unban(target, in: name, by: user, re: re, session)
@@ -83,14 +84,16 @@ extension ChatService {
         store.perform(writes) { [self] result in resume(.roomChangeStored(change, result.failure)) }
     }
 
-    private func leave(_ user: String, _ name: String, re: RequestID?, _ session: Session) {
+    private func leave(_ user: String, _ name: String, re: RequestID?, _ session: Session, storedMembers: Set<String>?) {
         guard let room = rooms.room(name), let joinedAt = room.members[user] else { return reply(session, notMember(name, re)) }
         var writes: [StoreWrite] = [.setRoomMember(room: name, user: user, isMember: false, at: clock.now())]
         rooms.remove(user, from: room)
         let previousOwner = room.owner
         if room.owner == user {
-            // The room passes to its longest-standing member; an empty room is kept, ownerless.
-            room.owner = room.longestStanding(except: nil)
+            // The room passes to its longest-standing member; an empty room is kept, ownerless. cluster: among
+            // the members the store has, which the read before this request also added to the replica (a join on
+            // another node may not have reached this one yet; the successor must not depend on that).
+            room.owner = room.longestStanding(among: storedMembers)
             writes.append(.setRoomOwner(room: name, owner: room.owner))
         }
         let change = RoomChange(kind: .leave(joinedAt: joinedAt, previousOwner: previousOwner), room: name, user: user,

@@ -31,10 +31,13 @@ final class Room {
         deliveredSeq = record.lastSeq
     }
 
-    /// The member who has been in the room longest (ties by name, so every node picks the same one), leaving
-    /// out `except`; nil for an empty room.
-    func longestStanding(except: String?) -> String? {
-        members.filter { $0.key != except }.min { ($0.value, $0.key) < ($1.value, $1.key) }?.key
+    /// The member who has been in the room longest (ties by name, so every node picks the same one); nil for an
+    /// empty room. `among`: only these users, if any of them is a member (on a cluster, the members the store
+    /// has, since a replica may still hold someone whose leave has not reached it).
+    func longestStanding(among: Set<String>? = nil) -> String? {
+        let longest = { (candidates: [String: Int64]) in candidates.min { ($0.value, $0.key) < ($1.value, $1.key) }?.key }
+        if let among, let stored = longest(members.filter { among.contains($0.key) }) { return stored }
+        return longest(members)
     }
 }
 

@@ -81,7 +81,8 @@ final class TestBus: @unchecked Sendable {
         }
     }
 
-    /// Holds back what is sent to `node` alone (a notice slow on its way) until turned off again.
+    /// Holds back what reaches `node` (notices slow on their way to it, sent to it alone or to everyone) until
+    /// turned off again; the other nodes get theirs at once.
     func holdSends(to node: String, _ on: Bool) {
         lock.withLock {
             if on {
@@ -112,7 +113,8 @@ final class TestBus: @unchecked Sendable {
             guard !cut.contains(node), !muted.contains(node) else { return }
             for (name, hub) in hubs where name != node && !cut.contains(name) {
                 let bytes = notice.encoded()  // through the wire form, as on Redis
-                queue.append { hub.clusterReceived(ClusterNotice.decode(bytes)!) }
+                let delivery = { hub.clusterReceived(ClusterNotice.decode(bytes)!) }
+                if slow.contains(name) { held.append(delivery) } else { queue.append(delivery) }
             }
         }
     }
