@@ -147,4 +147,26 @@ final class ClusterRoomTests: XCTestCase {
         XCTAssertEqual(node2.serialized { node2.rooms.room("r")?.owner }, "luke")
         XCTAssertEqual(node2.serialized { node2.rooms.room("r")?.members.keys.sorted() }, ["luke"])
     }
+
+    /// A read of a room answered before a change that a notice then brought here (the read was on its way while
+    /// the change was stored) does not replace the newer replica: the room is read again.
+    func testAReadOfARoomThatANoticeOvertookIsReadAgain() throws {
+        let c = try cluster()
+        let hans = c[0].login("hans", "solo"), luke = c[1].login("luke", "sky")
+        c[0].send(hans, #"{"type":"join","room":"r"}"#)
+        let node2 = c[2].hub
+        let members = { node2.serialized { node2.rooms.room("r")?.members.keys.sorted() } }
+        let stale = try c.store.roomRecord("r")
+        let sent = node2.serialized { node2.rooms.mark("r") }
+        c[1].send(luke, #"{"type":"join","room":"r"}"#)
+        XCTAssertEqual(members(), ["hans", "luke"], "node 2 applied the notice")
+        XCTAssertNotEqual(node2.serialized { node2.rooms.mark("r") }, sent)
+
+        node2.serialized { node2.roomReread(RoomReread(name: "r", notice: nil, mark: sent, attempt: 1), .success(stale)) }
+        XCTAssertEqual(members(), ["hans", "luke"], "the stale read is not loaded")
+        XCTAssertEqual(c.store.queuedCount, 1, "the room is read again")
+        c.settle()
+        XCTAssertEqual(members(), ["hans", "luke"])
+        XCTAssertEqual(node2.serialized { node2.rooms.room("r")?.owner }, "hans")
+    }
 }

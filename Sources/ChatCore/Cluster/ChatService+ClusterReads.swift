@@ -119,10 +119,12 @@ extension ChatService {
 
     /// Accounts, tokens, blocks and rooms changed elsewhere while the link was down: read them again from the store, off
     /// the hub's lock (a whole snapshot is a slow read), then swap them in. This node's own changes made while the
-    /// read runs may be missing from it, so they are noted meanwhile and applied again after the swap.
+    /// read runs may be missing from it, so they are noted meanwhile and applied again after the swap; a room
+    /// that changed meanwhile (a decision here, a notice from another node) is read again on its own instead.
     func resyncReplicas() {
         guard let cluster, cluster.changesDuringResync == nil else { return }
         cluster.changesDuringResync = []
+        let marks = rooms.marks()
         let store = store
         DispatchQueue.global().async { [self] in
             let snapshot: StoreSnapshot?
@@ -138,13 +140,18 @@ extension ChatService {
                 accounts.replaceAll(accounts: snapshot.accounts, tokens: snapshot.tokens)
                 blocks.replaceAll(snapshot.blocks)
                 for var record in snapshot.rooms {
+                    if rooms.mark(record.name) != marks[record.name] ?? .unknown {
+                        rereadRoom(record.name, then: nil)
+                        continue
+                    }
                     // A message notice may have overtaken the read: keep the further last seq.
                     record.lastSeq = max(record.lastSeq, rooms.room(record.name)?.lastSeq ?? 0)
                     rooms.load(record)
                 }
+                // Room changes made here during the read changed their rooms' marks: those were read again above.
                 for change in changes {
-                    // A room this node changed during the read is read again, after its change.
-                    if case .roomChanged(let notice) = change { rereadRoom(notice.room, then: nil) } else { apply(change, cluster) }
+                    if case .roomChanged = change { continue }
+                    apply(change, cluster)
                 }
             }
         }

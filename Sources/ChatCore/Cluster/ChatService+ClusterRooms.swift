@@ -24,11 +24,19 @@ extension ChatService {
 
     /// Reads `name` from the store, then replaces this node's copy of it and announces `notice` to the room's
     /// members here. Runs with the hub's lock held; the read comes back through `resume(_:)`.
-    func rereadRoom(_ name: String, then notice: RoomNotice?) {
-        store.room(named: name) { [self] result in resume(.roomReread(name, notice, result)) }
+    func rereadRoom(_ name: String, then notice: RoomNotice?, attempt: Int = 1) {
+        let reread = RoomReread(name: name, notice: notice, mark: rooms.mark(name), attempt: attempt)
+        store.room(named: name) { [self] result in resume(.roomReread(reread, result)) }
     }
 
-    func roomReread(_ name: String, _ notice: RoomNotice?, _ result: Result<RoomRecord?, any Error>) {
+    /// A notice or a decision here may have changed the room while the read was on its way, and the read may
+    /// have been answered before that change was stored: such a read is stale, so the room is read again (a few
+    /// times at most: a room changing that fast is loaded as read, and its next notice mends it).
+    func roomReread(_ reread: RoomReread, _ result: Result<RoomRecord?, any Error>) {
+        let name = reread.name
+        if case .success = result, rooms.mark(name) != reread.mark, reread.attempt < RoomReread.attempts {
+            return rereadRoom(name, then: reread.notice, attempt: reread.attempt + 1)
+        }
         switch result {
         case .failure(let error):
             logger.error("room read failed", metadata: ["room": "\(name)", "error": "\(error)"])
@@ -40,7 +48,9 @@ extension ChatService {
             var record = record
             record.lastSeq = max(record.lastSeq, known?.lastSeq ?? 0)
             let room = rooms.load(record)
-            if let notice { announce(notice, in: room, removedAMember: notice.change == .removed || notice.change == .banned) }
+            if let notice = reread.notice {
+                announce(notice, in: room, removedAMember: notice.change == .removed || notice.change == .banned)
+            }
         }
     }
 
@@ -119,4 +129,16 @@ enum AfterRoomRead {
         case .request(_, let re, let session), .joinAgain(_, let re, let session): (session, re)
         }
     }
+}
+
+/// A cluster node's read of one room from the store, on its way.
+struct RoomReread {
+    static let attempts = 3
+
+    let name: String
+    /// Told to the room's members here once the room is loaded.
+    let notice: RoomNotice?
+    /// The replica when the read was sent.
+    let mark: ReplicaMark
+    let attempt: Int
 }

@@ -71,7 +71,7 @@ extension ChatService {
             case .roomMessageStored(let pending, let result): roomMessageStored(pending, result)
             case .roomReplayRead(let user, let session, let result): roomReplayRead(user, session, result)
             case .roomLogRead(let read, let result): roomLogRead(read, result)
-            case .roomReread(let name, let notice, let result): roomReread(name, notice, result)
+            case .roomReread(let reread, let result): roomReread(reread, result)
             case .roomCursorsRead(let user, let session, let result, let request, let re):
                 roomCursorsRead(user, session, result, then: request, re)
             case .roomAckStored(let ack, let error): roomAckStored(ack, error)
@@ -176,7 +176,7 @@ enum HubStep: @unchecked Sendable {
     case roomMessageStored(RoomSay, Result<RoomMessage, any Error>)
     case roomReplayRead(String, Session, Result<[[RoomMessage]], any Error>)
     case roomLogRead(RoomRead, Result<[[RoomMessage]], any Error>)
-    case roomReread(String, RoomNotice?, Result<RoomRecord?, any Error>)
+    case roomReread(RoomReread, Result<RoomRecord?, any Error>)
     case roomCursorsRead(String, Session, Result<[String: Int64], any Error>, then: ClientRequest?, RequestID?)
     case roomAckStored(RoomSay, (any Error)?)
     case roomLookedUp(String, Result<RoomRecord?, any Error>, AfterRoomRead)

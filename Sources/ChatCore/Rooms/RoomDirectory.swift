@@ -9,10 +9,15 @@ final class Room {
     let name: String
     let createdAt: Int64
     /// Nil while the room is empty: the next to join owns it.
-    var owner: String?
+    var owner: String? { didSet { changes &+= 1 } }
     /// Member → when they joined (the owner's successor is the longest-standing member).
-    var members: [String: Int64]
-    var banned: Set<String>
+    var members: [String: Int64] { didSet { changes &+= 1 } }
+    var banned: Set<String> { didSet { changes &+= 1 } }
+    /// Which of the directory's room objects this is (a room loaded again is a new one).
+    let incarnation: UInt64
+    /// Counts changes to the owner, members and bans (not to seqs): a cluster node's read of the room from the
+    /// store, started before such a change, must not replace it (see `ReplicaMark`).
+    private(set) var changes: UInt64 = 0
     /// The last seq given out (as far as this node knows: in a cluster the store may be ahead).
     var lastSeq: Int64
     /// The highest seq this node has handed to its online members. Below `lastSeq` only on a cluster node that
@@ -21,7 +26,8 @@ final class Room {
     /// This node's live sessions of members, ready for the next message; nil once something it depends on changed.
     var audience: RoomAudience?
 
-    init(_ record: RoomRecord) {
+    init(_ record: RoomRecord, incarnation: UInt64) {
+        self.incarnation = incarnation
         name = record.name
         createdAt = record.createdAt
         owner = record.owner
@@ -39,6 +45,16 @@ final class Room {
         if let among, let stored = longest(members.filter { among.contains($0.key) }) { return stored }
         return longest(members)
     }
+}
+
+/// Where a room's replica stood at one moment: two marks differ if anything changed its owner, members or bans in
+/// between, or if the room was loaded again, created or forgotten (its incarnation is part of the mark).
+struct ReplicaMark: Equatable {
+    /// A room this node does not know.
+    static let unknown = ReplicaMark(incarnation: 0, changes: 0)
+
+    let incarnation: UInt64
+    let changes: UInt64
 }
 
 final class RoomDirectory {
@@ -59,6 +75,8 @@ final class RoomDirectory {
     private var cursors: [String: [String: Int64]]
     private var unsavedCursors: [String: [String: Int64]] = [:]
     private var waiters: [String: [Waiter]] = [:]
+    /// The last incarnation given to a room object; 0 is no room's.
+    private var incarnations: UInt64 = 0
 
     init(_ records: [RoomRecord], cursors: [String: [String: Int64]]) {
         self.cursors = cursors
@@ -68,6 +86,14 @@ final class RoomDirectory {
     var count: Int { rooms.count }
 
     func room(_ name: String) -> Room? { rooms[name] }
+
+    func mark(_ name: String) -> ReplicaMark {
+        guard let room = rooms[name] else { return .unknown }
+        return ReplicaMark(incarnation: room.incarnation, changes: room.changes)
+    }
+
+    /// Every known room's mark, by name.
+    func marks() -> [String: ReplicaMark] { rooms.keys.reduce(into: [:]) { $0[$1] = mark($1) } }
 
     func roomCount(of user: String) -> Int { memberships[user]?.count ?? 0 }
 
@@ -85,7 +111,7 @@ final class RoomDirectory {
         if let old {
             for user in old.members.keys { memberships[user]?.remove(record.name) }
         }
-        let room = Room(record)
+        let room = Room(record, incarnation: nextIncarnation())
         // What this node's members were handed does not change by reading the store.
         if let old { room.deliveredSeq = old.deliveredSeq }
         rooms[record.name] = room
@@ -93,8 +119,13 @@ final class RoomDirectory {
         return room
     }
 
+    private func nextIncarnation() -> UInt64 {
+        incarnations += 1
+        return incarnations
+    }
+
     func create(_ name: String, at now: Int64) -> Room {
-        let room = Room(RoomRecord(name: name, owner: nil, createdAt: now))
+        let room = Room(RoomRecord(name: name, owner: nil, createdAt: now), incarnation: nextIncarnation())
         rooms[name] = room
         return room
     }
