@@ -33,10 +33,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// busy users takes a hundred steps or so.
     public static let defaultIndexStepRows = 1024
 
-    private let pool: DatabasePool
-    private let logger: Logger
+    let pool: DatabasePool
+    let logger: Logger
     /// Account ids, inbox heads and the unindexed tail: the writer thread's alone.
-    private let ledger: LogLedger
+    let ledger: LogLedger
     private let indexBatch: Int
     private let indexStepRows: Int
     /// The indexing run under way, if any: the writer thread's alone.
@@ -198,52 +198,6 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
         return try pool.read(StoreSQL.allMeta)
     }
 
-    /// The writer connection's `PRAGMA synchronous` (2 = FULL), read through the same queue GRDB writes on.
-    func writerSynchronousLevel() throws -> Int {
-        try pool.writeWithoutTransaction(StoreSchema.synchronousLevel)
-    }
-
-    /// Messages in the log not yet in the index tables, read on the writer thread after everything queued so
-    /// far (an indexing run may still be under way). For tests.
-    var unindexedCount: Int {
-        let counted = DispatchSemaphore(value: 0)
-        let count = PThreadMutex(0)
-        perform([]) { [self] _ in
-            count.withLock { $0 = ledger.tailCount }
-            counted.signal()
-        }
-        counted.wait()
-        return count.withLock { $0 }
-    }
-
-    /// Runs `body` on the writer connection with the writer's memory, outside the queue: for tests and the
-    /// store benchmark, while the store is idle.
-    func onWriter<T>(_ body: (Database, LogLedger) throws -> T) throws -> T {
-        try pool.writeWithoutTransaction { db in try body(db, ledger) }
-    }
-
-    /// Indexes the whole unindexed tail in one go, on the writer thread after everything queued so far. For
-    /// tests and the benchmark.
-    func indexNow() throws {
-        let finished = DispatchSemaphore(value: 0)
-        let outcome = PThreadMutex<Result<Void, any Error>>(.success(()))
-        perform([]) { [self] _ in
-            let result = Result {
-                let upTo = try pool.write { db in try StoreSQL.indexAll(after: ledger.indexedUpTo, db) }
-                ledger.indexed(upTo: upTo)
-            }
-            outcome.withLock { $0 = result }
-            finished.signal()
-        }
-        finished.wait()
-        try outcome.withLock { $0 }.get()
-    }
-
-    /// The database's journal mode ("wal").
-    func journalMode() throws -> String {
-        try pool.read { try String.fetchOne($0, sql: "PRAGMA journal_mode") ?? "" }
-    }
-
     // MARK: - Writer thread
 
     private func enqueue(_ job: StoreJob) {
@@ -369,92 +323,4 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
             logger.error("indexing the log failed", metadata: ["error": "\(error)"])
         }
     }
-
-    /// Runs each job; returns the completions to call once the transaction is committed. Without
-    /// `isolatingWrites`, the first failing write throws `BareWriteFailed` and the caller rolls everything back.
-    private func run(_ batch: [StoreJob], _ db: Database, isolatingWrites: Bool) throws -> [() -> Void] {
-        var completions: [() -> Void] = []
-        completions.reserveCapacity(batch.count)
-        var logInsert: BoundInsert?
-        for job in batch {
-            switch job {
-            case .write(let writes, let meta, let done) where !isolatingWrites:
-                do {
-                    try apply(writes, meta, db)
-                } catch {
-                    throw BareWriteFailed()
-                }
-                completions.append { done(.success(())) }
-            case .write(let writes, let meta, let done):
-                let mark = ledger.mark
-                do {
-                    // A savepoint per call: one caller's bad write (say, a duplicate name) rolls back only that
-                    // caller's writes instead of failing everybody's messages in the same batch.
-                    try db.inSavepoint {
-                        try apply(writes, meta, db)
-                        return .commit
-                    }
-                    completions.append { done(.success(())) }
-                } catch {
-                    ledger.rollBack(to: mark)
-                    logger.error("store write failed", metadata: ["error": "\(error)"])
-                    completions.append { done(.failure(error)) }
-                }
-            case .append(let message, let done):
-                do {
-                    let insert = try logInsert ?? StoreSQL.logInsert(db)
-                    logInsert = insert
-                    let stored = try StoreSQL.append(message, ledger, insert, db)
-                    completions.append { done(.success(stored)) }
-                } catch {
-                    logger.error("message append failed", metadata: ["error": "\(error)"])
-                    completions.append { done(.failure(error)) }
-                }
-            case .inbox(let query, let done):
-                let result = Result { try StoreSQL.inbox(query, ledger, db) }
-                completions.append { done(result) }
-            case .history(let query, let done):
-                let result = Result { try StoreSQL.history(query, ledger, db) }
-                completions.append { done(result) }
-            case .inboxHead(let user, let done):
-                let result = Result { try StoreSQL.inboxHead(of: user, ledger, db) }
-                completions.append { done(result) }
-            case .account(let name, let done):
-                let result = Result { try StoreSQL.account(named: name, db) }
-                completions.append { done(result) }
-            case .token(let digest, let done):
-                let result = Result { try StoreSQL.token(digest: digest, db) }
-                completions.append { done(result) }
-            case .appendRoom(let message, let done):
-                do {
-                    let stored = try StoreSQL.appendRoom(message, ledger, db)
-                    completions.append { done(.success(stored)) }
-                } catch let error as StoreSQL.RoomAppendIncomplete {
-                    throw error  // the whole batch fails and rolls back (runBatch)
-                } catch {
-                    logger.error("room message append failed", metadata: ["error": "\(error)"])
-                    completions.append { done(.failure(error)) }
-                }
-            case .roomLogs(let queries, let done):
-                let result = Result { try queries.map { try StoreSQL.roomLog($0, db) } }
-                completions.append { done(result) }
-            case .room(let name, let done):
-                let result = Result { try StoreSQL.room(named: name, db) }
-                completions.append { done(result) }
-            case .roomCursors(let user, let done):
-                let result = Result { try StoreSQL.roomCursors(of: user, db) }
-                completions.append { done(result) }
-            }
-        }
-        return completions
-    }
-
-    /// One call's writes and metadata, in order: the same with or without a savepoint around them.
-    private func apply(_ writes: [StoreWrite], _ meta: [String: String], _ db: Database) throws {
-        for write in writes { try StoreSQL.apply(write, ledger, db) }
-        for (key, value) in meta { try StoreSQL.setMeta(key, value, db) }
-    }
 }
-
-/// A write failed in a batch run without savepoints: roll back and run the batch again, isolating each call.
-private struct BareWriteFailed: Error {}
