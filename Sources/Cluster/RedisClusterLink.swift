@@ -60,15 +60,17 @@ public final class RedisClusterLink: ClusterLink, @unchecked Sendable {
         """)
 
     /// - Parameters:
+    ///   - password: used when `url` carries none (a password kept off the command line).
     ///   - reserveIDs: draws ids from the shared store's message sequence (broadcast ids).
-    public init(url: String, node: String, nodeTimeout: Int64, logger: Logger,
+    public init(url: String, password: String? = nil, node: String, nodeTimeout: Int64, logger: Logger,
                 reserveIDs: @escaping @Sendable (Int, @escaping @Sendable ([Int64]) -> Void) -> Void) throws {
         self.node = node
         self.logger = logger
         self.nodeTimeout = nodeTimeout
         self.reserve = reserveIDs
         let clientName = "parley-" + String(node.map { $0.isLetter || $0.isNumber || "-_.:".contains($0) ? $0 : "_" })
-        redis = try RedisClient(url: url, name: String(clientName.prefix(64)), logger: logger)
+        redis = try RedisClient(url: try RedisURL(parsing: url).withPassword(ifNoneGiven: password),
+                                name: String(clientName.prefix(64)), logger: logger)
         channelPrefix = Self.prefix + "\(redis.url.database):"
     }
 

@@ -113,6 +113,8 @@ final class HiredisLink {
             HiredisLink.from(context.pointee.data).lossReason = String(cString: context.pointee.errstr)
         }
         handshakeRemaining = 0
+        // AUTH first: a server with a password answers everything else before it with NOAUTH.
+        if let authentication = url.authentication { sendHandshake(authentication.map { RedisArgument($0) }, now: now) }
         sendHandshake(["CLIENT", "SETNAME", RedisArgument(connectionName)], now: now)
         if let subscriptions {
             let channels = subscriptions.channels

@@ -47,11 +47,15 @@ public final class RedisClient: Sendable {
     private let thread = PThreadMutex<JoinableThread?>(nil)
 
     /// - Parameters:
-    ///   - url: `redis://host[:port][/db]`.
+    ///   - url: `redis://[[user]:password@]host[:port][/db]`.
     ///   - name: names the thread and, as `CLIENT SETNAME`, both connections (`NAME` and `NAME-sub`), so that
     ///     `CLIENT LIST` on the server shows which node holds which connection. Letters, digits, `-_.:` only.
-    public init(url: String, name: String, logger: Logger, options: Options = Options()) throws(RedisError) {
-        self.url = try RedisURL(parsing: url)
+    public convenience init(url: String, name: String, logger: Logger, options: Options = Options()) throws(RedisError) {
+        try self.init(url: try RedisURL(parsing: url), name: name, logger: logger, options: options)
+    }
+
+    public init(url: RedisURL, name: String, logger: Logger, options: Options = Options()) throws(RedisError) {
+        self.url = url
         guard !name.isEmpty, name.utf8.count <= 64,
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
             throw .invalidName("\"\(name)\": use 1 to 64 letters, digits, '-', '_', '.' or ':'")

@@ -1,56 +1,126 @@
-/// Where a Redis server is: `redis://host[:port][/db]`, the form Redis's own tools accept.
+/// Where a Redis server is and who to be there: `redis://[[user]:password@]host[:port][/db]`, the form Redis's own
+/// tools accept. The user name and password are percent-decoded; with them the client sends `AUTH` before anything
+/// else on both of its connections (a password alone authenticates as Redis's `default` user).
 ///
-/// Passwords and TLS (`rediss://`) are refused with a clear error rather than ignored: the cluster runs Redis on
-/// a private network, and a URL whose password would silently not be sent is worse than one that does not parse.
+/// TLS (`rediss://`) and query options are refused with a clear error rather than ignored: a URL whose part would
+/// silently not be honoured is worse than one that does not parse.
 public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     public let host: String
     public let port: Int
     /// The logical database selected on the command connection (`SELECT`); pub/sub ignores it, as Redis does.
     public let database: Int
+    /// An ACL user (Redis 6 and later); nil for the `default` user.
+    public let username: String?
+    public let password: String?
 
-    public init(host: String, port: Int = 6379, database: Int = 0) {
+    public init(host: String, port: Int = 6379, database: Int = 0, username: String? = nil, password: String? = nil) {
         self.host = host
         self.port = port
         self.database = database
+        self.username = username
+        self.password = password
     }
 
     public init(parsing text: String) throws(RedisError) {
         let scheme = "redis://"
         guard text.hasPrefix(scheme) else {
-            if text.hasPrefix("rediss://") { throw .invalidURL("\(text): TLS (rediss://) is not supported") }
-            throw .invalidURL("\(text): expected redis://host[:port][/db]")
+            if text.hasPrefix("rediss://") { throw .invalidURL("\(Self.withoutCredentials(text)): TLS (rediss://) is not supported") }
+            throw .invalidURL("\(Self.withoutCredentials(text)): expected redis://[[user]:password@]host[:port][/db]")
         }
+        // Errors name the URL without its credentials: they end up in logs and on terminals.
+        let shown = Self.withoutCredentials(text)
         var rest = Substring(text.dropFirst(scheme.count))
+        var username: String?
+        var password: String?
+        if let at = rest.lastIndex(of: "@") {
+            let userinfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            let (user, secret) = userinfo.firstIndex(of: ":").map {
+                (userinfo[..<$0], Optional(userinfo[userinfo.index(after: $0)...]))
+            } ?? (userinfo, nil)
+            guard let secret, !secret.isEmpty else {
+                throw .invalidURL("\(shown): a user in the URL needs a password (redis://user:password@host)")
+            }
+            guard let decodedSecret = Self.percentDecoded(secret), let decodedUser = Self.percentDecoded(user) else {
+                throw .invalidURL("\(shown): the user or password has a malformed %-escape")
+            }
+            username = decodedUser.isEmpty ? nil : decodedUser
+            password = decodedSecret
+        }
         var database = 0
         if let slash = rest.firstIndex(of: "/") {
             let path = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
             if !path.isEmpty {
                 guard let number = Int(path), number >= 0 else {
-                    throw .invalidURL("\(text): the database must be a number 0 or more, not \"\(path)\"")
+                    throw .invalidURL("\(shown): the database must be a number 0 or more, not \"\(path)\"")
                 }
                 database = number
             }
         }
-        if rest.contains("@") { throw .invalidURL("\(text): passwords in the URL are not supported") }
-        if rest.contains("?") || rest.contains("#") { throw .invalidURL("\(text): query options are not supported") }
+        if rest.contains("?") || rest.contains("#") { throw .invalidURL("\(shown): query options are not supported") }
         var host = rest
         var port = 6379
         if host.hasPrefix("[") {
             // [IPv6]:port
-            guard let close = host.firstIndex(of: "]") else { throw .invalidURL("\(text): unclosed [ in the host") }
+            guard let close = host.firstIndex(of: "]") else { throw .invalidURL("\(shown): unclosed [ in the host") }
             let after = host[host.index(after: close)...]
             host = host[host.index(after: host.startIndex)..<close]
             if !after.isEmpty {
-                guard after.hasPrefix(":") else { throw .invalidURL("\(text): expected :port after ]") }
-                port = try Self.port(after.dropFirst(), in: text)
+                guard after.hasPrefix(":") else { throw .invalidURL("\(shown): expected :port after ]") }
+                port = try Self.port(after.dropFirst(), in: shown)
             }
         } else if let colon = host.lastIndex(of: ":") {
-            port = try Self.port(host[host.index(after: colon)...], in: text)
+            port = try Self.port(host[host.index(after: colon)...], in: shown)
             host = host[..<colon]
         }
-        guard !host.isEmpty else { throw .invalidURL("\(text): the host is missing") }
-        self.init(host: String(host), port: port, database: database)
+        guard !host.isEmpty else { throw .invalidURL("\(shown): the host is missing") }
+        self.init(host: String(host), port: port, database: database, username: username, password: password)
+    }
+
+    /// The same server and database with `password` (and no user name) when this URL carries no password: a
+    /// password kept out of the command line, where every local user could read it.
+    public func withPassword(ifNoneGiven password: String?) -> RedisURL {
+        guard self.password == nil, let password, !password.isEmpty else { return self }
+        return RedisURL(host: host, port: port, database: database, password: password)
+    }
+
+    /// `AUTH` with what this URL carries, nil without a password.
+    var authentication: [String]? {
+        guard let password else { return nil }
+        return ["AUTH"] + (username.map { [$0] } ?? []) + [password]
+    }
+
+    /// `text` with each `%XX` turned into its byte; nil for a malformed escape or bytes that are not UTF-8.
+    static func percentDecoded(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    private static func hexValue(_ digit: UInt8) -> UInt8? {
+        switch digit {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    /// `text` with anything between the scheme and an `@` replaced, for messages.
+    private static func withoutCredentials(_ text: String) -> String {
+        guard let at = text.lastIndex(of: "@") else { return text }
+        let scheme = text.hasPrefix("rediss://") ? "rediss://" : "redis://"
+        guard text.hasPrefix(scheme) else { return "***" + String(text[at...]) }
+        return scheme + "***" + String(text[at...])
     }
 
     private static func port(_ text: Substring, in url: String) throws(RedisError) -> Int {

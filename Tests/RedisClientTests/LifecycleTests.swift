@@ -7,19 +7,30 @@ import XCTest
 final class LifecycleTests: XCTestCase {
     func testBadURLsAndNamesSayWhatIsWrong() {
         let cases: [(String, String)] = [
-            ("http://127.0.0.1:6379", "expected redis://host[:port][/db]"),
+            ("http://127.0.0.1:6379", "expected redis://[[user]:password@]host[:port][/db]"),
             ("redis://127.0.0.1:0", "the port must be a number from 1 to 65535"),
             ("redis://127.0.0.1:port", "the port must be a number from 1 to 65535"),
             ("redis://127.0.0.1:6379/x", "the database must be a number"),
-            ("redis://:secret@127.0.0.1", "passwords in the URL are not supported"),
             ("rediss://127.0.0.1", "TLS (rediss://) is not supported"),
             ("redis://", "the host is missing"),
+            ("redis://bob@127.0.0.1", "a user in the URL needs a password"),
+            ("redis://bob:@127.0.0.1", "a user in the URL needs a password"),
+            ("redis://:se%2@127.0.0.1", "malformed %-escape"),
+            ("redis://:secret@127.0.0.1/x", "the database must be a number"),
+            ("rediss://:secret@127.0.0.1", "TLS (rediss://) is not supported"),
         ]
         for (url, why) in cases {
             XCTAssertThrowsError(try RedisClient(url: url, name: "n", logger: Logger(label: "t"))) { error in
                 guard case .invalidURL(let message) = error as? RedisError else { return XCTFail("\(error)") }
                 XCTAssertTrue(message.contains(why), "\(url): \(message)")
-                XCTAssertTrue(message.hasPrefix(url), "the message names the URL: \(message)")
+                if let at = url.lastIndex(of: "@") {
+                    // Credentials stay out of messages, which end up in logs.
+                    XCTAssertTrue(message.hasPrefix(url.hasPrefix("rediss") ? "rediss://***" : "redis://***"), message)
+                    XCTAssertTrue(message.contains(url[at...]), "the message names the server: \(message)")
+                    XCTAssertFalse(message.contains("secret") || message.contains("se%2"), message)
+                } else {
+                    XCTAssertTrue(message.hasPrefix(url), "the message names the URL: \(message)")
+                }
             }
         }
         XCTAssertThrowsError(try RedisClient(url: "redis://h", name: "has space", logger: Logger(label: "t")))

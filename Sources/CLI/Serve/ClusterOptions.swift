@@ -66,7 +66,10 @@ struct StoreChoice {
             link = nil
             return
         }
-        link = try RedisClusterLink(url: redis, node: options.nodeName(serverPort: serverPort),
+        // A password may come from the environment instead of the URL, under the name redis-cli reads it from: the
+        // command line is readable by every local user.
+        link = try RedisClusterLink(url: redis, password: ProcessInfo.processInfo.environment["REDISCLI_AUTH"],
+                                    node: options.nodeName(serverPort: serverPort),
                                     nodeTimeout: timing.nodeTimeout, logger: Logger(label: "parley.cluster")) {
             count, done in
             postgres.reserveMessageIDs(count: count) { result in done((try? result.get()) ?? []) }
