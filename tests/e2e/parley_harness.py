@@ -44,7 +44,8 @@ class ParleyServer:
 class ParleyNode(ParleyServer):
     """One server process on ephemeral ports with its own data folder (kept across restart())."""
 
-    def __init__(self, block=3, timeout=30, credentials="", extra=()):
+    def __init__(self, block=3, timeout=30, credentials="", extra=(), env=None):
+        self.env = env  # the server's environment, if not the tests' own
         self.dir = tempfile.mkdtemp(prefix="parley-e2e-")
         self.data_dir = os.path.join(self.dir, "data")
         self.credentials = os.path.join(self.dir, "credentials.txt")
@@ -59,7 +60,7 @@ class ParleyNode(ParleyServer):
         cmd = [PARLEY_BIN, "serve", "0", *self.args, "--http-port", "0", "--data-dir", self.data_dir,
                "--credentials", self.credentials, *self.extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=open(os.path.join(self.dir, "server.log"), "ab"),
-                                     text=True)
+                                     text=True, env=self.env)
         line = self.proc.stdout.readline()
         if not line.startswith("parley listening"):
             raise RuntimeError(f"server did not start: {line!r}; log: {self.log()}")
@@ -95,7 +96,7 @@ class ParleyCluster:
 
     _count = 0
 
-    def __init__(self, block=3, timeout=30, credentials="", extra=(), nodes=None, redis_url=None):
+    def __init__(self, block=3, timeout=30, credentials="", extra=(), nodes=None, redis_url=None, env=None):
         redis_url = redis_url or REDIS_URL
         if not (POSTGRES_URL and redis_url):
             raise RuntimeError("cluster mode needs PARLEY_TEST_POSTGRES and PARLEY_TEST_REDIS")
@@ -107,7 +108,7 @@ class ParleyCluster:
         self.nodes = []
         for i in range(nodes or CLUSTER_NODES):
             shared = ["--postgres", self.postgres_url, "--redis", self.redis_url, "--node", f"n{i}"]
-            self.nodes.append(ParleyNode(block, timeout, credentials, [*extra, *shared]))
+            self.nodes.append(ParleyNode(block, timeout, credentials, [*extra, *shared], env=env))
         self.dir = self.nodes[0].dir
         self.data_dir = self.nodes[0].data_dir
         self.credentials = self.nodes[0].credentials
