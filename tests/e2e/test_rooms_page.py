@@ -127,7 +127,11 @@ def test_two_pages_share_a_room_and_the_owner_bans(server, browsers):
     hans.wait_message("hi hans")
     assert count(hans, "hi hans") == 1 and count(luke, "hello room") == 1
 
-    # On a phone the members fold away under the header; unfolded, they show who is online.
+    # On a phone the members fold away under the header; unfolded, they show who is online. The room's line
+    # under its name is shown whole (it wraps), owner included.
+    assert "owner hans" in luke.find("#conv-sub").text
+    assert luke.driver.execute_script(
+        "const e = document.getElementById('conv-sub'); return e.scrollWidth <= e.clientWidth"), "the room's line is cut off"
     assert not luke.visible("#member-list")
     luke.find("#room-members-summary").click()
     luke.wait_for(lambda d: luke.visible("#member-list") and member_online(luke, "hans") == "yes")
