@@ -4,6 +4,7 @@
 import { InboxAcks } from './acks.js';
 import { Api, ApiError } from './api.js';
 import { ConnectionClosed, Fatal } from './connection.js';
+import { sendDirect, toggleBlock } from './direct.js';
 import { Rooms } from './rooms.js';
 import { EVERYONE, isRoomKey, roomOf } from './state.js';
 import {
@@ -325,46 +326,11 @@ export class Chat extends EventTarget {
       await this.rooms.say(roomOf(peer), text);
       return;
     }
-    const me = this.session.user;
-    const broadcast = peer === EVERYONE;
-    const key = this.state.nextKey('l');
-    this.state.addLive(peer, {
-      key, kind: broadcast ? 'broadcast' : 'message', from: me, to: peer, text, at: Date.now(), mine: true, pending: true,
-    });
-    let reply;
-    try {
-      reply = await this.connection.request(broadcast ? { type: 'broadcast', text } : { type: 'message', to: peer, text });
-    } catch {
-      this.state.update(peer, key, { pending: false, failed: true, error: 'Not sent: the connection was lost.' });
-      return;
-    }
-    if (reply.type === 'ok') {
-      this.state.update(peer, key, { pending: false, id: reply.id, stored: reply.stored === true });
-      if (reply.partial === true) this.state.update(peer, key, { warning: texts.someRecipientsMissed });
-    } else {
-      this.state.update(peer, key, { pending: false, failed: true, error: reply.message || 'Not sent.' });
-    }
+    await sendDirect(this, peer, text);
   }
 
   /** Blocks or unblocks `peer`, and says so in the conversation (the terminal wording). */
-  async toggleBlock(peer) {
-    const blocking = !this.state.blocked.has(peer);
-    let reply;
-    try {
-      reply = await this.connection.request({ type: blocking ? 'block' : 'unblock', user: peer });
-    } catch {
-      this.state.note(peer, 'You are offline; try again once reconnected.', 'error');
-      return;
-    }
-    if (reply.type === 'ok') {
-      this.state.setBlock(peer, blocking);
-      this.state.note(peer, blocking ? texts.isBlocked(peer) : texts.isUnblocked(peer));
-    } else {
-      if (reply.code === 'already_blocked') this.state.setBlock(peer, true);
-      if (reply.code === 'not_blocked') this.state.setBlock(peer, false);
-      this.state.note(peer, reply.message || 'That did not work.', 'error');
-    }
-  }
+  toggleBlock(peer) { return toggleBlock(this, peer); }
 
   async logout() {
     this.dispatchEvent(new Event('leaving')); // private chats say goodbye first (p2p/private.js)
