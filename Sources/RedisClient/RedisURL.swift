@@ -1,3 +1,5 @@
+import ParleySupport
+
 /// Where a Redis server is and who to be there: `redis://[[user]:password@]host[:port][/db]`, the form Redis's own
 /// tools accept. The user name and password are percent-decoded; with them the client sends `AUTH` before anything
 /// else on both of its connections (a password alone authenticates as Redis's `default` user).
@@ -41,7 +43,7 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
             guard let secret, !secret.isEmpty else {
                 throw .invalidURL("\(shown): a user in the URL needs a password (redis://user:password@host)")
             }
-            guard let decodedSecret = Self.percentDecoded(secret), let decodedUser = Self.percentDecoded(user) else {
+            guard let decodedSecret = PercentDecoding.decoded(secret), let decodedUser = PercentDecoding.decoded(user) else {
                 throw .invalidURL("\(shown): the user or password has a malformed %-escape")
             }
             username = decodedUser.isEmpty ? nil : decodedUser
@@ -89,30 +91,6 @@ public struct RedisURL: Sendable, Hashable, CustomStringConvertible {
     var authentication: [String]? {
         guard let password else { return nil }
         return ["AUTH"] + (username.map { [$0] } ?? []) + [password]
-    }
-
-    /// `text` with each `%XX` turned into its byte; nil for a malformed escape or bytes that are not UTF-8.
-    static func percentDecoded(_ text: Substring) -> String? {
-        var bytes: [UInt8] = []
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            guard byte == UInt8(ascii: "%") else {
-                bytes.append(byte)
-                continue
-            }
-            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ digit: UInt8) -> UInt8? {
-        switch digit {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 
     /// `text` with anything between the scheme and an `@` replaced, for messages.

@@ -1,5 +1,6 @@
 import ChatCore
 import Gateway
+import ParleySupport
 
 /// The REST error model (docs/PROTOCOL.md §10): every failure is `{"error":{"code","message"}}` with the
 /// status docs/PROTOCOL.md §6 names for its code. `attemptsLeft` and `retryAfter` ride along inside `error` when
@@ -176,35 +177,9 @@ enum RESTInput {
         return .success(value)
     }
 
-    /// Decodes `%XX` escapes (and `+` as a space in queries). Nil for a bad escape or bytes that are not UTF-8,
-    /// so that two different byte strings can never decode to the same name.
+    /// Decodes `%XX` escapes (and `+` as a space in queries); nil for a bad escape or bytes that are not UTF-8.
     static func percentDecoded(_ text: Substring, plusIsSpace: Bool) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
-                    return nil
-                }
-                bytes.append(high << 4 | low)
-            case UInt8(ascii: "+") where plusIsSpace:
-                bytes.append(UInt8(ascii: " "))
-            default:
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    private static func hexValue(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
-        default: nil
-        }
+        PercentDecoding.decoded(text, plusIsSpace: plusIsSpace)
     }
 }
 
