@@ -11,7 +11,12 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         let server = self.server!
         DispatchQueue.concurrentPerform(iterations: threads) { thread in
             for number in 0..<perThread {
-                server.send(Outbound("\(thread) \(number)\n"), to: [id])
+                // Half the threads use the one-connection send: the two kinds keep one order between them.
+                if thread % 2 == 0 {
+                    server.send(Outbound("\(thread) \(number)\n"), to: [id])
+                } else {
+                    server.send(Outbound("\(thread) \(number)\n"), to: id)
+                }
             }
         }
         server.close(id)
@@ -172,8 +177,12 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         let (client, id) = try openClient(sending: "x\n")
         XCTAssertEqual(try client.readLine(), "x")
         server.send(Outbound("nobody\n"), to: [ConnectionID(loop: 1, slot: 0, sequence: 999_999), ConnectionID(loop: 200, slot: 0, sequence: 1)])
+        server.send(Outbound("nobody\n"), to: ConnectionID(loop: 1, slot: 0, sequence: 999_999))
+        server.send(Outbound("nobody\n"), to: ConnectionID(loop: 200, slot: 0, sequence: 1))
         server.close(ConnectionID(loop: 250, slot: 0, sequence: 3))
         server.send(Outbound("y\n"), to: [id])
+        server.send(Outbound("z\n"), to: id)
         XCTAssertEqual(try client.readLine(), "y")
+        XCTAssertEqual(try client.readLine(), "z")
     }
 }

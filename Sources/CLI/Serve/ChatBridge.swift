@@ -54,6 +54,10 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
         gateway?.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) })
     }
 
+    func deliver(_ payload: [UInt8], to client: ClientID) {
+        gateway?.send(Outbound(payload), to: ConnectionID(rawValue: client.rawValue))
+    }
+
     func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID]) {
         gateway?.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) }, coalescing: true)
     }

@@ -18,6 +18,9 @@ public protocol ChatOutput: AnyObject, Sendable {
     /// `payload` is one JSON object without a newline for `.json` clients, or ready-to-write text for `.text`
     /// clients. The same array is shared by every recipient in `clients` (encode once).
     func deliver(_ payload: [UInt8], to clients: [ClientID])
+    /// `deliver` to one client: a reply, or a direct message's event. The commonest output by far, so it comes
+    /// without an array of one to allocate at each layer.
+    func deliver(_ payload: [UInt8], to client: ClientID)
     /// Like `deliver`, for events nobody waits for (presence): the transport may hold them back briefly so
     /// they share a write with the recipient's other traffic. Order with `deliver` calls is kept.
     func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID])
@@ -33,6 +36,10 @@ extension ChatOutput {
 }
 
 extension ChatOutput {
+    public func deliver(_ payload: [UInt8], to client: ClientID) {
+        deliver(payload, to: [client])
+    }
+
     public func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID]) {
         deliver(payload, to: clients)
     }

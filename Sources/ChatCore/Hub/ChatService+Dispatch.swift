@@ -102,7 +102,7 @@ extension ChatService {
         guard !session.isClosed else { return }
         switch session.door {
         case .json:
-            output.deliver(event.encoded(), to: [session.id])
+            output.deliver(event.encoded(), to: session.id)
         case .text:
             guard let rendered = session.dialogue?.render(event) else { return }
             if !rendered.text.isEmpty { write(rendered.text, to: session) }
@@ -134,6 +134,17 @@ extension ChatService {
         metrics.deliveries += recipients.count
     }
 
+    /// The same for one recipient (a direct message's event), without the arrays.
+    func fanOut(_ event: ServerEvent, to recipient: Session) {
+        guard !recipient.isClosed else { return }
+        switch recipient.door {
+        case .json: output.deliver(event.encoded(), to: recipient.id)
+        case .text: if let text = TextDialogue.renderEvent(event) { output.deliver(Array(text.utf8), to: recipient.id) }
+        case .rest: break  // never online, so never a recipient
+        }
+        metrics.deliveries += 1
+    }
+
     /// The same, for recipients already sorted by dialogue (a room's audience).
     func fanOut(_ event: ServerEvent, json jsonIDs: [ClientID], text textIDs: [ClientID]) {
         deliver(event, json: jsonIDs, text: textIDs, coalesced: false)
@@ -151,7 +162,7 @@ extension ChatService {
 
     /// Writes ready-made text to a text session.
     func write(_ text: String, to session: Session) {
-        output.deliver(Array(text.utf8), to: [session.id])
+        output.deliver(Array(text.utf8), to: session.id)
     }
 }
 

@@ -34,7 +34,7 @@ extension ChatService {
             return true
         }
         if message.seq <= recipient.handedUpTo { return false }  // a replay brought it already
-        fanOut(.message(message, offline: false), to: [recipient])
+        fanOut(.message(message, offline: false), to: recipient)
         received(by: recipient, message.to, upTo: message.seq)
         return false
     }

@@ -219,17 +219,24 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// Between two batches, one step of an indexing run (if one is under way or due): queued work never waits
     /// for more than one step. An unfinished run at close starts again at the next open.
     private func runWriter() {
+        // The batch and the queue swap buffers, so that taking a batch allocates nothing: a batch of a few dozen
+        // jobs is kilobytes, and each allocation that size made the allocator sweep its small free chunks.
+        var batch: [StoreJob] = []
         while true {
-            let (batch, closing): ([StoreJob], Bool) = state.withLock {
+            let closing: Bool = state.withLock {
                 while jobs.isEmpty && !isClosing && indexRun == nil { state.wait() }
                 gatherUntilCommitIsDue()
-                let count = min(jobs.count, Self.maxBatchJobs)
-                let batch = Array(jobs.prefix(count))
-                jobs.removeFirst(count)
-                return (batch, isClosing)
+                if jobs.count <= Self.maxBatchJobs {
+                    swap(&jobs, &batch)
+                } else {
+                    batch.append(contentsOf: jobs.prefix(Self.maxBatchJobs))
+                    jobs.removeFirst(Self.maxBatchJobs)
+                }
+                return isClosing
             }
             if batch.isEmpty && closing { break }  // closing, and nothing left
             if !batch.isEmpty { runBatch(batch) }
+            batch.removeAll(keepingCapacity: true)
             indexStep()
         }
         do {

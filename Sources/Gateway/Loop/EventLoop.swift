@@ -325,6 +325,8 @@ final class EventLoop: @unchecked Sendable {
                 for id in ids {
                     if let connection = connections.connection(for: id) { enqueue(outbound, on: connection) }
                 }
+            case .sendOne(let outbound, let id):
+                if let connection = connections.connection(for: id) { enqueue(outbound, on: connection) }
             case .sendCoalesced(let outbound, let ids):
                 for id in ids {
                     if let connection = connections.connection(for: id) {

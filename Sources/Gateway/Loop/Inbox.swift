@@ -6,6 +6,8 @@ import Synchronization
 enum InboxItem: Sendable {
     /// Queue `Outbound` on each of these connections (all owned by the receiving loop).
     case send(Outbound, [ConnectionID])
+    /// `send` to one connection.
+    case sendOne(Outbound, ConnectionID)
     /// Like `send`, but the bytes may wait up to `EventLoop.coalescingDelay` for other output to the same
     /// connection, so that they leave in the same gather write (`GatewayServer.send(_:to:coalescing:)`).
     case sendCoalesced(Outbound, [ConnectionID])

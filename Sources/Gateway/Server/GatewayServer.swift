@@ -148,6 +148,12 @@ public final class GatewayServer: Sendable {
         }
     }
 
+    /// `send` to one connection (a reply), with the same ordering, without an array to allocate and walk.
+    public func send(_ outbound: Outbound, to id: ConnectionID) {
+        guard id.loop < inboxes.count else { return }
+        inboxes[id.loop].post(.sendOne(outbound, id))
+    }
+
     /// Thread-safe, ordered like send: flushes what is queued, then shuts the socket down and
     /// closes it; streamClosed(.closedByApplication) follows.
     public func close(_ id: ConnectionID) {
