@@ -11,7 +11,7 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "Keep the data in this PostgreSQL database (postgresql://USER@HOST:PORT/DB) instead of SQLite in --data-dir.")
     var postgres: String?
 
-    @Option(help: "Join the cluster of every node given the same --postgres and this Redis (redis://HOST:PORT[/DB]); needs --postgres.")
+    @Option(help: "Join the cluster of every node given the same --postgres and this Redis (redis://[[USER]:PASSWORD@]HOST:PORT[/DB], or the password in REDISCLI_AUTH); needs --postgres.")
     var redis: String?
 
     @Option(help: "This node's name in the cluster, unique among its nodes (default: HOSTNAME:SERVER_PORT).")
