@@ -2,22 +2,24 @@
 /// docs/ARCHITECTURE.md §6 principle 1).
 ///
 /// A broadcast to N connections costs one `Outbound` and N queue entries that point into it; no
-/// receiver copies the bytes. Besides `payload` and `webSocketHeader`, the object keeps both in one
-/// heap allocation of its own (header, then payload) whose address never moves, so `writev` can be
-/// handed pointers into it without pinning Swift arrays: the price is one extra copy per message,
-/// made here once, not per receiver.
+/// receiver copies the bytes. The object keeps the frame header and the payload in one heap allocation of
+/// its own (header, payload, a newline) whose address never moves, so `writev` can be handed pointers into
+/// it without pinning Swift arrays: the price is one copy per message, made here once, not per receiver.
 ///
 /// `@unchecked Sendable`: the private allocation is written only in `init` and read-only afterwards;
 /// every other stored property is an immutable `let`.
 public final class Outbound: @unchecked Sendable {
-    /// The bytes as given; for line streams this is exactly what goes on the wire.
-    public let payload: [UInt8]
+    /// The bytes as given; for line streams this is exactly what goes on the wire. (A copy out of the shared
+    /// storage: for tests and diagnostics, not the send path.)
+    public var payload: [UInt8] { Array(UnsafeRawBufferPointer(rebasing: storage[headerCount..<(headerCount + payloadCount)])) }
 
-    /// For webSocket streams: a precomputed unmasked frame header (2/4/10 bytes, RFC 6455 §5.2;
-    /// server frames are never masked), so a WebSocket connection queues header and payload without
-    /// building a frame per receiver.
-    public let webSocketHeader: [UInt8]
+    /// For webSocket streams: the unmasked frame header (2/4/10 bytes, RFC 6455 §5.2; server frames are never
+    /// masked), written once in front of the payload, so a WebSocket connection queues header and payload
+    /// without building a frame per receiver. (A copy, as `payload` is.)
+    public var webSocketHeader: [UInt8] { Array(UnsafeRawBufferPointer(rebasing: storage[..<headerCount])) }
 
+    private let headerCount: Int
+    private let payloadCount: Int
     /// Header followed by payload, in storage the kernel may read from directly.
     private let storage: UnsafeMutableRawBufferPointer
 
@@ -25,14 +27,14 @@ public final class Outbound: @unchecked Sendable {
     ///   message) or `.binary`; line streams send the payload either way.
     public init(_ payload: [UInt8], webSocketOpcode: WebSocketOpcode = .text) {
         precondition(webSocketOpcode == .text || webSocketOpcode == .binary, "an Outbound is a data message")
-        self.payload = payload
-        let header = WebSocketFrame.header(opcode: webSocketOpcode, payloadLength: payload.count)
-        webSocketHeader = header
-        // Header, payload, then one "\n": every framing of the message is a contiguous range of one buffer.
-        storage = .allocate(byteCount: header.count + payload.count + 1, alignment: 16)
-        storage.copyBytes(from: header)
-        UnsafeMutableRawBufferPointer(rebasing: storage[header.count...]).copyBytes(from: payload)
-        storage[header.count + payload.count] = UInt8(ascii: "\n")
+        headerCount = WebSocketFrame.headerLength(payloadLength: payload.count)
+        payloadCount = payload.count
+        // Header, payload, then one "\n": every framing of the message is a contiguous range of one buffer. The
+        // header is written in place and the payload array is not kept: one allocation besides the object.
+        storage = .allocate(byteCount: headerCount + payload.count + 1, alignment: 16)
+        _ = WebSocketFrame.writeHeader(opcode: webSocketOpcode, payloadLength: payload.count, to: storage.baseAddress!)
+        UnsafeMutableRawBufferPointer(rebasing: storage[headerCount...]).copyBytes(from: payload)
+        storage[headerCount + payload.count] = UInt8(ascii: "\n")
     }
 
     public convenience init(_ text: String) {
@@ -56,9 +58,9 @@ public final class Outbound: @unchecked Sendable {
     /// The byte range of `part` within `bytes`.
     func range(of part: Part) -> Range<Int> {
         switch part {
-        case .payload: webSocketHeader.count..<(webSocketHeader.count + payload.count)
-        case .line: webSocketHeader.count..<(webSocketHeader.count + payload.count + 1)
-        case .webSocketFrame: 0..<(webSocketHeader.count + payload.count)
+        case .payload: headerCount..<(headerCount + payloadCount)
+        case .line: headerCount..<(headerCount + payloadCount + 1)
+        case .webSocketFrame: 0..<(headerCount + payloadCount)
         }
     }
 

@@ -104,21 +104,42 @@ extension WebSocketFrame {
 
     /// The header of an unmasked server frame (§5.1: a server MUST NOT mask) for a payload of
     /// `payloadLength` bytes, in the shortest length form (§5.2): 2, 4 or 10 bytes.
-    /// Broadcasts write this header once and share it with the payload for every receiver.
     public static func header(opcode: WebSocketOpcode, fin: Bool = true, payloadLength: Int) -> [UInt8] {
-        precondition(payloadLength >= 0, "negative payload length")
-        let first = (fin ? 0x80 : 0) | opcode.rawValue
-        switch payloadLength {
-        case 0...125:
-            return [first, UInt8(payloadLength)]
-        case 126...0xFFFF:
-            return [first, 126, UInt8(payloadLength >> 8), UInt8(payloadLength & 0xFF)]
-        default:
-            var header: [UInt8] = [first, 127]
-            let length = UInt64(payloadLength)
-            for shift in stride(from: 56, through: 0, by: -8) { header.append(UInt8(truncatingIfNeeded: length >> UInt64(shift))) }
-            return header
+        [UInt8](unsafeUninitializedCapacity: 10) { buffer, count in
+            count = writeHeader(opcode: opcode, fin: fin, payloadLength: payloadLength, to: UnsafeMutableRawPointer(buffer.baseAddress!))
         }
+    }
+
+    /// How long `header` is for a payload of `payloadLength` bytes.
+    static func headerLength(payloadLength: Int) -> Int {
+        switch payloadLength {
+        case 0...125: 2
+        case 126...0xFFFF: 4
+        default: 10
+        }
+    }
+
+    /// Writes `header` at `destination` (which has room for `headerLength` bytes) and returns its length: an
+    /// `Outbound` builds its frame in place, without an array for the header.
+    static func writeHeader(opcode: WebSocketOpcode, fin: Bool = true, payloadLength: Int,
+                            to destination: UnsafeMutableRawPointer) -> Int {
+        precondition(payloadLength >= 0, "negative payload length")
+        let bytes = destination.assumingMemoryBound(to: UInt8.self)
+        bytes[0] = (fin ? 0x80 : 0) | opcode.rawValue
+        let length = headerLength(payloadLength: payloadLength)
+        switch length {
+        case 2:
+            bytes[1] = UInt8(payloadLength)
+        case 4:
+            bytes[1] = 126
+            bytes[2] = UInt8(payloadLength >> 8)
+            bytes[3] = UInt8(payloadLength & 0xFF)
+        default:
+            bytes[1] = 127
+            let value = UInt64(payloadLength)
+            for index in 0..<8 { bytes[2 + index] = UInt8(truncatingIfNeeded: value >> UInt64(56 - 8 * index)) }
+        }
+        return length
     }
 
     /// A complete unmasked server frame: header followed by `payload`.
