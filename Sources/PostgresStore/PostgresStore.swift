@@ -189,8 +189,10 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
     /// Sleep until there is work (or, without a connection, until the next reconnect attempt), run it as one
     /// batch, repeat; after `close()`, drain and close the connection.
     private func runWriter() {
+        var batch: [PostgresJob] = []  // reused: taking a batch swaps buffers with the queue (`moveFront`)
         while true {
-            let (batch, closing): ([PostgresJob], Bool) = state.withLock {
+            batch.removeAll(keepingCapacity: true)
+            let closing: Bool = state.withLock {
                 while !isClosing {
                     if connection == nil {
                         let wait = nextAttempt - Self.now()
@@ -209,10 +211,8 @@ public final class PostgresStore: ChatStore, @unchecked Sendable {
                     isFilling = false
                 }
                 lastBatchStart = Self.now()
-                let count = min(jobs.count, Self.maxBatchJobs)
-                let batch = Array(jobs.prefix(count))
-                jobs.removeFirst(count)
-                return (batch, isClosing)
+                jobs.moveFront(upTo: Self.maxBatchJobs, into: &batch)
+                return isClosing
             }
             if connection == nil && !reconnect() {
                 let error = StoreError.unavailable("cannot reach PostgreSQL; retrying in \(Int(retryDelay * 1000)) ms")

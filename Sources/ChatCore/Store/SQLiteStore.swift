@@ -219,19 +219,12 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// Between two batches, one step of an indexing run (if one is under way or due): queued work never waits
     /// for more than one step. An unfinished run at close starts again at the next open.
     private func runWriter() {
-        // The batch and the queue swap buffers, so that taking a batch allocates nothing: a batch of a few dozen
-        // jobs is kilobytes, and each allocation that size made the allocator sweep its small free chunks.
-        var batch: [StoreJob] = []
+        var batch: [StoreJob] = []  // reused: taking a batch swaps buffers with the queue (`moveFront`)
         while true {
             let closing: Bool = state.withLock {
                 while jobs.isEmpty && !isClosing && indexRun == nil { state.wait() }
                 gatherUntilCommitIsDue()
-                if jobs.count <= Self.maxBatchJobs {
-                    swap(&jobs, &batch)
-                } else {
-                    batch.append(contentsOf: jobs.prefix(Self.maxBatchJobs))
-                    jobs.removeFirst(Self.maxBatchJobs)
-                }
+                jobs.moveFront(upTo: Self.maxBatchJobs, into: &batch)
                 return isClosing
             }
             if batch.isEmpty && closing { break }  // closing, and nothing left
