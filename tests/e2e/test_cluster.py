@@ -17,7 +17,7 @@ import time
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from parley_harness import POSTGRES_URL, REDIS_URL, ParleyCluster, JsonClient
+from parley_harness import POSTGRES_URL, REDIS_URL, ParleyCluster, ParleyNode, JsonClient
 from rest_client import curl
 
 pytestmark = pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL),
@@ -191,36 +191,37 @@ def test_a_redis_with_a_password_is_reached_with_it_from_the_url_or_the_environm
     secret = "s3cr@t pass"
     url = subprocess.run([f"{SCRIPTS}/throwaway-redis", "start", folder], check=True, capture_output=True, text=True,
                          env=dict(os.environ, PARLEY_REDIS_PASSWORD=secret)).stdout.strip()
-    clusters = []
+    servers = []  # what to stop: one-node clusters and a bare node
     try:
         # Without the password the node runs but says Redis is down, with Redis's reason.
         refused = ParleyCluster(credentials=CREDENTIALS, nodes=1, redis_url=url).start()
-        clusters.append(refused)
+        servers.append(refused)
         status, body = eventually(lambda: _health(refused.nodes[0]) if "NOAUTH" in _health(refused.nodes[0])[1] else None,
                                   10, "healthz names the refusal")
         assert status == 503 and "redis" in body, body
         # One node with the password in the URL (percent-encoded), one with it in REDISCLI_AUTH: one server.
         in_url = url.replace("redis://", "redis://:" + secret.replace("@", "%40").replace(" ", "%20") + "@")
         a = ParleyCluster(credentials=CREDENTIALS, nodes=1, redis_url=in_url).start()
-        clusters.append(a)
-        database = a.redis_url.rsplit("/", 1)[1]  # a's cluster: its PostgreSQL database and Redis database number
-        b = ParleyCluster(credentials=CREDENTIALS, nodes=1, redis_url=url, env=dict(os.environ, REDISCLI_AUTH=secret))
-        b.nodes[0].extra = ["--postgres", a.postgres_url, "--redis", f"{url}/{database}", "--node", "n1"]
-        clusters.append(b.start())
-        for node in (a.nodes[0], b.nodes[0]):
+        servers.append(a)
+        # A second node of a's cluster (its PostgreSQL database, its Redis database number), the password in its
+        # environment only.
+        database = a.redis_url.rsplit("/", 1)[1]
+        b = ParleyNode(credentials=CREDENTIALS, extra=["--postgres", a.postgres_url, "--redis", f"{url}/{database}", "--node", "n1"],
+                       env=dict(os.environ, REDISCLI_AUTH=secret))
+        servers.append(b.start())
+        for node in (a.nodes[0], b):
             eventually(lambda: _health(node)[0] == 200, 10, "healthz sees redis up")
         hans = client(a.nodes[0], "hans", "solo")
-        luke = client(b.nodes[0], "luke", "sky")
+        luke = client(b, "luke", "sky")
         assert hans.request({"type": "message", "to": "luke", "text": "through an authenticated redis"})["type"] == "ok"
         assert luke.wait_for(lambda e: e.get("type") == "message")["text"] == "through an authenticated redis"
         hans.close()
         luke.close()
-        for cluster in clusters:
-            for node in cluster.nodes:
-                assert secret not in node.log() and "s3cr" not in _health(node)[1], "the password is never shown"
+        for node in (refused.nodes[0], a.nodes[0], b):
+            assert secret not in node.log() and "s3cr" not in _health(node)[1], "the password is never shown"
     finally:
-        for cluster in clusters:
-            cluster.stop()
+        for server in servers:
+            server.stop()
         subprocess.run([f"{SCRIPTS}/throwaway-redis", "stop", folder], check=False)
 
 
