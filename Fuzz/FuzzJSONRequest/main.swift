@@ -3,7 +3,9 @@
 //
 // Oracles: whatever the parser accepts, written back out by an independent writer below, parses to the same
 // value (and decodes to the same request or the same error); a decoded request keeps the bounds of
-// docs/PROTOCOL.md §2; text the parser refuses is a `bad_request` without an id. Build and run: see Fuzz/README.md.
+// docs/PROTOCOL.md §2; text the parser refuses is a `bad_request` without an id; the decoder's own reading of an
+// object (`parseFields`, members without a dictionary) refuses and accepts exactly what the parser does and reads
+// every key as the parsed object has it. Build and run: see Fuzz/README.md.
 import FuzzSupport
 import ChatCore
 
@@ -81,16 +83,25 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let input = Array(UnsafeBufferPointer(start: data, count: size))
     let decoded = RequestDecoder.decode(input)
 
+    let fields = Result { () throws(JSONParseError) in try JSONParser.parseFields(input) }
     let parsed: JSONValue
     do {
         parsed = try JSONParser.parse(input)
     } catch {
+        if case .success = fields { Fuzzer.check(false, "parseFields accepted what the parser refuses") }
         Fuzzer.check(error.offset >= 0 && error.offset <= input.count, "error offset outside the input")
         guard case .failure(let failure) = decoded else { fatalError("unparsable JSON decoded as a request") }
         Fuzzer.check(failure.id == nil && failure.error.code == .badRequest, "a parse error must be bad_request, no id")
         return 0
     }
     Fuzzer.check(depth(parsed) <= JSONParser.maxDepth + 1, "nesting deeper than the parser's bound")
+    if case .object(let object) = parsed {
+        guard case .success(let members?) = fields else { fatalError("parseFields refused an object the parser accepts") }
+        Fuzzer.check(Set(members.members.map(\.key)) == Set(object.keys), "parseFields saw other keys")
+        for (key, value) in object { Fuzzer.check(members[key] == value, "parseFields read a key differently") }
+    } else {
+        guard case .success(nil) = fields else { fatalError("parseFields must give nil for valid JSON that is no object") }
+    }
     if case .success(let envelope) = decoded { checkBounds(envelope.request) }
 
     var written: [UInt8] = []

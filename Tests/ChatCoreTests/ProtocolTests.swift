@@ -45,6 +45,32 @@ final class ProtocolTests: XCTestCase {
         XCTAssertThrowsError(try JSONParser.parse([0x22, 0x61, 0xC3, 0x22].lazy.map { $0 }), "truncated UTF-8")
     }
 
+    func testFieldsReadAnObjectAsTheDictionaryWouldWithoutBuildingOne() throws {
+        let text = #" {"type":"message","to":"zoë","n":1,"to":"bo","nested":{"a":[1,{"b":null}]}} "#
+        let fields = try XCTUnwrap(try JSONParser.parseFields(Array(text.utf8)))
+        let object = try JSONParser.parse(Array(text.utf8))
+        for key in ["type", "to", "n", "nested", "absent"] {
+            XCTAssertEqual(fields[key], object[key], key)
+        }
+        XCTAssertEqual(fields["to"], .string("bo"), "a repeated key: the last one wins, as in an object")
+        XCTAssertEqual(fields.members.map(\.key), ["type", "to", "n", "to", "nested"], "members kept as they came")
+        XCTAssertEqual(try JSONParser.parseFields(Array("{}".utf8))?.members.count, 0)
+        XCTAssertEqual(try JSONParser.parseFields(#"{"a":1}"#.utf8.lazy.map { $0 })?["a"], .number(1), "no contiguous storage")
+        // Valid JSON that is not an object is nil; a malformed text throws, whatever it starts with.
+        for other in ["[]", "\"x\"", "42", "null", " true "] {
+            XCTAssertNil(try JSONParser.parseFields(Array(other.utf8)), other)
+        }
+        for bad in ["", "{", "{\"a\":}", "{\"a\":1,}", "{\"a\" 1}", "{} {}", "{\"a\":1} x", "[1,", "nul", "{1:2}"] {
+            XCTAssertThrowsError(try JSONParser.parseFields(Array(bad.utf8)), bad)
+        }
+        func refusal(_ text: String) -> String? {
+            guard case .failure(let failure) = RequestDecoder.decode(Array(text.utf8)) else { return nil }
+            return failure.error.message
+        }
+        XCTAssertEqual(refusal("[1,")?.hasPrefix("malformed JSON"), true)
+        XCTAssertEqual(refusal("[1]"), "a request must be a JSON object")
+    }
+
     func testDecoderReadsEveryRequestType() {
         let cases: [(String, ClientRequest)] = [
             (#"{"type":"lookup","user":"a"}"#, .lookup(user: "a")),

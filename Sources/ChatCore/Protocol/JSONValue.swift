@@ -30,6 +30,18 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
+/// The members of one JSON object in the order they came (`JSONParser.parseFields`), read by key as
+/// `JSONValue.object` is: a repeated key, the last one wins.
+public struct JSONFields: Sendable {
+    public fileprivate(set) var members: [(key: String, value: JSONValue)] = []
+    // Four fields fit without growing (a `message` request has three or four).
+    init() { members.reserveCapacity(4) }
+
+    public subscript(key: String) -> JSONValue? {
+        members.last { $0.key == key }?.value
+    }
+}
+
 /// Why a JSON text was refused.
 public struct JSONParseError: Error, Sendable, Equatable {
     public var offset: Int
@@ -57,9 +69,39 @@ public struct JSONParser {
         var parser = JSONParser(bytes: buffer)
         parser.skipWhitespace()
         let value = try parser.parseValue(depth: 0)
-        parser.skipWhitespace()
-        guard parser.position == parser.bytes.count else { throw parser.error("trailing characters") }
+        try parser.expectEnd()
         return value
+    }
+
+    /// Parses a text that should hold one object, keeping its members as they came (`JSONFields`) instead of
+    /// hashing them into a dictionary: a request's three or four fields are read once each, so a dictionary
+    /// costs more in hashing than it saves in lookups. Nil when the text is valid JSON but not an object.
+    public static func parseFields<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONFields?
+    where Bytes.Element == UInt8 {
+        let parsed = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(JSONParseError) in try parseFields(buffer: buffer) }
+        }
+        if let parsed { return try parsed.get() }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONParseError) in try parseFields(buffer: buffer) }
+    }
+
+    private static func parseFields(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONFields? {
+        var parser = JSONParser(bytes: buffer)
+        parser.skipWhitespace()
+        guard parser.current == UInt8(ascii: "{") else {
+            _ = try parser.parseValue(depth: 0)  // a malformed text is reported as such, not as "not an object"
+            try parser.expectEnd()
+            return nil
+        }
+        var fields = JSONFields()
+        try parser.parseMembers(depth: 0) { key, value in fields.members.append((key, value)) }
+        try parser.expectEnd()
+        return fields
+    }
+
+    private mutating func expectEnd() throws(JSONParseError) {
+        skipWhitespace()
+        guard position == bytes.count else { throw error("trailing characters") }
     }
 
     /// The text being parsed; it only lives for the duration of `parse`, which never lets the parser escape.
@@ -102,11 +144,17 @@ public struct JSONParser {
     }
 
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
-        position += 1
         // Room for a request's fields without growing (a `message` has three or four).
         var fields = [String: JSONValue](minimumCapacity: 8)
+        try parseMembers(depth: depth) { key, value in fields[key] = value }  // a repeated key: the last one wins
+        return .object(fields)
+    }
+
+    /// The members of the object at `position`, in order, each handed to `add`.
+    private mutating func parseMembers(depth: Int, _ add: (String, JSONValue) -> Void) throws(JSONParseError) {
+        position += 1
         skipWhitespace()
-        if current == UInt8(ascii: "}") { position += 1; return .object(fields) }
+        if current == UInt8(ascii: "}") { position += 1; return }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw error("expected a key") }
@@ -115,11 +163,11 @@ public struct JSONParser {
             guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1
             skipWhitespace()
-            fields[key] = try parseValue(depth: depth + 1)  // a repeated key: the last one wins
+            add(key, try parseValue(depth: depth + 1))
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): position += 1
-            case UInt8(ascii: "}"): position += 1; return .object(fields)
+            case UInt8(ascii: "}"): position += 1; return
             default: throw error("expected ',' or '}'")
             }
         }

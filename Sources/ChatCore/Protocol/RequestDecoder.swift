@@ -12,20 +12,21 @@ public enum RequestDecoder {
 
     public static func decode<Bytes: Collection>(_ bytes: Bytes) -> Result<RequestEnvelope, Failure>
     where Bytes.Element == UInt8 {
-        let value: JSONValue
+        let parsed: JSONFields?
         do {
-            value = try JSONParser.parse(bytes)
+            parsed = try JSONParser.parseFields(bytes)
         } catch {
             return .failure(Failure(id: nil, error: ChatError(.badRequest, "malformed JSON: \(error.reason)")))
         }
-        guard case .object = value else {
+        guard let fields = parsed else {
             return .failure(Failure(id: nil, error: ChatError(.badRequest, "a request must be a JSON object")))
         }
         var id: RequestID?
-        switch value["id"] {
+        let idField = fields["id"]
+        switch idField {
         case .string(let s)?: id = .string(s)
         case .number?:
-            guard let n = value["id"]?.integerValue else {
+            guard let n = idField?.integerValue else {
                 return .failure(Failure(id: nil, error: ChatError(.badRequest, "id must be a string or an integer")))
             }
             id = .number(n)
@@ -34,64 +35,64 @@ public enum RequestDecoder {
             return .failure(Failure(id: nil, error: ChatError(.badRequest, "id must be a string or an integer")))
         }
         do {
-            return .success(RequestEnvelope(id: id, request: try request(from: value)))
+            return .success(RequestEnvelope(id: id, request: try request(from: fields)))
         } catch {
             return .failure(Failure(id: id, error: error))
         }
     }
 
-    private static func request(from value: JSONValue) throws(ChatError) -> ClientRequest {
-        guard let type = value["type"]?.stringValue else { throw ChatError(.badRequest, "missing field type") }
+    private static func request(from fields: JSONFields) throws(ChatError) -> ClientRequest {
+        guard let type = fields["type"]?.stringValue else { throw ChatError(.badRequest, "missing field type") }
         switch type {
         case "lookup":
-            return .lookup(user: try string("user", in: value))
+            return .lookup(user: try string("user", in: fields))
         case "login":
-            let user = try string("user", in: value)
+            let user = try string("user", in: fields)
             let credential: LoginCredential
-            if let token = value["token"]?.stringValue {
+            if let token = fields["token"]?.stringValue {
                 credential = .token(token)
             } else {
-                credential = .password(try string("password", in: value))
+                credential = .password(try string("password", in: fields))
             }
-            return .login(user: user, credential: credential, peer: try peer(in: value), acks: try acks(in: value))
+            return .login(user: user, credential: credential, peer: try peer(in: fields), acks: try acks(in: fields))
         case "register":
-            return .register(user: try string("user", in: value), password: try string("password", in: value),
-                             peer: try peer(in: value), acks: try acks(in: value))
+            return .register(user: try string("user", in: fields), password: try string("password", in: fields),
+                             peer: try peer(in: fields), acks: try acks(in: fields))
         case "message":
-            return .message(to: try string("to", in: value), text: try string("text", in: value))
+            return .message(to: try string("to", in: fields), text: try string("text", in: fields))
         case "broadcast":
-            return .broadcast(text: try string("text", in: value))
+            return .broadcast(text: try string("text", in: fields))
         case "whoelse":
             return .whoelse
         case "whoelsesince":
-            guard let seconds = value["seconds"]?.integerValue, seconds >= 0, seconds <= Int64(Int32.max) else {
+            guard let seconds = fields["seconds"]?.integerValue, seconds >= 0, seconds <= Int64(Int32.max) else {
                 throw ChatError(.badRequest, "seconds must be a non-negative integer")
             }
             return .whoelsesince(seconds: Int(seconds))
         case "block":
-            return .block(user: try string("user", in: value))
+            return .block(user: try string("user", in: fields))
         case "unblock":
-            return .unblock(user: try string("user", in: value))
+            return .unblock(user: try string("user", in: fields))
         case "startprivate":
-            return .startprivate(user: try string("user", in: value))
+            return .startprivate(user: try string("user", in: fields))
         case "privatereply":
-            guard let accept = value["accept"]?.boolValue else { throw ChatError(.badRequest, "accept must be a boolean") }
-            return .privatereply(user: try string("user", in: value), accept: accept)
+            guard let accept = fields["accept"]?.boolValue else { throw ChatError(.badRequest, "accept must be a boolean") }
+            return .privatereply(user: try string("user", in: fields), accept: accept)
         case "activity":
             return .activity
         case "history":
-            if let room = value["room"], room != .null { return try roomHistory(room, in: value) }
-            return try history(in: value)
+            if let room = fields["room"], room != .null { return try roomHistory(room, in: fields) }
+            return try history(in: fields)
         case "signal":
-            guard let data = value["data"], case .object = data else {
+            guard let data = fields["data"], case .object = data else {
                 throw ChatError(.badRequest, "data must be an object")
             }
-            return .signal(to: try string("to", in: value), data: data)
+            return .signal(to: try string("to", in: fields), data: data)
         case "ack":
-            guard let seq = value["seq"]?.integerValue, seq >= 0 else {
+            guard let seq = fields["seq"]?.integerValue, seq >= 0 else {
                 throw ChatError(.badRequest, "seq must be a non-negative integer")
             }
-            if let room = value["room"], room != .null {
+            if let room = fields["room"], room != .null {
                 guard let name = room.stringValue else { throw ChatError(.badRequest, "room must be a string") }
                 return .roomAck(room: name, seq: seq)
             }
@@ -99,54 +100,54 @@ public enum RequestDecoder {
         case "logout":
             return .logout
         case "join", "leave", "say", "rooms", "members", "kick", "ban", "unban":
-            return try roomRequest(type, in: value)
+            return try roomRequest(type, in: fields)
         default:
             throw ChatError(.badRequest, "unknown request type")
         }
     }
 
-    static func string(_ field: String, in value: JSONValue) throws(ChatError) -> String {
-        guard let s = value[field]?.stringValue else { throw ChatError(.badRequest, "missing or non-string field \(field)") }
+    static func string(_ field: String, in fields: JSONFields) throws(ChatError) -> String {
+        guard let s = fields[field]?.stringValue else { throw ChatError(.badRequest, "missing or non-string field \(field)") }
         return s
     }
 
-    private static func peer(in value: JSONValue) throws(ChatError) -> PeerCapability {
-        if let port = value["p2pPort"], port != .null {
+    private static func peer(in fields: JSONFields) throws(ChatError) -> PeerCapability {
+        if let port = fields["p2pPort"], port != .null {
             guard let n = port.integerValue, (1...65_535).contains(n) else {
                 throw ChatError(.badRequest, "p2pPort must be a port number")
             }
             return .tcp(port: Int(n))
         }
-        if value["webrtc"]?.boolValue == true { return .webRTC }
+        if fields["webrtc"]?.boolValue == true { return .webRTC }
         return .none
     }
 
     /// `"acks": true` asks for acknowledged delivery; absent, null or false is version 1's behaviour.
-    private static func acks(in value: JSONValue) throws(ChatError) -> Bool {
-        guard let flag = value["acks"], flag != .null else { return false }
+    private static func acks(in fields: JSONFields) throws(ChatError) -> Bool {
+        guard let flag = fields["acks"], flag != .null else { return false }
         guard let on = flag.boolValue else { throw ChatError(.badRequest, "acks must be a boolean") }
         return on
     }
 
-    private static func history(in value: JSONValue) throws(ChatError) -> ClientRequest {
+    private static func history(in fields: JSONFields) throws(ChatError) -> ClientRequest {
         var with: String?
-        if let w = value["with"], w != .null {
+        if let w = fields["with"], w != .null {
             guard let s = w.stringValue else { throw ChatError(.badRequest, "with must be a string") }
             with = s
         }
-        let (before, limit) = try historyPaging(in: value)
+        let (before, limit) = try historyPaging(in: fields)
         return .history(with: with, before: before, limit: limit)
     }
 
     /// `before` and `limit` of a `history` request, with or without a room.
-    static func historyPaging(in value: JSONValue) throws(ChatError) -> (before: Int64?, limit: Int) {
+    static func historyPaging(in fields: JSONFields) throws(ChatError) -> (before: Int64?, limit: Int) {
         var before: Int64?
-        if let b = value["before"], b != .null {
+        if let b = fields["before"], b != .null {
             guard let n = b.integerValue, n > 0 else { throw ChatError(.badRequest, "before must be a message id") }
             before = n
         }
         var limit = defaultHistoryLimit
-        if let l = value["limit"], l != .null {
+        if let l = fields["limit"], l != .null {
             guard let n = l.integerValue, n >= 1, n <= Int64(maxHistoryLimit) else {
                 throw ChatError(.badRequest, "limit must be between 1 and \(maxHistoryLimit)")
             }
