@@ -58,7 +58,12 @@ final class Inboxes {
 
     /// `message` was committed with its seq.
     func committed(_ message: StoredMessage) {
-        heads[message.to, default: InboxHead(last: 0, acked: 0)].last = max(head(of: message.to).last, message.seq)
+        // One lookup, changed in place: this runs for every message.
+        Self.raiseLast(of: &heads[message.to, default: InboxHead(last: 0, acked: 0)], to: message.seq)
+    }
+
+    private static func raiseLast(of head: inout InboxHead, to seq: Int64) {
+        head.last = max(head.last, seq)
     }
 
     enum AckOutcome: Equatable {
@@ -71,13 +76,17 @@ final class Inboxes {
     /// `user` has received everything up to `seq`. With a `ceiling` the cursor moves no further than it, whatever
     /// `seq` says: the session acking has not been sent the inbox beyond it (its replay could not be read).
     func acknowledge(_ user: String, upTo seq: Int64, ceiling: Int64? = nil) -> AckOutcome {
-        var head = head(of: user)
-        guard seq <= head.last else { return .beyondInbox(last: head.last) }
-        let seq = min(seq, ceiling ?? seq)
-        guard seq > head.acked else { return .unchanged }
-        head.acked = seq
-        heads[user] = head
-        unsavedCursors[user] = seq
+        let capped = min(seq, ceiling ?? seq)
+        // The head is looked up once and changed in place: acks come about as often as messages.
+        let outcome = Self.advanceAcked(of: &heads[user, default: InboxHead(last: 0, acked: 0)], asked: seq, to: capped)
+        if outcome == .advanced { unsavedCursors[user] = capped }
+        return outcome
+    }
+
+    private static func advanceAcked(of head: inout InboxHead, asked: Int64, to capped: Int64) -> AckOutcome {
+        guard asked <= head.last else { return .beyondInbox(last: head.last) }
+        guard capped > head.acked else { return .unchanged }
+        head.acked = capped
         return .advanced
     }
 
