@@ -144,8 +144,12 @@ def test_each_seq_is_shown_once_and_acks_are_coalesced(fake):
         acks = acks_after(fake, start)
         assert len(acks) <= (done["at"] - start) / 0.1 + 3, acks
         assert [seq for _, seq in acks] == sorted(seq for _, seq in acks)
-        for (a, _), (b, _) in zip(acks, acks[1:]):
-            assert b - a >= 0.05, f"acks {b - a:.3f} s apart: {acks}"
+        # At most one ack per 100 ms leaves the client. These are the times the acks arrived here, and one read late
+        # on a busy machine shortens the gap after it (43 ms was seen with three nodes on two cores), so the check
+        # is on every three in a row: sent 200 ms apart at least, they arrive 100 ms apart at least unless the
+        # first of them waited here 100 ms.
+        for (a, _), _, (c, _) in zip(acks, acks[1:], acks[2:]):
+            assert c - a >= 0.1, f"three acks within {c - a:.3f} s: {acks}"
         assert last_at - done["at"] < 1.0, "the trailing ack came late"
         for seq in range(7, 307):
             assert client.transcript.count(f"hans: load {seq}.") == 1
