@@ -480,7 +480,11 @@ def test_history_pages_back_and_offline_messages_are_marked(server, browsers):
         # would be an offline message too.
         hans_tcp.wait_for(lambda e: e.get("type") == "message" and e.get("text") == f"history {total}")
         assert send_with_retry(hans_tcp, {"type": "logout"})["type"] == "bye"
-        # hans is offline now: these two wait for his next login.
+        # hans is offline now: these two wait for his next login. On a cluster leia's node learns of the logout
+        # through the bus, a moment after hans's `bye`; until then it still sends to hans's node (the message waits
+        # there all the same, but her `ok` says it was handed on). Her presence line says her node knows.
+        leia.wait_for(lambda e: e.get("type") == "presence" and e.get("user") == "hans" and e.get("state") == "out",
+                      timeout=15)
         for text in ("while you were away", "and another"):
             reply = send_with_retry(leia, {"type": "message", "to": "hans", "text": text})
             assert reply.get("stored") is True, reply
