@@ -55,14 +55,20 @@ public struct JSONParser {
 
     public static func parse<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONValue
     where Bytes.Element == UInt8 {
-        // Every caller hands over contiguous bytes (a slice of a read buffer or a frame's payload): parse them in
-        // place. This function is generic across modules, so it runs unspecialised; one witness call here keeps
-        // the per-byte work below on a concrete buffer instead of going through the protocol for every byte.
+        try inPlace(bytes, parse(buffer:))
+    }
+
+    /// Runs `body` on the bytes where they are. Every caller hands over contiguous bytes (a slice of a read buffer
+    /// or a frame's payload). The entry points are generic across modules, so they run unspecialised; one witness
+    /// call here keeps the per-byte work on a concrete buffer instead of going through the protocol for every byte.
+    private static func inPlace<Bytes: Collection, Parsed>(
+        _ bytes: Bytes, _ body: (UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> Parsed
+    ) throws(JSONParseError) -> Parsed where Bytes.Element == UInt8 {
         let parsed = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONParseError) in try parse(buffer: buffer) }
+            Result { () throws(JSONParseError) in try body(buffer) }
         }
         if let parsed { return try parsed.get() }
-        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONParseError) in try parse(buffer: buffer) }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONParseError) in try body(buffer) }
     }
 
     private static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
@@ -78,11 +84,7 @@ public struct JSONParser {
     /// costs more in hashing than it saves in lookups. Nil when the text is valid JSON but not an object.
     public static func parseFields<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONFields?
     where Bytes.Element == UInt8 {
-        let parsed = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONParseError) in try parseFields(buffer: buffer) }
-        }
-        if let parsed { return try parsed.get() }
-        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONParseError) in try parseFields(buffer: buffer) }
+        try inPlace(bytes, parseFields(buffer:))
     }
 
     private static func parseFields(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONFields? {
