@@ -48,7 +48,8 @@
 #
 # Environment: OUT (results file, default .build-bench/results.txt), DUR (measured s, default 10), WARM (default 3),
 # SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds, PARLEY (the binary
-# under test, default the release build), INFRA_CPUS (where PostgreSQL and Redis run, default 1; bench/cluster.sh).
+# under test, default the release build), PARLEY_OPTS (more `parley serve` options for the single-node servers, e.g.
+# "--commit-spacing 4" to compare settings side by side), INFRA_CPUS (where PostgreSQL and Redis run, default 1; bench/cluster.sh).
 # For parley, parley-pg and parley-cluster a NODES line follows each RESULT: the CPU of every node over the
 # driver's window, their sum per 100k deliveries, and PostgreSQL's and Redis's CPU beside it.
 # The driver runs on CPU 0, the server on CPU 1. Parley runs with its product defaults except: the per-user
@@ -118,7 +119,7 @@ start() { # SERVER [extra parley options...]
       rm -rf "$BENCH/run-data" && cp -a "$BENCH/seed-data" "$BENCH/run-data"
       : > "$log"  # now, not in the background job: the wait below must not read the previous server's line
       $pin "$PARLEY" serve 0 60 3600 --http-port 0 --data-dir "$BENCH/run-data" --credentials "$BENCH/no-credentials.txt" \
-        --loops $loops --limit messages=off --log-level warning "$@" > "$log" 2>&1 &
+        --loops $loops --limit messages=off --log-level warning ${PARLEY_OPTS:-} "$@" > "$log" 2>&1 &
       PID=$!
       until grep -q "parley listening" "$log"; do sleep 0.2; kill -0 $PID || { cat "$log"; exit 1; }; done
       TCP_PORT=$(sed -n 's/.*tcp=\([0-9]*\).*/\1/p' "$log" | head -1)

@@ -145,10 +145,9 @@ final class LogLedger {
         tail.compactMap { user, entries in (entries.first?.id ?? .max) <= upTo ? user : nil }.sorted()
     }
 
-    /// The rows an indexing run up to `upTo` writes for `user`: one in `history_index` per entry, one more in
-    /// `inbox_index` per received one.
+    /// The index entries an indexing run up to `upTo` writes for `user` (packed into rows, IndexChunks).
     func indexRows(of user: Int64, upTo: Int64) -> Int {
-        entries(of: user, upTo: upTo).reduce(0) { $0 + ($1.seq > 0 ? 2 : 1) }
+        entries(of: user, upTo: upTo).count
     }
 
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.

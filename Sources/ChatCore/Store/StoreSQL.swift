@@ -112,46 +112,34 @@ enum StoreSQL {
         try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM log") ?? 0
     }
 
-    /// One step of an indexing run: the entries of the log's ids in (after, upTo] that belong to the users
-    /// `users`, in two sorted passes, so each
-    /// user's new entries go in together at the end of its range. A run is cut into steps by user so that no
-    /// step holds the writer long. `OR IGNORE`: a step a crash interrupted before its run finished runs again.
+    /// One step of an indexing run read from the log: the entries of the ids in (after, upTo] that belong to the
+    /// users `users`, written as `indexStep` writes them (the tests' interrupted run, and `indexAll`). The user's
+    /// rows above `after` are replaced, so a run a crash cut short can run again.
     static func indexLog(after: Int64, upTo: Int64, users: ClosedRange<Int64>, _ db: Database) throws {
-        let arguments: StatementArguments = [after, upTo, users.lowerBound, users.upperBound]
-        try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO inbox_index (user, seq, id)
-                SELECT recipient, seq, id FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
-                ORDER BY recipient, seq
-            """).execute(arguments: arguments)
-        // UNION drops the second entry of a message to oneself.
-        try db.cachedStatement(sql: """
-            INSERT OR IGNORE INTO history_index (user, id, partner)
-                SELECT sender, id, recipient FROM log WHERE id > ?1 AND id <= ?2 AND sender BETWEEN ?3 AND ?4
-                UNION SELECT recipient, id, sender FROM log WHERE id > ?1 AND id <= ?2 AND recipient BETWEEN ?3 AND ?4
-                ORDER BY 1, 2
-            """).execute(arguments: arguments)
+        var entries: [Int64: [LogLedger.Entry]] = [:]
+        let rows = try Row.fetchCursor(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? AND id <= ? ORDER BY id",
+                                       arguments: [after, upTo])
+        while let row = try rows.next() {
+            let (id, sender, recipient, seq): (Int64, Int64, Int64, Int64) = (row[0], row[1], row[2], row[3])
+            // A message counts once for a user who sent it to themselves: as received.
+            if users.contains(recipient) { entries[recipient, default: []].append(.init(id: id, seq: seq, partner: sender)) }
+            if sender != recipient && users.contains(sender) {
+                entries[sender, default: []].append(.init(id: id, seq: 0, partner: recipient))
+            }
+        }
+        for user in entries.keys.sorted() {
+            try IndexChunks.write(user: user, entries: entries[user] ?? [], indexedUpTo: after, db)
+        }
     }
 
     /// One step of an indexing run from the writer's memory: the tail entries with id ≤ `upTo` of the users in
-    /// `users`, user by user and each in key order, so every insert lands at the end of its range and no log
-    /// row is read again. `OR IGNORE`, as above. Users ascend and each user's entries are in key order, so the
-    /// rows reach each table sorted and go in many per statement.
+    /// `users`, each user's packed into a row or a few (IndexChunks), so no log row is read again.
     static func indexStep(users: ArraySlice<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
-        let inbox = try IndexRowWriter(into: "inbox_index (user, seq, id)", db)
-        let history = try IndexRowWriter(into: "history_index (user, id, partner)", db)
         for user in users {
-            let entries = ledger.entries(of: user, upTo: upTo)
-            for entry in entries where entry.seq > 0 {
-                try inbox.add(user, entry.seq, entry.id)
-            }
-            if ledger.isTailInIDOrder {
-                for entry in entries { try history.add(user, entry.id, entry.partner) }
-            } else {
-                for entry in entries.sorted(by: { $0.id < $1.id }) { try history.add(user, entry.id, entry.partner) }
-            }
+            var entries = Array(ledger.entries(of: user, upTo: upTo))
+            if !ledger.isTailInIDOrder { entries.sort { $0.id < $1.id } }
+            try IndexChunks.write(user: user, entries: entries, indexedUpTo: ledger.indexedUpTo, db)
         }
-        try inbox.flush()
-        try history.flush()
     }
 
     /// One step in its own transaction, without an fsync: the index can always be rebuilt from the log (a lost
@@ -197,15 +185,9 @@ enum StoreSQL {
         return LogLedger(accounts: accounts, lasts: try indexedLasts(db), indexedUpTo: upTo, tail: tail)
     }
 
-    /// Each user's last indexed seq: one seek per account (the tail after it is added by the caller).
+    /// Each user's last indexed seq (the tail after it is added by the caller).
     private static func indexedLasts(_ db: Database) throws -> [Int64: Int64] {
-        var lasts: [Int64: Int64] = [:]
-        for row in try Row.fetchAll(db, sql: """
-            SELECT a.id, (SELECT max(seq) FROM inbox_index WHERE user = a.id) FROM accounts a
-            """) {
-            if let last = row[1] as Int64? { lasts[row[0]] = last }
-        }
-        return lasts
+        try IndexChunks.lastSeqs(db)
     }
 
     // MARK: - Reads
@@ -250,10 +232,8 @@ enum StoreSQL {
     static func inbox(_ query: InboxQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         let limit = query.effectiveLimit
         guard limit > 0, let user = ledger.id(of: query.user) else { return [] }
-        var page = try messages(db, ledger, sql: """
-            SELECT \(columns) FROM inbox_index i JOIN log l ON l.id = i.id
-            WHERE i.user = ? AND i.seq > ? AND i.id <= ? ORDER BY i.seq LIMIT ?
-            """, arguments: [user, query.after, ledger.indexedUpTo, limit])
+        let indexed = try IndexChunks.inbox(of: user, after: query.after, upTo: ledger.indexedUpTo, limit: limit, db)
+        var page = try messages(ids: indexed, ledger, db)
         if page.count < limit {
             page += try messages(ids: ledger.tailInbox(of: user, after: query.after, limit: limit - page.count), ledger, db)
         }
@@ -274,17 +254,9 @@ enum StoreSQL {
         var page = try messages(ids: ledger.tailHistory(of: owner, with: partner, before: before, limit: limit), ledger, db)
         guard page.count < limit else { return page }
         let below = min(before, ledger.indexedUpTo + 1)
-        if let partner {
-            page += try messages(db, ledger, sql: """
-                SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id
-                WHERE h.user = ? AND h.partner = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?
-                """, arguments: [owner, partner, below, limit - page.count])
-        } else {
-            page += try messages(db, ledger, sql: """
-                SELECT \(columns) FROM history_index h JOIN log l ON l.id = h.id
-                WHERE h.user = ? AND h.id < ? ORDER BY h.id DESC LIMIT ?
-                """, arguments: [owner, below, limit - page.count])
-        }
+        let indexed = try IndexChunks.history(of: owner, with: partner, below: below, upTo: ledger.indexedUpTo,
+                                              limit: limit - page.count, db)
+        page += try messages(ids: indexed, ledger, db)
         return page
     }
 
@@ -327,12 +299,7 @@ enum StoreSQL {
 
     private static let columns = "l.id, l.seq, l.sender, l.recipient, l.body, l.sent_at"
 
-    private static func messages(_ db: Database, _ ledger: LogLedger, sql: String,
-                                 arguments: StatementArguments) throws -> [StoredMessage] {
-        try Row.fetchAll(db.cachedStatement(sql: sql), arguments: arguments).map { message($0, ledger) }
-    }
-
-    /// Tail rows by id: one rowid seek each.
+    /// Log rows by id, in the order given: one rowid seek each.
     private static func messages(ids: [Int64], _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         guard !ids.isEmpty else { return [] }
         let statement = try db.cachedStatement(sql: "SELECT \(columns) FROM log l WHERE l.id = ?")

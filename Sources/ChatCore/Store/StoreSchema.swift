@@ -16,18 +16,20 @@ import GRDB
 ///   the end of one B-tree: about 40 messages share a page.
 /// - The inbox heads (each user's last seq) are not stored per message: the writer loads them once at open (one
 ///   index seek per user plus the unindexed tail) and keeps them in memory, so giving out a seq costs no search.
-/// - The lookups history and the inbox need (`inbox_index` by recipient and seq; `history_index` by user and id
-///   for both sender and recipient, with the other side beside it) are built in sorted batches: once the
-///   unindexed tail of the log reaches a threshold, an indexing run writes all of it from the writer's memory in
-///   key order (the migration uses `INSERT … SELECT … ORDER BY`), so each user's new entries land together at
-///   the end of that user's range (a page per user per run instead of a page per message). The run goes in small steps by user-id range, one between two group
-///   commits, so it never holds the writer for long. `log_indexed.upto` is the last id of the last finished run;
-///   the writer keeps the log after it indexed in memory (per user, rebuilt from the log at open), so reads see
-///   what is not indexed yet.
+/// - The lookups history and the inbox need (each user's messages by id, with the other side, and the received
+///   ones by seq) are built in batches: once the unindexed tail of the log reaches a threshold, an indexing run
+///   writes all of it from the writer's memory. The run goes in small steps by user-id range, one between two
+///   group commits, so it never holds the writer for long. `log_indexed.upto` is the last id of the last
+///   finished run; the writer keeps the log after it in memory (per user, rebuilt from the log at open), so reads
+///   see what is not indexed yet.
+/// - Since v5 a run writes each user's entries packed, a row of `index_chunks` per user and run (IndexChunks has
+///   the format): a few thousand rows per run instead of three B-tree entries per message (v3 and v4 had an
+///   `inbox_index` and a `history_index` row per entry, inserted in key order, and those inserts were most of an
+///   indexing run's cost and of the WAL pages it wrote).
 /// - There is no index by conversation: with a few thousand users talking to a few dozen partners each there
 ///   are far more conversations than messages in a run, so such an index would take a page per message again.
-///   A page with one partner reads the owner's `history_index` range backwards and keeps that partner's
-///   entries (the partner is in the index, so only matches touch the log): its cost follows how much of the
+///   A page with one partner reads the owner's rows backwards and keeps that partner's entries (the partner is
+///   in the index, so only matches touch the log): its cost follows how much of the
 ///   owner's traffic the pair is, not the size of the store. Rooms will index their own stream (one per room,
 ///   few and busy), which is append-shaped.
 /// - Cursors (`cursors`: the highest acknowledged seq per user and stream; stream 0 is the direct inbox) and
@@ -91,10 +93,14 @@ enum StoreSchema {
         }
         migrator.registerMigration("v3") { db in
             try db.execute(sql: v3)
-            try StoreSQL.indexAll(after: 0, db)
+            try db.execute(sql: v3Index)
         }
         migrator.registerMigration("v4") { db in
             try db.execute(sql: v4)
+        }
+        migrator.registerMigration("v5") { db in
+            try db.execute(sql: v5)
+            try packVersion4Indexes(db)
         }
         return migrator
     }
@@ -151,6 +157,15 @@ enum StoreSchema {
         ALTER TABLE accounts_v3 RENAME TO accounts;
         """
 
+    /// v3's lookups, built from the whole log in key order (v5 packs them and drops these tables). UNION drops
+    /// the second entry of a message to oneself.
+    private static let v3Index = """
+        INSERT INTO inbox_index (user, seq, id) SELECT recipient, seq, id FROM log ORDER BY recipient, seq;
+        INSERT INTO history_index (user, id, partner)
+            SELECT sender, id, recipient FROM log UNION SELECT recipient, id, sender FROM log ORDER BY 1, 2;
+        UPDATE log_indexed SET upto = (SELECT coalesce(max(id), 0) FROM log);
+        """
+
     /// v3 → v4: rooms. A room's id is its stream: its members' cursors are rows of `cursors` with that stream
     /// (ids stay far below 2^32, where the direct pairs' streams begin). `room_log` is clustered by (room, seq), so
     /// a message is one insert at the end of its room's range and a page is one range read; the unique id index
@@ -178,6 +193,42 @@ enum StoreSchema {
         ) WITHOUT ROWID;
         CREATE UNIQUE INDEX room_log_by_id ON room_log(id);
         """
+
+    /// v4 → v5: the lookups packed, a row per user and run (IndexChunks) instead of a row per entry in two
+    /// tables. Rows are found by their last id (history) or by their highest seq (the inbox).
+    private static let v5 = """
+        CREATE TABLE index_chunks (
+            user INTEGER NOT NULL,
+            last_id INTEGER NOT NULL,
+            max_seq INTEGER NOT NULL,
+            entries BLOB NOT NULL,
+            PRIMARY KEY (user, last_id)
+        );
+        CREATE INDEX index_chunks_by_seq ON index_chunks(user, max_seq);
+        """
+
+    /// Packs v4's entries up to the watermark, user by user in key order (entries above it belong to a run that
+    /// never finished; the tail rebuilt at open covers them), then drops the two tables.
+    private static func packVersion4Indexes(_ db: Database) throws {
+        let upTo = try Int64.fetchOne(db, sql: "SELECT upto FROM log_indexed") ?? 0
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT h.user, h.id, h.partner, CASE WHEN l.recipient = h.user THEN l.seq ELSE 0 END
+            FROM history_index h JOIN log l ON l.id = h.id WHERE h.id <= ? ORDER BY h.user, h.id
+            """, arguments: [upTo])
+        var user: Int64?
+        var entries: [LogLedger.Entry] = []
+        while let row = try rows.next() {
+            let owner: Int64 = row[0]
+            if owner != user, let previous = user {
+                try IndexChunks.write(user: previous, entries: entries, indexedUpTo: upTo, db)
+                entries.removeAll(keepingCapacity: true)
+            }
+            user = owner
+            entries.append(.init(id: row[1], seq: row[3], partner: row[2]))
+        }
+        if let user { try IndexChunks.write(user: user, entries: entries, indexedUpTo: upTo, db) }
+        try db.execute(sql: "DROP TABLE inbox_index; DROP TABLE history_index")
+    }
 
     /// The writer's durability level: 2 is FULL (an fsync of the WAL at every commit), 1 NORMAL.
     static func synchronousLevel(_ db: Database) throws -> Int {

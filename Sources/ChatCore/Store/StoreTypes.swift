@@ -253,6 +253,8 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// The database server cannot be reached (a PostgreSQL restart, a network cut): the calls of the batch under
     /// way fail with this, nothing of them is acknowledged, and the store reconnects by itself for later calls.
     case unavailable(String)
+    /// Stored data does not read as what wrote it (a damaged index row): the read fails whole, nothing is guessed.
+    case damaged(String)
 
     public var description: String {
         switch self {
@@ -260,6 +262,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case .constraint(let what): "store constraint failed: \(what)"
         case .notDurable(let level): "PRAGMA synchronous is \(level) on the writer, expected 2 (FULL)"
         case .unavailable(let why): "the database is unavailable: \(why)"
+        case .damaged(let what): "stored data is damaged: \(what)"
         }
     }
 }
