@@ -10,8 +10,8 @@ import GRDBSQLite
 /// string's UTF-8 bytes, without a copy. It only runs on the writer connection, which has no transaction observers,
 /// so GRDB's bookkeeping around a statement (observers, read-only checks) has nothing to do.
 struct BoundInsert {
-    private let statement: Statement
-    private var handle: OpaquePointer { statement.sqliteStatement }
+    fileprivate let statement: Statement
+    fileprivate var handle: OpaquePointer { statement.sqliteStatement }
 
     init(_ sql: String, _ db: Database) throws {
         statement = try db.cachedStatement(sql: sql)
@@ -65,6 +65,30 @@ struct BoundInsert {
             case let code:
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
             }
+        }
+    }
+}
+
+extension BoundInsert {
+    /// A log row as `SELECT id, seq, sender, recipient, body, sent_at … WHERE id = ?` returns it, looked up by
+    /// `id`; nil when there is none. Pages of history and the inbox read their rows one rowid seek each, and
+    /// GRDB's row decoding cost more than the seek.
+    func logRow(_ id: Int64, _ db: Database) throws -> (id: Int64, seq: Int64, sender: Int64, recipient: Int64,
+                                                       body: String, at: Int64)? {
+        sqlite3_bind_int64(handle, 1, id)
+        defer { sqlite3_reset(handle) }
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW:
+            let count = Int(sqlite3_column_bytes(handle, 4))
+            let body = sqlite3_column_text(handle, 4).map {
+                String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self)
+            } ?? ""
+            return (sqlite3_column_int64(handle, 0), sqlite3_column_int64(handle, 1), sqlite3_column_int64(handle, 2),
+                    sqlite3_column_int64(handle, 3), body, sqlite3_column_int64(handle, 5))
+        case SQLITE_DONE:
+            return nil
+        case let code:
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: db.lastErrorMessage, sql: statement.sql)
         }
     }
 }

@@ -28,10 +28,10 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// large enough that each user's entries of a run share a page, small enough that the tail held in memory
     /// stays small.
     public static let defaultIndexBatch = 65_536
-    /// Index rows per step of an indexing run (IndexRun): this bounds how long a step holds the writer, and so
-    /// how long a message can wait behind one. At 1–3 µs a row here, about 1–3 ms; a run of 64k messages between
-    /// busy users takes a hundred steps or so.
-    public static let defaultIndexStepRows = 1024
+    /// Index entries per step of an indexing run (IndexRun): this bounds how long a step holds the writer, and so
+    /// how long a message can wait behind one. Packed (IndexChunks), an entry costs about 0.2 µs, so a step is
+    /// about a millisecond and a run of 64k messages (128k entries) takes some thirty steps.
+    public static let defaultIndexStepRows = 4096
 
     let pool: DatabasePool
     let logger: Logger
@@ -58,7 +58,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// - Throws: GRDB errors, `StoreError.notDurable` when `synchronous` cannot be set to FULL, or
     ///   `ThreadStartError` when the writer thread cannot start.
     /// `indexBatch`: how many messages the unindexed tail holds before it is indexed; `indexStepRows`: index
-    /// rows per step of an indexing run (tests make both small).
+    /// entries per step of an indexing run (tests make both small).
     public init(directory: URL, logger: Logger, indexBatch: Int = SQLiteStore.defaultIndexBatch,
                 indexStepRows: Int = SQLiteStore.defaultIndexStepRows,
                 commitSpacing: Duration = SQLiteStore.defaultCommitSpacing) throws {

@@ -302,12 +302,14 @@ enum StoreSQL {
     /// Log rows by id, in the order given: one rowid seek each.
     private static func messages(ids: [Int64], _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         guard !ids.isEmpty else { return [] }
-        let statement = try db.cachedStatement(sql: "SELECT \(columns) FROM log l WHERE l.id = ?")
-        return try ids.compactMap { id in try Row.fetchOne(statement, arguments: [id]).map { message($0, ledger) } }
-    }
-
-    private static func message(_ row: Row, _ ledger: LogLedger) -> StoredMessage {
-        StoredMessage(id: row[0], seq: row[1], from: ledger.name(of: row[2]), to: ledger.name(of: row[3]),
-                      text: row[4], at: row[5])
+        let lookup = try BoundInsert("SELECT \(columns) FROM log l WHERE l.id = ?", db)
+        var page: [StoredMessage] = []
+        page.reserveCapacity(ids.count)
+        for id in ids {
+            guard let row = try lookup.logRow(id, db) else { continue }
+            page.append(StoredMessage(id: row.id, seq: row.seq, from: ledger.name(of: row.sender),
+                                      to: ledger.name(of: row.recipient), text: row.body, at: row.at))
+        }
+        return page
     }
 }
