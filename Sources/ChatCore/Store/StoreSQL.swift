@@ -232,12 +232,14 @@ enum StoreSQL {
     static func inbox(_ query: InboxQuery, _ ledger: LogLedger, _ db: Database) throws -> [StoredMessage] {
         let limit = query.effectiveLimit
         guard limit > 0, let user = ledger.id(of: query.user) else { return [] }
-        let indexed = try IndexChunks.inbox(of: user, after: query.after, upTo: ledger.indexedUpTo, limit: limit, db)
-        var page = try messages(ids: indexed, ledger, db)
-        if page.count < limit {
-            page += try messages(ids: ledger.tailInbox(of: user, after: query.after, limit: limit - page.count), ledger, db)
+        return try inOneReadTransaction(db) {
+            let indexed = try IndexChunks.inbox(of: user, after: query.after, upTo: ledger.indexedUpTo, limit: limit, db)
+            var page = try messages(ids: indexed, ledger, db)
+            if page.count < limit {
+                page += try messages(ids: ledger.tailInbox(of: user, after: query.after, limit: limit - page.count), ledger, db)
+            }
+            return page
         }
-        return page
     }
 
     /// Newest first: the unindexed tail (the newest messages), then the indexed part below it. With a partner,
@@ -251,13 +253,28 @@ enum StoreSQL {
             partner = id
         }
         let before = query.before ?? Int64.max
-        var page = try messages(ids: ledger.tailHistory(of: owner, with: partner, before: before, limit: limit), ledger, db)
-        guard page.count < limit else { return page }
-        let below = min(before, ledger.indexedUpTo + 1)
-        let indexed = try IndexChunks.history(of: owner, with: partner, below: below, upTo: ledger.indexedUpTo,
-                                              limit: limit - page.count, db)
-        page += try messages(ids: indexed, ledger, db)
-        return page
+        return try inOneReadTransaction(db) {
+            var page = try messages(ids: ledger.tailHistory(of: owner, with: partner, before: before, limit: limit), ledger, db)
+            guard page.count < limit else { return page }
+            let below = min(before, ledger.indexedUpTo + 1)
+            let indexed = try IndexChunks.history(of: owner, with: partner, below: below, upTo: ledger.indexedUpTo,
+                                                  limit: limit - page.count, db)
+            page += try messages(ids: indexed, ledger, db)
+            return page
+        }
+    }
+
+    /// A page's statements in one transaction (or the caller's). Outside one, each statement takes and releases
+    /// the WAL's read lock itself, and a page runs one per message it returns.
+    private static func inOneReadTransaction<T>(_ db: Database, _ read: () throws -> T) throws -> T {
+        guard !db.isInsideTransaction else { return try read() }
+        var result: T?
+        try db.inTransaction(.deferred) {
+            result = try read()
+            return .commit
+        }
+        guard let result else { preconditionFailure("a committed read transaction returns its page") }
+        return result
     }
 
     /// The last seq from the writer's memory, the cursor from its table.
