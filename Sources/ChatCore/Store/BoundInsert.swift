@@ -10,8 +10,8 @@ import GRDBSQLite
 /// string's UTF-8 bytes, without a copy. It only runs on the writer connection, which has no transaction observers,
 /// so GRDB's bookkeeping around a statement (observers, read-only checks) has nothing to do.
 struct BoundInsert {
-    fileprivate let statement: Statement
-    fileprivate var handle: OpaquePointer { statement.sqliteStatement }
+    private let statement: Statement
+    private var handle: OpaquePointer { statement.sqliteStatement }
 
     init(_ sql: String, _ db: Database) throws {
         statement = try db.cachedStatement(sql: sql)

@@ -66,24 +66,26 @@ enum IndexChunks {
     /// `limit`: their ids.
     static func inbox(of user: Int64, after: Int64, upTo: Int64, limit: Int, _ db: Database) throws -> [Int64] {
         guard limit > 0 else { return [] }
+        // Sent entries have seq 0, so an `after` below 0 must not let them in.
+        let after = max(after, 0)
         let rows = try Data.fetchCursor(db.cachedStatement(sql: """
             SELECT entries FROM index_chunks WHERE user = ? AND max_seq > ? AND last_id <= ? ORDER BY max_seq
-            """), arguments: [user, max(after, 0), upTo])
+            """), arguments: [user, after, upTo])
         var ids: [Int64] = []
         while ids.count < limit, let bytes = try rows.next() {
-            // Sent entries have seq 0, so an `after` below 0 must not let them in.
-            var received = try decode(bytes).filter { $0.seq > max(after, 0) }
+            var received = try decode(bytes).filter { $0.seq > after }
             if !isInSeqOrder(received) { received.sort { $0.seq < $1.seq } }
             ids += received.prefix(limit - ids.count).lazy.map(\.id)
         }
         return ids
     }
 
-    /// `user`'s messages (with `partner` only, if given) with id < `below` in the finished runs (ids ≤ `upTo`),
+    /// `user`'s messages (with `partner` only, if given) with id < `before` in the finished runs (ids ≤ `upTo`),
     /// newest first, at most `limit`: their ids.
-    static func history(of user: Int64, with partner: Int64?, below: Int64, upTo: Int64, limit: Int,
+    static func history(of user: Int64, with partner: Int64?, before: Int64, upTo: Int64, limit: Int,
                         _ db: Database) throws -> [Int64] {
         guard limit > 0 else { return [] }
+        let below = min(before, upTo + 1)
         var ids: [Int64] = []
         func take(_ bytes: Data) throws {
             for entry in try decode(bytes).reversed()
@@ -100,7 +102,7 @@ enum IndexChunks {
         }
         let rows = try Data.fetchCursor(db.cachedStatement(sql: """
             SELECT entries FROM index_chunks WHERE user = ? AND last_id < ? ORDER BY last_id DESC
-            """), arguments: [user, min(below, upTo + 1)])
+            """), arguments: [user, below])
         while ids.count < limit, let bytes = try rows.next() { try take(bytes) }
         return ids
     }

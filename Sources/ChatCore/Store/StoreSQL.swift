@@ -113,23 +113,15 @@ enum StoreSQL {
     }
 
     /// One step of an indexing run read from the log: the entries of the ids in (after, upTo] that belong to the
-    /// users `users`, written as `indexStep` writes them (the tests' interrupted run, and `indexAll`). The user's
-    /// rows above `after` are replaced, so a run a crash cut short can run again.
+    /// users `users`, gathered by a ledger of their own (the same rules as the writer's tail) and written by
+    /// `indexStep` (the tests' interrupted run, and `indexAll`). The users' rows above `after` are replaced, so a
+    /// run a crash cut short can run again.
     static func indexLog(after: Int64, upTo: Int64, users: ClosedRange<Int64>, _ db: Database) throws {
-        var entries: [Int64: [LogLedger.Entry]] = [:]
-        let rows = try Row.fetchCursor(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? AND id <= ? ORDER BY id",
-                                       arguments: [after, upTo])
-        while let row = try rows.next() {
-            let (id, sender, recipient, seq): (Int64, Int64, Int64, Int64) = (row[0], row[1], row[2], row[3])
-            // A message counts once for a user who sent it to themselves: as received.
-            if users.contains(recipient) { entries[recipient, default: []].append(.init(id: id, seq: seq, partner: sender)) }
-            if sender != recipient && users.contains(sender) {
-                entries[sender, default: []].append(.init(id: id, seq: 0, partner: recipient))
-            }
-        }
-        for user in entries.keys.sorted() {
-            try IndexChunks.write(user: user, entries: entries[user] ?? [], indexedUpTo: after, db)
-        }
+        let tail = try Row.fetchAll(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? AND id <= ? ORDER BY id",
+                                    arguments: [after, upTo])
+            .map { (id: $0[0] as Int64, sender: $0[1] as Int64, recipient: $0[2] as Int64, seq: $0[3] as Int64) }
+        let ledger = LogLedger(accounts: [], lasts: [:], indexedUpTo: after, tail: tail)
+        try indexStep(users: ledger.tailUsers(upTo: upTo).filter(users.contains)[...], upTo: upTo, ledger, db)
     }
 
     /// One step of an indexing run from the writer's memory: the tail entries with id ≤ `upTo` of the users in
@@ -182,12 +174,7 @@ enum StoreSQL {
         let upTo = try Int64.fetchOne(db, sql: "SELECT upto FROM log_indexed") ?? 0
         let tail = try Row.fetchAll(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? ORDER BY id", arguments: [upTo])
             .map { (id: $0[0] as Int64, sender: $0[1] as Int64, recipient: $0[2] as Int64, seq: $0[3] as Int64) }
-        return LogLedger(accounts: accounts, lasts: try indexedLasts(db), indexedUpTo: upTo, tail: tail)
-    }
-
-    /// Each user's last indexed seq (the tail after it is added by the caller).
-    private static func indexedLasts(_ db: Database) throws -> [Int64: Int64] {
-        try IndexChunks.lastSeqs(db)
+        return LogLedger(accounts: accounts, lasts: try IndexChunks.lastSeqs(db), indexedUpTo: upTo, tail: tail)
     }
 
     // MARK: - Reads
@@ -256,8 +243,7 @@ enum StoreSQL {
         return try inOneReadTransaction(db) {
             var page = try messages(ids: ledger.tailHistory(of: owner, with: partner, before: before, limit: limit), ledger, db)
             guard page.count < limit else { return page }
-            let below = min(before, ledger.indexedUpTo + 1)
-            let indexed = try IndexChunks.history(of: owner, with: partner, below: below, upTo: ledger.indexedUpTo,
+            let indexed = try IndexChunks.history(of: owner, with: partner, before: before, upTo: ledger.indexedUpTo,
                                                   limit: limit - page.count, db)
             page += try messages(ids: indexed, ledger, db)
             return page
