@@ -4,6 +4,13 @@
 /// Only the writer thread touches it, inside its transactions. Changes made while a batch runs are recorded so
 /// they can be taken back when the batch (or one call's savepoint) rolls back: memory never runs ahead of what
 /// the database commits, and a failed append never consumes a seq.
+///
+/// Layout, for the append on the hot path: every user has a slot in one array (id, name, last seq, newest tail
+/// row), found by name once per message side; the tail is one array of rows in append order, each row linked to
+/// the previous row of its sender and of its recipient. An append is then one dictionary lookup per side, two
+/// slot updates and one row at the end of a warm array, where per-user arrays in dictionaries cost two more
+/// hashed lookups and a cold array header per side (measured at 20k messages/s: the ledger was a third of the
+/// append's CPU). A user's tail is read by walking their links back from the newest row.
 final class LogLedger {
     /// One message in a user's unindexed tail.
     struct Entry: Equatable {
@@ -14,18 +21,45 @@ final class LogLedger {
         var partner: Int64
     }
 
-    private enum Undo {
-        case account(name: String, id: Int64)
-        case append(sender: Int64, recipient: Int64, previousLast: Int64)
+    /// A user's place in `users`, as `requireSlot` hands it to the hot path.
+    struct Slot: Equatable {
+        fileprivate let index: Int32
     }
 
-    private var ids: [String: Int64] = [:]
-    private var names: [Int64: String] = [:]
-    private var lasts: [Int64: Int64] = [:]
-    private var tail: [Int64: [Entry]] = [:]
+    private struct User {
+        let id: Int64
+        var name: String
+        /// The inbox's last seq (0: empty).
+        var last: Int64 = 0
+        /// The newest tail row this user sent or received, or `none`.
+        var newest: Int32 = none
+    }
+
+    /// A message of the tail: `previousOfSender` and `previousOfRecipient` link it to the previous rows of the
+    /// same users (equal for a message to oneself, which is one entry, as received).
+    private struct Row {
+        let id: Int64
+        let seq: Int64
+        let sender: Int32
+        let recipient: Int32
+        let previousOfSender: Int32
+        let previousOfRecipient: Int32
+    }
+
+    private enum Undo {
+        case account(name: String, slot: Int32)
+        case append(previousLast: Int64)
+    }
+
+    private static let none: Int32 = -1
+
+    private var users: [User] = []
+    private var slotByName: [String: Int32] = [:]
+    private var slotByID: [Int64: Int32] = [:]
+    private var rows: [Row] = []
     private var undo: [Undo] = []
     /// Messages in the unindexed tail.
-    private(set) var tailCount = 0
+    var tailCount: Int { rows.count }
     /// The highest message id the index tables cover (reads take the index up to here, the tail above).
     private(set) var indexedUpTo: Int64
     /// The highest id an indexing run (finished or under way) covers: a new message must have a higher id, or
@@ -33,8 +67,8 @@ final class LogLedger {
     private(set) var sealedUpTo: Int64
     /// The highest message id appended so far (at least `indexedUpTo`).
     private(set) var lastID: Int64
-    /// Whether each user's tail is in id order (appends came in id order), so a history page can walk it
-    /// backwards instead of sorting it.
+    /// Whether the tail is in id order (appends came in id order), so a history page can walk it backwards
+    /// instead of sorting it.
     private(set) var isTailInIDOrder = true
     /// The highest account id: indexing runs step through the users by id range.
     private(set) var lastAccountID: Int64 = 0
@@ -42,43 +76,61 @@ final class LogLedger {
     /// `accounts`: id → name; `lasts`: every inbox's last seq; `tail`: the log after `indexedUpTo`, in id order.
     init(accounts: [(id: Int64, name: String)], lasts: [Int64: Int64], indexedUpTo: Int64,
          tail: [(id: Int64, sender: Int64, recipient: Int64, seq: Int64)]) {
-        for (id, name) in accounts {
-            ids[name] = id
-            names[id] = name
-            lastAccountID = max(lastAccountID, id)
-        }
-        self.lasts = lasts
         self.indexedUpTo = indexedUpTo
         sealedUpTo = indexedUpTo
         lastID = indexedUpTo
+        for (id, name) in accounts { slotByName[name] = slot(forID: id, name: name) }
+        for (id, last) in lasts { users[Int(slot(forID: id))].last = last }
         for row in tail {
-            addToTail(id: row.id, sender: row.sender, recipient: row.recipient, seq: row.seq)
-            self.lasts[row.recipient] = max(self.lasts[row.recipient] ?? 0, row.seq)
+            let recipient = slot(forID: row.recipient)
+            addToTail(id: row.id, sender: slot(forID: row.sender), recipient: recipient, seq: row.seq)
+            users[Int(recipient)].last = max(users[Int(recipient)].last, row.seq)
         }
+    }
+
+    /// The slot of the account `id`, made (nameless, for a log read without its accounts) if it has none yet.
+    private func slot(forID id: Int64, name: String = "") -> Int32 {
+        if let slot = slotByID[id] {
+            if !name.isEmpty { users[Int(slot)].name = name }
+            return slot
+        }
+        let slot = Int32(users.count)
+        users.append(User(id: id, name: name))
+        slotByID[id] = slot
+        lastAccountID = max(lastAccountID, id)
+        return slot
     }
 
     // MARK: Lookups
 
-    func id(of name: String) -> Int64? { ids[name] }
+    func id(of name: String) -> Int64? { slotByName[name].map { users[Int($0)].id } }
 
-    func name(of id: Int64) -> String { names[id] ?? "" }
+    func name(of id: Int64) -> String { slotByID[id].map { users[Int($0)].name } ?? "" }
 
     /// The account's id, or a constraint failure (the foreign key the log does not declare).
     func requireID(of name: String) throws -> Int64 {
-        guard let id = ids[name] else { throw StoreError.constraint("no account named \(name)") }
-        return id
+        users[Int(try requireSlot(of: name).index)].id
     }
 
+    /// The account's slot (for `appended` and `last(of:)` without another lookup), or a constraint failure.
+    func requireSlot(of name: String) throws -> Slot {
+        guard let slot = slotByName[name] else { throw StoreError.constraint("no account named \(name)") }
+        return Slot(index: slot)
+    }
+
+    func id(of slot: Slot) -> Int64 { users[Int(slot.index)].id }
+
     /// The user's last seq, 0 for an empty inbox.
-    func last(of user: Int64) -> Int64 { lasts[user] ?? 0 }
+    func last(of user: Int64) -> Int64 { slotByID[user].map { users[Int($0)].last } ?? 0 }
+
+    func last(of slot: Slot) -> Int64 { users[Int(slot.index)].last }
 
     // MARK: Changes (each one undoable until `commit`)
 
     func addAccount(name: String, id: Int64) {
-        ids[name] = id
-        names[id] = name
-        lastAccountID = max(lastAccountID, id)
-        undo.append(.account(name: name, id: id))
+        let slot = slot(forID: id, name: name)
+        slotByName[name] = slot
+        undo.append(.account(name: name, slot: slot))
     }
 
     /// Refuses an id that an indexing run has already passed (it would never be indexed).
@@ -87,27 +139,29 @@ final class LogLedger {
     }
 
     /// The message with `id` took `seq` in the recipient's inbox.
-    func appended(id: Int64, sender: Int64, recipient: Int64, seq: Int64) {
-        undo.append(.append(sender: sender, recipient: recipient, previousLast: lasts[recipient] ?? 0))
-        lasts[recipient] = seq
-        addToTail(id: id, sender: sender, recipient: recipient, seq: seq)
+    func appended(id: Int64, sender: Slot, recipient: Slot, seq: Int64) {
+        undo.append(.append(previousLast: users[Int(recipient.index)].last))
+        users[Int(recipient.index)].last = seq
+        addToTail(id: id, sender: sender.index, recipient: recipient.index, seq: seq)
     }
 
     /// A position to roll back to: taken before a batch and before each isolated call.
     var mark: Int { undo.count }
 
-    /// Takes back every change made after `mark`, newest first.
+    /// Takes back every change made after `mark`, newest first. Appends are undone from the tail's end, where
+    /// the batch put them (indexing, which rebuilds the tail, runs only between batches).
     func rollBack(to mark: Int) {
         while undo.count > mark {
             switch undo.removeLast() {
-            case .account(let name, let id):
-                ids[name] = nil
-                names[id] = nil
-            case .append(let sender, let recipient, let previousLast):
-                lasts[recipient] = previousLast
-                tail[recipient]?.removeLast()
-                if sender != recipient { tail[sender]?.removeLast() }
-                tailCount -= 1
+            case .account(let name, let slot):
+                // The slot stays (nameless, no longer found by name): slots are never reused.
+                slotByName[name] = nil
+                users[Int(slot)].name = ""
+            case .append(let previousLast):
+                let row = rows.removeLast()
+                users[Int(row.recipient)].last = previousLast
+                users[Int(row.recipient)].newest = row.previousOfRecipient
+                users[Int(row.sender)].newest = row.previousOfSender
             }
         }
     }
@@ -118,70 +172,108 @@ final class LogLedger {
     /// An indexing run starts: it covers the ids up to `id` (everything appended so far).
     func seal(upTo id: Int64) { sealedUpTo = max(sealedUpTo, id) }
 
-    /// The index tables now cover everything up to `id`: those entries leave the tail. They are a prefix of
-    /// each user's tail, since everything appended after the run started has a higher id.
+    /// The index tables now cover everything up to `id`: those rows leave the tail, which is rebuilt from the
+    /// rows kept (once per indexing run).
     func indexed(upTo id: Int64) {
         indexedUpTo = max(indexedUpTo, id)
         sealedUpTo = max(sealedUpTo, id)
-        for (user, entries) in tail {
-            let kept = entries.drop { $0.id <= id }
-            // A message counts once, on its recipient's side.
-            tailCount -= entries.prefix(entries.count - kept.count).filter { $0.seq > 0 }.count
-            tail[user] = kept.isEmpty ? nil : Array(kept)
-        }
-        if tail.isEmpty { isTailInIDOrder = true }
+        let kept = rows.filter { $0.id > id }
+        rows.removeAll(keepingCapacity: true)
+        for index in users.indices { users[index].newest = Self.none }
+        for row in kept { link(id: row.id, sender: row.sender, recipient: row.recipient, seq: row.seq) }
+        isTailInIDOrder = zip(kept, kept.dropFirst()).allSatisfy { $0.id < $1.id }
     }
 
     // MARK: The unindexed tail
 
     /// The user's tail entries with id ≤ `upTo` (what an indexing run covers), oldest first.
-    func entries(of user: Int64, upTo: Int64) -> ArraySlice<Entry> {
-        guard let entries = tail[user] else { return [] }
-        return entries.prefix { $0.id <= upTo }
+    func entries(of user: Int64, upTo: Int64) -> [Entry] {
+        guard let slot = slotByID[user] else { return [] }
+        var entries: [Entry] = []
+        walk(slot) { entry in
+            if entry.id <= upTo { entries.append(entry) }
+            return true
+        }
+        return entries.reversed()
     }
 
     /// Users with tail entries up to `upTo`, ascending.
     func tailUsers(upTo: Int64) -> [Int64] {
-        tail.compactMap { user, entries in (entries.first?.id ?? .max) <= upTo ? user : nil }.sorted()
+        var found = Set<Int32>()
+        for row in rows where row.id <= upTo {
+            found.insert(row.sender)
+            found.insert(row.recipient)
+        }
+        return found.map { users[Int($0)].id }.sorted()
     }
 
     /// The index entries an indexing run up to `upTo` writes for `user` (packed into rows, IndexChunks).
     func indexRows(of user: Int64, upTo: Int64) -> Int {
-        entries(of: user, upTo: upTo).count
+        guard let slot = slotByID[user] else { return 0 }
+        var count = 0
+        walk(slot) { entry in
+            if entry.id <= upTo { count += 1 }
+            return true
+        }
+        return count
     }
 
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.
     func tailInbox(of user: Int64, after: Int64, limit: Int) -> [Int64] {
-        guard limit > 0, let entries = tail[user] else { return [] }
-        var ids: [Int64] = []
-        // Sent entries have seq 0, so `after` below 0 must not let them in.
-        for entry in entries where entry.seq > max(after, 0) {
-            ids.append(entry.id)
-            if ids.count == limit { break }
+        guard limit > 0, let slot = slotByID[user] else { return [] }
+        // Sent entries have seq 0, so `after` below 0 must not let them in. Received seqs grow in append
+        // order, so the walk back stops at the first one at or below the cursor.
+        let after = max(after, 0)
+        var newestFirst: [Int64] = []
+        walk(slot) { entry in
+            guard entry.seq != 0 else { return true }
+            guard entry.seq > after else { return false }
+            newestFirst.append(entry.id)
+            return true
         }
-        return ids
+        return Array(newestFirst.reversed().prefix(limit))
     }
 
     /// Ids of the user's messages (with `partner` only, if given) with id < `before`, newest first, at most `limit`.
     func tailHistory(of user: Int64, with partner: Int64?, before: Int64, limit: Int) -> [Int64] {
-        guard limit > 0, let entries = tail[user] else { return [] }
-        guard isTailInIDOrder else {
-            let matching = entries.filter { $0.id < before && (partner == nil || $0.partner == partner) }
-            return matching.map(\.id).sorted(by: >).prefix(limit).map { $0 }
-        }
+        guard limit > 0, let slot = slotByID[user] else { return [] }
         var ids: [Int64] = []
-        for entry in entries.reversed() where entry.id < before && (partner == nil || entry.partner == partner) {
-            ids.append(entry.id)
-            if ids.count == limit { break }
+        walk(slot) { entry in
+            if entry.id < before && (partner == nil || entry.partner == partner) {
+                ids.append(entry.id)
+                // In id order the walk back meets the newest first, so it can stop at the limit.
+                if isTailInIDOrder && ids.count == limit { return false }
+            }
+            return true
         }
-        return ids
+        return isTailInIDOrder ? ids : Array(ids.sorted(by: >).prefix(limit))
     }
 
-    private func addToTail(id: Int64, sender: Int64, recipient: Int64, seq: Int64) {
+    /// Visits the user's tail entries newest first (in append order, backwards) until `visit` returns false.
+    private func walk(_ slot: Int32, _ visit: (Entry) -> Bool) {
+        var position = users[Int(slot)].newest
+        while position != Self.none {
+            let row = rows[Int(position)]
+            let received = row.recipient == slot
+            let entry = Entry(id: row.id, seq: received ? row.seq : 0,
+                              partner: users[Int(received ? row.sender : row.recipient)].id)
+            guard visit(entry) else { return }
+            position = received ? row.previousOfRecipient : row.previousOfSender
+        }
+    }
+
+    private func addToTail(id: Int64, sender: Int32, recipient: Int32, seq: Int64) {
         if id < lastID { isTailInIDOrder = false }
         lastID = max(lastID, id)
-        tail[recipient, default: []].append(Entry(id: id, seq: seq, partner: sender))
-        if sender != recipient { tail[sender, default: []].append(Entry(id: id, seq: 0, partner: recipient)) }
-        tailCount += 1
+        link(id: id, sender: sender, recipient: recipient, seq: seq)
+    }
+
+    /// Appends a row to the tail and makes it its users' newest.
+    private func link(id: Int64, sender: Int32, recipient: Int32, seq: Int64) {
+        let position = Int32(rows.count)
+        rows.append(Row(id: id, seq: seq, sender: sender, recipient: recipient,
+                        previousOfSender: users[Int(sender)].newest, previousOfRecipient: users[Int(recipient)].newest))
+        users[Int(sender)].newest = position
+        users[Int(recipient)].newest = position
     }
 }

@@ -10,11 +10,12 @@ enum StoreSQL {
     /// nothing; a duplicate id fails on the primary key, which undoes only that statement.
     /// `insert`: `logInsert(db)`, prepared once per batch.
     static func append(_ message: StoredMessage, _ ledger: LogLedger, _ insert: BoundInsert, _ db: Database) throws -> StoredMessage {
-        let sender = try ledger.requireID(of: message.from)
-        let recipient = try ledger.requireID(of: message.to)
+        let senderSlot = try ledger.requireSlot(of: message.from)
+        let recipientSlot = try ledger.requireSlot(of: message.to)
+        let sender = ledger.id(of: senderSlot), recipient = ledger.id(of: recipientSlot)
         try ledger.requireUnsealed(message.id)
         var stored = message
-        stored.seq = ledger.last(of: recipient) + 1
+        stored.seq = ledger.last(of: recipientSlot) + 1
         insert.bind(message.id, at: 1)
         insert.bind(directStream(sender, recipient), at: 2)
         insert.bind(sender, at: 3)
@@ -22,7 +23,7 @@ enum StoreSQL {
         insert.bind(stored.seq, at: 5)
         insert.bind(message.at, at: 6)
         try insert.run(binding: message.text, at: 7, db)
-        ledger.appended(id: message.id, sender: sender, recipient: recipient, seq: stored.seq)
+        ledger.appended(id: message.id, sender: senderSlot, recipient: recipientSlot, seq: stored.seq)
         return stored
     }
 
@@ -128,7 +129,7 @@ enum StoreSQL {
     /// `users`, each user's packed into a row or a few (IndexChunks), so no log row is read again.
     static func indexStep(users: ArraySlice<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
         for user in users {
-            var entries = Array(ledger.entries(of: user, upTo: upTo))
+            var entries = ledger.entries(of: user, upTo: upTo)
             if !ledger.isTailInIDOrder { entries.sort { $0.id < $1.id } }
             try IndexChunks.write(user: user, entries: entries, indexedUpTo: ledger.indexedUpTo, db)
         }

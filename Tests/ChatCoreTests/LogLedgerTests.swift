@@ -1,0 +1,141 @@
+import XCTest
+@testable import ChatCore
+
+/// The writer's ledger against a plain model of it (a list of entries per user, in append order): random
+/// appends (messages to oneself and ids out of order among them), batches that commit or roll back, and
+/// indexing runs, with every read compared after each step.
+final class LogLedgerTests: XCTestCase {
+    /// What the ledger must answer, kept the simplest way.
+    private struct Model {
+        var entries: [Int64: [LogLedger.Entry]] = [:]
+        var lasts: [Int64: Int64] = [:]
+        var count = 0
+
+        mutating func append(id: Int64, sender: Int64, recipient: Int64) -> Int64 {
+            let seq = (lasts[recipient] ?? 0) + 1
+            lasts[recipient] = seq
+            entries[recipient, default: []].append(.init(id: id, seq: seq, partner: sender))
+            if sender != recipient { entries[sender, default: []].append(.init(id: id, seq: 0, partner: recipient)) }
+            count += 1
+            return seq
+        }
+
+        mutating func indexed(upTo: Int64) {
+            for (user, list) in entries {
+                count -= list.filter { $0.id <= upTo && $0.seq > 0 }.count
+                entries[user] = list.filter { $0.id > upTo }
+            }
+        }
+    }
+
+    func testReadsMatchAModelThroughAppendsRollbacksAndIndexing() throws {
+        var random = SystemRandomNumberGenerator()
+        for round in 0..<20 {
+            let userIDs: [Int64] = Array(1...6)
+            let ledger = LogLedger(accounts: userIDs.map { (id: $0, name: "u\($0)") }, lasts: [3: 7], indexedUpTo: 0, tail: [])
+            var model = Model()
+            model.lasts[3] = 7
+            var lastID: Int64 = 0
+            var used = Set<Int64>()
+            var run: Int64?
+            for _ in 0..<40 {
+                // A batch of appends; every fourth one rolls back.
+                let mark = ledger.mark
+                let saved = (model, lastID, used)
+                for _ in 0..<Int.random(in: 1...12, using: &random) {
+                    let sender = userIDs.randomElement(using: &random)!
+                    let recipient = Int.random(in: 0..<5, using: &random) == 0 ? sender : userIDs.randomElement(using: &random)!
+                    // Ids go up in steps of two; now and then one comes below the last (a caller may append out
+                    // of id order), never at or below what an indexing run covers.
+                    var id = lastID + 2
+                    if Int.random(in: 0..<8, using: &random) == 0, lastID - 1 > ledger.sealedUpTo, !used.contains(lastID - 1) {
+                        id = lastID - 1
+                    }
+                    used.insert(id)
+                    lastID = max(lastID, id)
+                    let from = try ledger.requireSlot(of: "u\(sender)"), to = try ledger.requireSlot(of: "u\(recipient)")
+                    XCTAssertEqual(ledger.id(of: from), sender)
+                    let seq = ledger.last(of: to) + 1
+                    XCTAssertEqual(seq, model.append(id: id, sender: sender, recipient: recipient))
+                    ledger.appended(id: id, sender: from, recipient: to, seq: seq)
+                }
+                if Int.random(in: 0..<4, using: &random) == 0 {
+                    ledger.rollBack(to: mark)
+                    (model, lastID, used) = saved
+                } else {
+                    ledger.commit()
+                }
+                // An indexing run seals what is there, and finishes a few batches later (rows appended
+                // meanwhile stay in the tail, which is rebuilt around them).
+                if let upTo = run, Int.random(in: 0..<3, using: &random) == 0 {
+                    for user in userIDs {
+                        let expected = (model.entries[user] ?? []).filter { $0.id <= upTo }
+                        XCTAssertEqual(ledger.entries(of: user, upTo: upTo), expected, "round \(round), run of u\(user)")
+                        XCTAssertEqual(ledger.indexRows(of: user, upTo: upTo), expected.count)
+                    }
+                    ledger.indexed(upTo: upTo)
+                    model.indexed(upTo: upTo)
+                    run = nil
+                } else if run == nil, Int.random(in: 0..<5, using: &random) == 0 {
+                    ledger.seal(upTo: ledger.lastID)
+                    run = ledger.lastID
+                }
+                try compare(ledger, model, userIDs, "round \(round)")
+            }
+        }
+    }
+
+    private func compare(_ ledger: LogLedger, _ model: Model, _ users: [Int64], _ context: String) throws {
+        XCTAssertEqual(ledger.tailCount, model.count, context)
+        let withEntries = users.filter { !(model.entries[$0] ?? []).isEmpty }
+        XCTAssertEqual(ledger.tailUsers(upTo: .max), withEntries, context)
+        for user in users {
+            let list = model.entries[user] ?? []
+            XCTAssertEqual(ledger.last(of: user), model.lasts[user] ?? 0, context)
+            XCTAssertEqual(ledger.entries(of: user, upTo: .max), list, context)
+            for after in [-1, 0, 3, 8, 20] as [Int64] {
+                for limit in [1, 3, 100] {
+                    let expected = list.filter { $0.seq > max(after, 0) }.prefix(limit).map(\.id)
+                    XCTAssertEqual(ledger.tailInbox(of: user, after: after, limit: limit), expected, "\(context) inbox u\(user) after \(after)")
+                }
+            }
+            for partner in [nil] + users.map(Optional.some) {
+                for before in [Int64.max, ledger.lastID / 2, ledger.lastID - 3] {
+                    for limit in [1, 4, 100] {
+                        let expected = list.filter { $0.id < before && (partner == nil || $0.partner == partner) }
+                            .map(\.id).sorted(by: >).prefix(limit)
+                        XCTAssertEqual(ledger.tailHistory(of: user, with: partner, before: before, limit: limit), Array(expected),
+                                       "\(context) history u\(user) with \(partner.map(String.init) ?? "anyone") before \(before)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// An account added in a batch that rolls back is gone by name, and its id can be taken again.
+    func testAnAccountOfARolledBackBatchIsForgotten() throws {
+        let ledger = LogLedger(accounts: [(id: 1, name: "ann")], lasts: [:], indexedUpTo: 0, tail: [])
+        let mark = ledger.mark
+        ledger.addAccount(name: "bob", id: 2)
+        XCTAssertEqual(ledger.id(of: "bob"), 2)
+        ledger.rollBack(to: mark)
+        XCTAssertNil(ledger.id(of: "bob"))
+        XCTAssertThrowsError(try ledger.requireSlot(of: "bob"))
+        XCTAssertEqual(ledger.name(of: 2), "")
+        ledger.addAccount(name: "cat", id: 2)
+        XCTAssertEqual(ledger.id(of: "cat"), 2)
+        XCTAssertEqual(ledger.name(of: 2), "cat")
+        XCTAssertEqual(ledger.lastAccountID, 2)
+    }
+
+    /// A log read without its accounts (an indexing step rebuilt from the log) still has every user's entries.
+    func testATailLoadedWithoutAccountsKeepsEveryUsersEntries() {
+        let ledger = LogLedger(accounts: [], lasts: [:], indexedUpTo: 10,
+                               tail: [(11, 5, 7, 1), (12, 7, 5, 1), (13, 7, 7, 2)])
+        XCTAssertEqual(ledger.tailUsers(upTo: 12), [5, 7])
+        XCTAssertEqual(ledger.entries(of: 7, upTo: .max),
+                       [.init(id: 11, seq: 1, partner: 5), .init(id: 12, seq: 0, partner: 5), .init(id: 13, seq: 2, partner: 7)])
+        XCTAssertEqual(ledger.last(of: 7), 2)
+        XCTAssertEqual(ledger.tailCount, 3)
+    }
+}
