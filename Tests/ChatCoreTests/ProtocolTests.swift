@@ -14,6 +14,23 @@ final class ProtocolTests: XCTestCase {
         XCTAssertThrowsError(try JSONParser.parse([0x22, 0xFF, 0x22]), "invalid UTF-8")
     }
 
+    /// Integers of up to 15 digits are read without `Double(_:)`; everything else still goes through it. Both must
+    /// read every number as `Double(_:)` reads its text.
+    func testNumbersReadAsDoubleReadsTheirText() throws {
+        for text in ["0", "-0", "7", "-7", "42", "999999999999999", "-999999999999999", "1000000000000000",
+                     "9007199254740993", "12345678901234567890", "0.5", "-0.0", "1e3", "1E-2", "-2.5e3", "10.0",
+                     "123456789012345.5"] {
+            let parsed = try JSONParser.parse(Array(text.utf8))
+            guard case .number(let value) = parsed else { return XCTFail("\(text): \(parsed)") }
+            let expected = try XCTUnwrap(Double(text))
+            XCTAssertEqual(value.bitPattern, expected.bitPattern, text)
+        }
+        XCTAssertEqual(try JSONParser.parse(Array(#"{"id":123456789012345}"#.utf8))["id"]?.integerValue, 123_456_789_012_345)
+        for bad in ["-", "--1", "00", "-01", "1.e3", "1e", "+1"] {
+            XCTAssertThrowsError(try JSONParser.parse(Array(bad.utf8)), bad)
+        }
+    }
+
     func testWriterEscapesAndRoundTrips() throws {
         let m = StoredMessage(id: 9, from: "a\"b", to: "c", text: "line\nnext\t\\ \u{01} é", at: 5)
         let bytes = ServerEvent.message(m, offline: true).encoded()
