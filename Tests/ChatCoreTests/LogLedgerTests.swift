@@ -68,11 +68,7 @@ final class LogLedgerTests: XCTestCase {
                 // An indexing run seals what is there, and finishes a few batches later (rows appended
                 // meanwhile stay in the tail, which is rebuilt around them).
                 if let upTo = run, Int.random(in: 0..<3, using: &random) == 0 {
-                    for user in userIDs {
-                        let expected = (model.entries[user] ?? []).filter { $0.id <= upTo }
-                        XCTAssertEqual(ledger.entries(of: user, upTo: upTo), expected, "round \(round), run of u\(user)")
-                        XCTAssertEqual(ledger.indexRows(of: user, upTo: upTo), expected.count)
-                    }
+                    try compareRun(ledger.gather(upTo: upTo), model, upTo: upTo, "round \(round)")
                     ledger.indexed(upTo: upTo)
                     model.indexed(upTo: upTo)
                     run = nil
@@ -87,12 +83,10 @@ final class LogLedgerTests: XCTestCase {
 
     private func compare(_ ledger: LogLedger, _ model: Model, _ users: [Int64], _ context: String) throws {
         XCTAssertEqual(ledger.tailCount, model.count, context)
-        let withEntries = users.filter { !(model.entries[$0] ?? []).isEmpty }
-        XCTAssertEqual(ledger.tailUsers(upTo: .max), withEntries, context)
+        try compareRun(ledger.gather(upTo: .max), model, upTo: .max, context)
         for user in users {
             let list = model.entries[user] ?? []
             XCTAssertEqual(ledger.last(of: user), model.lasts[user] ?? 0, context)
-            XCTAssertEqual(ledger.entries(of: user, upTo: .max), list, context)
             for after in [-1, 0, 3, 8, 20] as [Int64] {
                 for limit in [1, 3, 100] {
                     let expected = list.filter { $0.seq > max(after, 0) }.prefix(limit).map(\.id)
@@ -110,6 +104,17 @@ final class LogLedgerTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// What an indexing run up to `upTo` gathers: every user with entries up to there, ascending, with exactly
+    /// those entries in append order.
+    private func compareRun(_ gathered: RunEntries, _ model: Model, upTo: Int64, _ context: String) throws {
+        let expected = model.entries.mapValues { $0.filter { $0.id <= upTo } }.filter { !$0.value.isEmpty }
+        XCTAssertEqual(gathered.users, expected.keys.sorted(), context)
+        for (index, user) in gathered.users.enumerated() {
+            XCTAssertEqual(Array(gathered.entries(at: index)), expected[user], "\(context), run of u\(user)")
+        }
+        XCTAssertEqual(gathered.starts.last, expected.values.map(\.count).reduce(0, +), context)
     }
 
     /// An account added in a batch that rolls back is gone by name, and its id can be taken again.
@@ -132,8 +137,9 @@ final class LogLedgerTests: XCTestCase {
     func testATailLoadedWithoutAccountsKeepsEveryUsersEntries() {
         let ledger = LogLedger(accounts: [], lasts: [:], indexedUpTo: 10,
                                tail: [(11, 5, 7, 1), (12, 7, 5, 1), (13, 7, 7, 2)])
-        XCTAssertEqual(ledger.tailUsers(upTo: 12), [5, 7])
-        XCTAssertEqual(ledger.entries(of: 7, upTo: .max),
+        XCTAssertEqual(ledger.gather(upTo: 12).users, [5, 7])
+        let all = ledger.gather(upTo: .max)
+        XCTAssertEqual(Array(all.entries(at: 1)),
                        [.init(id: 11, seq: 1, partner: 5), .init(id: 12, seq: 0, partner: 5), .init(id: 13, seq: 2, partner: 7)])
         XCTAssertEqual(ledger.last(of: 7), 2)
         XCTAssertEqual(ledger.tailCount, 3)

@@ -76,9 +76,9 @@ final class StoreBenchmarkTests: XCTestCase {
             var run = IndexRun(upTo: upTo, ledger)
             var steps: [Double] = []
             while true {
-                let step = run.nextStep(rowBudget: SQLiteStore.defaultIndexStepRows, ledger)
+                let step = run.nextStep(rowBudget: SQLiteStore.defaultIndexStepRows)
                 let start = StoreBench.wallMicros()
-                try StoreSQL.commitIndexStep(users: step.users, upTo: upTo, finishing: step.last, ledger, db)
+                try StoreSQL.commitIndexStep(step.users, of: run, finishing: step.last, ledger, db)
                 steps.append(StoreBench.wallMicros() - start)
                 if step.last { break }
             }

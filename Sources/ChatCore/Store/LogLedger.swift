@@ -186,36 +186,37 @@ final class LogLedger {
 
     // MARK: The unindexed tail
 
-    /// The user's tail entries with id ≤ `upTo` (what an indexing run covers), oldest first.
-    func entries(of user: Int64, upTo: Int64) -> [Entry] {
-        guard let slot = slotByID[user] else { return [] }
-        var entries: [Entry] = []
-        walk(slot) { entry in
-            if entry.id <= upTo { entries.append(entry) }
-            return true
-        }
-        return entries.reversed()
-    }
-
-    /// Users with tail entries up to `upTo`, ascending.
-    func tailUsers(upTo: Int64) -> [Int64] {
-        var found = Set<Int32>()
+    /// The tail's entries with id ≤ `upTo` (what an indexing run covers), grouped by user in two passes over
+    /// the rows: a count per user, then each entry put in its user's place. Each user's are in append order.
+    func gather(upTo: Int64) -> RunEntries {
+        var counts = [Int](repeating: 0, count: users.count)
         for row in rows where row.id <= upTo {
-            found.insert(row.sender)
-            found.insert(row.recipient)
+            counts[Int(row.recipient)] += 1
+            if row.sender != row.recipient { counts[Int(row.sender)] += 1 }
         }
-        return found.map { users[Int($0)].id }.sorted()
-    }
-
-    /// The index entries an indexing run up to `upTo` writes for `user` (packed into rows, IndexChunks).
-    func indexRows(of user: Int64, upTo: Int64) -> Int {
-        guard let slot = slotByID[user] else { return 0 }
-        var count = 0
-        walk(slot) { entry in
-            if entry.id <= upTo { count += 1 }
-            return true
+        let slots = users.indices.filter { counts[$0] > 0 }.sorted { users[$0].id < users[$1].id }
+        var starts: [Int] = []
+        starts.reserveCapacity(slots.count + 1)
+        var next = [Int](repeating: 0, count: users.count)
+        var total = 0
+        for slot in slots {
+            starts.append(total)
+            next[slot] = total
+            total += counts[slot]
         }
-        return count
+        starts.append(total)
+        var entries = [Entry](repeating: Entry(id: 0, seq: 0, partner: 0), count: total)
+        for row in rows where row.id <= upTo {
+            let sender = Int(row.sender), recipient = Int(row.recipient)
+            // A message to oneself is one entry, as received.
+            entries[next[recipient]] = Entry(id: row.id, seq: row.seq, partner: users[sender].id)
+            next[recipient] += 1
+            if sender != recipient {
+                entries[next[sender]] = Entry(id: row.id, seq: 0, partner: users[recipient].id)
+                next[sender] += 1
+            }
+        }
+        return RunEntries(users: slots.map { users[$0].id }, starts: starts, entries: entries)
     }
 
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.

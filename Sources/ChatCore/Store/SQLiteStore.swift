@@ -308,9 +308,9 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
                 indexRun = IndexRun(upTo: upTo, ledger)
             }
             guard var run = indexRun else { return }
-            let step = run.nextStep(rowBudget: indexStepRows, ledger)
+            let step = run.nextStep(rowBudget: indexStepRows)
             try pool.writeWithoutTransaction { db in
-                try StoreSQL.commitIndexStep(users: step.users, upTo: run.upTo, finishing: step.last, ledger, db)
+                try StoreSQL.commitIndexStep(step.users, of: run, finishing: step.last, ledger, db)
             }
             if step.last {
                 ledger.indexed(upTo: run.upTo)

@@ -122,16 +122,22 @@ enum StoreSQL {
                                     arguments: [after, upTo])
             .map { (id: $0[0] as Int64, sender: $0[1] as Int64, recipient: $0[2] as Int64, seq: $0[3] as Int64) }
         let ledger = LogLedger(accounts: [], lasts: [:], indexedUpTo: after, tail: tail)
-        try indexStep(users: ledger.tailUsers(upTo: upTo).filter(users.contains)[...], upTo: upTo, ledger, db)
+        let gathered = ledger.gather(upTo: upTo)
+        let step = gathered.users.indices.filter { users.contains(gathered.users[$0]) }
+            .map { (user: gathered.users[$0], entries: gathered.entries(at: $0)) }
+        try indexStep(step, inIDOrder: true, indexedUpTo: after, db)
     }
 
-    /// One step of an indexing run from the writer's memory: the tail entries with id ≤ `upTo` of the users in
-    /// `users`, each user's packed into a row or a few (IndexChunks), so no log row is read again.
-    static func indexStep(users: ArraySlice<Int64>, upTo: Int64, _ ledger: LogLedger, _ db: Database) throws {
-        for user in users {
-            var entries = ledger.entries(of: user, upTo: upTo)
-            if !ledger.isTailInIDOrder { entries.sort { $0.id < $1.id } }
-            try IndexChunks.write(user: user, entries: entries, indexedUpTo: ledger.indexedUpTo, db)
+    /// One step of an indexing run from the writer's memory: the given users' tail entries up to the run's end,
+    /// each user's packed into a row or a few (IndexChunks), so no log row is read again. `inIDOrder`: the
+    /// entries came in id order (else each user's are sorted first); `indexedUpTo`: where the index ended
+    /// before this run (the user's rows above it are replaced).
+    static func indexStep(_ step: [(user: Int64, entries: ArraySlice<LogLedger.Entry>)], inIDOrder: Bool,
+                          indexedUpTo: Int64, _ db: Database) throws {
+        for (user, slice) in step {
+            var entries = Array(slice)
+            if !inIDOrder { entries.sort { $0.id < $1.id } }
+            try IndexChunks.write(user: user, entries: entries, indexedUpTo: indexedUpTo, db)
         }
     }
 
@@ -139,13 +145,13 @@ enum StoreSQL {
     /// step leaves the watermark where it was and the run starts again), and the next group commit's fsync
     /// covers these frames too. The last step also moves the watermark. `synchronous` is FULL again after it,
     /// or this throws.
-    static func commitIndexStep(users: ArraySlice<Int64>, upTo: Int64, finishing: Bool, _ ledger: LogLedger,
-                                _ db: Database) throws {
+    static func commitIndexStep(_ step: [(user: Int64, entries: ArraySlice<LogLedger.Entry>)], of run: IndexRun,
+                                finishing: Bool, _ ledger: LogLedger, _ db: Database) throws {
         try db.execute(sql: "PRAGMA synchronous = OFF")
         let step = Result {
             try db.inTransaction {
-                try indexStep(users: users, upTo: upTo, ledger, db)
-                if finishing { try finishIndexing(upTo: upTo, db) }
+                try indexStep(step, inIDOrder: run.inIDOrder, indexedUpTo: ledger.indexedUpTo, db)
+                if finishing { try finishIndexing(upTo: run.upTo, db) }
                 return .commit
             }
         }
