@@ -154,7 +154,7 @@ final class LogLedger {
         while undo.count > mark {
             switch undo.removeLast() {
             case .account(let name, let slot):
-                // The slot stays (nameless, no longer found by name): slots are never reused.
+                // The slot stays, nameless and no longer found by name; the id takes it again if it comes back.
                 slotByName[name] = nil
                 users[Int(slot)].name = ""
             case .append(let previousLast):
