@@ -209,10 +209,10 @@ final class LogLedger {
         for row in rows where row.id <= upTo {
             let sender = Int(row.sender), recipient = Int(row.recipient)
             // A message to oneself is one entry, as received.
-            entries[next[recipient]] = Entry(id: row.id, seq: row.seq, partner: users[sender].id)
+            entries[next[recipient]] = entry(row, seenBy: row.recipient)
             next[recipient] += 1
             if sender != recipient {
-                entries[next[sender]] = Entry(id: row.id, seq: 0, partner: users[recipient].id)
+                entries[next[sender]] = entry(row, seenBy: row.sender)
                 next[sender] += 1
             }
         }
@@ -255,12 +255,16 @@ final class LogLedger {
         var position = users[Int(slot)].newest
         while position != Self.none {
             let row = rows[Int(position)]
-            let received = row.recipient == slot
-            let entry = Entry(id: row.id, seq: received ? row.seq : 0,
-                              partner: users[Int(received ? row.sender : row.recipient)].id)
-            guard visit(entry) else { return }
-            position = received ? row.previousOfRecipient : row.previousOfSender
+            guard visit(entry(row, seenBy: slot)) else { return }
+            position = row.recipient == slot ? row.previousOfRecipient : row.previousOfSender
         }
+    }
+
+    /// A row as one of its users sees it: received (with its seq) when they are the recipient, a message to
+    /// oneself included; sent (seq 0) otherwise.
+    private func entry(_ row: Row, seenBy slot: Int32) -> Entry {
+        let received = row.recipient == slot
+        return Entry(id: row.id, seq: received ? row.seq : 0, partner: users[Int(received ? row.sender : row.recipient)].id)
     }
 
     private func addToTail(id: Int64, sender: Int32, recipient: Int32, seq: Int64) {
