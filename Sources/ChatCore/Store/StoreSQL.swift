@@ -118,10 +118,7 @@ enum StoreSQL {
     /// `indexStep` (the tests' interrupted run, and `indexAll`). The users' rows above `after` are replaced, so a
     /// run a crash cut short can run again.
     static func indexLog(after: Int64, upTo: Int64, users: ClosedRange<Int64>, _ db: Database) throws {
-        let tail = try Row.fetchAll(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? AND id <= ? ORDER BY id",
-                                    arguments: [after, upTo])
-            .map { (id: $0[0] as Int64, sender: $0[1] as Int64, recipient: $0[2] as Int64, seq: $0[3] as Int64) }
-        let ledger = LogLedger(accounts: [], lasts: [:], indexedUpTo: after, tail: tail)
+        let ledger = LogLedger(accounts: [], lasts: [:], indexedUpTo: after, tail: try logRows(after: after, upTo: upTo, db))
         let gathered = ledger.gather(upTo: upTo)
         let step = gathered.users.indices.filter { users.contains(gathered.users[$0]) }
             .map { (user: gathered.users[$0], entries: gathered.entries(at: $0)) }
@@ -179,9 +176,16 @@ enum StoreSQL {
     static func loadLedger(_ db: Database) throws -> LogLedger {
         let accounts = try Row.fetchAll(db, sql: "SELECT id, name FROM accounts").map { (id: $0[0] as Int64, name: $0[1] as String) }
         let upTo = try Int64.fetchOne(db, sql: "SELECT upto FROM log_indexed") ?? 0
-        let tail = try Row.fetchAll(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? ORDER BY id", arguments: [upTo])
+        return LogLedger(accounts: accounts, lasts: try IndexChunks.lastSeqs(db), indexedUpTo: upTo,
+                         tail: try logRows(after: upTo, upTo: .max, db))
+    }
+
+    /// The log's rows with ids in (after, upTo], in id order, as a ledger takes them.
+    private static func logRows(after: Int64, upTo: Int64, _ db: Database) throws
+        -> [(id: Int64, sender: Int64, recipient: Int64, seq: Int64)] {
+        try Row.fetchAll(db, sql: "SELECT id, sender, recipient, seq FROM log WHERE id > ? AND id <= ? ORDER BY id",
+                         arguments: [after, upTo])
             .map { (id: $0[0] as Int64, sender: $0[1] as Int64, recipient: $0[2] as Int64, seq: $0[3] as Int64) }
-        return LogLedger(accounts: accounts, lasts: try IndexChunks.lastSeqs(db), indexedUpTo: upTo, tail: tail)
     }
 
     // MARK: - Reads
