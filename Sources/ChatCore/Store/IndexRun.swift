@@ -10,6 +10,9 @@
 /// takes whole users (at least one) until their rows reach the budget, so a step lasts about as long whatever
 /// the traffic looks like; only one user with more than a budget's worth of rows makes a longer step.
 struct IndexRun {
+    /// One user's entries in a step.
+    typealias UserEntries = (user: Int64, entries: ArraySlice<LogLedger.Entry>)
+
     let upTo: Int64
     /// Whether the entries are in id order (else each user's are sorted before they are packed).
     let inIDOrder: Bool
@@ -27,7 +30,7 @@ struct IndexRun {
 
     /// The users of the next step with their entries, and whether it is the run's last. Empty and last when
     /// nobody is left.
-    mutating func nextStep(rowBudget: Int) -> (users: [(user: Int64, entries: ArraySlice<LogLedger.Entry>)], last: Bool) {
+    mutating func nextStep(rowBudget: Int) -> (users: [UserEntries], last: Bool) {
         let first = next
         var rows = 0
         while next < gathered.users.count && (next == first || rows < rowBudget) {

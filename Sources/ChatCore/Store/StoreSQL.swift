@@ -129,7 +129,7 @@ enum StoreSQL {
     /// each user's packed into a row or a few (IndexChunks), so no log row is read again. `inIDOrder`: the
     /// entries came in id order (else each user's are sorted first); `indexedUpTo`: where the index ended
     /// before this run (the user's rows above it are replaced).
-    static func indexStep(_ step: [(user: Int64, entries: ArraySlice<LogLedger.Entry>)], inIDOrder: Bool,
+    static func indexStep(_ step: [IndexRun.UserEntries], inIDOrder: Bool,
                           indexedUpTo: Int64, _ db: Database) throws {
         for (user, slice) in step {
             var entries = Array(slice)
@@ -142,7 +142,7 @@ enum StoreSQL {
     /// step leaves the watermark where it was and the run starts again), and the next group commit's fsync
     /// covers these frames too. The last step also moves the watermark. `synchronous` is FULL again after it,
     /// or this throws.
-    static func commitIndexStep(_ step: [(user: Int64, entries: ArraySlice<LogLedger.Entry>)], of run: IndexRun,
+    static func commitIndexStep(_ step: [IndexRun.UserEntries], of run: IndexRun,
                                 finishing: Bool, _ ledger: LogLedger, _ db: Database) throws {
         try db.execute(sql: "PRAGMA synchronous = OFF")
         let step = Result {
