@@ -29,6 +29,8 @@
 #            (`parley bench --room`, each message stored before its fan-out), beside the fixed broadcast load
 #            against chatd and parley in the same invocation, and the broadcast driven by `parley bench` too (the
 #            room's own driver); RESULT lines as the driver's, bench/table.py sets the room beside the broadcasts
+#   room-pairs  (parley, parley-tcp) the room against the floor's broadcast, both by `parley bench`, back to back
+#            $ROUNDS times (default 6), the order swapped each round: ROOM_PAIR per round, ROOM_PAIRS the mean ratio
 #   room-replay  (parley) bench/room_replay.py: a user in 20 rooms comes back to 50 new messages in each; login to
 #            the last of the 1000 events, wall time and server CPU, median and max of $RUNS (default 5); once with
 #            the password after a logout, once with the token after a dropped connection (ROOM_REPLAY lines)
@@ -250,6 +252,37 @@ room_mode() { # SERVER: parley (WebSocket) or parley-tcp
   start "$server"; LABEL=$server-bench-20k; pbench_result "$LABEL" "$(door)" $transport; stop
   start "$server"; LABEL=$server-room-20k; pbench_result "$LABEL" "$(door)" $transport --room bench; stop
 }
+# room-pairs: the room against the floor's broadcast, both driven by `parley bench`, back to back $ROUNDS times (default 6),
+# the order swapped every round so that a drift of the machine in one direction weighs on both sides alike. Each
+# round's ratio comes from two runs a minute apart instead of five runs minutes apart, which is what the room mode
+# gives: ROOM_PAIR lines per round, then ROOM_PAIRS with the mean, median and range of the ratios.
+room_pairs_mode() { # SERVER: parley (WebSocket) or parley-tcp
+  local server=$1 transport=ws floor=chatd i
+  case "$server" in parley-tcp) transport=tcp floor=chatd-tcp ;; parley) ;; *) echo "room-pairs runs against parley and parley-tcp" >&2; exit 2 ;; esac
+  door() { [ $transport = tcp ] && echo "$TCP_PORT" || echo "$PORT"; }
+  floor_run() { start $floor; LABEL=$floor-bench-20k-r$1; pbench_result "$LABEL" "$(door)" $transport > /dev/null; stop; }
+  room_run() { start "$server"; LABEL=$server-room-20k-r$1; pbench_result "$LABEL" "$(door)" $transport --room bench > /dev/null; stop; }
+  for i in $(seq "${ROUNDS:-6}"); do
+    if [ $((i % 2)) = 1 ]; then floor_run "$i"; room_run "$i"; else room_run "$i"; floor_run "$i"; fi
+  done
+  python3 - "$OUT" "$floor" "$server" "${ROUNDS:-6}" <<'PY' | tee -a "$OUT"
+import re, statistics, sys
+out, floor, server, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+cpu = {}
+for line in open(out):
+    m = re.match(r"RESULT label=(\S+) .*server_cpu_s_per_100k=([0-9.]+)", line)
+    if m: cpu[m.group(1)] = float(m.group(2))  # the last run of a label wins: this invocation's
+ratios = []
+for i in range(1, rounds + 1):
+    f, r = cpu.get(f"{floor}-bench-20k-r{i}"), cpu.get(f"{server}-room-20k-r{i}")
+    if f and r:
+        ratios.append(r / f)
+        print(f"ROOM_PAIR round={i} floor_cpu_s_per_100k={f:.3f} room_cpu_s_per_100k={r:.3f} ratio={r / f:.3f}")
+if ratios:
+    print(f"ROOM_PAIRS server={server} rounds={len(ratios)} mean={statistics.mean(ratios):.3f} "
+          f"median={statistics.median(ratios):.3f} min={min(ratios):.3f} max={max(ratios):.3f}")
+PY
+}
 room_replay_mode() {
   start parley; LABEL=parley-room-replay
   echo "LOAD label=$LABEL $(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT"
@@ -431,6 +464,7 @@ run() {
       esac
       LABEL=$server-$mode; drive "$server" "$LABEL" 1000 10 2.002; wait "$SIDE_PID"; stop ;;
     room) room_mode "$server" ;;
+    room-pairs) room_pairs_mode "$server" ;;
     room-replay)
       [ "$server" = parley ] || { echo "room-replay runs against parley" >&2; exit 2; }
       room_replay_mode ;;
