@@ -59,6 +59,36 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         eventually("queues to drain") { server.queuedOutputBytes == 0 }
     }
 
+    /// A fan-out reaching an idle connection is written during the loop's drain of its inbox, while a single
+    /// send waits for the end of the tick: mixed in one drain, each connection still gets call order, whether
+    /// its share of a fan-out was written at once or joined output already waiting.
+    func testFanOutsWrittenAtOnceKeepOrderWithSendsQueuedAroundThem() throws {
+        try startServer()
+        var clients: [(client: GatewayTestClient, id: ConnectionID)] = []
+        for _ in 0..<6 { clients.append(try openClient()) }
+        let ids = clients.map(\.id)
+        XCTAssertEqual(Set(ids.map(\.loop)), [0, 1, 2], "two connections on every loop: fan-outs of two or more")
+        var expected = [[String]](repeating: [], count: ids.count)
+        for number in 0..<1_000 {
+            server.send(Outbound("fan \(number)\n"), to: ids)
+            for index in ids.indices { expected[index].append("fan \(number)") }
+            let one = number % ids.count
+            server.send(Outbound("one \(number)\n"), to: ids[one])
+            expected[one].append("one \(number)")
+            let pair = [one, (one + 3) % ids.count]  // the same loop's other connection when loops deal in turn
+            server.send(Outbound("pair \(number)\n"), to: pair.map { ids[$0] })
+            for index in pair { expected[index].append("pair \(number)") }
+        }
+        for (index, client) in clients.enumerated() {
+            for line in expected[index] {
+                let got = try client.client.readLine()
+                XCTAssertEqual(got, line, "connection \(index)")
+                if got != line { return }
+            }
+        }
+        eventually("queues to drain") { self.server.queuedOutputBytes == 0 }
+    }
+
     func testSlowConsumerIsClosedWhileOthersKeepReceivingAndMemoryStaysBounded() throws {
         let limit = 256 * 1024
         try startServer { $0.maxQueuedOutputBytes = limit }
