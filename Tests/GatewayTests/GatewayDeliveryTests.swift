@@ -59,10 +59,9 @@ final class GatewayDeliveryTests: LiveGatewayTestCase {
         eventually("queues to drain") { server.queuedOutputBytes == 0 }
     }
 
-    /// A fan-out reaching an idle connection is written during the loop's drain of its inbox, while a single
-    /// send waits for the end of the tick: mixed in one drain, each connection still gets call order, whether
-    /// its share of a fan-out was written at once or joined output already waiting.
-    func testFanOutsWrittenAtOnceKeepOrderWithSendsQueuedAroundThem() throws {
+    /// Fan-outs (one `Outbound` for several connections, regrouped per loop) and single sends mixed in one
+    /// drain of each loop's inbox: every connection gets them in call order, whichever kind of send it was.
+    func testFanOutsAndSingleSendsMixedInOneDrainKeepCallOrder() throws {
         try startServer()
         var clients: [(client: GatewayTestClient, id: ConnectionID)] = []
         for _ in 0..<6 { clients.append(try openClient()) }

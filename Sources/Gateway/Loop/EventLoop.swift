@@ -321,10 +321,6 @@ final class EventLoop: @unchecked Sendable {
         inbox.takeAll(into: &inboxItems)
         for item in inboxItems {
             switch item {
-            case .send(let outbound, let ids) where ids.count > 1:
-                for id in ids {
-                    if let connection = connections.connection(for: id) { enqueueFanOut(outbound, on: connection) }
-                }
             case .send(let outbound, let ids):
                 for id in ids {
                     if let connection = connections.connection(for: id) { enqueue(outbound, on: connection) }

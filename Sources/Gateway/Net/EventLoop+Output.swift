@@ -12,16 +12,6 @@ extension EventLoop {
         queue(outbound, part: connection.outputPart, on: connection, coalescing: coalescing)
     }
 
-    /// Queues one connection's share of a fan-out (a room message, a broadcast). A plaintext connection with
-    /// nothing else queued is written at once rather than at the end of the tick: the fan-out has just brought
-    /// the connection into the cache, and the end-of-tick flush would visit a thousand of them again after the
-    /// cache has moved on. One with output waiting keeps it for the tick's one gather write.
-    func enqueueFanOut(_ outbound: Outbound, on connection: Connection) {
-        guard connection.acceptsOutput else { return }
-        let idle = connection.tls == nil && !connection.isInFlushList && connection.output.isEmpty
-        queue(outbound, part: connection.outputPart, on: connection, coalescing: false, writeNow: idle)
-    }
-
     /// Queues a WebSocket control frame of the gateway's own (ping, pong, close) as it is. Unlike the
     /// application's sends it is still taken after the application's close: the close handshake must finish.
     func enqueueControlFrame(_ frame: [UInt8], on connection: Connection) {
@@ -29,8 +19,7 @@ extension EventLoop {
         queue(Outbound(frame), part: .payload, on: connection, coalescing: false)
     }
 
-    private func queue(_ outbound: Outbound, part: Outbound.Part, on connection: Connection, coalescing: Bool,
-                       writeNow: Bool = false) {
+    private func queue(_ outbound: Outbound, part: Outbound.Part, on connection: Connection, coalescing: Bool) {
         let size = outbound.range(of: part).count
         let limit = connection.maxQueuedOutputBytes
         if connection.output.queuedBytes + size > limit {
@@ -50,9 +39,7 @@ extension EventLoop {
         connection.output.append(outbound, part: part)
         if connection.output.queuedBytes > tally.queueHighWater { tally.queueHighWater = connection.output.queuedBytes }
         reportQueuedBytes(of: connection)
-        if writeNow {
-            flush(connection)
-        } else if coalescing {
+        if coalescing {
             scheduleCoalescedFlush(connection)
         } else {
             scheduleFlush(connection)
