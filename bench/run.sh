@@ -240,10 +240,19 @@ print(f"RESULT label={label} proto={transport} conns={r['clients']} senders=10 r
       f"driver=parley-bench" + (f" room={r['room']} joins_failed={r['joins_failed']}" if "room" in r else ""))
 PY
 }
+# The modes driven by `parley bench` against either door of one server (room, room-pairs, tls): sets the caller's
+# `transport` and `floor` (the C floor on the same door) for SERVER, parley (WebSocket) or parley-tcp.
+parley_door() { # SERVER MODE
+  case "$1" in
+    parley) transport=ws floor=chatd ;;
+    parley-tcp) transport=tcp floor=chatd-tcp ;;
+    *) echo "$2 runs against parley and parley-tcp" >&2; exit 2 ;;
+  esac
+}
+door() { [ "$transport" = tcp ] && echo "$TCP_PORT" || echo "$PORT"; }  # the running server's port for `transport`
 room_mode() { # SERVER: parley (WebSocket) or parley-tcp
-  local server=$1 transport=ws floor=chatd
-  case "$server" in parley-tcp) transport=tcp floor=chatd-tcp ;; parley) ;; *) echo "room runs against parley and parley-tcp" >&2; exit 2 ;; esac
-  door() { [ $transport = tcp ] && echo "$TCP_PORT" || echo "$PORT"; }
+  local server=$1 transport floor
+  parley_door "$server" room
   start $floor; LABEL=$floor-20k; drive $floor "$LABEL" 1000 10 2.002; stop
   # The floor's broadcast by the room's own driver too: the fair pair for the room (drivers read differently,
   # which moves the server's CPU by up to a fifth).
@@ -257,21 +266,23 @@ room_mode() { # SERVER: parley (WebSocket) or parley-tcp
 # round's ratio comes from two runs a minute apart instead of five runs minutes apart, which is what the room mode
 # gives: ROOM_PAIR lines per round, then ROOM_PAIRS with the mean, median and range of the ratios.
 room_pairs_mode() { # SERVER: parley (WebSocket) or parley-tcp
-  local server=$1 transport=ws floor=chatd i
-  case "$server" in parley-tcp) transport=tcp floor=chatd-tcp ;; parley) ;; *) echo "room-pairs runs against parley and parley-tcp" >&2; exit 2 ;; esac
-  door() { [ $transport = tcp ] && echo "$TCP_PORT" || echo "$PORT"; }
+  local server=$1 transport floor i
+  parley_door "$server" room-pairs
   floor_run() { start $floor; LABEL=$floor-bench-20k-r$1; pbench_result "$LABEL" "$(door)" $transport > /dev/null; stop; }
   room_run() { start "$server"; LABEL=$server-room-20k-r$1; pbench_result "$LABEL" "$(door)" $transport --room bench > /dev/null; stop; }
   for i in $(seq "${ROUNDS:-6}"); do
     if [ $((i % 2)) = 1 ]; then floor_run "$i"; room_run "$i"; else room_run "$i"; floor_run "$i"; fi
   done
-  python3 - "$OUT" "$floor" "$server" "${ROUNDS:-6}" <<'PY' | tee -a "$OUT"
-import re, statistics, sys
-out, floor, server, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+  python3 - "$ROOT/bench" "$OUT" "$floor" "$server" "${ROUNDS:-6}" <<'PY' | tee -a "$OUT"
+import statistics, sys
+sys.path.insert(0, sys.argv[1])
+from table import fields  # bench/table.py's reading of a RESULT line
+out, floor, server, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
 cpu = {}
 for line in open(out):
-    m = re.match(r"RESULT label=(\S+) .*server_cpu_s_per_100k=([0-9.]+)", line)
-    if m: cpu[m.group(1)] = float(m.group(2))  # the last run of a label wins: this invocation's
+    f = fields(line) if line.startswith("RESULT ") else {}
+    if "server_cpu_s_per_100k" in f:
+        cpu[f["label"]] = float(f["server_cpu_s_per_100k"])  # the last run of a label wins: this invocation's
 ratios = []
 for i in range(1, rounds + 1):
     f, r = cpu.get(f"{floor}-bench-20k-r{i}"), cpu.get(f"{server}-room-20k-r{i}")
@@ -394,10 +405,9 @@ print(f'TLS label=$label handshakes={n} per_s={n / d:.0f} server_cpu_s={cpu:.2f}
   stop
 }
 tls_mode() { # SERVER: parley (WebSocket) or parley-tcp
-  local server=$1 transport=ws door
-  case "$server" in parley-tcp) transport=tcp ;; parley) ;; *) echo "tls runs against parley and parley-tcp" >&2; exit 2 ;; esac
+  local server=$1 transport floor
+  parley_door "$server" tls
   local cert=(--tls-cert "$TLS_DIR/ec.pem" --tls-key "$TLS_DIR/ec.key") trust=(--tls --ca "$TLS_DIR/ec.pem")
-  door() { [ $transport = tcp ] && echo "$TCP_PORT" || echo "$PORT"; }
   start "$server"; LABEL=$server-tls-plain; pbench "$LABEL" "$(door)" $transport; stop
   start "$server" "${cert[@]}"; LABEL=$server-tls-parley; pbench "$LABEL" "$(door)" $transport "${trust[@]}"; stop
   start "$server"; proxy_start "$(door)"; LABEL=$server-tls-nginx
