@@ -96,6 +96,32 @@ extension StoreContract {
         try expect(a[9].text, "a10", "texts kept")
     }
 
+    /// Room cursor moves as the hub's flush brings them: a long run over two rooms, one move going back (the cursor
+    /// stays), a run on either side of another write, and a call refused at its last move, which fails whole.
+    public static func roomCursorRuns(_ open: Opener) throws {
+        let store = try open()
+        defer { store.close() }
+        let users = (0..<40).map { "u\($0)" }
+        try store.write(users.map { .createAccount(account($0)) } + [.createRoom(name: "a", at: 1), .createRoom(name: "b", at: 1)])
+        _ = try store.appendRoomEach([roomMessage(1, "a", "u0", "x"), roomMessage(2, "a", "u0", "y"), roomMessage(3, "b", "u1", "z")])
+        var expected: [String: [String: Int64]] = [:]
+        var moves: [StoreWrite] = []
+        for (n, user) in users.enumerated() {
+            moves += [.advanceRoomCursor(user: user, room: "a", to: Int64(n % 2 + 1)), .advanceRoomCursor(user: user, room: "b", to: 1)]
+            expected[user] = ["a": Int64(n % 2 + 1), "b": 1]
+        }
+        moves.append(.advanceRoomCursor(user: "u5", room: "a", to: 1))
+        try store.write(moves)
+        try store.write([.advanceRoomCursor(user: "u0", room: "a", to: 2), .recordSeen(user: "u0", at: 5),
+                         .advanceRoomCursor(user: "u0", room: "b", to: 1)])
+        expected["u0"]!["a"] = 2
+        try expectFailure("a run refused at its last move") {
+            try store.write([.advanceRoomCursor(user: "u2", room: "a", to: 2), .advanceRoomCursor(user: "u2", room: "b", to: 2)])
+        }
+        try expect(try store.loadSnapshot().roomCursors, expected, "every move of the runs, none of the refused call")
+        try expect(try store.cursorsInRooms(of: "u5"), ["a": 2, "b": 1], "a move back leaves the cursor")
+    }
+
     /// Rooms, members, bans, owners, cursors and seqs after closing and opening again.
     public static func roomsSurviveReopen(_ open: Opener) throws {
         do {

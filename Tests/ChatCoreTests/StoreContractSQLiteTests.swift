@@ -29,6 +29,9 @@ final class StoreContractSQLiteTests: XCTestCase {
 
     func testRoomsEveryWrite() throws { let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomsEveryWrite(open) } }
     func testRoomReads() throws { let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomReads(open) } }
+    func testRoomCursorRuns() throws {
+        let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomCursorRuns(open) }
+    }
     func testRoomsSurviveReopen() throws {
         let (dir, open) = try opener(); try withExtendedLifetime(dir) { try StoreContract.roomsSurviveReopen(open) }
     }

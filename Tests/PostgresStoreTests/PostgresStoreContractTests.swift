@@ -21,6 +21,7 @@ final class PostgresStoreContractTests: XCTestCase {
     func testReadsFollowWrites() throws { try run(StoreContract.readsFollowWrites) }
     func testRoomsEveryWrite() throws { try run(StoreContract.roomsEveryWrite) }
     func testRoomReads() throws { try run(StoreContract.roomReads) }
+    func testRoomCursorRuns() throws { try run(StoreContract.roomCursorRuns) }
     func testRoomsSurviveReopen() throws { try run(StoreContract.roomsSurviveReopen) }
 
     /// Many calls queued while the writer is held go out in one transaction.

@@ -67,9 +67,7 @@ extension ChatService {
     /// end. A session with acks moves its cursors itself.
     func settleRoomCursors(of user: String, _ session: Session) {
         guard !session.acks, session.roomReplay == nil, !session.roomCursorsPinned else { return }
-        for room in rooms.rooms(of: user) where room.deliveredSeq > rooms.cursor(of: user, in: room.name) {
-            rooms.advance(user, in: room.name, to: room.deliveredSeq)
-        }
+        rooms.advanceToDelivered(user)
     }
 
     /// Room messages up to `seq` went to `session` by its replay: a client without acks has received them now.
@@ -207,7 +205,9 @@ extension ChatService {
         }
         presence.forEachOnline { user, session in settleRoomCursors(of: user, session) }
         guard rooms.hasUnsavedCursors else { return }
-        store.perform(rooms.takeCursorWrites()) { [logger] result in
+        let writes = rooms.takeCursorWrites()
+        guard !writes.isEmpty else { return }  // all of them written since with their sessions' ends
+        store.perform(writes) { [logger] result in
             if case .failure(let error) = result { logger.error("room cursor not saved", metadata: ["error": "\(error)"]) }
         }
     }

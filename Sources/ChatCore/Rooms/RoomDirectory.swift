@@ -71,15 +71,13 @@ final class RoomDirectory {
     private var rooms: [String: Room] = [:]
     /// User → the rooms they are in.
     private var memberships: [String: Set<String>] = [:]
-    /// User → room → acknowledged seq.
-    private var cursors: [String: [String: Int64]]
-    private var unsavedCursors: [String: [String: Int64]] = [:]
+    private var cursors: RoomCursors
     private var waiters: [String: [Waiter]] = [:]
     /// The last incarnation given to a room object; 0 is no room's.
     private var incarnations: UInt64 = 0
 
     init(_ records: [RoomRecord], cursors: [String: [String: Int64]]) {
-        self.cursors = cursors
+        self.cursors = RoomCursors(stored: cursors)
         for record in records { load(record) }
     }
 
@@ -158,38 +156,37 @@ final class RoomDirectory {
     // MARK: Cursors
 
     func cursor(of user: String, in room: String) -> Int64 {
-        cursors[user]?[room] ?? 0
+        cursors.seq(of: user, in: room)
     }
 
     /// Moves the cursor forward (never back); true if it moved.
     @discardableResult
     func advance(_ user: String, in room: String, to seq: Int64) -> Bool {
-        guard seq > cursor(of: user, in: room) else { return false }
-        cursors[user, default: [:]][room] = seq
-        unsavedCursors[user, default: [:]][room] = seq
-        return true
+        cursors.advance(user, in: room, to: seq)
+    }
+
+    /// Moves `user`'s cursor in each of their rooms up to what this node has delivered of the room.
+    func advanceToDelivered(_ user: String) {
+        guard let names = memberships[user] else { return }
+        cursors.advance(user, toEach: names.lazy.compactMap { name in self.rooms[name].map { (name, $0.deliveredSeq) } })
     }
 
     /// A cursor read from the store (a cluster node at login): the further of the two is kept, and nothing is
     /// written back.
     func merge(_ user: String, in room: String, stored seq: Int64) {
-        if seq > cursor(of: user, in: room) { cursors[user, default: [:]][room] = seq }
+        cursors.merge(user, in: room, stored: seq)
     }
 
-    var hasUnsavedCursors: Bool { !unsavedCursors.isEmpty }
+    var hasUnsavedCursors: Bool { cursors.hasUnsaved }
 
     /// The user's unsaved cursor moves, taken out of the next flush (written with the end of their session).
     func takeCursorWrites(of user: String) -> [StoreWrite] {
-        guard let moved = unsavedCursors.removeValue(forKey: user) else { return [] }
-        return moved.sorted { $0.key < $1.key }.map { StoreWrite.advanceRoomCursor(user: user, room: $0.key, to: $0.value) }
+        cursors.takeWrites(of: user)
     }
 
     /// The cursor moves since the last call, as store writes.
     func takeCursorWrites() -> [StoreWrite] {
-        defer { unsavedCursors = [:] }
-        return unsavedCursors.sorted { $0.key < $1.key }.flatMap { user, rooms in
-            rooms.sorted { $0.key < $1.key }.map { StoreWrite.advanceRoomCursor(user: user, room: $0.key, to: $0.value) }
-        }
+        cursors.takeWrites()
     }
 
     // MARK: REST readers

@@ -84,7 +84,18 @@ extension SQLiteStore {
 
     /// One call's writes and metadata, in order: the same with or without a savepoint around them.
     private func apply(_ writes: [StoreWrite], _ meta: [String: String], _ db: Database) throws {
-        for write in writes { try StoreSQL.apply(write, ledger, db) }
+        var rest = writes[...]
+        while let write = rest.first {
+            // A run of room cursor moves (the sweep's flush) goes in one call that shares its lookups.
+            let cursorMoves = rest.prefix { if case .advanceRoomCursor = $0 { true } else { false } }
+            if cursorMoves.isEmpty {
+                try StoreSQL.apply(write, ledger, db)
+                rest = rest.dropFirst()
+            } else {
+                try StoreSQL.advanceRoomCursors(cursorMoves, ledger, db)
+                rest = rest.dropFirst(cursorMoves.count)
+            }
+        }
         for (key, value) in meta { try StoreSQL.setMeta(key, value, db) }
     }
 }

@@ -31,21 +31,35 @@ extension StoreSQL {
             let sql = isBanned ? "INSERT OR IGNORE INTO room_bans (room, user) VALUES (?, ?)"
                                : "DELETE FROM room_bans WHERE room = ? AND user = ?"
             try db.cachedStatement(sql: sql).execute(arguments: [roomID, userID])
-        case .advanceRoomCursor(let user, let room, let seq):
-            let (roomID, last) = try requireRoom(room, db)
+        case .advanceRoomCursor:
+            try advanceRoomCursors([write], ledger, db)
+        default:
+            break
+        }
+    }
+
+    /// Room cursor moves, in order. A flush brings one per member of a busy room: each room is looked up once for
+    /// the run and the upsert prepared once, instead of a query by name and a statement lookup per move. Only
+    /// cursor moves are in `moves`, so no room changes while the run is applied.
+    static func advanceRoomCursors(_ moves: some Collection<StoreWrite>, _ ledger: LogLedger, _ db: Database) throws {
+        // Through the C API like the inbox's cursor.
+        let upsert = try BoundInsert("""
+            INSERT INTO cursors (user, stream, acked) VALUES (?, ?, ?)
+            ON CONFLICT (user, stream) DO UPDATE SET acked = max(acked, excluded.acked)
+            """, db)
+        var known: [String: (id: Int64, lastSeq: Int64)] = [:]
+        for case .advanceRoomCursor(let user, let room, let seq) in moves {
+            let (roomID, last) = try known[room] ?? {
+                let found = try requireRoom(room, db)
+                known[room] = found
+                return found
+            }()
             let userID = try ledger.requireID(of: user)
             guard seq <= last else { throw StoreError.constraint("cursor \(seq) beyond #\(room) (last \(last))") }
-            // Through the C API like the inbox's cursor: a flush carries one per member who received something.
-            let upsert = try BoundInsert("""
-                INSERT INTO cursors (user, stream, acked) VALUES (?, ?, ?)
-                ON CONFLICT (user, stream) DO UPDATE SET acked = max(acked, excluded.acked)
-                """, db)
             upsert.bind(userID, at: 1)
             upsert.bind(roomID, at: 2)
             upsert.bind(seq, at: 3)
             try upsert.run(db)
-        default:
-            break
         }
     }
 
@@ -88,7 +102,7 @@ extension StoreSQL {
         try Int64.fetchOne(db, sql: "SELECT max(coalesce((SELECT max(id) FROM log), 0), coalesce((SELECT max(id) FROM room_log), 0))") ?? 0
     }
 
-    /// A room's id and last seq, by name (once per room message and per room cursor written).
+    /// A room's id and last seq, by name (once per room message, and per room in a run of cursor moves).
     private static func requireRoom(_ name: String, _ db: Database) throws -> (id: Int64, lastSeq: Int64) {
         let lookup = try BoundInsert("SELECT id, last_seq FROM rooms WHERE name = ?", db)
         guard let (id, last) = try lookup.twoIntegers(binding: name, at: 1, db) else {
