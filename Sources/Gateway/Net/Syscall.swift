@@ -82,7 +82,14 @@ enum Syscall {
     /// Gathers `count` iovecs into one `sendmsg` — `writev` with flags. MSG_NOSIGNAL turns a write to
     /// a reset peer into EPIPE instead of SIGPIPE, so the library is safe whatever the process's
     /// signal dispositions are (the CLI may still ignore SIGPIPE; both together are harmless).
+    ///
+    /// One iovec, the usual case of a fan-out (each connection gets one message at a time), goes by `send`
+    /// instead: the kernel then copies neither a message header nor an iovec array in from user space, which
+    /// was about 2 % of the loop's kernel samples in a busy room, one call per recipient.
     static func send(_ fd: Int32, iovecs: UnsafeMutablePointer<iovec>, count: Int) throws(SystemError) -> IOResult<Int> {
+        if count == 1 {
+            return try nonBlocking("send") { Glibc.send(fd, iovecs[0].iov_base, iovecs[0].iov_len, Int32(MSG_NOSIGNAL)) }
+        }
         var message = msghdr()
         message.msg_iov = iovecs
         message.msg_iovlen = count
