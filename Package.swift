@@ -92,6 +92,7 @@ let package = Package(
         .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway", "FuzzSupport"],
                           path: "Fuzz/FuzzAuthorization"),
         .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzJSONRequest"),
+        .executableTarget(name: "FuzzIndexChunk", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzIndexChunk"),
         .executableTarget(name: "FuzzTextCommand", dependencies: ["ChatCore", "ChatCoreTestSupport", "FuzzSupport"],
                           path: "Fuzz/FuzzTextCommand"),
         // Test doubles (in-memory store, manual clock, queued hasher, recording output) shared by the hub, store

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora for the fuzz targets: Fuzz/corpus/{frame,http,utf8,lines,json,text,auth}.
+"""Writes the seed corpora for the fuzz targets: Fuzz/corpus/{frame,http,utf8,lines,json,text,auth,index}.
 
 Every seed of frame, http, utf8, lines and auth starts with the control byte the target reads first
-(limits, chunking, mode), followed by the bytes a client would send; json seeds are the request as is; text
+(limits, chunking, mode), followed by the bytes a client would send; index seeds start with theirs too, followed
+by an index row as the store writes it (or a damaged one); json seeds are the request as is; text
 seeds are lines whose first byte picks who types them. Run from anywhere: python3 Fuzz/corpus/make_corpus.py
 """
 import os
@@ -132,6 +133,40 @@ AUTH_SEEDS = {
 }
 
 
+
+def varint(value):
+    """Unsigned LEB128 of a 64-bit two's complement value, as the store's index rows hold them."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def index_row(entries):
+    """(id, partner, seq) per entry, ids rising: the id's step from the previous, the partner, the seq."""
+    row, previous = b"", 0
+    for ident, partner, seq in entries:
+        row += varint(ident - previous) + varint(partner) + varint(seq)
+        previous = ident
+    return row
+
+
+INDEX_SEEDS = {
+    # A run of 300 entries, more than a row's target: received ones with rising seqs, every fifth one sent.
+    "run-300": index_row([(10 + 3 * i, i % 7, 0 if i % 5 == 0 else i + 1) for i in range(300)]),
+    "one-received": index_row([(42, 2, 1)]),
+    "one-sent": index_row([(42, 2, 0)]),
+    "ten-byte-varints": index_row([(2**63 - 1, 2**63 - 1, 2**63 - 1)]),
+    "negative-step": varint(-5) + varint(1) + varint(1),
+    "ends-inside-an-entry": index_row([(1, 2, 3)]) + varint(4) + varint(5),
+    "endless-varint": b"\xff" * 12,
+    "overlong-zero": b"\x80\x80\x00\x00\x00",
+}
+
+
 def write(folder, seeds, controls):
     path = os.path.join(HERE, folder)
     os.makedirs(path, exist_ok=True)
@@ -147,6 +182,7 @@ if __name__ == "__main__":
     write("utf8", UTF8_SEEDS, [0x00, 0x05, 0x2A, 0xFF])
     write("lines", LINE_SEEDS, [0x00, 0x05, 0x06, 0x0B, 0xFC])
     write("auth", AUTH_SEEDS, [0x00, 0x15, 0x0A])
+    write("index", INDEX_SEEDS, [0x00, 0x01])
     for folder, seeds in (("json", JSON_SEEDS), ("text", TEXT_SEEDS)):
         os.makedirs(os.path.join(HERE, folder), exist_ok=True)
         for name, body in seeds.items():
