@@ -11,6 +11,13 @@
 # recipient. Sizes: C clients, S senders at R messages a second each (default 100, 50, 2: 100 messages/s,
 # about half of the server's core under callgrind).
 #
+#   ROOM=1 bench/profile.sh [NAME]   # a room instead: instructions per delivered frame
+#
+# With ROOM=1 every client joins room `bench` and S senders say R messages a second in all (`parley bench --room`;
+# default 4 and 4: about 400 deliveries/s to 100 members), and what is counted is the frames the gateway wrote
+# (parley_frames_written_total), each one member's copy of a room message. The room's periodic work (the cursor
+# flush every 2 s) weighs more per frame here than at 1000 members and 20k deliveries/s.
+#
 #   callgrind_annotate --inclusive=yes .build-bench/profile/NAME.callgrind | head -60
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +27,9 @@ BENCH=$ROOT/.build-bench
 OUTDIR=$BENCH/profile
 PARLEY=$ROOT/.build-perf/release/parley
 NAME=${1:-direct}
-C=${C:-100} S=${S:-50} R=${R:-2} DUR=${DUR:-30}
+ROOM=${ROOM:-0} C=${C:-100} DUR=${DUR:-30}
+if [ "$ROOM" = 1 ]; then S=${S:-4} R=${R:-4}; counted=parley_frames_written_total unit=frame
+else S=${S:-50} R=${R:-2}; counted=parley_messages_total unit=message; fi
 mkdir -p "$OUTDIR"
 
 [ "${NO_BUILD:-0}" = 1 ] || swift build -c release --scratch-path .build-perf --product parley 2>&1 | tail -1
@@ -56,15 +65,20 @@ PORT=$(sed -n 's/.*http=\([0-9]*\).*/\1/p' "$OUTDIR/server.log" | head -1)
 metric() { curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 
 # The driver's warm-up covers the logins; its measured window is ours, give or take a second.
-taskset -c 0 "$BENCH/wsload" --pid $VG --port "$PORT" --parley --inflight 8 -c "$C" -s "$S" -r "$R" \
-  -d $((DUR + 10)) -w 0 --size 64 --direct 1 --label "profile-$NAME" --quiet > "$OUTDIR/$NAME.wsload" &
+if [ "$ROOM" = 1 ]; then
+  taskset -c 0 "$PARLEY" bench --port "$PORT" --transport ws -c "$C" -s "$S" -r "$R" -d $((DUR + 20)) -w 0 \
+    --user-prefix u --inflight 8 --json --room bench --connect-timeout 600 > "$OUTDIR/$NAME.pbench" 2>&1 &
+else
+  taskset -c 0 "$BENCH/wsload" --pid $VG --port "$PORT" --parley --inflight 8 -c "$C" -s "$S" -r "$R" \
+    -d $((DUR + 10)) -w 0 --size 64 --direct 1 --label "profile-$NAME" --quiet > "$OUTDIR/$NAME.wsload" &
+fi
 DRIVER=$!
 until [ "$(metric parley_online_users)" = "$C" ]; do sleep 1; kill -0 $DRIVER || { echo "driver gone" >&2; exit 1; }; done
-sleep 3  # the driver's senders start once all are online
+sleep 3  # the driver's senders start once all are online (and, in a room, have joined)
 callgrind_control -i on $VG >/dev/null
-m0=$(metric parley_messages_total)
+m0=$(metric $counted)
 sleep "$DUR"
-m1=$(metric parley_messages_total)
+m1=$(metric $counted)
 callgrind_control -d $VG >/dev/null
 callgrind_control -i off $VG >/dev/null
 wait $DRIVER || true
@@ -74,5 +88,5 @@ dump=$(ls -t "$out".* 2>/dev/null | grep -v '\.0$' | head -1 || true)
 [ -n "$dump" ] || dump=$out
 mv "$dump" "$OUTDIR/$NAME.dump" && rm -f "$out" "$out".* && mv "$OUTDIR/$NAME.dump" "$out"
 ir=$(callgrind_annotate "$out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !n {gsub(",", "", $1); print $1; n = 1}')
-msgs=$((m1 - m0))
-echo "PROFILE name=$NAME messages=$msgs instructions=$ir per_message=$((ir / msgs))" | tee -a "$OUTDIR/results.txt"
+n=$((m1 - m0))
+echo "PROFILE name=$NAME ${unit}s=$n instructions=$ir per_$unit=$((ir / n))" | tee -a "$OUTDIR/results.txt"

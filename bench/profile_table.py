@@ -69,7 +69,7 @@ def main():
     runs = {}
     for line in results.read_text().splitlines():
         fields = dict(f.split("=", 1) for f in line.split()[1:])
-        runs[fields["name"]] = int(fields["messages"])
+        runs[fields["name"]] = int(fields.get("messages", fields.get("frames", "0")))  # frames: a ROOM=1 run
     table = {}
     for name in names:
         path = str(results.parent / f"{name}.callgrind")
