@@ -32,7 +32,8 @@ struct RoomCursors {
 
     /// User → room → position.
     private var positions: [String: [String: Position]]
-    /// Positions that went past what the store has, each listed when it did (once until written).
+    /// Positions that went past what the store has, each listed when it did: once until a write, and again if it
+    /// moves after its session's end wrote it (the flush skips a listing the store already has).
     private var unsaved: [(user: String, room: String)] = []
 
     init(stored: [String: [String: Int64]]) {
