@@ -5,7 +5,9 @@
 // value (and decodes to the same request or the same error); a decoded request keeps the bounds of
 // docs/PROTOCOL.md §2; text the parser refuses is a `bad_request` without an id; the decoder's own reading of an
 // object (`parseFields`, members without a dictionary) refuses and accepts exactly what the parser does and reads
-// every key as the parsed object has it. Build and run: see Fuzz/README.md.
+// every key as the parsed object has it; ChatCore's own writer, starting from a buffer too small to hold the
+// value, writes what the parser accepts so that it parses back to the same value. Build and run: see
+// Fuzz/README.md.
 import FuzzSupport
 import ChatCore
 
@@ -114,6 +116,15 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     }
     Fuzzer.check(reparsed == parsed, "a value changed on a write/parse round trip")
     Fuzzer.check(RequestDecoder.decode(written) == decoded, "the same value decoded to a different request")
+
+    // The writer every event goes through: its buffer starts small, so most values make it grow mid-field.
+    var own = JSONWriter(capacity: 16)
+    own.field("v", parsed)
+    let ownBytes = own.finish()
+    guard case .object(let wrapped)? = try? JSONParser.parse(ownBytes) else {
+        fatalError("the parser refuses what JSONWriter wrote: \(String(decoding: ownBytes, as: UTF8.self))")
+    }
+    Fuzzer.check(wrapped.count == 1 && wrapped["v"] == parsed, "a value changed on a JSONWriter/parse round trip")
     return 0
 }
 

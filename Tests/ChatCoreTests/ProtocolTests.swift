@@ -49,8 +49,57 @@ final class ProtocolTests: XCTestCase {
         w.field("s", "\u{1F}\"\\é\r")
         w.field("on", false)
         w.fieldNull("none")
-        XCTAssertEqual(String(decoding: w.finish(), as: UTF8.self),
+        let bytes = w.finish()
+        XCTAssertEqual(String(decoding: bytes, as: UTF8.self),
                        #"{"min":-9223372036854775808,"zero":0,"max":9223372036854775807,"s":"\u001f\"\\é\r","on":false,"none":null}"#)
+    }
+
+    func testWriterGrowsItsBufferMidFieldAndWritesTheSameBytes() throws {
+        // The smallest buffer, then every kind of field across its growth: long runs, escapes at the edges,
+        // integers of every width, nested values.
+        let text = String(repeating: "ab\"\\\n\u{0}é", count: 300) + "\u{1F}"
+        var w = JSONWriter(capacity: 0)
+        w.field("text", text)
+        for value in [Int64.min, -1, 0, 9, 10, 99, 100, 1_000_000_007, Int64.max] { w.field("n", value) }
+        w.field("users", ["a\"", "", String(repeating: "z", count: 40)])
+        w.field("data", JSONValue.object(["k": .array([.number(1.5), .number(-3), .string("\t"), .null, .bool(true)])]))
+        let bytes = w.finish()
+        let parsed = try JSONParser.parse(bytes)
+        XCTAssertEqual(parsed["text"]?.stringValue, text)
+        XCTAssertEqual(parsed["data"], .object(["k": .array([.number(1.5), .number(-3), .string("\t"), .null, .bool(true)])]))
+        let head = String(decoding: bytes.prefix(23), as: UTF8.self)
+        XCTAssertEqual(head, #"{"text":"ab\"\\\n\u0000"#)
+        let tail = String(decoding: bytes.suffix(240), as: UTF8.self)
+        XCTAssertTrue(tail.contains(#"é\u001f","n":-9223372036854775808,"n":-1,"n":0,"n":9,"n":10,"n":99,"n":100,"n":1000000007,"n":9223372036854775807,"users":["a\"","","zzzz"#), tail)
+        XCTAssertTrue(tail.hasSuffix(#""data":{"k":[1.5,-3,"\t",null,true]}}"#), tail)
+    }
+
+    func testTheStringScanFindsEveryByteThatNeedsAnEscapeAndNoOther() {
+        // Every byte value at every place of a 20-byte text (two words and a tail), among bytes that need
+        // nothing and bytes that sit next to the ones that do (0x21, 0x23, 0x5B, 0x5D, 0x20, 0x7F, 0x80, 0xFF).
+        for filler: UInt8 in [UInt8(ascii: "a"), 0x20, 0x21, 0x23, 0x5B, 0x5D, 0x7F, 0x80, 0xFF] {
+            for place in 0..<20 {
+                for byte in UInt8.min...UInt8.max {
+                    var text = [UInt8](repeating: filler, count: 20)
+                    text[place] = byte
+                    let needsEscape = byte < 0x20 || byte == 0x22 || byte == 0x5C
+                    var nonASCII = false
+                    let found = text.withUnsafeBufferPointer {
+                        JSONStringScan.plainRunEnd(in: $0, from: 0, nonASCII: &nonASCII)
+                    }
+                    XCTAssertEqual(found, needsEscape ? place : 20, "byte \(byte) at \(place) among \(filler)")
+                    // Non-ASCII is reported for the bytes before the end found, and only for them.
+                    XCTAssertEqual(nonASCII, filler >= 0x80 && found > 0 || (byte >= 0x80 && found > place))
+                    if place > 0 {
+                        var ignored = false
+                        let after = text.withUnsafeBufferPointer {
+                            JSONStringScan.plainRunEnd(in: $0, from: place - 1, nonASCII: &ignored)
+                        }
+                        XCTAssertEqual(after, needsEscape ? place : 20)
+                    }
+                }
+            }
+        }
     }
 
     func testParserReadsBytesWithoutContiguousStorage() throws {

@@ -232,16 +232,13 @@ public struct JSONParser {
         position += 1  // opening quote
         let start = position
         // The common case, a string without escapes, becomes a String straight from the input bytes.
-        var highBits: UInt8 = 0
-        while let c = current, c != UInt8(ascii: "\""), c != UInt8(ascii: "\\"), c >= 0x20 {
-            highBits |= c
-            position += 1
-        }
+        var nonASCII = false
+        position = JSONStringScan.plainRunEnd(in: bytes, from: start, nonASCII: &nonASCII)
         if current == UInt8(ascii: "\"") {
             position += 1
             let run = UnsafeBufferPointer(rebasing: bytes[start..<position - 1])
             // ASCII is valid UTF-8 as it stands; only other text needs the (much slower) generic validation.
-            return highBits < 0x80 ? String(decoding: run, as: UTF8.self) : try validated(run)
+            return nonASCII ? try validated(run) : String(decoding: run, as: UTF8.self)
         }
         var scalars: [UInt8] = []
         var runStart = start

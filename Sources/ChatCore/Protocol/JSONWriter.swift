@@ -1,71 +1,125 @@
 /// Builds a JSON object straight into bytes. Events are encoded once per fan-out
 /// (docs/ARCHITECTURE.md §6 principle 1), so this is on the hot path: no Foundation, no intermediate dictionaries,
 /// keys in a stable order.
-public struct JSONWriter {
-    public private(set) var bytes: [UInt8] = []
+public struct JSONWriter: ~Copyable {
+    /// The object so far, in a buffer of its own: every event is written field by field, and an `Array` checks
+    /// uniqueness and capacity on each append (a third of the encoding's instructions when it was one). The
+    /// buffer is copied into the result once, by `finish`.
+    private var buffer: UnsafeMutablePointer<UInt8>
+    private var count = 0
+    private var capacity: Int
     private var needsComma = false
 
     public init(capacity: Int = 128) {
-        bytes.reserveCapacity(capacity)
-        bytes.append(UInt8(ascii: "{"))
+        self.capacity = max(capacity, 16)
+        buffer = .allocate(capacity: self.capacity)
+        buffer[0] = UInt8(ascii: "{")
+        count = 1
     }
+
+    deinit { buffer.deallocate() }
 
     /// Closes the object and returns its bytes.
     public consuming func finish() -> [UInt8] {
-        bytes.append(UInt8(ascii: "}"))
-        return bytes
+        put(UInt8(ascii: "}"))
+        return Array(UnsafeBufferPointer(start: buffer, count: count))
     }
 
+    // MARK: The buffer
+
+    /// Room for `more` bytes after the written ones.
+    @inline(__always)
+    private mutating func reserve(_ more: Int) {
+        if count + more > capacity { grow(toHold: count + more) }
+    }
+
+    private mutating func grow(toHold needed: Int) {
+        let larger = max(needed, capacity * 2)
+        let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: larger)
+        moved.update(from: buffer, count: count)
+        buffer.deallocate()
+        buffer = moved
+        capacity = larger
+    }
+
+    @inline(__always)
+    private mutating func put(_ byte: UInt8) {
+        reserve(1)
+        buffer[count] = byte
+        count += 1
+    }
+
+    private mutating func put(_ bytes: UnsafeBufferPointer<UInt8>) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        reserve(bytes.count)
+        (buffer + count).update(from: source, count: bytes.count)
+        count += bytes.count
+    }
+
+    private mutating func put(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { put($0) }
+    }
+
+    private mutating func put(_ literal: StaticString) {
+        literal.withUTF8Buffer { put($0) }
+    }
+
+    // MARK: Fields
+
     private mutating func key(_ name: StaticString) {
-        if needsComma { bytes.append(UInt8(ascii: ",")) }
+        // `,"name":` in one reservation: the separator, the quotes and the colon around a key known at compile time.
+        reserve(name.utf8CodeUnitCount + 4)
+        if needsComma { buffer[count] = UInt8(ascii: ","); count += 1 }
         needsComma = true
-        bytes.append(UInt8(ascii: "\""))
-        name.withUTF8Buffer { bytes.append(contentsOf: $0) }
-        bytes.append(UInt8(ascii: "\""))
-        bytes.append(UInt8(ascii: ":"))
+        buffer[count] = UInt8(ascii: "\"")
+        count += 1
+        name.withUTF8Buffer { put($0) }
+        buffer[count] = UInt8(ascii: "\"")
+        buffer[count + 1] = UInt8(ascii: ":")
+        count += 2
     }
 
     public mutating func field(_ name: StaticString, _ value: String) {
         key(name)
-        Self.appendString(value, to: &bytes)
+        putString(value)
     }
 
     public mutating func field(_ name: StaticString, _ value: Int64) {
         key(name)
-        Self.appendInteger(value, to: &bytes)
+        putInteger(value)
     }
 
     public mutating func field(_ name: StaticString, _ value: Int) { field(name, Int64(value)) }
 
     public mutating func field(_ name: StaticString, _ value: Bool) {
         key(name)
-        Self.appendLiteral(value ? "true" : "false", to: &bytes)
+        put(value ? "true" : "false")
     }
 
     public mutating func fieldNull(_ name: StaticString) {
         key(name)
-        Self.appendLiteral("null", to: &bytes)
+        put("null")
     }
 
     public mutating func field(_ name: StaticString, _ values: [String]) {
         key(name)
-        bytes.append(UInt8(ascii: "["))
+        put(UInt8(ascii: "["))
         for (i, value) in values.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            Self.appendString(value, to: &bytes)
+            if i > 0 { put(UInt8(ascii: ",")) }
+            putString(value)
         }
-        bytes.append(UInt8(ascii: "]"))
+        put(UInt8(ascii: "]"))
     }
 
     /// A pre-encoded JSON value (an array of objects, a relayed `signal` payload).
     public mutating func field(_ name: StaticString, raw: [UInt8]) {
         key(name)
-        bytes.append(contentsOf: raw)
+        put(raw)
     }
 
     public mutating func field(_ name: StaticString, _ value: JSONValue) {
         key(name)
-        Self.append(value, to: &bytes)
+        putValue(value)
     }
 
     public mutating func field(_ name: StaticString, _ id: RequestID) {
@@ -75,87 +129,93 @@ public struct JSONWriter {
         }
     }
 
-    /// Appends `value` as a JSON string, escaping quotes, backslashes and control characters (RFC 8259 §7).
-    /// Runs of bytes that need no escape (nearly all of a chat text) are copied in one piece.
-    public static func appendString(_ value: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
+    /// `value` as a JSON string, escaping quotes, backslashes and control characters (RFC 8259 §7). Runs of
+    /// bytes that need no escape (nearly all of a chat text) are copied whole.
+    private mutating func putString(_ value: String) {
         var value = value
         value.withUTF8 { utf8 in
+            reserve(utf8.count + 2)
+            buffer[count] = UInt8(ascii: "\"")
+            count += 1
             var runStart = 0
-            for (index, byte) in utf8.enumerated() where byte < 0x20 || byte == 0x22 || byte == 0x5C {
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-                appendEscaped(byte, to: &out)
-                runStart = index + 1
+            var index = 0
+            var nonASCII = false  // not needed here: the string is valid UTF-8 already
+            while index < utf8.count {
+                index = JSONStringScan.plainRunEnd(in: utf8, from: index, nonASCII: &nonASCII)
+                guard index < utf8.count else { break }
+                put(UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+                reserve(6)
+                count += Self.writeEscape(utf8[index], at: buffer + count)
+                index += 1
+                runStart = index
             }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart...]))
+            put(UnsafeBufferPointer(rebasing: utf8[runStart...]))
+            put(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "\""))
     }
 
-    private static func appendEscaped(_ byte: UInt8, to out: inout [UInt8]) {
-        out.append(0x5C)
+    /// Writes the escape of `byte` (2 or 6 bytes) at `out`; returns how many.
+    private static func writeEscape(_ byte: UInt8, at out: UnsafeMutablePointer<UInt8>) -> Int {
+        out[0] = 0x5C
         switch byte {
-        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(byte)
-        case 0x0A: out.append(UInt8(ascii: "n"))
-        case 0x0D: out.append(UInt8(ascii: "r"))
-        case 0x09: out.append(UInt8(ascii: "t"))
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): out[1] = byte; return 2
+        case 0x0A: out[1] = UInt8(ascii: "n"); return 2
+        case 0x0D: out[1] = UInt8(ascii: "r"); return 2
+        case 0x09: out[1] = UInt8(ascii: "t"); return 2
         default:
             let hex: StaticString = "0123456789abcdef"
-            out.append(UInt8(ascii: "u"))
-            out.append(UInt8(ascii: "0"))
-            out.append(UInt8(ascii: "0"))
             hex.withUTF8Buffer { digits in
-                out.append(digits[Int(byte >> 4)])
-                out.append(digits[Int(byte & 0xF)])
+                out[1] = UInt8(ascii: "u")
+                out[2] = UInt8(ascii: "0")
+                out[3] = UInt8(ascii: "0")
+                out[4] = digits[Int(byte >> 4)]
+                out[5] = digits[Int(byte & 0xF)]
             }
+            return 6
         }
     }
 
-    /// Appends the decimal digits of `value` without going through a String.
-    static func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
+    /// The decimal digits of `value`, without going through a String: counted first, then written from the last.
+    private mutating func putInteger(_ value: Int64) {
         var magnitude = value.magnitude
-        // 20 digits hold any UInt64; written backwards into a fixed buffer, then appended in order.
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var start = 20
-            repeat {
-                start -= 1
-                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-            } while magnitude > 0
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
-        }
+        var digits = 1
+        var rest = magnitude
+        while rest >= 10 { rest /= 10; digits += 1 }
+        reserve(digits + 1)
+        if value < 0 { buffer[count] = UInt8(ascii: "-"); count += 1 }
+        var at = buffer + count + digits
+        repeat {
+            at -= 1
+            at.pointee = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        count += digits
     }
 
-    private static func appendLiteral(_ literal: StaticString, to out: inout [UInt8]) {
-        literal.withUTF8Buffer { out.append(contentsOf: $0) }
-    }
-
-    /// Appends any JSON value (used to relay `signal` payloads verbatim in structure).
-    public static func append(_ value: JSONValue, to out: inout [UInt8]) {
+    /// Any JSON value, in structure (a relayed `signal` payload).
+    private mutating func putValue(_ value: JSONValue) {
         switch value {
-        case .null: appendLiteral("null", to: &out)
-        case .bool(let b): appendLiteral(b ? "true" : "false", to: &out)
+        case .null: put("null")
+        case .bool(let b): put(b ? "true" : "false")
         case .number(let d):
-            if d.rounded() == d, abs(d) < 9e15 { appendInteger(Int64(d), to: &out) }
-            else { out.append(contentsOf: Array("\(d)".utf8)) }
-        case .string(let s): appendString(s, to: &out)
+            if d.rounded() == d, abs(d) < 9e15 { putInteger(Int64(d)) } else { put(Array("\(d)".utf8)) }
+        case .string(let s): putString(s)
         case .array(let items):
-            out.append(UInt8(ascii: "["))
+            put(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                append(item, to: &out)
+                if i > 0 { put(UInt8(ascii: ",")) }
+                putValue(item)
             }
-            out.append(UInt8(ascii: "]"))
+            put(UInt8(ascii: "]"))
         case .object(let fields):
-            out.append(UInt8(ascii: "{"))
+            put(UInt8(ascii: "{"))
             for (i, key) in fields.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                appendString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                append(fields[key]!, to: &out)
+                if i > 0 { put(UInt8(ascii: ",")) }
+                putString(key)
+                put(UInt8(ascii: ":"))
+                putValue(fields[key]!)
             }
-            out.append(UInt8(ascii: "}"))
+            put(UInt8(ascii: "}"))
         }
     }
 }
