@@ -138,18 +138,15 @@ public struct JSONWriter: ~Copyable {
             buffer[count] = UInt8(ascii: "\"")
             count += 1
             var runStart = 0
-            var index = 0
             var nonASCII = false  // not needed here: the string is valid UTF-8 already
-            while index < utf8.count {
-                index = JSONStringScan.plainRunEnd(in: utf8, from: index, nonASCII: &nonASCII)
-                guard index < utf8.count else { break }
-                put(UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
+            while true {
+                let end = JSONStringScan.plainRunEnd(in: utf8, from: runStart, nonASCII: &nonASCII)
+                put(UnsafeBufferPointer(rebasing: utf8[runStart..<end]))
+                guard end < utf8.count else { break }
                 reserve(6)
-                count += Self.writeEscape(utf8[index], at: buffer + count)
-                index += 1
-                runStart = index
+                count += Self.writeEscape(utf8[end], at: buffer + count)
+                runStart = end + 1
             }
-            put(UnsafeBufferPointer(rebasing: utf8[runStart...]))
             put(UInt8(ascii: "\""))
         }
     }
@@ -175,21 +172,23 @@ public struct JSONWriter: ~Copyable {
         }
     }
 
-    /// The decimal digits of `value`, without going through a String: counted first, then written from the last.
+    /// The decimal digits of `value`, without going through a String: written backwards into a small buffer on
+    /// the stack (20 bytes hold any Int64 with its sign), then copied in order.
     private mutating func putInteger(_ value: Int64) {
         var magnitude = value.magnitude
-        var digits = 1
-        var rest = magnitude
-        while rest >= 10 { rest /= 10; digits += 1 }
-        reserve(digits + 1)
-        if value < 0 { buffer[count] = UInt8(ascii: "-"); count += 1 }
-        var at = buffer + count + digits
-        repeat {
-            at -= 1
-            at.pointee = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-        } while magnitude > 0
-        count += digits
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var start = 20
+            repeat {
+                start -= 1
+                digits[start] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                start -= 1
+                digits[start] = UInt8(ascii: "-")
+            }
+            put(UnsafeBufferPointer(rebasing: digits[start..<20]))
+        }
     }
 
     /// Any JSON value, in structure (a relayed `signal` payload).
