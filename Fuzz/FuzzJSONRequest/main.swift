@@ -4,10 +4,10 @@
 // Oracles: whatever the parser accepts, written back out by an independent writer below, parses to the same
 // value (and decodes to the same request or the same error); a decoded request keeps the bounds of
 // docs/PROTOCOL.md §2; text the parser refuses is a `bad_request` without an id; the decoder's own reading of an
-// object (`parseFields`, members without a dictionary) refuses and accepts exactly what the parser does and reads
-// every key as the parsed object has it; ChatCore's own writer, starting from a buffer too small to hold the
-// value, writes what the parser accepts so that it parses back to the same value. Build and run: see
-// Fuzz/README.md.
+// object (`parseFields`, members without a dictionary, their keys packed into words) refuses and accepts exactly
+// what the parser does and reads every key as the parsed object has it; ChatCore's own writer, starting from a
+// buffer too small to hold the value, writes what the parser accepts so that it parses back to the same value.
+// Build and run: see Fuzz/README.md.
 import FuzzSupport
 import ChatCore
 

@@ -137,6 +137,35 @@ final class ProtocolTests: XCTestCase {
         XCTAssertEqual(refusal("[1]"), "a request must be a JSON object")
     }
 
+    func testFieldsCompareKeysByTheirUnescapedTextAtEveryLength() throws {
+        // Keys are packed into two words up to 16 bytes and kept as text beyond: each length on either side of
+        // the word and the limit, spelt plainly and with an escape, must find the same member and no other.
+        for length in [0, 1, 7, 8, 9, 15, 16, 17, 40] {
+            let key = String((0..<length).map { Character(Unicode.Scalar(UInt8(ascii: "a") + UInt8($0 % 26))) })
+            let escaped = key.isEmpty ? "" : "\\u00" + String(key.utf8.first!, radix: 16) + key.dropFirst()
+            let shorter = String(key.dropLast()), longer = key + "z"
+            let text = #"{"\#(shorter)":1,"\#(escaped)":2,"\#(longer)":3}"#
+            let fields = try XCTUnwrap(try JSONParser.parseFields(Array(text.utf8)), text)
+            XCTAssertEqual(fields[key], .number(2), text)
+            XCTAssertEqual(fields[longer], .number(3), text)
+            XCTAssertEqual(fields.members.map(\.key), [shorter, key, longer], text)
+        }
+        // A NUL inside a key is part of it: "a\u0000" is not "a", though both pack to the same words.
+        let nul = try XCTUnwrap(try JSONParser.parseFields(Array(#"{"a\u0000":1,"a":2}"#.utf8)))
+        XCTAssertEqual(nul["a"], .number(2))
+        XCTAssertEqual(nul["a\u{0}"], .number(1))
+        // Text beyond ASCII goes through the checked path and compares by its UTF-8; invalid UTF-8 is refused.
+        let accented = try XCTUnwrap(try JSONParser.parseFields(Array(#"{"zoë":1,"zo\u00eb":2,"naïve-but-long-key":3}"#.utf8)))
+        XCTAssertEqual(accented["zoë"], .number(2), "the escaped spelling is the same key; the last one wins")
+        XCTAssertEqual(accented["naïve-but-long-key"], .number(3))
+        XCTAssertThrowsError(try JSONParser.parseFields([0x7B, 0x22, 0xC3, 0x22, 0x3A, 0x31, 0x7D]), "truncated UTF-8 in a key")
+        // The decoder reads a request whose keys are escaped as it reads the plain one.
+        XCTAssertEqual(try RequestDecoder.decode(Array(#"{"\u0074ype":"message","t\u006f":"b","text":"hi"}"#.utf8)).get(),
+                       RequestEnvelope(id: nil, request: .message(to: "b", text: "hi")))
+        XCTAssertEqual(try RequestDecoder.decode(Array(#"{"type":"message","to":"b","text":"hi"}"#.utf8)[...]).get(),
+                       RequestEnvelope(id: nil, request: .message(to: "b", text: "hi")), "the gateway's slice")
+    }
+
     func testDecoderReadsEveryRequestType() {
         let cases: [(String, ClientRequest)] = [
             (#"{"type":"lookup","user":"a"}"#, .lookup(user: "a")),

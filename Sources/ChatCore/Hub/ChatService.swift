@@ -102,7 +102,7 @@ public final class ChatService: @unchecked Sendable {
     /// holds up everyone else's. The lock is taken once: the bytes are decoded as JSON before the session's kind
     /// is known, since nearly every session is a JSON one; a text session (nc, telnet) discards that decode and
     /// reads its line under the lock instead, which is what it would have done after a first look at its kind.
-    public func receive<Bytes: Collection>(_ bytes: Bytes, from id: ClientID) where Bytes.Element == UInt8 {
+    public func receive(_ bytes: ArraySlice<UInt8>, from id: ClientID) {
         let decoded = RequestDecoder.decode(bytes)
         serialized {
             guard let session = sessions[id], !session.isClosed else { return }
@@ -115,6 +115,11 @@ public final class ChatService: @unchecked Sendable {
             case .failure(let failure): reply(session, .error(re: failure.id, failure.error))
             }
         }
+    }
+
+    /// The same for bytes in any collection (tests and the fuzz targets hand over arrays).
+    public func receive<Bytes: Collection>(_ bytes: Bytes, from id: ClientID) where Bytes.Element == UInt8 {
+        receive(ArraySlice(bytes), from: id)
     }
 
     /// The client sent a line over the size limit: docs/PROTOCOL.md §2 says `too_large`, then close.

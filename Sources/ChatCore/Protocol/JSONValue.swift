@@ -30,18 +30,6 @@ public enum JSONValue: Sendable, Equatable {
     }
 }
 
-/// The members of one JSON object in the order they came (`JSONParser.parseFields`), read by key as
-/// `JSONValue.object` is: a repeated key, the last one wins.
-public struct JSONFields: Sendable {
-    public fileprivate(set) var members: [(key: String, value: JSONValue)] = []
-    // Four fields fit without growing (a `message` request has three or four).
-    init() { members.reserveCapacity(4) }
-
-    public subscript(key: String) -> JSONValue? {
-        members.last { $0.key == key }?.value
-    }
-}
-
 /// Why a JSON text was refused.
 public struct JSONParseError: Error, Sendable, Equatable {
     public var offset: Int
@@ -84,10 +72,13 @@ public struct JSONParser {
     /// costs more in hashing than it saves in lookups. Nil when the text is valid JSON but not an object.
     public static func parseFields<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONFields?
     where Bytes.Element == UInt8 {
-        try inPlace(bytes, parseFields(buffer:))
+        try inPlace(bytes, fields(in:))
     }
 
-    private static func parseFields(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONFields? {
+    /// `parseFields` on bytes already in one buffer. The request decoder calls it from code that is not generic:
+    /// a generic caller in another module runs unspecialised, and then builds the type metadata of its result
+    /// at run time on every call (about a tenth of a request's decoding).
+    static func fields(in buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONFields? {
         var parser = JSONParser(bytes: buffer)
         parser.skipWhitespace()
         guard parser.current == UInt8(ascii: "{") else {
@@ -96,7 +87,9 @@ public struct JSONParser {
             return nil
         }
         var fields = JSONFields()
-        try parser.parseMembers(depth: 0) { key, value in fields.members.append((key, value)) }
+        try parser.parseMembers(depth: 0, key: { parser throws(JSONParseError) in try parser.parseKey() }) {
+            fields.append($0, $1)
+        }
         try parser.expectEnd()
         return fields
     }
@@ -148,19 +141,25 @@ public struct JSONParser {
     private mutating func parseObject(depth: Int) throws(JSONParseError) -> JSONValue {
         // Room for a request's fields without growing (a `message` has three or four).
         var fields = [String: JSONValue](minimumCapacity: 8)
-        try parseMembers(depth: depth) { key, value in fields[key] = value }  // a repeated key: the last one wins
+        // A repeated key: the last one wins.
+        try parseMembers(depth: depth, key: { parser throws(JSONParseError) in try parser.parseString() }) {
+            fields[$0] = $1
+        }
         return .object(fields)
     }
 
-    /// The members of the object at `position`, in order, each handed to `add`.
-    private mutating func parseMembers(depth: Int, _ add: (String, JSONValue) -> Void) throws(JSONParseError) {
+    /// The members of the object at `position`, in order, each handed to `add` with its key as `readKey` reads it
+    /// (a `String` for a dictionary, a `JSONKey` for `JSONFields`).
+    private mutating func parseMembers<Key>(
+        depth: Int, key readKey: (inout JSONParser) throws(JSONParseError) -> Key, _ add: (Key, JSONValue) -> Void
+    ) throws(JSONParseError) {
         position += 1
         skipWhitespace()
         if current == UInt8(ascii: "}") { position += 1; return }
         while true {
             skipWhitespace()
             guard current == UInt8(ascii: "\"") else { throw error("expected a key") }
-            let key = try parseString()
+            let key = try readKey(&self)
             skipWhitespace()
             guard current == UInt8(ascii: ":") else { throw error("expected ':'") }
             position += 1
@@ -260,6 +259,18 @@ public struct JSONParser {
             position += 1
         }
         return try scalars.withUnsafeBufferPointer { buffer throws(JSONParseError) in try validated(buffer) }
+    }
+
+    /// A key as `JSONFields` compares it. A plain ASCII key (every key of the protocol) is packed straight from the
+    /// input; one with escapes or other text goes through `parseString` first, so it is checked and unescaped the
+    /// same way and compares equal to the plain spelling of the same text.
+    private mutating func parseKey() throws(JSONParseError) -> JSONKey {
+        let start = position + 1
+        var nonASCII = false
+        let end = JSONStringScan.plainRunEnd(in: bytes, from: start, nonASCII: &nonASCII)
+        guard !nonASCII, end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return JSONKey(try parseString()) }
+        position = end + 1
+        return JSONKey(utf8: UnsafeBufferPointer(rebasing: bytes[start..<end]))
     }
 
     /// Invalid UTF-8 is refused rather than repaired: a request is either exactly what was sent or an error.

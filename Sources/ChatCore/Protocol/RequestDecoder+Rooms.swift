@@ -18,7 +18,7 @@ extension RequestDecoder {
 
     static func roomHistory(_ room: JSONValue, in fields: JSONFields) throws(ChatError) -> ClientRequest {
         guard let name = room.stringValue else { throw ChatError(.badRequest, "room must be a string") }
-        if let with = fields["with"], with != .null { throw ChatError(.badRequest, "history takes room or with, not both") }
+        if let with = fields.value("with"), with != .null { throw ChatError(.badRequest, "history takes room or with, not both") }
         let (before, limit) = try historyPaging(in: fields)
         return .roomHistory(room: name, before: before, limit: limit)
     }
