@@ -170,6 +170,39 @@ final class HubStateTests: XCTestCase {
         XCTAssertEqual(inbox.acknowledge("leia", upTo: 1), .beyondInbox(last: 0))
     }
 
+    func testAMessageHandedToASessionWithoutAcksMovesBothCountsAndIsWrittenOnceWhateverComesBetween() {
+        let inbox = Inboxes(["luke": InboxHead(last: 2, acked: 2)])
+        for seq in Int64(3)...5 { inbox.committed(message(seq, seq: seq), receivedUnder: nil) }
+        XCTAssertEqual(inbox.head(of: "luke"), InboxHead(last: 5, acked: 5))
+        inbox.committed(message(6, seq: 6), receivedUnder: 5)
+        XCTAssertEqual(inbox.head(of: "luke"), InboxHead(last: 6, acked: 5), "the session's ceiling holds the cursor")
+        inbox.committed(message(7, seq: 1, to: "leia"), receivedUnder: nil)
+        XCTAssertEqual(inbox.takeCursorWrites(), [.advanceCursor(user: "luke", to: 5), .advanceCursor(user: "leia", to: 1)],
+                       "one write per user for many moves")
+        XCTAssertFalse(inbox.hasUnsavedCursors)
+
+        // A logout writes the cursor at once; the flush after it has nothing more to write for that user, unless
+        // the cursor moved again after the logout's write.
+        XCTAssertEqual(inbox.acknowledge("luke", upTo: 6), .advanced)
+        XCTAssertEqual(inbox.takeCursorWrite(of: "luke"), .advanceCursor(user: "luke", to: 6))
+        XCTAssertNil(inbox.takeCursorWrite(of: "luke"))
+        XCTAssertEqual(inbox.takeCursorWrites(), [], "the logout wrote it")
+        XCTAssertEqual(inbox.acknowledge("leia", upTo: 1), .unchanged)
+        inbox.committed(message(8, seq: 2, to: "leia"), receivedUnder: nil)
+        XCTAssertEqual(inbox.takeCursorWrite(of: "leia"), .advanceCursor(user: "leia", to: 2))
+        inbox.committed(message(9, seq: 3, to: "leia"), receivedUnder: nil)
+        XCTAssertEqual(inbox.takeCursorWrites(), [.advanceCursor(user: "leia", to: 3)], "listed once, written at its latest")
+
+        // A cursor another node saved in the shared store needs no write from here.
+        inbox.merge("yoda", InboxHead(last: 4, acked: 4))
+        XCTAssertEqual(inbox.acknowledge("yoda", upTo: 3), .unchanged)
+        XCTAssertFalse(inbox.hasUnsavedCursors)
+        XCTAssertEqual(inbox.acknowledge("yoda", upTo: 4), .unchanged)
+        inbox.committed(message(10, seq: 5, to: "yoda"))
+        XCTAssertEqual(inbox.head(of: "yoda"), InboxHead(last: 5, acked: 4), "committed alone moves no cursor")
+        XCTAssertEqual(inbox.takeCursorWrites(), [])
+    }
+
     func testMessagesCommittedDuringAReplayFollowItOnceInSeqOrder() {
         let inbox = Inboxes(["luke": InboxHead(last: 2, acked: 0)])
         let luke = session(2), stale = session(3)

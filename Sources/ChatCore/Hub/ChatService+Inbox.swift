@@ -21,21 +21,35 @@ extension ChatService {
     /// comes here through the cluster.
     @discardableResult
     func deliverHere(_ message: StoredMessage) -> Bool {
-        inbox.committed(message)
-        let woken = inbox.wake(message.to, seq: message.seq)
-        for waiter in woken {
-            readInbox(of: message.to, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
+        let user = message.to
+        // Where it goes is decided before the inbox changes, so that a recipient without acks, who has received
+        // the message once it is handed over, costs one lookup of the inbox for both of its counts.
+        let replaying = inbox.isReplaying(user)
+        let recipient = replaying ? nil : presence.session(of: user)
+        // A replay may have brought it already.
+        let handedNow = recipient.flatMap { message.seq > $0.handedUpTo ? $0 : nil }
+        if let handedNow, !handedNow.acks {
+            inbox.committed(message, receivedUnder: handedNow.cursorCeiling)
+        } else {
+            inbox.committed(message)
         }
-        if !woken.isEmpty { waitingChanged(on: message.to) }
-        if inbox.holdForReplay(message) { return false }
-        guard let recipient = presence.session(of: message.to) else {
-            if cluster?.presence.node(of: message.to) != nil { return false }  // delivered there
+        let woken = inbox.wake(user, seq: message.seq)
+        for waiter in woken {
+            readInbox(of: user, after: waiter.after, limit: waiter.limit, waiter.session, re: waiter.re)
+        }
+        if !woken.isEmpty { waitingChanged(on: user) }
+        if replaying {
+            inbox.holdForReplay(message)
+            return false
+        }
+        guard recipient != nil else {
+            if cluster?.presence.node(of: user) != nil { return false }  // delivered there
             metrics.offlineStored += 1
             return true
         }
-        if message.seq <= recipient.handedUpTo { return false }  // a replay brought it already
-        fanOut(.message(message, offline: false), to: recipient)
-        received(by: recipient, message.to, upTo: message.seq)
+        guard let handedNow else { return false }
+        fanOut(.message(message, offline: false), to: handedNow)
+        handedNow.handedUpTo = max(handedNow.handedUpTo, message.seq)
         return false
     }
 

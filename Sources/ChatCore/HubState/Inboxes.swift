@@ -35,35 +35,65 @@ final class Inboxes {
         let re: RequestID?
     }
 
-    private var heads: [String: InboxHead]
-    private var unsavedCursors: [String: Int64] = [:]
+    /// A user's head, and the acked cursor the store has (read from it, or handed to it in a write).
+    private struct Entry {
+        var head: InboxHead
+        var saved: Int64
+
+        static let empty = Entry(head: InboxHead(last: 0, acked: 0), saved: 0)
+
+        var isUnsaved: Bool { head.acked > saved }
+
+        /// The cursor to write, if the store lacks it; from here on the store is taken to have it.
+        mutating func takeUnsaved() -> Int64? {
+            guard isUnsaved else { return nil }
+            saved = head.acked
+            return saved
+        }
+    }
+
+    private var entries: [String: Entry]
+    /// Users whose cursor went past what the store has, each listed when it did: once until a write, and again if
+    /// it moves after a logout wrote it (the flush skips a listing the store already has). A list, not a second
+    /// map: each message a client without acks receives moves its cursor, and a map would cost a hashed update
+    /// per message on top of the head's.
+    private var unsaved: [String] = []
     private var replays: [String: Replay] = [:]
     private var waiters: [String: [Waiter]] = [:]
 
     init(_ heads: [String: InboxHead]) {
-        self.heads = heads
+        entries = heads.mapValues { Entry(head: $0, saved: $0.acked) }
     }
 
     func head(of user: String) -> InboxHead {
-        heads[user] ?? InboxHead(last: 0, acked: 0)
+        entries[user]?.head ?? Entry.empty.head
     }
 
     // MARK: Messages and cursors
 
     /// A cluster node read `user`'s head from the shared store: it keeps the further of the two on each count.
     func merge(_ user: String, _ stored: InboxHead) {
-        let mine = head(of: user)
-        heads[user] = InboxHead(last: max(mine.last, stored.last), acked: max(mine.acked, stored.acked))
+        var entry = entries[user] ?? .empty
+        entry.head = InboxHead(last: max(entry.head.last, stored.last), acked: max(entry.head.acked, stored.acked))
+        entry.saved = max(entry.saved, stored.acked)
+        entries[user] = entry
     }
 
     /// `message` was committed with its seq.
     func committed(_ message: StoredMessage) {
         // One lookup, changed in place: this runs for every message.
-        Self.raiseLast(of: &heads[message.to, default: InboxHead(last: 0, acked: 0)], to: message.seq)
+        entries[message.to, default: .empty].head.last.raise(to: message.seq)
     }
 
-    private static func raiseLast(of head: inout InboxHead, to seq: Int64) {
-        head.last = max(head.last, seq)
+    /// `message` was committed and is handed now to a session of its recipient that does not ack, which has
+    /// received it with that (`ceiling`: the session's, as for `acknowledge`). The head is looked up once for both.
+    func committed(_ message: StoredMessage, receivedUnder ceiling: Int64?) {
+        let seq = message.seq
+        let listed = Self.update(&entries[message.to, default: .empty]) { head in
+            head.last.raise(to: seq)
+            _ = Self.advanceAcked(of: &head, asked: seq, to: min(seq, ceiling ?? seq))
+        }
+        if listed { unsaved.append(message.to) }
     }
 
     enum AckOutcome: Equatable {
@@ -77,10 +107,20 @@ final class Inboxes {
     /// `seq` says: the session acking has not been sent the inbox beyond it (its replay could not be read).
     func acknowledge(_ user: String, upTo seq: Int64, ceiling: Int64? = nil) -> AckOutcome {
         let capped = min(seq, ceiling ?? seq)
-        // The head is looked up once and changed in place: acks come about as often as messages.
-        let outcome = Self.advanceAcked(of: &heads[user, default: InboxHead(last: 0, acked: 0)], asked: seq, to: capped)
-        if outcome == .advanced { unsavedCursors[user] = capped }
+        var outcome = AckOutcome.unchanged
+        // The entry is looked up once and changed in place: acks come about as often as messages.
+        let listed = Self.update(&entries[user, default: .empty]) { head in
+            outcome = Self.advanceAcked(of: &head, asked: seq, to: capped)
+        }
+        if listed { unsaved.append(user) }
         return outcome
+    }
+
+    /// Applies `change` to the entry's head; true if that made a saved cursor unsaved (the user is to be listed).
+    private static func update(_ entry: inout Entry, _ change: (inout InboxHead) -> Void) -> Bool {
+        let wasUnsaved = entry.isUnsaved
+        change(&entry.head)
+        return entry.isUnsaved && !wasUnsaved
     }
 
     private static func advanceAcked(of head: inout InboxHead, asked: Int64, to capped: Int64) -> AckOutcome {
@@ -90,17 +130,24 @@ final class Inboxes {
         return .advanced
     }
 
-    var hasUnsavedCursors: Bool { !unsavedCursors.isEmpty }
+    var hasUnsavedCursors: Bool { !unsaved.isEmpty }
 
-    /// `user`'s cursor move since the last flush, as a store write (nil if there is none).
+    /// `user`'s cursor move since the last write, as a store write (nil if there is none).
     func takeCursorWrite(of user: String) -> StoreWrite? {
-        unsavedCursors.removeValue(forKey: user).map { .advanceCursor(user: user, to: $0) }
+        // Changed in place through its index: `entries[user]?.…` would move the entry out and back in.
+        guard let index = entries.index(forKey: user), let acked = entries.values[index].takeUnsaved() else { return nil }
+        return .advanceCursor(user: user, to: acked)
     }
 
-    /// The cursor moves since the last call, as store writes.
+    /// The cursor moves since the last call, as store writes: one per user, at its latest position.
     func takeCursorWrites() -> [StoreWrite] {
-        defer { unsavedCursors.removeAll(keepingCapacity: true) }
-        return unsavedCursors.map { .advanceCursor(user: $0.key, to: $0.value) }
+        defer { unsaved.removeAll(keepingCapacity: true) }
+        var writes: [StoreWrite] = []
+        writes.reserveCapacity(unsaved.count)
+        for user in unsaved {
+            if let write = takeCursorWrite(of: user) { writes.append(write) }
+        }
+        return writes
     }
 
     // MARK: Replays at login
@@ -146,7 +193,10 @@ final class Inboxes {
         return ready
     }
 
+    func isReplaying(_ user: String) -> Bool { replays[user] != nil }
+
     /// Holds a message committed while `user`'s replay runs; false when no replay runs for `user`.
+    @discardableResult
     func holdForReplay(_ message: StoredMessage) -> Bool {
         guard replays[message.to] != nil else { return false }
         replays[message.to]?.late.append(message)
@@ -201,4 +251,8 @@ final class Inboxes {
     func isWaiting(on user: String) -> Bool { waiters[user] != nil }
 
     var waiterCount: Int { waiters.values.reduce(0) { $0 + $1.count } }
+}
+
+private extension Int64 {
+    mutating func raise(to value: Int64) { self = Swift.max(self, value) }
 }
