@@ -74,6 +74,29 @@ final class ProtocolTests: XCTestCase {
         XCTAssertTrue(tail.hasSuffix(#""data":{"k":[1.5,-3,"\t",null,true]}}"#), tail)
     }
 
+    func testAnEventEncodedForTheWireIsTheSameBytesAfterTheHeadroom() throws {
+        let long = String(repeating: "ab\"\\é", count: 500)
+        let events: [ServerEvent] = [
+            .ok(re: .number(7), .init(id: 42, stored: true)),
+            .message(StoredMessage(id: 9, seq: 3, from: "hans", to: "luke", text: long, at: 1_700_000_000_000), offline: false),
+            .error(re: .string("x"), ChatError(.badRequest, "bad")),
+            .users(re: nil, (0..<300).map { "user\($0)" }),
+        ]
+        for event in events {
+            let (base, count) = event.encodedForWire().release()
+            defer { base.deallocate() }
+            XCTAssertEqual(Array(UnsafeRawBufferPointer(start: base + WirePayload.headroom, count: count)), event.encoded())
+            XCTAssertEqual(event.encodedForWire().bytes, event.encoded(), "the copy the default output makes")
+        }
+        // The writer grown from its smallest buffer keeps the headroom in every buffer it moves to.
+        var w = JSONWriter(capacity: 0)
+        w.field("text", long)
+        let (base, count) = w.finishForWire().release()
+        defer { base.deallocate() }
+        let written = Array(UnsafeRawBufferPointer(start: base + WirePayload.headroom, count: count))
+        XCTAssertEqual(try JSONParser.parse(written)["text"]?.stringValue, long)
+    }
+
     func testTheStringScanFindsEveryByteThatNeedsAnEscapeAndNoOther() {
         // Every byte value at every place of a 20-byte text (two words and a tail), among bytes that need
         // nothing and bytes that sit next to the ones that do (0x21, 0x23, 0x5B, 0x5D, 0x20, 0x7F, 0x80, 0xFF).

@@ -58,6 +58,12 @@ final class ChatBridge: StreamApplication, ChatOutput, @unchecked Sendable {
         gateway?.send(Outbound(payload), to: ConnectionID(rawValue: client.rawValue))
     }
 
+    func deliver(_ payload: consuming WirePayload, to client: ClientID) {
+        let (base, count) = payload.release()
+        gateway?.send(Outbound(adopting: base, headroom: WirePayload.headroom, payloadCount: count),
+                      to: ConnectionID(rawValue: client.rawValue))
+    }
+
     func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID]) {
         gateway?.send(Outbound(payload), to: clients.map { ConnectionID(rawValue: $0.rawValue) }, coalescing: true)
     }

@@ -21,6 +21,9 @@ public protocol ChatOutput: AnyObject, Sendable {
     /// `deliver` to one client: a reply, or a direct message's event. The commonest output by far, so it comes
     /// without an array of one to allocate at each layer.
     func deliver(_ payload: [UInt8], to client: ClientID)
+    /// The same, for an event encoded for the wire (`ServerEvent.encodedForWire`): the transport takes its buffer
+    /// over instead of copying it. Every JSON reply and direct message goes this way.
+    func deliver(_ payload: consuming WirePayload, to client: ClientID)
     /// Like `deliver`, for events nobody waits for (presence): the transport may hold them back briefly so
     /// they share a write with the recipient's other traffic. Order with `deliver` calls is kept.
     func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID])
@@ -38,6 +41,10 @@ extension ChatOutput {
 extension ChatOutput {
     public func deliver(_ payload: [UInt8], to client: ClientID) {
         deliver(payload, to: [client])
+    }
+
+    public func deliver(_ payload: consuming WirePayload, to client: ClientID) {
+        deliver(payload.bytes, to: client)
     }
 
     public func deliverCoalesced(_ payload: [UInt8], to clients: [ClientID]) {

@@ -102,7 +102,7 @@ extension ChatService {
         guard !session.isClosed else { return }
         switch session.door {
         case .json:
-            output.deliver(event.encoded(), to: session.id)
+            output.deliver(event.encodedForWire(), to: session.id)
         case .text:
             guard let rendered = session.dialogue?.render(event) else { return }
             if !rendered.text.isEmpty { write(rendered.text, to: session) }
@@ -138,7 +138,7 @@ extension ChatService {
     func fanOut(_ event: ServerEvent, to recipient: Session) {
         guard !recipient.isClosed else { return }
         switch recipient.door {
-        case .json: output.deliver(event.encoded(), to: recipient.id)
+        case .json: output.deliver(event.encodedForWire(), to: recipient.id)
         case .text: if let text = TextDialogue.renderEvent(event) { output.deliver(Array(text.utf8), to: recipient.id) }
         case .rest: break  // never online, so never a recipient
         }

@@ -4,7 +4,8 @@
 public struct JSONWriter: ~Copyable {
     /// The object so far, in a buffer of its own: every event is written field by field, and an `Array` checks
     /// uniqueness and capacity on each append (the encoding took about a quarter fewer instructions without
-    /// them). The buffer is copied into the result once, by `finish`.
+    /// them). The allocation keeps a `WirePayload`'s headroom and tailroom around the object, so that
+    /// `finishForWire` hands it to the transport as it is; `finish` copies it into an array.
     private var buffer: UnsafeMutablePointer<UInt8>
     private var count = 0
     private var capacity: Int
@@ -12,17 +13,36 @@ public struct JSONWriter: ~Copyable {
 
     public init(capacity: Int = 128) {
         self.capacity = max(capacity, 16)
-        buffer = .allocate(capacity: self.capacity)
+        buffer = Self.allocate(capacity: self.capacity)
         buffer[0] = UInt8(ascii: "{")
         count = 1
     }
 
-    deinit { buffer.deallocate() }
+    deinit { Self.deallocate(buffer) }
 
     /// Closes the object and returns its bytes.
     public consuming func finish() -> [UInt8] {
         put(UInt8(ascii: "}"))
         return Array(UnsafeBufferPointer(start: buffer, count: count))
+    }
+
+    /// Closes the object and hands its buffer over as it is, without a copy.
+    public consuming func finishForWire() -> WirePayload {
+        put(UInt8(ascii: "}"))
+        let payload = WirePayload(adopting: UnsafeMutableRawPointer(buffer - WirePayload.headroom), count: count)
+        discard self
+        return payload
+    }
+
+    /// A payload buffer of `capacity` bytes inside an allocation with the headroom before it and tailroom after.
+    private static func allocate(capacity: Int) -> UnsafeMutablePointer<UInt8> {
+        UnsafeMutableRawPointer.allocate(byteCount: WirePayload.headroom + capacity + WirePayload.tailroom, alignment: 16)
+            .bindMemory(to: UInt8.self, capacity: WirePayload.headroom + capacity + WirePayload.tailroom)
+            + WirePayload.headroom
+    }
+
+    private static func deallocate(_ buffer: UnsafeMutablePointer<UInt8>) {
+        UnsafeMutableRawPointer(buffer - WirePayload.headroom).deallocate()
     }
 
     // MARK: The buffer
@@ -35,9 +55,9 @@ public struct JSONWriter: ~Copyable {
 
     private mutating func grow(toHold needed: Int) {
         let larger = max(needed, capacity * 2)
-        let moved = UnsafeMutablePointer<UInt8>.allocate(capacity: larger)
+        let moved = Self.allocate(capacity: larger)
         moved.update(from: buffer, count: count)
-        buffer.deallocate()
+        Self.deallocate(buffer)
         buffer = moved
         capacity = larger
     }

@@ -77,6 +77,18 @@ public enum ServerEvent: Sendable, Equatable {
     /// The event as one JSON object (no trailing newline; the transport frames it).
     public func encoded() -> [UInt8] {
         var w = JSONWriter(capacity: estimatedSize)
+        write(into: &w)
+        return w.finish()
+    }
+
+    /// The same bytes in a buffer the transport takes over without copying them.
+    public func encodedForWire() -> WirePayload {
+        var w = JSONWriter(capacity: estimatedSize)
+        write(into: &w)
+        return w.finishForWire()
+    }
+
+    private func write(into w: inout JSONWriter) {
         switch self {
         case .ok(let re, let ok):
             w.field("type", "ok")
@@ -162,7 +174,6 @@ public enum ServerEvent: Sendable, Equatable {
         case .rooms, .members, .roomHistory, .roomPage, .roomMessage, .roomJoin, .roomLeave:
             encodeRoomEvent(into: &w)
         }
-        return w.finish()
     }
 
     /// Room for the whole event in one allocation: the fixed part of the largest common event, plus its texts.

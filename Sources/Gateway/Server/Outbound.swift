@@ -4,7 +4,8 @@
 /// A broadcast to N connections costs one `Outbound` and N queue entries that point into it; no
 /// receiver copies the bytes. The object keeps the frame header and the payload in one heap allocation of
 /// its own (header, payload, a newline) whose address never moves, so `writev` can be handed pointers into
-/// it without pinning Swift arrays: the price is one copy per message, made here once, not per receiver.
+/// it without pinning Swift arrays: the price is one copy per message, made here once, not per receiver, or
+/// none when the encoder left room for the header in front of its buffer (`init(adopting:…)`).
 ///
 /// `@unchecked Sendable`: the private allocation is written only in `init` and read-only afterwards;
 /// every other stored property is an immutable `let`.
@@ -22,6 +23,8 @@ public final class Outbound: @unchecked Sendable {
     private let payloadCount: Int
     /// Header followed by payload, in storage the kernel may read from directly.
     private let storage: UnsafeMutableRawBufferPointer
+    /// What `deinit` frees: the start of `storage`, or of the adopted buffer `storage` lies in.
+    private let allocation: UnsafeMutableRawPointer
 
     /// - Parameter webSocketOpcode: how a WebSocket connection frames the message, `.text` (every chat
     ///   message) or `.binary`; line streams send the payload either way.
@@ -32,9 +35,26 @@ public final class Outbound: @unchecked Sendable {
         // Header, payload, then one "\n": every framing of the message is a contiguous range of one buffer. The
         // header is written in place and the payload array is not kept: one allocation besides the object.
         storage = .allocate(byteCount: headerCount + payload.count + 1, alignment: 16)
+        allocation = storage.baseAddress!
         _ = WebSocketFrame.writeHeader(opcode: webSocketOpcode, payloadLength: payload.count, to: storage.baseAddress!)
         UnsafeMutableRawBufferPointer(rebasing: storage[headerCount...]).copyBytes(from: payload)
         storage[headerCount + payload.count] = UInt8(ascii: "\n")
+    }
+
+    /// Takes over a buffer that already holds the payload, `headroom` bytes in, with at least one byte after it:
+    /// the header is written into the headroom and the newline after the payload, and nothing is copied. The
+    /// buffer (allocated by `UnsafeMutableRawPointer.allocate`) is freed with this message.
+    public init(adopting base: UnsafeMutableRawPointer, headroom: Int, payloadCount: Int,
+                webSocketOpcode: WebSocketOpcode = .text) {
+        precondition(webSocketOpcode == .text || webSocketOpcode == .binary, "an Outbound is a data message")
+        headerCount = WebSocketFrame.headerLength(payloadLength: payloadCount)
+        precondition(headroom >= headerCount, "no room for the frame header")
+        self.payloadCount = payloadCount
+        allocation = base
+        let frame = base + (headroom - headerCount)
+        storage = UnsafeMutableRawBufferPointer(start: frame, count: headerCount + payloadCount + 1)
+        _ = WebSocketFrame.writeHeader(opcode: webSocketOpcode, payloadLength: payloadCount, to: frame)
+        storage[headerCount + payloadCount] = UInt8(ascii: "\n")
     }
 
     public convenience init(_ text: String) {
@@ -42,7 +62,7 @@ public final class Outbound: @unchecked Sendable {
     }
 
     deinit {
-        storage.deallocate()
+        allocation.deallocate()
     }
 
     /// Which bytes of this message a connection queues.
