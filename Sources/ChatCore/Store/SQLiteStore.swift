@@ -266,7 +266,7 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     ///
     /// The ledger's changes are taken back with the transaction, so memory never runs ahead of the database.
     private func runBatch(_ batch: [StoreJob]) {
-        let completions: [() -> Void]
+        let completions: [BatchCompletion]
         do {
             if batch.contains(where: \.isWrite) {
                 lastCommitStart = MonotonicClock.now()
