@@ -131,7 +131,10 @@ extension ChatService {
     /// crash loses only means its messages come again, and clients drop a seq they have shown.
     func flushCursors() {
         guard inbox.hasUnsavedCursors else { return }
-        store.perform(inbox.takeCursorWrites()) { [logger] result in
+        // A user listed since the last flush may have been written at logout already: no empty commit for that.
+        let writes = inbox.takeCursorWrites()
+        guard !writes.isEmpty else { return }
+        store.perform(writes) { [logger] result in
             // Not fatal: the messages stay after the stored cursor and come again at the next login.
             if case .failure(let error) = result {
                 logger.error("cursor not saved", metadata: ["error": "\(error)"])

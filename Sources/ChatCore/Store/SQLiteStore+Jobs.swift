@@ -2,20 +2,6 @@ import GRDB
 
 /// What the writer does with each queued call inside a batch's transaction (`SQLiteStore.runBatch`): the writes,
 /// the appends and the reads, each handing back the completion to call after the commit.
-/// What the writer calls once a batch has committed. An append, one per message, keeps its message beside its
-/// callback: a closure holding the two would be one more allocation per message.
-enum BatchCompletion {
-    case appended(@Sendable (Result<StoredMessage, any Error>) -> Void, StoredMessage)
-    case call(() -> Void)
-
-    func callAsFunction() {
-        switch self {
-        case .appended(let done, let message): done(.success(message))
-        case .call(let body): body()
-        }
-    }
-}
-
 extension SQLiteStore {
     /// Runs each job; returns the completions to call once the transaction is committed. Without
     /// `isolatingWrites`, the first failing write throws `BareWriteFailed` and the caller rolls everything back.
@@ -116,3 +102,17 @@ extension SQLiteStore {
 
 /// A write failed in a batch run without savepoints: roll back and run the batch again, isolating each call.
 struct BareWriteFailed: Error {}
+
+/// What the writer calls once a batch has committed. An append, one per message, keeps its message beside its
+/// callback: a closure holding the two would be one more allocation per message.
+enum BatchCompletion {
+    case appended(@Sendable (Result<StoredMessage, any Error>) -> Void, StoredMessage)
+    case call(() -> Void)
+
+    func callAsFunction() {
+        switch self {
+        case .appended(let done, let message): done(.success(message))
+        case .call(let body): body()
+        }
+    }
+}
