@@ -43,20 +43,7 @@ public struct JSONParser {
 
     public static func parse<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONValue
     where Bytes.Element == UInt8 {
-        try inPlace(bytes, parse(buffer:))
-    }
-
-    /// Runs `body` on the bytes where they are. Every caller hands over contiguous bytes (a slice of a read buffer
-    /// or a frame's payload). The entry points are generic across modules, so they run unspecialised; one witness
-    /// call here keeps the per-byte work on a concrete buffer instead of going through the protocol for every byte.
-    private static func inPlace<Bytes: Collection, Parsed>(
-        _ bytes: Bytes, _ body: (UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> Parsed
-    ) throws(JSONParseError) -> Parsed where Bytes.Element == UInt8 {
-        let parsed = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(JSONParseError) in try body(buffer) }
-        }
-        if let parsed { return try parsed.get() }
-        return try Array(bytes).withUnsafeBufferPointer { buffer throws(JSONParseError) in try body(buffer) }
+        try bytes.withBytesInOneBuffer(parse(buffer:))
     }
 
     private static func parse(buffer: UnsafeBufferPointer<UInt8>) throws(JSONParseError) -> JSONValue {
@@ -72,7 +59,7 @@ public struct JSONParser {
     /// costs more in hashing than it saves in lookups. Nil when the text is valid JSON but not an object.
     public static func parseFields<Bytes: Collection>(_ bytes: Bytes) throws(JSONParseError) -> JSONFields?
     where Bytes.Element == UInt8 {
-        try inPlace(bytes, fields(in:))
+        try bytes.withBytesInOneBuffer(fields(in:))
     }
 
     /// `parseFields` on bytes already in one buffer. The request decoder calls it from code that is not generic:
@@ -228,11 +215,17 @@ public struct JSONParser {
     private func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 
     private mutating func parseString() throws(JSONParseError) -> String {
-        position += 1  // opening quote
-        let start = position
-        // The common case, a string without escapes, becomes a String straight from the input bytes.
+        let start = position + 1  // after the opening quote
         var nonASCII = false
-        position = JSONStringScan.plainRunEnd(in: bytes, from: start, nonASCII: &nonASCII)
+        let end = JSONStringScan.plainRunEnd(in: bytes, from: start, nonASCII: &nonASCII)
+        return try string(from: start, plainRunEnd: end, nonASCII: nonASCII)
+    }
+
+    /// The string whose text begins at `start`, once its first run without escapes has been scanned up to `end`
+    /// (`JSONStringScan.plainRunEnd`, which also says whether that run held non-ASCII bytes).
+    private mutating func string(from start: Int, plainRunEnd end: Int, nonASCII: Bool) throws(JSONParseError) -> String {
+        position = end
+        // The common case, a string without escapes, becomes a String straight from the input bytes.
         if current == UInt8(ascii: "\"") {
             position += 1
             let run = UnsafeBufferPointer(rebasing: bytes[start..<position - 1])
@@ -262,13 +255,15 @@ public struct JSONParser {
     }
 
     /// A key as `JSONFields` compares it. A plain ASCII key (every key of the protocol) is packed straight from the
-    /// input; one with escapes or other text goes through `parseString` first, so it is checked and unescaped the
-    /// same way and compares equal to the plain spelling of the same text.
+    /// input; one with escapes or other text is read as a string from where the scan stopped, so it is checked and
+    /// unescaped the same way and compares equal to the plain spelling of the same text.
     private mutating func parseKey() throws(JSONParseError) -> JSONKey {
         let start = position + 1
         var nonASCII = false
         let end = JSONStringScan.plainRunEnd(in: bytes, from: start, nonASCII: &nonASCII)
-        guard !nonASCII, end < bytes.count, bytes[end] == UInt8(ascii: "\"") else { return JSONKey(try parseString()) }
+        guard !nonASCII, end < bytes.count, bytes[end] == UInt8(ascii: "\"") else {
+            return JSONKey(try string(from: start, plainRunEnd: end, nonASCII: nonASCII))
+        }
         position = end + 1
         return JSONKey(utf8: UnsafeBufferPointer(rebasing: bytes[start..<end]))
     }
@@ -325,5 +320,19 @@ public struct JSONParser {
             position += 1
         }
         return value
+    }
+}
+
+extension Collection where Element == UInt8 {
+    /// Runs `body` on the bytes where they are, or on a copy when they are not in one buffer. Every caller hands
+    /// over contiguous bytes (a slice of a read buffer or a frame's payload). The parser's and the decoder's entry
+    /// points are generic across modules, so they run unspecialised; one witness call here keeps the per-byte work
+    /// on a concrete buffer instead of going through the protocol for every byte.
+    func withBytesInOneBuffer<Result, Failure: Error>(
+        _ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> Result
+    ) throws(Failure) -> Result {
+        let done = withContiguousStorageIfAvailable { buffer in Swift.Result { () throws(Failure) in try body(buffer) } }
+        if let done { return try done.get() }
+        return try Array(self).withUnsafeBufferPointer { buffer throws(Failure) in try body(buffer) }
     }
 }

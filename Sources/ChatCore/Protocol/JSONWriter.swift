@@ -36,8 +36,8 @@ public struct JSONWriter: ~Copyable {
 
     /// A payload buffer of `capacity` bytes inside an allocation with the headroom before it and tailroom after.
     private static func allocate(capacity: Int) -> UnsafeMutablePointer<UInt8> {
-        UnsafeMutableRawPointer.allocate(byteCount: WirePayload.headroom + capacity + WirePayload.tailroom, alignment: 16)
-            .bindMemory(to: UInt8.self, capacity: WirePayload.headroom + capacity + WirePayload.tailroom)
+        let bytes = WirePayload.headroom + capacity + WirePayload.tailroom
+        return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16).bindMemory(to: UInt8.self, capacity: bytes)
             + WirePayload.headroom
     }
 

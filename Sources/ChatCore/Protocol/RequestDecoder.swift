@@ -18,7 +18,7 @@ public enum RequestDecoder {
 
     public static func decode<Bytes: Collection>(_ bytes: Bytes) -> Result<RequestEnvelope, Failure>
     where Bytes.Element == UInt8 {
-        bytes.withContiguousStorageIfAvailable(decode(buffer:)) ?? Array(bytes).withUnsafeBufferPointer(decode(buffer:))
+        bytes.withBytesInOneBuffer(decode(buffer:))
     }
 
     private static func decode(buffer: UnsafeBufferPointer<UInt8>) -> Result<RequestEnvelope, Failure> {
