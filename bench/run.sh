@@ -10,6 +10,8 @@
 #   sat      the same clients at 40 and 80 msg/s per sender: 400k and 800k deliveries/s offered (saturation)
 #   rate     R msg/s per sender from $RATES (default "120 160"): find where one server tops out
 #   direct   1000 clients, 200 senders at 100 msg/s of direct messages: 20k/s, one recipient each
+#   direct-pairs  (parley, parley-acks, parley-tcp, parley-tcp-acks) `direct` against the floor, back to back
+#            $ROUNDS times (default 6), the order swapped each round: DIRECT_PAIR per round, DIRECT_PAIRS the mean ratio
 #   direct-sat  the same clients at 300 and 400 msg/s per sender: 60k and 80k durable direct messages/s offered
 #   direct-5k   1000 clients, 200 senders at 25 msg/s of direct messages: 5k/s (on three nodes, 2/3 cross nodes)
 #   presence (parley, parley-cluster) $ROUNDS logins (default 200) on one node, watched from another: welcome to `in`
@@ -273,26 +275,21 @@ room_pairs_mode() { # SERVER: parley (WebSocket) or parley-tcp
   for i in $(seq "${ROUNDS:-6}"); do
     if [ $((i % 2)) = 1 ]; then floor_run "$i"; room_run "$i"; else room_run "$i"; floor_run "$i"; fi
   done
-  python3 - "$ROOT/bench" "$OUT" "$floor" "$server" "${ROUNDS:-6}" <<'PY' | tee -a "$OUT"
-import statistics, sys
-sys.path.insert(0, sys.argv[1])
-from table import fields  # bench/table.py's reading of a RESULT line
-out, floor, server, rounds = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
-cpu = {}
-for line in open(out):
-    f = fields(line) if line.startswith("RESULT ") else {}
-    if "server_cpu_s_per_100k" in f:
-        cpu[f["label"]] = float(f["server_cpu_s_per_100k"])  # the last run of a label wins: this invocation's
-ratios = []
-for i in range(1, rounds + 1):
-    f, r = cpu.get(f"{floor}-bench-20k-r{i}"), cpu.get(f"{server}-room-20k-r{i}")
-    if f and r:
-        ratios.append(r / f)
-        print(f"ROOM_PAIR round={i} floor_cpu_s_per_100k={f:.3f} room_cpu_s_per_100k={r:.3f} ratio={r / f:.3f}")
-if ratios:
-    print(f"ROOM_PAIRS server={server} rounds={len(ratios)} mean={statistics.mean(ratios):.3f} "
-          f"median={statistics.median(ratios):.3f} min={min(ratios):.3f} max={max(ratios):.3f}")
-PY
+  python3 "$ROOT/bench/pairs.py" "$OUT" ROOM "$floor-bench-20k" "$server-room-20k" "${ROUNDS:-6}" room | tee -a "$OUT"
+}
+# direct-pairs: durable direct messages at 20k/s (the `direct` load) against the floor, back to back $ROUNDS times
+# (default 6), the order swapped every round as in room-pairs: DIRECT_PAIR lines per round, then DIRECT_PAIRS with
+# the mean, median and range of the CPU ratios and the p99s. A round's ratio comes from two runs a minute apart.
+direct_pairs_mode() { # SERVER: parley, parley-acks, parley-tcp or parley-tcp-acks
+  local server=$1 floor=chatd i
+  case "$server" in parley|parley-acks) ;; parley-tcp|parley-tcp-acks) floor=chatd-tcp ;;
+    *) echo "direct-pairs runs against parley, parley-acks, parley-tcp and parley-tcp-acks" >&2; exit 2 ;;
+  esac
+  pair_run() { start "$1"; LABEL=$1-direct-r$2; drive "$1" "$LABEL" 1000 200 100 --direct 1 > /dev/null; stop; }
+  for i in $(seq "${ROUNDS:-6}"); do
+    if [ $((i % 2)) = 1 ]; then pair_run $floor "$i"; pair_run "$server" "$i"; else pair_run "$server" "$i"; pair_run $floor "$i"; fi
+  done
+  python3 "$ROOT/bench/pairs.py" "$OUT" DIRECT "$floor-direct" "$server-direct" "${ROUNDS:-6}" | tee -a "$OUT"
 }
 room_replay_mode() {
   start parley; LABEL=parley-room-replay
@@ -475,6 +472,7 @@ run() {
       LABEL=$server-$mode; drive "$server" "$LABEL" 1000 10 2.002; wait "$SIDE_PID"; stop ;;
     room) room_mode "$server" ;;
     room-pairs) room_pairs_mode "$server" ;;
+    direct-pairs) direct_pairs_mode "$server" ;;
     room-replay)
       [ "$server" = parley ] || { echo "room-replay runs against parley" >&2; exit 2; }
       room_replay_mode ;;
