@@ -328,10 +328,10 @@ extension Collection where Element == UInt8 {
     /// over contiguous bytes (a slice of a read buffer or a frame's payload). The parser's and the decoder's entry
     /// points are generic across modules, so they run unspecialised; one witness call here keeps the per-byte work
     /// on a concrete buffer instead of going through the protocol for every byte.
-    func withBytesInOneBuffer<Result, Failure: Error>(
-        _ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> Result
-    ) throws(Failure) -> Result {
-        let done = withContiguousStorageIfAvailable { buffer in Swift.Result { () throws(Failure) in try body(buffer) } }
+    func withBytesInOneBuffer<Value, Failure: Error>(
+        _ body: (UnsafeBufferPointer<UInt8>) throws(Failure) -> Value
+    ) throws(Failure) -> Value {
+        let done = withContiguousStorageIfAvailable { buffer in Result { () throws(Failure) in try body(buffer) } }
         if let done { return try done.get() }
         return try Array(self).withUnsafeBufferPointer { buffer throws(Failure) in try body(buffer) }
     }
