@@ -31,6 +31,8 @@ final class LogLedgerTests: XCTestCase {
     func testReadsMatchAModelThroughAppendsRollbacksAndIndexing() throws {
         var random = SystemRandomNumberGenerator()
         for round in 0..<20 {
+            // Each user's inbox read page by page as a replay does, one page per step whatever happens between.
+            var replays: [Int64: (after: Int64, limit: Int)] = [:]
             let userIDs: [Int64] = Array(1...6)
             let ledger = LogLedger(accounts: userIDs.map { (id: $0, name: "u\($0)") }, lasts: [3: 7], indexedUpTo: 0, tail: [])
             var model = Model()
@@ -77,6 +79,15 @@ final class LogLedgerTests: XCTestCase {
                     run = ledger.lastID
                 }
                 try compare(ledger, model, userIDs, "round \(round)")
+                for user in userIDs {
+                    var replay = replays[user] ?? (0, [1, 2, 3][Int(user) % 3])
+                    let expected = (model.entries[user] ?? []).filter { $0.seq > replay.after }.prefix(replay.limit)
+                    let page = ledger.tailInbox(of: user, after: replay.after, limit: replay.limit)
+                    XCTAssertEqual(page, expected.map(\.id), "round \(round) replay of u\(user) after \(replay.after)")
+                    // Read on from the page's last seq, or start over once it comes back empty.
+                    replay.after = expected.last?.seq ?? 0
+                    replays[user] = replay
+                }
             }
         }
     }
@@ -115,6 +126,64 @@ final class LogLedgerTests: XCTestCase {
             XCTAssertEqual(Array(gathered.entries(at: index)), expected[user], "\(context), run of u\(user)")
         }
         XCTAssertEqual(gathered.starts.last, expected.values.map(\.count).reduce(0, +), context)
+    }
+
+    /// A replay of a long tail, page by page: every page is right, and after the first (which walks the whole
+    /// tail above the cursor) each walks about a page of rows, whatever arrives meanwhile.
+    func testAReplayPagesThroughTheTailWithoutWalkingItAgainEachPage() throws {
+        let ledger = LogLedger(accounts: [(id: 1, name: "ann"), (id: 2, name: "bob"), (id: 3, name: "cat")],
+                               lasts: [:], indexedUpTo: 0, tail: [])
+        let ann = try ledger.requireSlot(of: "ann"), bob = try ledger.requireSlot(of: "bob")
+        let cat = try ledger.requireSlot(of: "cat")
+        var id: Int64 = 0
+        var toBob: [Int64] = []
+        func send(_ from: LogLedger.Slot, _ to: LogLedger.Slot) {
+            id += 1
+            ledger.appended(id: id, sender: from, recipient: to, seq: ledger.last(of: to) + 1)
+            if to == bob { toBob.append(id) }
+        }
+        for n in 0..<10_000 {
+            send(ann, bob)
+            if n % 4 == 0 { send(bob, cat) }  // bob's sent entries lie between his received ones: 2,500 of them
+        }
+        ledger.commit()
+        var after = 0
+        for page in 0..<10 {
+            let walkedBefore = ledger.inboxRowsWalked
+            XCTAssertEqual(ledger.tailInbox(of: 2, after: Int64(after), limit: 1000), Array(toBob[after..<after + 1000]))
+            let walked = ledger.inboxRowsWalked - walkedBefore
+            if page == 0 {
+                XCTAssertEqual(walked, 12_500, "the first page walks everything above the cursor")
+            } else {
+                XCTAssertLessThanOrEqual(walked, 1_251, "page \(page) walks its own rows only")
+            }
+            // Messages arriving during the replay do not change a full page already noted.
+            send(ann, bob)
+            ledger.commit()
+            after += 1000
+        }
+        // The rest: the ten messages that came during the replay, then nothing.
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 10_000, limit: 1000), Array(toBob[10_000...]))
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 10_010, limit: 1000), [])
+        // Another page size walks from the newest row again and agrees.
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 2_000, limit: 500), Array(toBob[2_000..<2_500]))
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 2_500, limit: 500), Array(toBob[2_500..<3_000]))
+        // Pages of one message: 64 of them noted at a time, each read after a full walk a row or two long.
+        let walkedBefore = ledger.inboxRowsWalked
+        for seq in 3_000..<3_200 {
+            XCTAssertEqual(ledger.tailInbox(of: 2, after: Int64(seq), limit: 1), [toBob[seq]])
+        }
+        XCTAssertLessThan(ledger.inboxRowsWalked - walkedBefore, 4 * 10_000, "four full walks, not two hundred")
+        // A batch taken back: pages noted over its rows are not trusted once other messages hold their seqs.
+        let mark = ledger.mark
+        for _ in 0..<3_000 { send(ann, bob) }
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 10_010, limit: 1000).count, 1000)
+        ledger.rollBack(to: mark)
+        toBob.removeLast(3_000)
+        for _ in 0..<2_500 { send(cat, bob) }
+        ledger.commit()
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 11_010, limit: 1000), Array(toBob[11_010..<12_010]))
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 12_010, limit: 1000), Array(toBob[12_010...]))
     }
 
     /// An account added in a batch that rolls back is gone by name, and its id can be taken again.

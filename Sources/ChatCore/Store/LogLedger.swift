@@ -46,18 +46,34 @@ final class LogLedger {
         let previousOfRecipient: Int32
     }
 
+    /// Where the full pages after the last inbox page read from the tail begin. A replay reads a user's inbox page
+    /// after page, each asking for what follows the last seq of the one before; the tail's links run from new to
+    /// old, so without these each page would walk back from the newest row over every page still to come.
+    private struct InboxPageStarts {
+        let slot: Int32
+        let limit: Int
+        /// The `after` of a following full page (the last seq of the page before it) → the row of that page's
+        /// newest entry, and that entry's seq to check it by.
+        var starts: [Int64: (position: Int32, seq: Int64)]
+    }
+
     private enum Undo {
         case account(name: String, slot: Int32)
         case append(previousLast: Int64)
     }
 
     private static let none: Int32 = -1
+    /// How many pages ahead an inbox read of the tail notes where they begin (`notePageStarts`).
+    static let maxNotedPages = 64
 
     private var users: [User] = []
     private var slotByName: [String: Int32] = [:]
     private var slotByID: [Int64: Int32] = [:]
     private var rows: [Row] = []
     private var undo: [Undo] = []
+    private var inboxPageStarts: InboxPageStarts?
+    /// Rows visited by inbox reads of the tail so far: the tests' check that a replay walks each page once.
+    private(set) var inboxRowsWalked = 0
     /// Messages in the unindexed tail.
     var tailCount: Int { rows.count }
     /// The highest message id the index tables cover (reads take the index up to here, the tail above).
@@ -179,6 +195,7 @@ final class LogLedger {
         sealedUpTo = max(sealedUpTo, id)
         let kept = rows.filter { $0.id > id }
         rows.removeAll(keepingCapacity: true)
+        inboxPageStarts = nil  // every row moves
         for index in users.indices { users[index].newest = Self.none }
         for row in kept { link(id: row.id, sender: row.sender, recipient: row.recipient, seq: row.seq) }
         isTailInIDOrder = zip(kept, kept.dropFirst()).allSatisfy { $0.id < $1.id }
@@ -220,19 +237,53 @@ final class LogLedger {
     }
 
     /// Ids of the user's received messages with seq > `after`, oldest first, at most `limit`.
+    ///
+    /// The walk back from the newest row passes every received entry above the cursor. When it does, it notes
+    /// where each later full page of the same size begins (`InboxPageStarts`), so that the next page of a replay
+    /// walks its own length instead of the whole rest again: a replay of the tail costs its length, not its square.
     func tailInbox(of user: Int64, after: Int64, limit: Int) -> [Int64] {
         guard limit > 0, let slot = slotByID[user] else { return [] }
         // Sent entries have seq 0, so `after` below 0 must not let them in. Received seqs grow in append
         // order, so the walk back stops at the first one at or below the cursor.
         let after = max(after, 0)
-        var newestFirst: [Int64] = []
-        walk(slot) { entry in
-            guard entry.seq != 0 else { return true }
-            guard entry.seq > after else { return false }
-            newestFirst.append(entry.id)
-            return true
+        let noted = pageStart(of: slot, after: after, limit: limit)
+        var newestFirst: [(seq: Int64, position: Int32)] = []
+        var position = noted ?? users[Int(slot)].newest
+        while position != Self.none {
+            let row = rows[Int(position)]
+            inboxRowsWalked &+= 1
+            if row.recipient == slot {
+                guard row.seq > after else { break }
+                newestFirst.append((row.seq, position))
+            }
+            position = row.recipient == slot ? row.previousOfRecipient : row.previousOfSender
         }
-        return Array(newestFirst.reversed().prefix(limit))
+        let received = Array(newestFirst.reversed())
+        if noted == nil { notePageStarts(received, slot: slot, limit: limit) }
+        return received.prefix(limit).map { rows[Int($0.position)].id }
+    }
+
+    /// The row a noted page starts at, if it is still the entry it was: rows move when the tail is rebuilt and
+    /// are taken back with a batch, but a recipient's seq names one message.
+    private func pageStart(of slot: Int32, after: Int64, limit: Int) -> Int32? {
+        guard let noted = inboxPageStarts, noted.slot == slot, noted.limit == limit,
+              let start = noted.starts[after], Int(start.position) < rows.count else { return nil }
+        let row = rows[Int(start.position)]
+        return row.recipient == slot && row.seq == start.seq ? start.position : nil
+    }
+
+    /// Notes where each full page after the first begins (the next `maxNotedPages` of them), from every received
+    /// entry above a cursor, oldest first. A full page's entries stay the same as messages arrive (they come after
+    /// it); the last page, if it is short, is left to a walk from the newest row, which finds what arrived meanwhile.
+    /// The cap keeps small pages (a bot reading one message at a time) from noting a start per message.
+    private func notePageStarts(_ received: [(seq: Int64, position: Int32)], slot: Int32, limit: Int) {
+        guard received.count >= 2 * limit else { return }
+        var starts: [Int64: (position: Int32, seq: Int64)] = [:]
+        let last = min(received.count, (Self.maxNotedPages + 1) * limit)
+        for end in stride(from: 2 * limit, through: last, by: limit) {
+            starts[received[end - limit - 1].seq] = (received[end - 1].position, received[end - 1].seq)
+        }
+        inboxPageStarts = InboxPageStarts(slot: slot, limit: limit, starts: starts)
     }
 
     /// Ids of the user's messages (with `partner` only, if given) with id < `before`, newest first, at most `limit`.
