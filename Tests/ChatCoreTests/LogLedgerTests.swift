@@ -174,6 +174,14 @@ final class LogLedgerTests: XCTestCase {
             XCTAssertEqual(ledger.tailInbox(of: 2, after: Int64(seq), limit: 1), [toBob[seq]])
         }
         XCTAssertLessThan(ledger.inboxRowsWalked - walkedBefore, 4 * 10_000, "four full walks, not two hundred")
+        // Two replays at once keep their own notes: cat's pages do not send bob's back to full walks.
+        for _ in 0..<3_000 { send(ann, cat) }
+        ledger.commit()
+        XCTAssertEqual(ledger.tailInbox(of: 3, after: 0, limit: 1000).count, 1000)
+        let interleaved = ledger.inboxRowsWalked
+        XCTAssertEqual(ledger.tailInbox(of: 2, after: 3_200, limit: 1), [toBob[3_200]])
+        XCTAssertEqual(ledger.tailInbox(of: 3, after: 1_000, limit: 1000).count, 1000)
+        XCTAssertLessThan(ledger.inboxRowsWalked - interleaved, 1_100, "both read on from their notes")
         // A batch taken back: pages noted over its rows are not trusted once other messages hold their seqs.
         let mark = ledger.mark
         for _ in 0..<3_000 { send(ann, bob) }

@@ -46,11 +46,10 @@ final class LogLedger {
         let previousOfRecipient: Int32
     }
 
-    /// Where the full pages after the last inbox page read from the tail begin. A replay reads a user's inbox page
+    /// Where the full pages after a user's last inbox page read from the tail begin. A replay reads an inbox page
     /// after page, each asking for what follows the last seq of the one before; the tail's links run from new to
     /// old, so without these each page would walk back from the newest row over every page still to come.
     private struct InboxPageStarts {
-        let slot: Int32
         let limit: Int
         /// The `after` of a following full page (the last seq of the page before it) → the row of that page's
         /// newest entry, and that entry's seq to check it by.
@@ -65,13 +64,17 @@ final class LogLedger {
     private static let none: Int32 = -1
     /// How many pages ahead an inbox read of the tail notes where they begin (`notePageStarts`).
     static let maxNotedPages = 64
+    /// How many users' noted page starts are kept at once; past that they are all dropped and noted again.
+    static let maxNotedUsers = 256
 
     private var users: [User] = []
     private var slotByName: [String: Int32] = [:]
     private var slotByID: [Int64: Int32] = [:]
     private var rows: [Row] = []
     private var undo: [Undo] = []
-    private var inboxPageStarts: InboxPageStarts?
+    /// Per user (by slot), for up to `maxNotedUsers` users: many users may replay at once (everyone coming back
+    /// after a restart).
+    private var inboxPageStarts: [Int32: InboxPageStarts] = [:]
     /// Rows visited by inbox reads of the tail so far: the tests' check that a replay walks each page once.
     private(set) var inboxRowsWalked = 0
     /// Messages in the unindexed tail.
@@ -195,7 +198,7 @@ final class LogLedger {
         sealedUpTo = max(sealedUpTo, id)
         let kept = rows.filter { $0.id > id }
         rows.removeAll(keepingCapacity: true)
-        inboxPageStarts = nil  // every row moves
+        inboxPageStarts.removeAll()  // every row moves
         for index in users.indices { users[index].newest = Self.none }
         for row in kept { link(id: row.id, sender: row.sender, recipient: row.recipient, seq: row.seq) }
         isTailInIDOrder = zip(kept, kept.dropFirst()).allSatisfy { $0.id < $1.id }
@@ -266,7 +269,7 @@ final class LogLedger {
     /// The row a noted page starts at, if it is still the entry it was: rows move when the tail is rebuilt and
     /// are taken back with a batch, but a recipient's seq names one message.
     private func pageStart(of slot: Int32, after: Int64, limit: Int) -> Int32? {
-        guard let noted = inboxPageStarts, noted.slot == slot, noted.limit == limit,
+        guard let noted = inboxPageStarts[slot], noted.limit == limit,
               let start = noted.starts[after], Int(start.position) < rows.count else { return nil }
         let row = rows[Int(start.position)]
         return row.recipient == slot && row.seq == start.seq ? start.position : nil
@@ -283,7 +286,8 @@ final class LogLedger {
         for end in stride(from: 2 * limit, through: last, by: limit) {
             starts[received[end - limit - 1].seq] = (received[end - 1].position, received[end - 1].seq)
         }
-        inboxPageStarts = InboxPageStarts(slot: slot, limit: limit, starts: starts)
+        if inboxPageStarts.count >= Self.maxNotedUsers, inboxPageStarts[slot] == nil { inboxPageStarts.removeAll() }
+        inboxPageStarts[slot] = InboxPageStarts(limit: limit, starts: starts)
     }
 
     /// Ids of the user's messages (with `partner` only, if given) with id < `before`, newest first, at most `limit`.
