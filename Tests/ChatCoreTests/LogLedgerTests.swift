@@ -149,9 +149,9 @@ final class LogLedgerTests: XCTestCase {
         ledger.commit()
         var after = 0
         for page in 0..<10 {
-            let walkedBefore = ledger.inboxRowsWalked
+            let walkedBefore = ledger.tailRowsWalked
             XCTAssertEqual(ledger.tailInbox(of: 2, after: Int64(after), limit: 1000), Array(toBob[after..<after + 1000]))
-            let walked = ledger.inboxRowsWalked - walkedBefore
+            let walked = ledger.tailRowsWalked - walkedBefore
             if page == 0 {
                 XCTAssertEqual(walked, 12_500, "the first page walks everything above the cursor")
             } else {
@@ -169,19 +169,19 @@ final class LogLedgerTests: XCTestCase {
         XCTAssertEqual(ledger.tailInbox(of: 2, after: 2_000, limit: 500), Array(toBob[2_000..<2_500]))
         XCTAssertEqual(ledger.tailInbox(of: 2, after: 2_500, limit: 500), Array(toBob[2_500..<3_000]))
         // Pages of one message: 64 of them noted at a time, each read after a full walk a row or two long.
-        let walkedBefore = ledger.inboxRowsWalked
+        let walkedBefore = ledger.tailRowsWalked
         for seq in 3_000..<3_200 {
             XCTAssertEqual(ledger.tailInbox(of: 2, after: Int64(seq), limit: 1), [toBob[seq]])
         }
-        XCTAssertLessThan(ledger.inboxRowsWalked - walkedBefore, 4 * 10_000, "four full walks, not two hundred")
+        XCTAssertLessThan(ledger.tailRowsWalked - walkedBefore, 4 * 10_000, "four full walks, not two hundred")
         // Two replays at once keep their own notes: cat's pages do not send bob's back to full walks.
         for _ in 0..<3_000 { send(ann, cat) }
         ledger.commit()
         XCTAssertEqual(ledger.tailInbox(of: 3, after: 0, limit: 1000).count, 1000)
-        let interleaved = ledger.inboxRowsWalked
+        let interleaved = ledger.tailRowsWalked
         XCTAssertEqual(ledger.tailInbox(of: 2, after: 3_200, limit: 1), [toBob[3_200]])
         XCTAssertEqual(ledger.tailInbox(of: 3, after: 1_000, limit: 1000).count, 1000)
-        XCTAssertLessThan(ledger.inboxRowsWalked - interleaved, 1_100, "both read on from their notes")
+        XCTAssertLessThan(ledger.tailRowsWalked - interleaved, 1_100, "both read on from their notes")
         // A batch taken back: pages noted over its rows are not trusted once other messages hold their seqs.
         let mark = ledger.mark
         for _ in 0..<3_000 { send(ann, bob) }

@@ -75,8 +75,8 @@ final class LogLedger {
     /// Per user (by slot), for up to `maxNotedUsers` users: many users may replay at once (everyone coming back
     /// after a restart).
     private var inboxPageStarts: [Int32: InboxPageStarts] = [:]
-    /// Rows visited by inbox reads of the tail so far: the tests' check that a replay walks each page once.
-    private(set) var inboxRowsWalked = 0
+    /// Rows visited by reads of the tail so far: the tests' check that a replay walks each page once.
+    private(set) var tailRowsWalked = 0
     /// Messages in the unindexed tail.
     var tailCount: Int { rows.count }
     /// The highest message id the index tables cover (reads take the index up to here, the tail above).
@@ -250,20 +250,16 @@ final class LogLedger {
         // order, so the walk back stops at the first one at or below the cursor.
         let after = max(after, 0)
         let noted = pageStart(of: slot, after: after, limit: limit)
-        var newestFirst: [(seq: Int64, position: Int32)] = []
-        var position = noted ?? users[Int(slot)].newest
-        while position != Self.none {
-            let row = rows[Int(position)]
-            inboxRowsWalked &+= 1
-            if row.recipient == slot {
-                guard row.seq > after else { break }
-                newestFirst.append((row.seq, position))
-            }
-            position = row.recipient == slot ? row.previousOfRecipient : row.previousOfSender
+        var newestFirst: [(id: Int64, seq: Int64, position: Int32)] = []
+        walk(slot, from: noted) { entry, position in
+            guard entry.seq != 0 else { return true }
+            guard entry.seq > after else { return false }
+            newestFirst.append((entry.id, entry.seq, position))
+            return true
         }
         let received = Array(newestFirst.reversed())
         if noted == nil { notePageStarts(received, slot: slot, limit: limit) }
-        return received.prefix(limit).map { rows[Int($0.position)].id }
+        return received.prefix(limit).map(\.id)
     }
 
     /// The row a noted page starts at, if it is still the entry it was: rows move when the tail is rebuilt and
@@ -279,7 +275,7 @@ final class LogLedger {
     /// entry above a cursor, oldest first. A full page's entries stay the same as messages arrive (they come after
     /// it); the last page, if it is short, is left to a walk from the newest row, which finds what arrived meanwhile.
     /// The cap keeps small pages (a bot reading one message at a time) from noting a start per message.
-    private func notePageStarts(_ received: [(seq: Int64, position: Int32)], slot: Int32, limit: Int) {
+    private func notePageStarts(_ received: [(id: Int64, seq: Int64, position: Int32)], slot: Int32, limit: Int) {
         guard received.count >= 2 * limit else { return }
         var starts: [Int64: (position: Int32, seq: Int64)] = [:]
         let last = min(received.count, (Self.maxNotedPages + 1) * limit)
@@ -294,7 +290,7 @@ final class LogLedger {
     func tailHistory(of user: Int64, with partner: Int64?, before: Int64, limit: Int) -> [Int64] {
         guard limit > 0, let slot = slotByID[user] else { return [] }
         var ids: [Int64] = []
-        walk(slot) { entry in
+        walk(slot) { entry, _ in
             if entry.id < before && (partner == nil || entry.partner == partner) {
                 ids.append(entry.id)
                 // In id order the walk back meets the newest first, so it can stop at the limit.
@@ -305,12 +301,14 @@ final class LogLedger {
         return isTailInIDOrder ? ids : Array(ids.sorted(by: >).prefix(limit))
     }
 
-    /// Visits the user's tail entries newest first (in append order, backwards) until `visit` returns false.
-    private func walk(_ slot: Int32, _ visit: (Entry) -> Bool) {
-        var position = users[Int(slot)].newest
+    /// Visits the user's tail entries newest first (in append order, backwards), each with its row, from `start`
+    /// (one of the user's rows) or else their newest row, until `visit` returns false.
+    private func walk(_ slot: Int32, from start: Int32? = nil, _ visit: (Entry, Int32) -> Bool) {
+        var position = start ?? users[Int(slot)].newest
         while position != Self.none {
             let row = rows[Int(position)]
-            guard visit(entry(row, seenBy: slot)) else { return }
+            tailRowsWalked &+= 1
+            guard visit(entry(row, seenBy: slot), position) else { return }
             position = row.recipient == slot ? row.previousOfRecipient : row.previousOfSender
         }
     }
