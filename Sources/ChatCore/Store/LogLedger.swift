@@ -250,14 +250,14 @@ final class LogLedger {
         // order, so the walk back stops at the first one at or below the cursor.
         let after = max(after, 0)
         let noted = pageStart(of: slot, after: after, limit: limit)
-        var newestFirst: [(id: Int64, seq: Int64, position: Int32)] = []
+        var received: [(id: Int64, seq: Int64, position: Int32)] = []
         walk(slot, from: noted) { entry, position in
             guard entry.seq != 0 else { return true }
             guard entry.seq > after else { return false }
-            newestFirst.append((entry.id, entry.seq, position))
+            received.append((entry.id, entry.seq, position))
             return true
         }
-        let received = Array(newestFirst.reversed())
+        received.reverse()  // oldest first, in place
         if noted == nil { notePageStarts(received, slot: slot, limit: limit) }
         return received.prefix(limit).map(\.id)
     }
