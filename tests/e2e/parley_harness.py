@@ -30,6 +30,17 @@ def cluster_mode():
 PIN = {"first_node": False}
 
 
+def eventually(check, timeout, what):
+    """`check()`'s first truthy value, tried every 50 ms; fails the test if none comes within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
 class ParleyServer:
     """The server under test: one node (ParleyNode) or, in cluster mode, a ParleyCluster of several."""
 

@@ -17,7 +17,7 @@ import time
 import pytest
 from websockets.sync.client import connect as ws_connect
 
-from parley_harness import POSTGRES_URL, REDIS_URL, ParleyCluster, ParleyNode, JsonClient
+from parley_harness import POSTGRES_URL, REDIS_URL, ParleyCluster, ParleyNode, JsonClient, eventually
 from rest_client import curl
 
 pytestmark = pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL),
@@ -38,16 +38,6 @@ def client(node, user=None, password=None, **extra):
 
 def api(node, path):
     return f"http://127.0.0.1:{node.http_port}/api{path}"
-
-
-def eventually(check, timeout, what):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
 
 
 @pytest.fixture
