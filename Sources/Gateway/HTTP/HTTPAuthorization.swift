@@ -1,3 +1,5 @@
+import ParleySupport
+
 /// The credentials of one `Authorization` header value: `Bearer <token>` (RFC 6750 §2.1) or `Basic <base64 of
 /// user:password>` (RFC 7617). Pure parsing, no policy: the REST layer decides what each outcome means, and the
 /// fuzz target (Fuzz/FuzzAuthorization) drives this directly.
@@ -40,7 +42,7 @@ public enum HTTPAuthorization: Sendable, Equatable {
             // RFC 7617 §2: user-id and password are split at the first colon, so a user-id cannot hold one.
             // Split the bytes, not the String: a colon followed by a combining mark is one Character, and
             // String indices round to Characters (found by the fuzzer, see HTTPAuthorizationTests).
-            guard let decoded = base64Decoded(credentials), String(validating: decoded, as: UTF8.self) != nil,
+            guard let decoded = Base64.decode(credentials), String(validating: decoded, as: UTF8.self) != nil,
                   let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else { return .failure(.malformedBasic) }
             return .success(.basic(user: String(decoding: decoded[..<colon], as: UTF8.self),
                                    password: String(decoding: decoded[(colon + 1)...], as: UTF8.self)))
@@ -55,37 +57,6 @@ public enum HTTPAuthorization: Sendable, Equatable {
 
     /// Standard base64 (RFC 4648 §4); padding optional, whitespace and other alphabets refused.
     public static func base64Decoded(_ text: Substring) -> [UInt8]? {
-        base64Decoded(Array(text.utf8)[...])
-    }
-
-    static func base64Decoded(_ text: ArraySlice<UInt8>) -> [UInt8]? {
-        var body = Array(text)
-        while body.last == UInt8(ascii: "=") { body.removeLast() }
-        guard text.count - body.count <= 2, body.count % 4 != 1 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(body.count * 3 / 4)
-        var buffer: UInt32 = 0
-        var bits = 0
-        for byte in body {
-            guard let value = sextet(byte) else { return nil }
-            buffer = buffer << 6 | UInt32(value)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: buffer >> UInt32(bits)))
-            }
-        }
-        return out
-    }
-
-    private static func sextet(_ byte: UInt8) -> UInt8? {
-        switch byte {
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte - UInt8(ascii: "A")
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): byte - UInt8(ascii: "a") + 26
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0") + 52
-        case UInt8(ascii: "+"): 62
-        case UInt8(ascii: "/"): 63
-        default: nil
-        }
+        Base64.decode(text.utf8)
     }
 }

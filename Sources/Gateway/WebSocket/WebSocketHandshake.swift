@@ -1,4 +1,5 @@
 private import COpenSSL
+import ParleySupport
 
 /// The server side of the opening handshake (RFC 6455 §4.2): checks an upgrade request and
 /// returns either the 101 response to send before switching the connection to frames, or the
@@ -87,7 +88,7 @@ public struct WebSocketHandshake: Sendable {
                 _ = SHA1(source.baseAddress, source.count, output.baseAddress)
             }
         }
-        return base64(digest)
+        return Base64.encode(digest)
     }
 
     /// Whether `origin` is the request's own host over http or https, or an allowed origin.
@@ -105,34 +106,12 @@ public struct WebSocketHandshake: Sendable {
         guard bytes.count == 24, bytes[22] == UInt8(ascii: "="), bytes[23] == UInt8(ascii: "=") else {
             return false
         }
-        return bytes[..<22].allSatisfy { base64Alphabet.contains($0) }
+        return Base64.decode(bytes)?.count == 16
     }
 
     private func reject(_ status: Int, _ message: String) -> Result {
         var response = HTTPResponse.jsonError(status: status, code: "bad_handshake", message: message)
         response.closeConnection = true
         return .reject(response)
-    }
-
-    private static let base64Alphabet =
-        Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    /// Standard base64 with padding (RFC 4648 §4).
-    static func base64(_ bytes: [UInt8]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let b0 = UInt32(bytes[index])
-            let b1 = index + 1 < bytes.count ? UInt32(bytes[index + 1]) : 0
-            let b2 = index + 2 < bytes.count ? UInt32(bytes[index + 2]) : 0
-            let triple = b0 << 16 | b1 << 8 | b2
-            out.append(base64Alphabet[Int(triple >> 18 & 63)])
-            out.append(base64Alphabet[Int(triple >> 12 & 63)])
-            out.append(index + 1 < bytes.count ? base64Alphabet[Int(triple >> 6 & 63)] : UInt8(ascii: "="))
-            out.append(index + 2 < bytes.count ? base64Alphabet[Int(triple & 63)] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
