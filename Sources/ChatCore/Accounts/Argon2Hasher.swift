@@ -50,6 +50,7 @@ public final class Argon2Hasher: PasswordHasher {
         // Nice 19: a hash waits while an event loop has work (a login storm must not stall other users'
         // messages); the bounded backlog turns the excess into `busy` refusals.
         self.pool = pool ?? WorkerPool(name: "parley-hash", niceness: Self.workerNiceness)
+        Argon2Memory.shared.keep(atLeast: self.pool.threadCount)
         self.logger = logger
     }
 
@@ -86,27 +87,55 @@ public final class Argon2Hasher: PasswordHasher {
         }
     }
 
-    /// The encoded argon2id hash of `password` with `salt`. Traps if libargon2 rejects the parameters, which
-    /// only a programming error (say, memory below 8 KiB per lane) can cause.
+    /// The encoded argon2id hash of `password` with `salt`, computed in a block from `Argon2Memory`; "" (which
+    /// verifies nothing) when the system has no memory for the block. Traps if libargon2 rejects the
+    /// parameters, which only a programming error can cause: `init` checks them.
     static func encode(_ password: String, salt: [UInt8], memoryKiB: UInt32, iterations: UInt32, parallelism: UInt32) -> String {
-        let length = argon2_encodedlen(iterations, memoryKiB, parallelism, UInt32(salt.count), UInt32(hashLength), Argon2_id)
-        var encoded = [CChar](repeating: 0, count: length)
-        let rc = withPasswordBytes(password) { pwd, count in
-            salt.withUnsafeBytes { saltBytes in
-                argon2id_hash_encoded(iterations, memoryKiB, parallelism, pwd, count,
-                                      saltBytes.baseAddress, saltBytes.count, hashLength, &encoded, length)
-            }
-        }
-        precondition(rc == ARGON2_OK.rawValue, "argon2id_hash_encoded failed: \(String(cString: argon2_error_message(rc)))")
-        return String(decoding: encoded.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var encoded = Argon2Encoded(version: ARGON2_VERSION_13.rawValue, memoryKiB: memoryKiB, iterations: iterations,
+                                    parallelism: parallelism, salt: salt, hash: [UInt8](repeating: 0, count: hashLength))
+        let rc = withContext(password, &encoded) { argon2_ctx(&$0, Argon2_id) }
+        if rc == ARGON2_MEMORY_ALLOCATION_ERROR.rawValue { return "" }
+        precondition(rc == ARGON2_OK.rawValue, "argon2id failed: \(String(cString: argon2_error_message(rc)))")
+        return encoded.text
     }
 
-    /// True when `password` hashes to `encoded` (libargon2 compares in constant time). False for anything
-    /// that is not a well-formed argon2id string.
+    /// True when `password` hashes to `encoded` (compared in constant time by libargon2). False for anything that
+    /// is not a well-formed argon2id string. Strings not in the canonical form this hasher writes go to
+    /// libargon2's own decoder, which reads them as it always has (with memory from `malloc`).
     static func matches(_ password: String, encoded: String) -> Bool {
-        guard encoded.hasPrefix("$argon2id$") else { return false }
+        guard encoded.hasPrefix(Argon2Encoded.prefix) else { return false }
+        guard var stored = Argon2Encoded(parsing: encoded) else {
+            return withPasswordBytes(password) { pwd, count in
+                argon2id_verify(encoded, pwd, count) == ARGON2_OK.rawValue
+            }
+        }
+        let expected = stored.hash
+        stored.hash = [UInt8](repeating: 0, count: expected.count)
+        return withContext(password, &stored) { context in
+            expected.withUnsafeBytes { argon2_verify_ctx(&context, $0.baseAddress!.assumingMemoryBound(to: CChar.self), Argon2_id) }
+        } == ARGON2_OK.rawValue
+    }
+
+    /// Runs `body` with a libargon2 context for `password` and `parts` (its hash buffer receives the output),
+    /// using `Argon2Memory`'s blocks.
+    private static func withContext(_ password: String, _ parts: inout Argon2Encoded,
+                                    _ body: (inout argon2_context) -> Int32) -> Int32 {
+        let (version, m, t, p) = (parts.version, parts.memoryKiB, parts.iterations, parts.parallelism)
+        let salt = parts.salt
         return withPasswordBytes(password) { pwd, count in
-            argon2id_verify(encoded, pwd, count) == ARGON2_OK.rawValue
+            salt.withUnsafeBufferPointer { saltBytes in
+                parts.hash.withUnsafeMutableBufferPointer { out in
+                    var context = argon2_context(
+                        out: out.baseAddress, outlen: UInt32(out.count),
+                        pwd: UnsafeMutablePointer(mutating: pwd.assumingMemoryBound(to: UInt8.self)), pwdlen: UInt32(count),
+                        salt: UnsafeMutablePointer(mutating: saltBytes.baseAddress), saltlen: UInt32(saltBytes.count),
+                        secret: nil, secretlen: 0, ad: nil, adlen: 0,
+                        t_cost: t, m_cost: m, lanes: p, threads: p, version: version,
+                        allocate_cbk: Argon2Memory.allocate, free_cbk: Argon2Memory.release,
+                        flags: 0)  // ARGON2_DEFAULT_FLAGS, whose macro Swift cannot import
+                    return body(&context)
+                }
+            }
         }
     }
 
