@@ -84,6 +84,39 @@ final class Argon2MemoryTests: XCTestCase {
         XCTAssertEqual(after.idle, 1, "the block waits for the next hash")
     }
 
+    /// A block nobody hashed in for the idle lifetime goes back to the system; a younger one stays.
+    func testTrimUnmapsOnlyBlocksIdleForTheirLifetime() throws {
+        let memoryKiB: UInt32 = 4_108  // this test's own size
+        let bytes = Int(memoryKiB) * 1024
+        let pool = WorkerPool(threads: 1)
+        defer { pool.shutdown() }
+        let hasher = Argon2Hasher(memoryKiB: memoryKiB, iterations: 1, pool: pool)
+        let box = AsyncResult<String>()
+        hasher.hash("pw") { box.set($0) }
+        let encoded = try box.wait()
+        XCTAssertFalse(encoded.isEmpty)
+        let memory = Argon2Memory.shared
+        XCTAssertEqual(memory.counts(ofBytes: bytes).idle, 1)
+
+        let lifetime = Argon2Memory.idleLifetime
+        let now = MonotonicClock.now()
+        XCTAssertFalse(memory.hasExpiredBlocks(idleFor: lifetime, now: now))
+        memory.trim(idleFor: lifetime, now: now)
+        XCTAssertEqual(memory.counts(ofBytes: bytes).idle, 1, "a block just given back stays")
+
+        let later = now + lifetime.nanoseconds + 1_000_000_000
+        XCTAssertTrue(memory.hasExpiredBlocks(idleFor: lifetime, now: later))
+        XCTAssertGreaterThanOrEqual(memory.trim(idleFor: lifetime, now: later), 1)
+        XCTAssertEqual(memory.counts(ofBytes: bytes).idle, 0, "a block idle past its lifetime is unmapped")
+        XCTAssertFalse(memory.hasExpiredBlocks(idleFor: lifetime, now: later))
+
+        let mapped = memory.counts(ofBytes: bytes).mapped
+        let again = AsyncResult<Bool>()
+        hasher.verify("pw", encoded: encoded) { again.set($0) }
+        XCTAssertTrue(try again.wait(), "the next hash maps a fresh block")
+        XCTAssertEqual(memory.counts(ofBytes: bytes).mapped, mapped + 1)
+    }
+
     /// The output is the same whichever memory libargon2 works in: a hash made in a kept block verifies through
     /// libargon2's own encoded-string API, which allocates with malloc.
     func testHashesFromAKeptBlockVerifyThroughLibargon2() {

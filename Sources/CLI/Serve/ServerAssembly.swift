@@ -110,6 +110,8 @@ final class ServerAssembly {
         // Idle logouts and request expiry are decided by the hub; a quarter second is precise enough for
         // timeouts counted in seconds and costs nothing when idle.
         gateway.scheduleRepeating(every: .milliseconds(250)) { [chat] in chat.sweep() }
+        // After a burst of logins, each hashing thread's working memory (19 MiB) goes back once logins are quiet.
+        gateway.scheduleRepeating(every: .seconds(5)) { [hasher] in hasher.releaseIdleMemory() }
         return (tcp, gateway.httpPort)
     }
 

@@ -59,6 +59,14 @@ public final class Argon2Hasher: PasswordHasher {
     /// The encoded-string prefix this hasher writes, e.g. `$argon2id$v=19$m=19456,t=2,p=1$`.
     public var encodedPrefix: String { "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$" }
 
+    /// Hands the working memory that no hash has used for `Argon2Memory.idleLifetime` back to the system, on a
+    /// worker (unmapping many MiB does not belong on an event loop). Cheap when there is nothing to hand back, so
+    /// the server calls it every few seconds.
+    public func releaseIdleMemory() {
+        guard Argon2Memory.shared.hasExpiredBlocks() else { return }
+        _ = pool.submit { Argon2Memory.shared.trim() }
+    }
+
     /// Stops the pool after the queued work. Call once at shutdown, not from a completion.
     public func shutdown() {
         pool.shutdown()

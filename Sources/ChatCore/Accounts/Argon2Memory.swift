@@ -10,6 +10,10 @@ import ParleySupport
 /// the system at once, and the next hash faults every page in again — measured at 42–52 ms a hash against 29–33 ms
 /// (docs/PERFORMANCE.md, "Another allocator"). Owning the block makes a login's cost the same under any allocator.
 ///
+/// A block nobody has hashed in for `idleLifetime` goes back to the system (`trim`, which the server calls every
+/// few seconds): a login burst on a machine with many cores would otherwise keep a block per core for good, as
+/// glibc's heaps do. The next login after a quiet spell pays the page faults once.
+///
 /// libargon2 wipes the block before it hands it back (its default `FLAG_clear_internal_memory`), so a kept block
 /// holds nothing of the last password; it is also left out of core dumps.
 ///
@@ -27,9 +31,14 @@ final class Argon2Memory: Sendable {
         if let memory { Argon2Memory.shared.give(memory, bytes) }
     }
 
+    /// How long a block may wait for the next hash before `trim` unmaps it.
+    static let idleLifetime: Duration = .seconds(30)
+
     private struct Block {
         let base: UnsafeMutableRawPointer
         let bytes: Int
+        /// `MonotonicClock` nanoseconds when the last hash gave it back.
+        let idleSince: UInt64
     }
 
     private struct State {
@@ -69,9 +78,32 @@ final class Argon2Memory: Sendable {
     /// Keeps `memory` for the next hash, or unmaps the oldest idle block when the keeper is full.
     private func give(_ memory: UnsafeMutablePointer<UInt8>, _ bytes: Int) {
         let evicted: Block? = state.withLock { state in
-            state.idle.append(Block(base: UnsafeMutableRawPointer(memory), bytes: bytes))
+            state.idle.append(Block(base: UnsafeMutableRawPointer(memory), bytes: bytes, idleSince: MonotonicClock.now()))
             return state.idle.count > state.idleLimit ? state.idle.removeFirst() : nil
         }
         if let evicted { munmap(evicted.base, evicted.bytes) }
+    }
+
+    /// Whether `trim` would unmap anything: a cheap look, so the server asks a worker to trim only then.
+    func hasExpiredBlocks(idleFor lifetime: Duration = idleLifetime, now: UInt64 = MonotonicClock.now()) -> Bool {
+        state.withLock { $0.idle.first.map { $0.idleSince <= Self.cutoff(lifetime, now) } ?? false }
+    }
+
+    /// Unmaps the blocks given back before `now - idleFor`; returns how many. Blocks are given back in time order,
+    /// so the old ones are a prefix of the list.
+    @discardableResult
+    func trim(idleFor lifetime: Duration = idleLifetime, now: UInt64 = MonotonicClock.now()) -> Int {
+        let cutoff = Self.cutoff(lifetime, now)
+        let expired: [Block] = state.withLock { state in
+            let count = state.idle.prefix { $0.idleSince <= cutoff }.count
+            defer { state.idle.removeFirst(count) }
+            return Array(state.idle.prefix(count))
+        }
+        for block in expired { munmap(block.base, block.bytes) }
+        return expired.count
+    }
+
+    private static func cutoff(_ lifetime: Duration, _ now: UInt64) -> UInt64 {
+        now >= lifetime.nanoseconds ? now - lifetime.nanoseconds : 0
     }
 }
