@@ -19,7 +19,8 @@
 #   reference   (no SERVER) redis-benchmark and pgbench against the throwaway Redis and PostgreSQL
 #   cluster     (no SERVER) all of docs/PERFORMANCE.md "Three nodes" in one invocation: fixed for parley, parley-pg
 #               and parley-cluster, then direct-5k and presence for parley and parley-cluster, death, reference
-#   idle     log in $STEPS clients (default 1000,5000) and read the server's RSS: KiB per connection
+#   idle     log in $STEPS clients (default 1000,5000), wait $SETTLE s (default 2) and read the server's RSS: KiB
+#            per connection (SETTLE=45: after the hashing memory of the logins has gone back to the system)
 #   storm    fixed load, first quiet (SERVER-storm-base), then with a login storm of $LOGINS attempts/s (default 200)
 #   guess    the same with wrong passwords: a password-guessing storm, hashing without presence lines
 #   slow     fixed load, first quiet (SERVER-slow-base), then with $STALLED clients (default 20) that log in and stop reading
@@ -336,7 +337,7 @@ run() {
       done ;;
     idle)
       start "$server"; LABEL=$server-idle
-      wsload "$server" --mode idle --steps "${STEPS:-1000,5000}" --label "$LABEL"
+      wsload "$server" --mode idle --steps "${STEPS:-1000,5000}" --settle "${SETTLE:-2}" --label "$LABEL"
       stop ;;
     storm|guess|slow)
       case "$server" in parley*) ;; *) echo "$mode runs against parley only" >&2; exit 2 ;; esac
