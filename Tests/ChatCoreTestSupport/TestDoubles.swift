@@ -21,8 +21,18 @@ public final class QueuedHasher: PasswordHasher, @unchecked Sendable {
 
     public static func encode(_ password: String) -> String { "test$" + password }
 
+    /// When set, hashing answers "" as the real hasher does when it cannot hash (its pool full, no memory).
+    public var failsHashing: Bool {
+        get { lock.withLock { failing } }
+        set { lock.withLock { failing = newValue } }
+    }
+    private var failing = false
+
     public func hash(_ password: String, done: @escaping @Sendable (String) -> Void) {
-        lock.withLock { queue.append { done(Self.encode(password)) } }
+        lock.withLock {
+            let encoded = failing ? "" : Self.encode(password)
+            queue.append { done(encoded) }
+        }
     }
 
     public func verify(_ password: String, encoded: String, done: @escaping @Sendable (Bool) -> Void) {

@@ -1,4 +1,5 @@
 import XCTest
+import ChatCoreTestSupport
 @testable import ChatCore
 
 /// docs/PROTOCOL.md §3: login, registration, lockout.
@@ -102,6 +103,25 @@ final class LoginTests: XCTestCase {
         h.send(d, #"{"type":"register","user":"finn","password":"has space"}"#)
         XCTAssertEqual(h.events(d)[0]["code"]?.stringValue, "invalid_password")
         XCTAssertEqual(try! h.store.loadSnapshot().accounts.map(\.name).sorted(), ["rey", "yoda"])
+    }
+
+    /// A hash the hasher could not make is not stored: the client hears `busy`, the name stays free, and the
+    /// same registration succeeds once the hasher can hash again.
+    func testARegistrationWhoseHashFailedIsRefusedBusyAndStoresNothing() {
+        let h = HubHarness()
+        let c = h.connect()
+        h.hasher.failsHashing = true
+        h.send(c, #"{"type":"register","user":"rey","password":"jakku"}"#)
+        let refused = h.events(c).last!
+        XCTAssertEqual(refused["code"]?.stringValue, "busy")
+        XCTAssertEqual(refused["retryAfter"]?.integerValue, 1)
+        XCTAssertEqual(try! h.store.loadSnapshot().accounts.map(\.name), [])
+
+        h.hasher.failsHashing = false
+        h.send(c, #"{"type":"register","user":"rey","password":"jakku"}"#)
+        XCTAssertEqual(h.events(c).last?["type"]?.stringValue, "welcome", "the same session may try again")
+        XCTAssertEqual(try! h.store.loadSnapshot().accounts.map(\.name), ["rey"])
+        XCTAssertEqual(try! h.store.loadSnapshot().accounts.first?.passwordHash, QueuedHasher.encode("jakku"))
     }
 
     func testAlreadyOnlineIsCheckedAfterThePassword() {

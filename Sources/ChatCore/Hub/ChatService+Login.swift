@@ -214,6 +214,15 @@ extension ChatService {
     }
 
     func registrationHashed(_ registration: Registration, encoded: String) {
+        // "" is the hasher's answer when it could not hash (its pool full or stopped, no memory for the working
+        // block). An account stored with it could never log in by password, so the name stays free and the client
+        // is told to try again.
+        guard !encoded.isEmpty else {
+            let (user, session) = (registration.user, registration.session)
+            presence.release(user)
+            if session.state == .authenticating(user: user) { session.state = .anonymous }
+            return reply(session, .error(re: registration.re, Self.busyError))
+        }
         let now = clock.now()
         let token = Tokens.generate()
         let record = TokenRecord(digest: Tokens.digest(token), user: registration.user,
