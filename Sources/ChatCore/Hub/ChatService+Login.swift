@@ -218,10 +218,8 @@ extension ChatService {
         // block). An account stored with it could never log in by password, so the name stays free and the client
         // is told to try again.
         guard !encoded.isEmpty else {
-            let (user, session) = (registration.user, registration.session)
-            presence.release(user)
-            if session.state == .authenticating(user: user) { session.state = .anonymous }
-            return reply(session, .error(re: registration.re, Self.busyError))
+            abandon(registration)
+            return reply(registration.session, .error(re: registration.re, Self.busyError))
         }
         let now = clock.now()
         let token = Tokens.generate()
@@ -245,11 +243,17 @@ extension ChatService {
         catch { logger.warning("could not append to the credentials file", metadata: ["error": "\(error)"]) }
     }
 
+    /// A registration that will not happen: the name it reserved is free again, and its session may try anew.
+    private func abandon(_ registration: Registration) {
+        let (user, session) = (registration.user, registration.session)
+        presence.release(user)
+        if session.state == .authenticating(user: user) { session.state = .anonymous }
+    }
+
     func registrationStored(_ registration: Registration, _ new: NewAccount, error: (any Error)?) {
         let (user, session, re) = (registration.user, registration.session, registration.re)
         if let error {
-            presence.release(user)
-            if session.state == .authenticating(user: user) { session.state = .anonymous }
+            abandon(registration)
             // cluster: another node registered the same name first; the shared store said so.
             if case StoreError.constraint = error {
                 return reply(session, .error(re: re, ChatError(.userExists, "\(user) already exists")))
