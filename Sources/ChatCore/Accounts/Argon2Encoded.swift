@@ -21,8 +21,13 @@ struct Argon2Encoded: Equatable {
 
     /// The encoded string.
     var text: String {
-        "\(Self.prefix)v=\(version)$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$"
+        Self.header(version: version, memoryKiB: memoryKiB, iterations: iterations, parallelism: parallelism)
             + Base64.encode(salt, padded: false) + "$" + Base64.encode(hash, padded: false)
+    }
+
+    /// Everything before the salt: `$argon2id$v=<version>$m=<KiB>,t=<passes>,p=<lanes>$`.
+    static func header(version: UInt32, memoryKiB: UInt32, iterations: UInt32, parallelism: UInt32) -> String {
+        "\(prefix)v=\(version)$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$"
     }
 
     init(version: UInt32, memoryKiB: UInt32, iterations: UInt32, parallelism: UInt32, salt: [UInt8], hash: [UInt8]) {

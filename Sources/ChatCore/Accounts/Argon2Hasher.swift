@@ -57,7 +57,10 @@ public final class Argon2Hasher: PasswordHasher {
     public var backlog: Int { pool.backlog }
 
     /// The encoded-string prefix this hasher writes, e.g. `$argon2id$v=19$m=19456,t=2,p=1$`.
-    public var encodedPrefix: String { "$argon2id$v=19$m=\(memoryKiB),t=\(iterations),p=\(parallelism)$" }
+    public var encodedPrefix: String {
+        Argon2Encoded.header(version: ARGON2_VERSION_13.rawValue, memoryKiB: memoryKiB, iterations: iterations,
+                             parallelism: parallelism)
+    }
 
     /// Hands the working memory that no hash has used for `Argon2Memory.idleLifetime` back to the system, on a
     /// worker (unmapping many MiB does not belong on an event loop). Cheap when there is nothing to hand back, so
