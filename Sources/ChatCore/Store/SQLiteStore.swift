@@ -20,8 +20,11 @@ public final class SQLiteStore: ChatStore, @unchecked Sendable {
     /// A batch takes at most this many queued calls, so one transaction (and the wait for its fsync) stays short
     /// even after a stall; the rest goes into the next batch right away.
     static let maxBatchJobs = 4096
-    /// The least time between the starts of two commits by default (`gatherUntilCommitIsDue`).
-    public static let defaultCommitSpacing: Duration = .milliseconds(2)
+    /// The least time between the starts of two commits by default (`gatherUntilCommitIsDue`). A commit costs
+    /// about 0.2 ms of CPU whatever it holds (its fsync, the WAL pages it rewrites, BEGIN and COMMIT); at 4 ms a
+    /// busy server spends a tenth less CPU per message than at 2 ms, and a message waits about 1.4 ms more
+    /// (docs/PERFORMANCE.md, "The commit window").
+    public static let defaultCommitSpacing: Duration = .milliseconds(4)
     /// The writer connection's page cache, KiB.
     static let writerCacheKiB = 32_768
     /// An indexing run starts once the unindexed tail holds this many messages (StoreSchema explains why):
