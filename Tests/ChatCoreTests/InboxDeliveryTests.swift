@@ -133,6 +133,24 @@ final class InboxDeliveryTests: XCTestCase {
         XCTAssertEqual(rest.last?.text, "live")
     }
 
+    func testAnAckReadsOnTheAckingUsersReplayOnlyWhileOthersStillWaitOnTheirs() {
+        let h = hub()
+        let hans = h.login("hans", "solo")
+        let page = ChatService.replayPageSize
+        send(h, hans, to: "luke", (1...(page + 3)).map { "l\($0)" })
+        send(h, hans, to: "leia", (1...(page + 5)).map { "e\($0)" })
+        let luke = login(h, "luke", "sky", acks: true), leia = login(h, "leia", "alder", acks: true)
+        XCTAssertEqual(messages(h.events(luke)).count, page)
+        XCTAssertEqual(messages(h.events(leia)).count, page)
+        h.send(luke, #"{"type":"ack","seq":\#(page)}"#)
+        XCTAssertEqual(messages(h.events(luke)).map(\.text), (page + 1...page + 3).map { "l\($0)" })
+        XCTAssertEqual(h.events(leia), [], "luke's ack moves nobody else's replay")
+        h.send(leia, #"{"type":"ack","seq":\#(page - 1)}"#)
+        XCTAssertEqual(h.events(leia), [], "an ack short of the page it waits on reads nothing more")
+        h.send(leia, #"{"type":"ack","seq":\#(page)}"#)
+        XCTAssertEqual(messages(h.events(leia)).map(\.text), (page + 1...page + 5).map { "e\($0)" })
+    }
+
     func testAFailedReplayReadKeepsTheClientsAcksFromMovingTheCursorPastWhatItNeverGot() {
         let h = hub()
         let hans = h.login("hans", "solo")

@@ -104,9 +104,9 @@ extension ChatService {
         readReplayPage(of: user, after: seq) { [self] result in resume(.replayPageRead(user, session, result)) }
     }
 
-    /// Replays waiting on an ack that came, or on a client that has not acked for too long.
-    func resumeReplays(overdueAt now: Int64? = nil) {
-        for replay in inbox.replaysToResume(olderThan: now.map { $0 - Self.replayAckPatience }) {
+    /// Replays waiting on a client that has not acked for too long (or on an ack that came meanwhile).
+    func resumeReplays(overdueAt now: Int64) {
+        for replay in inbox.replaysToResume(olderThan: now - Self.replayAckPatience) {
             readNextReplayPage(of: replay.user, into: replay.session, after: replay.after)
         }
     }
@@ -118,7 +118,9 @@ extension ChatService {
         case .beyondInbox(let last):
             reply(session, .error(re: re, ChatError(.badRequest, "ack beyond the inbox: last seq is \(last)")))
         case .advanced:
-            resumeReplays()
+            if let replay = inbox.replayToResume(afterAckOf: user) {
+                readNextReplayPage(of: user, into: replay.session, after: replay.after)
+            }
             if re != nil || session.isREST { reply(session, .ok(re: re, .init())) }
         case .unchanged:
             // An ack asks for no answer; one that carries an id (or comes over REST) gets `ok`.

@@ -179,18 +179,27 @@ final class Inboxes {
 
     /// Replays whose client has acknowledged the page they wait on, or has made them wait past `deadline`:
     /// they read on from where they are (user, session, the last seq handed over).
-    func replaysToResume(olderThan deadline: Int64? = nil) -> [(user: String, session: Session, after: Int64)] {
+    func replaysToResume(olderThan deadline: Int64) -> [(user: String, session: Session, after: Int64)] {
         var ready: [(String, Session, Int64)] = []
         for (user, replay) in replays {
             guard let waiting = replay.awaitingAck else { continue }
-            let acked = head(of: user).acked >= waiting.seq
-            let overdue = deadline.map { waiting.since <= $0 } ?? false
-            if acked || overdue {
+            if head(of: user).acked >= waiting.seq || waiting.since <= deadline {
                 replays[user]?.awaitingAck = nil
                 ready.append((user, replay.session, replay.delivered))
             }
         }
         return ready
+    }
+
+    /// `user`'s replay, if it waits on the page that `user` has now acknowledged: it reads on from where it is
+    /// (its session, the last seq handed over). An ack concerns its own user's replay only, so it looks at that
+    /// one, not at every replay under way (after a restart, everyone's).
+    func replayToResume(afterAckOf user: String) -> (session: Session, after: Int64)? {
+        guard let replay = replays[user], let waiting = replay.awaitingAck, head(of: user).acked >= waiting.seq else {
+            return nil
+        }
+        replays[user]?.awaitingAck = nil
+        return (replay.session, replay.delivered)
     }
 
     func isReplaying(_ user: String) -> Bool { replays[user] != nil }
