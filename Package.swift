@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(name: "FuzzHTTPRequest", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzHTTPRequest"),
         .executableTarget(name: "FuzzUTF8", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzUTF8"),
         .executableTarget(name: "FuzzLineFramer", dependencies: ["Gateway", "FuzzSupport"], path: "Fuzz/FuzzLineFramer"),
-        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway", "FuzzSupport"],
+        .executableTarget(name: "FuzzAuthorization", dependencies: ["Gateway", "ParleySupport", "FuzzSupport"],
                           path: "Fuzz/FuzzAuthorization"),
         .executableTarget(name: "FuzzJSONRequest", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzJSONRequest"),
         .executableTarget(name: "FuzzIndexChunk", dependencies: ["ChatCore", "FuzzSupport"], path: "Fuzz/FuzzIndexChunk"),

@@ -8,6 +8,7 @@
 // Build and run: see Fuzz/README.md.
 import FuzzSupport
 import Gateway
+import ParleySupport
 
 /// RFC 4648 §4 base64, written independently of the parser.
 private func base64(_ bytes: [UInt8], padded: Bool) -> String {
@@ -44,7 +45,7 @@ public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     // Any header value: never traps, and what it yields keeps its shape.
     let value = String(decoding: input, as: UTF8.self)
     checkParsed(HTTPAuthorization.parse(value))
-    if let decoded = HTTPAuthorization.base64Decoded(value[...]) {
+    if let decoded = Base64.decode(value.utf8) {
         Fuzzer.check(decoded.count <= input.count, "decoding produced more bytes than it read")
         let stripped = String(value.reversed().drop { $0 == "=" }.reversed())
         let canonical = base64(decoded, padded: false)

@@ -1,3 +1,4 @@
+import Foundation
 import ParleySupport
 import XCTest
 
@@ -30,6 +31,14 @@ final class Base64Tests: XCTestCase {
     func testDecodingRefusesWhatIsNotStandardBase64() {
         for bad in ["ab=c", "abc===", "a-b_", "Zm9v\n", "Zm 9v", "a", "Zm9vY"] {
             XCTAssertNil(Base64.decode(bad.utf8), bad)
+        }
+    }
+
+    func testDecodingReadsWhatFoundationEncodes() {
+        for text in ["", "a", "ab", "abc", "hans:falcon*solo", "ü:ß", String(repeating: "xyz", count: 50)] {
+            let encoded = Data(text.utf8).base64EncodedString()
+            XCTAssertEqual(Base64.decode(encoded.utf8), Array(text.utf8), encoded)
+            XCTAssertEqual(Base64.decode(encoded.replacingOccurrences(of: "=", with: "").utf8), Array(text.utf8))
         }
     }
 

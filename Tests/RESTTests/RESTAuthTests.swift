@@ -105,18 +105,6 @@ final class RESTAuthTests: XCTestCase {
         XCTAssertEqual(h.call(.get, "/api/whoelse", headers: [("Authorization", "bEaReR \(token)")])?.status, 200)
     }
 
-    func testBase64DecoderMatchesFoundation() {
-        for text in ["", "a", "ab", "abc", "hans:falcon*solo", "ü:ß", String(repeating: "xyz", count: 50)] {
-            let encoded = Data(text.utf8).base64EncodedString()
-            XCTAssertEqual(RESTAuth.base64Decoded(encoded[...]), Array(text.utf8), encoded)
-            let unpadded = encoded.replacingOccurrences(of: "=", with: "")
-            XCTAssertEqual(RESTAuth.base64Decoded(unpadded[...]), Array(text.utf8), unpadded)
-        }
-        XCTAssertNil(RESTAuth.base64Decoded("ab=c"))
-        XCTAssertNil(RESTAuth.base64Decoded("abc==="))
-        XCTAssertNil(RESTAuth.base64Decoded("a-b_"))
-    }
-
     func testLogoutRevokesTheTokenEverywhere() {
         let h = RESTHarness()
         let auth = h.bearer("hans", "falcon*solo")

@@ -32,9 +32,4 @@ enum RESTAuth {
             return .failure(Refusal(RESTError.unauthorized("unsupported Authorization scheme: use Bearer or Basic")))
         }
     }
-
-    /// Standard base64 (RFC 4648 §4); padding optional, whitespace and other alphabets refused.
-    static func base64Decoded(_ text: Substring) -> [UInt8]? {
-        HTTPAuthorization.base64Decoded(text)
-    }
 }

@@ -54,9 +54,4 @@ public enum HTTPAuthorization: Sendable, Equatable {
         bytes.count == lowercase.utf8.count
             && zip(bytes, lowercase.utf8).allSatisfy { ($0 >= 65 && $0 <= 90 ? $0 + 32 : $0) == $1 }
     }
-
-    /// Standard base64 (RFC 4648 §4); padding optional, whitespace and other alphabets refused.
-    public static func base64Decoded(_ text: Substring) -> [UInt8]? {
-        Base64.decode(text.utf8)
-    }
 }
