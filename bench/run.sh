@@ -54,7 +54,7 @@
 # Environment: OUT (results file, default .build-bench/results.txt), DUR (measured s, default 10), WARM (default 3),
 # SHARED (the peers, default ../shared/bench beside the project), NO_BUILD=1 to skip the builds, PARLEY (the binary
 # under test, default the release build), PARLEY_OPTS (more `parley serve` options for the single-node servers, e.g.
-# "--commit-spacing 4" to compare settings side by side), INFRA_CPUS (where PostgreSQL and Redis run, default 1; bench/cluster.sh).
+# "--commit-spacing 2" to compare settings side by side), INFRA_CPUS (where PostgreSQL and Redis run, default 1; bench/cluster.sh).
 # For parley, parley-pg and parley-cluster a NODES line follows each RESULT: the CPU of every node over the
 # driver's window, their sum per 100k deliveries, and PostgreSQL's and Redis's CPU beside it.
 # The driver runs on CPU 0, the server on CPU 1. Parley runs with its product defaults except: the per-user
